@@ -1,0 +1,76 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// Every target: Swift 6 language mode, strict concurrency, explicit existentials.
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "oversight",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "oversight", targets: ["OversightCLI"]),
+    ],
+    dependencies: [
+        // CLI parsing with subcommands, validation and generated --help.
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        // The logging API the Swift server ecosystem shares; libraries accept a Logger.
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        // SHA-256 for audit hashes (and Ed25519 for seals) from a vetted implementation.
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+    ],
+    targets: [
+        // C shims: pkg-config finds the system libraries.
+        .systemLibrary(name: "CZeroMQ", pkgConfig: "libzmq",
+                       providers: [.apt(["libzmq3-dev"])]),
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq",
+                       providers: [.apt(["libpq-dev"])]),
+
+        // Thin, safe Swift faces of the C libraries.
+        .target(name: "ZeroMQ", dependencies: ["CZeroMQ"], swiftSettings: strict),
+        .target(name: "LibPQ", dependencies: ["CLibPQ"], swiftSettings: strict),
+
+        // The domain and the protocol: pure, no I/O.
+        .target(name: "Assessment",
+                dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+                swiftSettings: strict,
+                plugins: ["EmbedSchemasPlugin"]),
+        .target(name: "Wire", swiftSettings: strict),
+
+        // PostgreSQL schema, bulk writers and queries.
+        .target(name: "AuditStore",
+                dependencies: ["LibPQ", "Assessment", .product(name: "Logging", package: "swift-log")],
+                swiftSettings: strict,
+                plugins: ["EmbedSchemasPlugin"]),
+
+        // Services.
+        .target(name: "Coordinator",
+                dependencies: ["ZeroMQ", "Wire", "AuditStore", "Assessment",
+                               .product(name: "Logging", package: "swift-log")],
+                swiftSettings: strict),
+        .target(name: "Worker",
+                dependencies: ["ZeroMQ", "Wire", "AuditStore", "Assessment",
+                               .product(name: "Logging", package: "swift-log")],
+                swiftSettings: strict),
+
+        // The one command users run.
+        .executableTarget(name: "OversightCLI",
+                          dependencies: ["Coordinator", "Worker", "AuditStore", "Assessment", "Wire", "ZeroMQ", "LibPQ",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                                         .product(name: "Logging", package: "swift-log")],
+                          swiftSettings: strict),
+
+        // Build step: embeds Schemas/ (SQL migrations, JSON Schemas, built-in packs) into the
+        // binary, so the program applies exactly the files in Schemas/ and nothing drifts.
+        .executableTarget(name: "EmbedSchemas", swiftSettings: strict),
+        .plugin(name: "EmbedSchemasPlugin", capability: .buildTool(), dependencies: ["EmbedSchemas"]),
+
+        .testTarget(name: "AssessmentTests", dependencies: ["Assessment"], swiftSettings: strict),
+        .testTarget(name: "WireTests", dependencies: ["Wire"], swiftSettings: strict),
+        .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"], swiftSettings: strict),
+        .testTarget(name: "StoreTests", dependencies: ["LibPQ", "AuditStore", "Assessment"], swiftSettings: strict),
+        .testTarget(name: "EndToEndTests", dependencies: ["LibPQ", "Assessment"], swiftSettings: strict),
+    ]
+)

@@ -1,0 +1,37 @@
+/// The outcome of an assessment, most severe first.
+public enum Verdict: String, Sendable, CaseIterable, Comparable {
+    case prohibited
+    case highRisk = "high_risk"
+    case elevated
+    case limited
+    case minimal
+    /// Unknown facts decide whether a more severe verdict applies: the record needs information.
+    case insufficientInformation = "insufficient_information"
+
+    /// Rank of the severities a rule can carry; lower is more severe.
+    var rank: Int {
+        switch self {
+        case .prohibited: 0
+        case .highRisk: 1
+        case .elevated: 2
+        case .limited: 3
+        case .minimal: 4
+        case .insufficientInformation: 5
+        }
+    }
+
+    public static func < (lhs: Verdict, rhs: Verdict) -> Bool { lhs.rank < rhs.rank }
+}
+
+/// Three-valued logic: absent facts are unknown, never false.
+public enum Truth: Sendable, Hashable {
+    case yes, no, unknown
+}
+
+/// Whether a pack binds the deployment in law or serves as a benchmark.
+public enum Applicability: String, Sendable, Hashable {
+    case binding
+    case benchmark
+    /// The operator's country is unknown, so it cannot be said whether the pack binds.
+    case undetermined
+}
