@@ -1,0 +1,150 @@
+public import LibPQ
+public import Assessment
+
+/// One accepted record ready for `jobs`.
+public struct AcceptedRecord: Sendable {
+    public let seq: Int64
+    public let line: Int64
+    public let record: [UInt8]
+    public init(seq: Int64, line: Int64, record: [UInt8]) { self.seq = seq; self.line = line; self.record = record }
+}
+
+/// One refused record ready for `rejected_records`.
+public struct RejectedRecord: Sendable {
+    public let line: Int64
+    public let field: String
+    public let message: String
+    public let raw: [UInt8]
+    public init(line: Int64, field: String, message: String, raw: [UInt8]) { self.line = line; self.field = field; self.message = message; self.raw = raw }
+}
+
+/// What the store knows of a batch.
+public struct BatchRecord: Sendable, Hashable {
+    public let batchID: String
+    public let name: String
+    public let packSHA256: [UInt8]
+    public let acknowledgedChunks: Int64
+    public let nextSeq: Int64
+    public let accepted: Int64
+    public let rejected: Int64
+    public let intakeClosed: Bool
+    public let completed: Bool
+    public let cancelled: Bool
+}
+
+extension AuditStore {
+    /// Creates the batch, or returns it unchanged if it exists (a resumed submission).
+    public func openBatch(id: String, name: String, source: String, packSHA256: [UInt8]) throws -> BatchRecord {
+        try connection.query("""
+            INSERT INTO oversight.batches (batch_id, name, source, pack_sha256)
+            VALUES (\(id)::uuid, \(name), \(source), \(packSHA256))
+            ON CONFLICT (batch_id) DO NOTHING
+            """)
+        guard let batch = try batch(id: id) else { throw StoreError(message: "batch \(id) vanished after insert") }
+        return batch
+    }
+
+    public func batch(id: String) throws(PQError) -> BatchRecord? {
+        batchRecords(try connection.query("""
+            SELECT \(unescaped: Self.batchColumns) FROM oversight.batches WHERE batch_id = \(id)::uuid
+            """)).first
+    }
+
+    /// Batches whose work is not finished: the coordinator resumes them at start.
+    public func unfinishedBatches() throws(PQError) -> [BatchRecord] {
+        batchRecords(try connection.query("""
+            SELECT \(unescaped: Self.batchColumns) FROM oversight.batches
+            WHERE completed_at IS NULL AND cancelled_at IS NULL ORDER BY created_at
+            """))
+    }
+
+    static let batchColumns: StaticString = """
+        batch_id::text, name, pack_sha256, acknowledged_chunks, next_seq, accepted, rejected,
+        intake_closed_at IS NOT NULL, completed_at IS NOT NULL, cancelled_at IS NOT NULL
+        """
+
+    private func batchRecords(_ rows: PGResult) -> [BatchRecord] {
+        (0..<rows.rowCount).map { i in
+            BatchRecord(batchID: rows.string(i, 0)!, name: rows.string(i, 1)!, packSHA256: rows.bytes(i, 2)!,
+                        acknowledgedChunks: rows.int64(i, 3)!, nextSeq: rows.int64(i, 4)!,
+                        accepted: rows.int64(i, 5)!, rejected: rows.int64(i, 6)!,
+                        intakeClosed: rows.bool(i, 7)!, completed: rows.bool(i, 8)!, cancelled: rows.bool(i, 9)!)
+        }
+    }
+
+    /// Stores chunk `number` atomically: its accepted records (one COPY), its rejections, and the
+    /// batch's intake cursor. Returns false, writing nothing, if the chunk was stored before.
+    public func storeChunk(batchID: String, number: Int64, accepted: [AcceptedRecord], rejected: [RejectedRecord]) throws -> Bool {
+        try connection.transaction {
+            let cursor = try connection.query("""
+                SELECT acknowledged_chunks FROM oversight.batches WHERE batch_id = \(batchID)::uuid FOR UPDATE
+                """)
+            guard cursor.rowCount == 1, let acknowledged = cursor.int64(0, 0) else {
+                throw StoreError(message: "batch \(batchID) does not exist")
+            }
+            if number <= acknowledged { return false }
+            guard number == acknowledged + 1 else {
+                throw StoreError(message: "chunk \(number) arrived before chunk \(acknowledged + 1)")
+            }
+            if !accepted.isEmpty {
+                try connection.copyIn("COPY oversight.jobs (batch_id, seq, line, record) FROM STDIN") { w in
+                    let id = Array(batchID.utf8)
+                    for r in accepted {
+                        w.add(utf8: id); w.add(r.seq); w.add(r.line); w.add(utf8: r.record)
+                        try w.endRow()
+                    }
+                }
+            }
+            if !rejected.isEmpty {
+                try connection.copyIn("COPY oversight.rejected_records (batch_id, line, field, message, raw) FROM STDIN") { w in
+                    let id = Array(batchID.utf8)
+                    for r in rejected {
+                        w.add(utf8: id); w.add(r.line); w.add(r.field); w.add(r.message)
+                        w.add(utf8: Self.storableText(r.raw))
+                        try w.endRow()
+                    }
+                }
+            }
+            let nextSeq = (accepted.last?.seq ?? 0) + 1
+            try connection.query("""
+                UPDATE oversight.batches
+                SET acknowledged_chunks = \(number),
+                    next_seq = GREATEST(next_seq, \(nextSeq)),
+                    accepted = accepted + \(accepted.count),
+                    rejected = rejected + \(rejected.count)
+                WHERE batch_id = \(batchID)::uuid
+                """)
+            return true
+        }
+    }
+
+    /// Raw rejected input as text PostgreSQL accepts: invalid UTF-8 and NUL become U+FFFD.
+    static func storableText(_ raw: [UInt8]) -> [UInt8] {
+        let text = String(decoding: raw.prefix(64 * 1024), as: UTF8.self)
+        return Array(text.utf8).map { $0 == 0 ? UInt8(ascii: "?") : $0 }
+    }
+
+    public func closeIntake(batchID: String) throws(PQError) {
+        try connection.query("UPDATE oversight.batches SET intake_closed_at = COALESCE(intake_closed_at, now()) WHERE batch_id = \(batchID)::uuid")
+    }
+
+    public func markCompleted(batchID: String) throws(PQError) {
+        try connection.query("UPDATE oversight.batches SET completed_at = COALESCE(completed_at, now()) WHERE batch_id = \(batchID)::uuid")
+    }
+
+    /// Jobs of a batch after `afterSeq` that have no assessment yet, in order.
+    public func pendingJobs(batchID: String, afterSeq: Int64, limit: Int) throws(PQError) -> [(seq: Int64, record: [UInt8])] {
+        let rows = try connection.query("""
+            SELECT j.seq, j.record FROM oversight.jobs j
+            WHERE j.batch_id = \(batchID)::uuid AND j.seq > \(afterSeq)
+              AND NOT EXISTS (SELECT 1 FROM oversight.assessments a WHERE a.batch_id = j.batch_id AND a.seq = j.seq)
+            ORDER BY j.seq LIMIT \(limit)
+            """)
+        return (0..<rows.rowCount).map { i in (rows.int64(i, 0)!, Array(rows.string(i, 1)!.utf8)) }
+    }
+
+    /// Number of assessments stored for a batch.
+    public func assessedCount(batchID: String) throws(PQError) -> Int64 {
+        try connection.query("SELECT count(*) FROM oversight.assessments WHERE batch_id = \(batchID)::uuid").int64(0, 0) ?? 0
+    }
+}

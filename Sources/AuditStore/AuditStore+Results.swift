@@ -1,0 +1,80 @@
+public import LibPQ
+public import Assessment
+
+/// One row of `oversight.assessments`, as a worker writes it.
+public struct AssessmentRow: Sendable {
+    public let seq: Int64
+    public let recordID: String?
+    public let verdict: Verdict
+    public let score: Int
+    public let applies: Applicability
+    public let inputSHA256: [UInt8]
+    public let rowSHA256: [UInt8]
+    /// Canonical JSON of the result.
+    public let result: [UInt8]
+    public let attempt: Int
+
+    public init(batchID: String, seq: Int64, recordID: String?, result: AssessmentResult, packSHA256: [UInt8], inputSHA256: [UInt8], attempt: Int) {
+        self.seq = seq
+        self.recordID = recordID
+        self.verdict = result.verdict
+        self.score = result.score
+        self.applies = result.applies
+        self.inputSHA256 = inputSHA256
+        let canonical = result.canonicalJSON.canonicalBytes
+        self.result = canonical
+        self.rowSHA256 = AuditHash.row(batchID: batchID, seq: seq, inputSHA256: inputSHA256, packSHA256: packSHA256, result: canonical)
+        self.attempt = attempt
+    }
+}
+
+extension AuditStore {
+    /// Writes the results of one bundle in one transaction: COPY into a session-local staging
+    /// table, then `INSERT … ON CONFLICT DO NOTHING`, so a redelivered job never makes a second
+    /// row. Returns the number of new rows. Every seq in `rows` is stored once this returns.
+    @discardableResult
+    public func writeAssessments(batchID: String, packSHA256: [UInt8], worker: String, rows: [AssessmentRow],
+                                 failures: [(seq: Int64, attempt: Int, reason: String)] = []) throws -> Int {
+        try ensureStaging()
+        return try connection.transaction {
+            var inserted = 0
+            if !rows.isEmpty {
+                let id = Array(batchID.utf8)
+                let workerBytes = Array(worker.utf8)
+                try connection.copyIn("""
+                    COPY assessments_staging (batch_id, seq, record_id, verdict, score, applies, pack_sha256,
+                        input_sha256, row_sha256, result, worker, attempt) FROM STDIN
+                    """) { w in
+                    for r in rows {
+                        w.add(utf8: id); w.add(r.seq); w.add(r.recordID); w.add(r.verdict.rawValue); w.add(r.score)
+                        w.add(r.applies.rawValue); w.add(bytea: packSHA256); w.add(bytea: r.inputSHA256)
+                        w.add(bytea: r.rowSHA256); w.add(utf8: r.result); w.add(utf8: workerBytes); w.add(r.attempt)
+                        try w.endRow()
+                    }
+                }
+                inserted = try connection.query("""
+                    INSERT INTO oversight.assessments (batch_id, seq, record_id, verdict, score, applies, pack_sha256,
+                        input_sha256, row_sha256, result, worker, attempt)
+                    SELECT batch_id, seq, record_id, verdict, score, applies, pack_sha256,
+                        input_sha256, row_sha256, result, worker, attempt FROM assessments_staging
+                    ON CONFLICT (batch_id, seq) DO NOTHING
+                    """).affectedRows
+            }
+            for f in failures {
+                try connection.query("""
+                    INSERT INTO oversight.job_failures (batch_id, seq, attempt, worker, reason)
+                    VALUES (\(batchID)::uuid, \(f.seq), \(f.attempt), \(worker), \(f.reason))
+                    """)
+            }
+            return inserted
+        }
+    }
+
+    private func ensureStaging() throws(PQError) {
+        // Temporary: private to this session, emptied at every commit.
+        try connection.query("""
+            CREATE TEMP TABLE IF NOT EXISTS assessments_staging
+            (LIKE oversight.assessments INCLUDING DEFAULTS) ON COMMIT DELETE ROWS
+            """)
+    }
+}

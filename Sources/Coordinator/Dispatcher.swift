@@ -1,0 +1,330 @@
+import Wire
+
+/// Identity of a job across batches.
+struct JobKey: Hashable, Sendable {
+    let batch: BatchID
+    let seq: Int64
+}
+
+/// The coordinator's dispatch decisions as a pure state machine: events in, actions out.
+/// It never touches a socket or a database; `CoordinatorService` carries out the actions.
+struct Dispatcher {
+    struct Configuration: Sendable {
+        /// Most jobs in one JOBS message.
+        var bundleSize = 256
+        /// Most jobs of all batches held in memory, waiting to be sent.
+        var pendingWindow = 20_000
+        /// Interval between heartbeats, in milliseconds.
+        var heartbeatInterval: Int64 = 1_000
+        /// A peer silent for `liveness` intervals is dead.
+        var liveness: Int64 = 3
+        /// Attempts before a job is given up as failed.
+        var maxAttempts = 3
+    }
+
+    enum Action: Equatable {
+        case send(worker: [UInt8], CoordinatorMessage)
+        /// Ask the store for up to `limit` unassessed jobs after `afterSeq`.
+        case load(batch: BatchID, afterSeq: Int64, limit: Int)
+        case markCompleted(BatchID)
+    }
+
+    struct Worker {
+        let id: [UInt8]
+        var name: String
+        var credit: Int
+        var inFlight: Set<JobKey> = []
+        var lastReceived: Int64
+        var lastSent: Int64
+    }
+
+    struct Batch {
+        let id: BatchID
+        let packSHA256: [UInt8]
+        var accepted: Int64
+        var rejected: Int64
+        var done: Int64
+        var failed: Int64 = 0
+        var intakeClosed: Bool
+        var completed = false
+        /// Jobs in memory, ready to send, with their attempt count so far.
+        var pending: [(seq: Int64, attempt: UInt16, record: [UInt8])] = []
+        var pendingHead = 0
+        /// Highest seq whose job is in memory, leased, or known assessed.
+        var loadedThrough: Int64 = 0
+        /// The store may hold unassessed jobs after `loadedThrough`.
+        var storeHasMore: Bool
+        var loadInFlight = false
+        /// Seqs reported done while they were waiting in `pending` (after a requeue).
+        var doneWhilePending: Set<Int64> = []
+
+        var pendingCount: Int { pending.count - pendingHead }
+
+        var progress: BatchProgress {
+            BatchProgress(batchID: id, state: completed ? .completed : (intakeClosed ? .running : .receiving),
+                          accepted: accepted, rejected: rejected, done: done, failed: failed)
+        }
+    }
+
+    struct Lease {
+        var worker: [UInt8]
+        var attempt: UInt16
+        var record: [UInt8]
+    }
+
+    let configuration: Configuration
+    private(set) var workers: [[UInt8]: Worker] = [:]
+    private(set) var batches: [BatchID: Batch] = [:]
+    private var batchOrder: [BatchID] = []
+    private var leases: [JobKey: Lease] = [:]
+    private var attempts: [JobKey: UInt16] = [:]
+    private var nextBatchIndex = 0
+
+    init(configuration: Configuration = .init()) { self.configuration = configuration }
+
+    var leasedCount: Int { leases.count }
+    var pendingCount: Int { batches.values.reduce(0) { $0 + $1.pendingCount } }
+
+    // MARK: Batches
+
+    /// A batch became known (opened by a client, or found unfinished in the store at start).
+    mutating func batchOpened(_ id: BatchID, packSHA256: [UInt8], accepted: Int64, rejected: Int64, done: Int64, intakeClosed: Bool) -> [Action] {
+        if batches[id] != nil { return [] }
+        batches[id] = Batch(id: id, packSHA256: packSHA256, accepted: accepted, rejected: rejected, done: done,
+                            intakeClosed: intakeClosed, storeHasMore: accepted > done)
+        batchOrder.append(id)
+        return refill(id) + checkCompleted(id)
+    }
+
+    /// A chunk was committed to `jobs`: its records may go straight to the window.
+    mutating func chunkStored(_ id: BatchID, jobs: [(seq: Int64, record: [UInt8])], rejected: Int, now: Int64) -> [Action] {
+        guard var batch = batches[id], let first = jobs.first else {
+            batches[id]?.rejected += Int64(rejected)
+            return []
+        }
+        batch.accepted += Int64(jobs.count)
+        batch.rejected += Int64(rejected)
+        let fits = pendingCount + jobs.count <= configuration.pendingWindow
+        if !batch.loadInFlight && !batch.storeHasMore && batch.loadedThrough == first.seq - 1 && fits {
+            for job in jobs { batch.pending.append((job.seq, 0, job.record)) }
+            batch.loadedThrough = jobs.last!.seq
+        } else {
+            batch.storeHasMore = true
+        }
+        batches[id] = batch
+        return refill(id) + dispatch(now: now)
+    }
+
+    mutating func intakeClosed(_ id: BatchID) -> [Action] {
+        batches[id]?.intakeClosed = true
+        return checkCompleted(id)
+    }
+
+    /// The store answered a `load`: jobs in order; `exhausted` when no more exist through `through`.
+    mutating func jobsLoaded(_ id: BatchID, jobs: [(seq: Int64, record: [UInt8])], exhausted: Bool, through: Int64, now: Int64) -> [Action] {
+        guard var batch = batches[id] else { return [] }
+        batch.loadInFlight = false
+        for job in jobs where job.seq > batch.loadedThrough {
+            let key = JobKey(batch: id, seq: job.seq)
+            if leases[key] != nil { continue }
+            batch.pending.append((job.seq, attempts[key] ?? 0, job.record))
+        }
+        if let last = jobs.last { batch.loadedThrough = max(batch.loadedThrough, last.seq) }
+        if exhausted {
+            batch.loadedThrough = max(batch.loadedThrough, through)
+            batch.storeHasMore = false
+        }
+        batches[id] = batch
+        return refill(id) + dispatch(now: now) + checkCompleted(id)
+    }
+
+    func progress(_ id: BatchID) -> BatchProgress? { batches[id]?.progress }
+
+    // MARK: Workers
+
+    mutating func received(from worker: [UInt8], _ message: WorkerMessage, now: Int64) -> [Action] {
+        if case .ready(let name, let credit) = message {
+            var actions: [Action] = []
+            if workers[worker] != nil { actions += workerLost(worker) }  // a restarted worker with the same id
+            workers[worker] = Worker(id: worker, name: name, credit: Int(credit), lastReceived: now, lastSent: now)
+            return actions + dispatch(now: now)
+        }
+        guard workers[worker] != nil else {
+            // Not registered (e.g. this coordinator restarted): committed results still count;
+            // then ask the worker to announce itself again.
+            var actions: [Action] = []
+            if case .done(let batchID, let committed, let failed) = message {
+                actions += completeJobs(batchID, committed, failed, from: nil)
+            }
+            if message != .disconnect { actions.append(.send(worker: worker, .disconnect)) }
+            return actions + dispatch(now: now)
+        }
+        workers[worker]!.lastReceived = now
+        switch message {
+        case .ready: return []
+        case .heartbeat: return []
+        case .credit(let more):
+            workers[worker]!.credit += Int(more)
+            return dispatch(now: now)
+        case .done(let batchID, let committed, let failed):
+            return completeJobs(batchID, committed, failed, from: worker) + dispatch(now: now)
+        case .disconnect:
+            return workerLost(worker) + dispatch(now: now)
+        }
+    }
+
+    private mutating func completeJobs(_ batchID: BatchID, _ committed: [Int64], _ failed: [JobFailure], from worker: [UInt8]?) -> [Action] {
+        guard batches[batchID] != nil else { return [] }
+        var actions: [Action] = []
+        for seq in committed {
+            let key = JobKey(batch: batchID, seq: seq)
+            if let worker { workers[worker]?.inFlight.remove(key) }
+            if let lease = leases.removeValue(forKey: key) {
+                if lease.worker != worker { workers[lease.worker]?.inFlight.remove(key) }
+                attempts[key] = nil
+                batches[batchID]!.done += 1
+            } else if batches[batchID]!.pending[batches[batchID]!.pendingHead...].contains(where: { $0.seq == seq }),
+                      batches[batchID]!.doneWhilePending.insert(seq).inserted {
+                batches[batchID]!.done += 1
+            }
+        }
+        for failure in failed {
+            let key = JobKey(batch: batchID, seq: failure.seq)
+            if let worker { workers[worker]?.inFlight.remove(key) }
+            guard let lease = leases.removeValue(forKey: key) else { continue }
+            if lease.worker != worker { workers[lease.worker]?.inFlight.remove(key) }
+            if Int(lease.attempt) + 1 >= configuration.maxAttempts {
+                attempts[key] = nil
+                batches[batchID]!.failed += 1
+            } else {
+                attempts[key] = lease.attempt + 1
+                batches[batchID]!.pending.append((failure.seq, lease.attempt + 1, lease.record))
+            }
+        }
+        actions += refill(batchID) + checkCompleted(batchID)
+        return actions
+    }
+
+    /// The worker is gone: every job it held returns to pending, first in line.
+    mutating func workerLost(_ id: [UInt8]) -> [Action] {
+        guard let worker = workers.removeValue(forKey: id) else { return [] }
+        var returned: [BatchID: [(seq: Int64, attempt: UInt16, record: [UInt8])]] = [:]
+        for key in worker.inFlight {
+            guard let lease = leases[key], lease.worker == id else { continue }
+            leases[key] = nil
+            let attempt = lease.attempt + 1
+            if Int(attempt) >= configuration.maxAttempts {
+                batches[key.batch]?.failed += 1
+                attempts[key] = nil
+            } else {
+                attempts[key] = attempt
+                returned[key.batch, default: []].append((key.seq, attempt, lease.record))
+            }
+        }
+        var actions: [Action] = []
+        for (batchID, jobs) in returned {
+            guard var batch = batches[batchID] else { continue }
+            let rest = Array(batch.pending[batch.pendingHead...])
+            batch.pending = jobs.sorted { $0.seq < $1.seq } + rest
+            batch.pendingHead = 0
+            batches[batchID] = batch
+        }
+        for batchID in Set(worker.inFlight.map(\.batch)) { actions += checkCompleted(batchID) }
+        return actions
+    }
+
+    /// Time passed: send heartbeats, bury silent workers.
+    mutating func tick(now: Int64) -> [Action] {
+        var actions: [Action] = []
+        let deadline = configuration.heartbeatInterval * configuration.liveness
+        for (id, worker) in workers {
+            if now - worker.lastReceived > deadline {
+                actions += workerLost(id)
+            } else if now - worker.lastSent >= configuration.heartbeatInterval {
+                workers[id]!.lastSent = now
+                actions.append(.send(worker: id, .heartbeat))
+            }
+        }
+        return actions + dispatch(now: now)
+    }
+
+    /// A send to this worker failed (ROUTER_MANDATORY: it is not connected).
+    mutating func sendFailed(to worker: [UInt8], now: Int64) -> [Action] {
+        workerLost(worker) + dispatch(now: now)
+    }
+
+    // MARK: Decisions
+
+    /// Sends bundles to every worker with spare credit, round-robin over batches.
+    mutating func dispatch(now: Int64) -> [Action] {
+        var actions: [Action] = []
+        let ids = workers.keys.sorted { workers[$0]!.inFlight.count < workers[$1]!.inFlight.count }
+        var progress = true
+        while progress {
+            progress = false
+            for workerID in ids {
+                guard let worker = workers[workerID] else { continue }
+                let room = min(configuration.bundleSize, worker.credit - worker.inFlight.count)
+                guard room > 0, let batchID = nextBatchWithWork() else { continue }
+                var batch = batches[batchID]!
+                var jobs: [Job] = []
+                while jobs.count < room && batch.pendingHead < batch.pending.count {
+                    let job = batch.pending[batch.pendingHead]
+                    batch.pendingHead += 1
+                    if batch.doneWhilePending.remove(job.seq) != nil { continue }
+                    jobs.append(Job(seq: job.seq, attempt: job.attempt, record: job.record))
+                }
+                if batch.pendingHead > 4096 && batch.pendingHead * 2 > batch.pending.count {
+                    batch.pending.removeFirst(batch.pendingHead)
+                    batch.pendingHead = 0
+                }
+                batches[batchID] = batch
+                guard !jobs.isEmpty else { progress = true; continue }
+                for job in jobs {
+                    let key = JobKey(batch: batchID, seq: job.seq)
+                    leases[key] = Lease(worker: workerID, attempt: job.attempt, record: job.record)
+                    workers[workerID]!.inFlight.insert(key)
+                }
+                workers[workerID]!.lastSent = now
+                actions.append(.send(worker: workerID, .jobs(JobBundle(batchID: batchID, packSHA256: batch.packSHA256, jobs: jobs))))
+                actions += refill(batchID)
+                progress = true
+            }
+        }
+        return actions
+    }
+
+    private mutating func nextBatchWithWork() -> BatchID? {
+        guard !batchOrder.isEmpty else { return nil }
+        for offset in 0..<batchOrder.count {
+            let id = batchOrder[(nextBatchIndex + offset) % batchOrder.count]
+            if let batch = batches[id], batch.pendingCount > 0 {
+                nextBatchIndex = (nextBatchIndex + offset + 1) % batchOrder.count
+                return id
+            }
+        }
+        return nil
+    }
+
+    /// Asks the store for more jobs when the window runs low.
+    private mutating func refill(_ id: BatchID) -> [Action] {
+        guard var batch = batches[id], batch.storeHasMore, !batch.loadInFlight, !batch.completed else { return [] }
+        let room = configuration.pendingWindow - pendingCount
+        guard batch.pendingCount < configuration.pendingWindow / 2, room >= configuration.bundleSize else { return [] }
+        batch.loadInFlight = true
+        batches[id] = batch
+        return [.load(batch: id, afterSeq: batch.loadedThrough, limit: room)]
+    }
+
+    private mutating func checkCompleted(_ id: BatchID) -> [Action] {
+        guard var batch = batches[id], !batch.completed, batch.intakeClosed,
+              batch.done + batch.failed >= batch.accepted, !batch.storeHasMore || batch.accepted == batch.done + batch.failed
+        else { return [] }
+        guard batch.pendingCount == 0 || batch.pending[batch.pendingHead...].allSatisfy({ batch.doneWhilePending.contains($0.seq) }) else { return [] }
+        batch.completed = true
+        batch.pending = []
+        batch.pendingHead = 0
+        batches[id] = batch
+        return [.markCompleted(id)]
+    }
+}

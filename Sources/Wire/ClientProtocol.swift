@@ -1,0 +1,192 @@
+/// One record of a submission chunk, with its line number in the submitted file.
+public struct SubmittedRecord: Hashable, Sendable {
+    public enum Body: Hashable, Sendable {
+        /// The record as JSON text, to be validated by the coordinator.
+        case json([UInt8])
+        /// The client could not turn the line into a record (e.g. a CSV row with the wrong
+        /// number of fields); kept so that the coordinator records the rejection.
+        case malformed(raw: [UInt8], field: String, message: String)
+    }
+    public let line: Int64
+    public let body: Body
+    public init(line: Int64, body: Body) { self.line = line; self.body = body }
+}
+
+/// A record the coordinator refused, and why.
+public struct Rejection: Hashable, Sendable {
+    public let line: Int64
+    public let field: String
+    public let message: String
+    public init(line: Int64, field: String, message: String) { self.line = line; self.field = field; self.message = message }
+}
+
+/// Progress of one batch as the coordinator sees it.
+public struct BatchProgress: Hashable, Sendable {
+    public enum State: UInt8, Sendable { case receiving = 0, running = 1, completed = 2, cancelled = 3, unknown = 255 }
+    public let batchID: BatchID
+    public let state: State
+    public let accepted: Int64
+    public let rejected: Int64
+    public let done: Int64
+    public let failed: Int64
+    public init(batchID: BatchID, state: State, accepted: Int64, rejected: Int64, done: Int64, failed: Int64) {
+        self.batchID = batchID; self.state = state; self.accepted = accepted; self.rejected = rejected; self.done = done; self.failed = failed
+    }
+}
+
+/// Client → coordinator.
+public enum ClientRequest: Hashable, Sendable {
+    /// Start a batch (or resume one with the same id): its name, criteria pack and source file name.
+    case open(batchID: BatchID, name: String, pack: String, source: String)
+    /// Records starting after the last acknowledged chunk. Chunks are numbered from 1.
+    case chunk(batchID: BatchID, number: UInt64, records: [SubmittedRecord])
+    /// No more records: `chunks` is the number of the last chunk sent.
+    case close(batchID: BatchID, chunks: UInt64)
+    case status(batchID: BatchID)
+
+    public enum Command: UInt8, Sendable { case open = 0x20, chunk = 0x22, close = 0x24, status = 0x26 }
+
+    public func encode() -> [[UInt8]] {
+        var w = ByteWriter()
+        let command: Command
+        switch self {
+        case .open(let id, let name, let pack, let source):
+            command = .open; w.batchID(id); w.string(name); w.string(pack); w.string(source)
+        case .chunk(let id, let number, let records):
+            command = .chunk
+            w = ByteWriter(capacity: records.reduce(32) { $0 + 16 + $1.sizeHint })
+            w.batchID(id); w.u64(number); w.u32(UInt32(records.count))
+            for r in records {
+                w.u64(UInt64(bitPattern: r.line))
+                switch r.body {
+                case .json(let bytes): w.u8(0); w.blob(bytes)
+                case .malformed(let raw, let field, let message): w.u8(1); w.blob(raw); w.string(field); w.string(message)
+                }
+            }
+        case .close(let id, let chunks): command = .close; w.batchID(id); w.u64(chunks)
+        case .status(let id): command = .status; w.batchID(id)
+        }
+        return Envelope.frames(command.rawValue, w.bytes)
+    }
+
+    public static func decode(_ frames: ArraySlice<[UInt8]>) throws(WireError) -> ClientRequest {
+        let (byte, payload) = try Envelope.open(frames)
+        guard let command = Command(rawValue: byte) else { throw WireError(.unknownCommand, "client command 0x\(String(byte, radix: 16))") }
+        var r = try Envelope.body(payload, "client request")
+        let message: ClientRequest
+        switch command {
+        case .open:
+            message = .open(batchID: try r.batchID(), name: try r.string("name"), pack: try r.string("pack"), source: try r.string("source"))
+        case .chunk:
+            let id = try r.batchID()
+            let number = try r.u64("chunk number")
+            let n = try r.count("records", minimumElementSize: 13)
+            var records: [SubmittedRecord] = []
+            records.reserveCapacity(n)
+            for _ in 0..<n {
+                let line = Int64(bitPattern: try r.u64("line"))
+                switch try r.u8("record kind") {
+                case 0: records.append(SubmittedRecord(line: line, body: .json(try r.blob("record", limit: Envelope.maximumRecordSize))))
+                case 1:
+                    let raw = try r.blob("raw line", limit: Envelope.maximumRecordSize)
+                    records.append(SubmittedRecord(line: line, body: .malformed(raw: raw, field: try r.string("field"), message: try r.string("message"))))
+                case let kind: throw WireError(.invalidValue, "record kind \(kind)")
+                }
+            }
+            message = .chunk(batchID: id, number: number, records: records)
+        case .close: message = .close(batchID: try r.batchID(), chunks: try r.u64("chunks"))
+        case .status: message = .status(batchID: try r.batchID())
+        }
+        try r.finish("client request")
+        return message
+    }
+}
+
+extension SubmittedRecord {
+    var sizeHint: Int {
+        switch body {
+        case .json(let b): b.count
+        case .malformed(let raw, let f, let m): raw.count + f.utf8.count + m.utf8.count + 4
+        }
+    }
+}
+
+/// Coordinator → client.
+public enum ClientReply: Hashable, Sendable {
+    /// The batch is open; `acknowledgedChunks` were stored before (resume after them);
+    /// `window` is how many chunks may be in flight unacknowledged.
+    case opened(batchID: BatchID, acknowledgedChunks: UInt64, window: UInt32)
+    case acknowledged(batchID: BatchID, number: UInt64, accepted: UInt32, rejections: [Rejection])
+    case closed(BatchProgress)
+    case status(BatchProgress)
+    /// The request failed; `code` is stable for programs, `message` says what to do.
+    case error(code: UInt16, message: String)
+
+    public enum Command: UInt8, Sendable { case opened = 0x21, acknowledged = 0x23, closed = 0x25, status = 0x27, error = 0x2F }
+
+    public enum ErrorCode: UInt16, Sendable {
+        case unknownBatch = 1, unknownPack = 2, outOfOrder = 3, storeUnavailable = 4, badRequest = 5, closed = 6
+    }
+
+    public func encode() -> [[UInt8]] {
+        var w = ByteWriter()
+        let command: Command
+        switch self {
+        case .opened(let id, let acked, let window): command = .opened; w.batchID(id); w.u64(acked); w.u32(window)
+        case .acknowledged(let id, let number, let accepted, let rejections):
+            command = .acknowledged
+            w.batchID(id); w.u64(number); w.u32(accepted); w.u32(UInt32(rejections.count))
+            for r in rejections { w.u64(UInt64(bitPattern: r.line)); w.string(r.field); w.string(r.message) }
+        case .closed(let p): command = .closed; w.progress(p)
+        case .status(let p): command = .status; w.progress(p)
+        case .error(let code, let message): command = .error; w.u16(code); w.string(message)
+        }
+        return Envelope.frames(command.rawValue, w.bytes)
+    }
+
+    public static func decode(_ frames: ArraySlice<[UInt8]>) throws(WireError) -> ClientReply {
+        let (byte, payload) = try Envelope.open(frames)
+        guard let command = Command(rawValue: byte) else { throw WireError(.unknownCommand, "reply command 0x\(String(byte, radix: 16))") }
+        var r = try Envelope.body(payload, "client reply")
+        let message: ClientReply
+        switch command {
+        case .opened: message = .opened(batchID: try r.batchID(), acknowledgedChunks: try r.u64("acknowledged"), window: try r.u32("window"))
+        case .acknowledged:
+            let id = try r.batchID()
+            let number = try r.u64("chunk number")
+            let accepted = try r.u32("accepted")
+            let n = try r.count("rejections", minimumElementSize: 12)
+            var rejections: [Rejection] = []
+            for _ in 0..<n {
+                rejections.append(Rejection(line: Int64(bitPattern: try r.u64("line")), field: try r.string("field"), message: try r.string("message")))
+            }
+            message = .acknowledged(batchID: id, number: number, accepted: accepted, rejections: rejections)
+        case .closed: message = .closed(try r.progress())
+        case .status: message = .status(try r.progress())
+        case .error: message = .error(code: try r.u16("code"), message: try r.string("message"))
+        }
+        try r.finish("client reply")
+        return message
+    }
+}
+
+extension ByteWriter {
+    mutating func progress(_ p: BatchProgress) {
+        batchID(p.batchID); u8(p.state.rawValue)
+        u64(UInt64(p.accepted)); u64(UInt64(p.rejected)); u64(UInt64(p.done)); u64(UInt64(p.failed))
+    }
+}
+
+extension ByteReader {
+    mutating func progress() throws(WireError) -> BatchProgress {
+        let id = try batchID()
+        let state = BatchProgress.State(rawValue: try u8("state")) ?? .unknown
+        func count(_ what: String) throws(WireError) -> Int64 {
+            let v = try u64(what)
+            guard v <= UInt64(Int64.max) else { throw WireError(.invalidValue, "\(what) out of range") }
+            return Int64(v)
+        }
+        return BatchProgress(batchID: id, state: state, accepted: try count("accepted"), rejected: try count("rejected"),
+                             done: try count("done"), failed: try count("failed"))
+    }
+}

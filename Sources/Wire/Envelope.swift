@@ -1,0 +1,37 @@
+/// Every Oversight message is `[OVS1][command][payload…]` (after the ROUTER's routing-id frame).
+public enum Envelope {
+    public static let protocolFrame: [UInt8] = Array("OVS1".utf8)
+    /// Largest message a peer may send; libzmq disconnects peers that send more.
+    public static let maximumMessageSize = 64 * 1024 * 1024
+    /// Largest single deployment record.
+    public static let maximumRecordSize = 1024 * 1024
+
+    /// Checks the protocol frame and returns the command byte and the payload frames.
+    public static func open(_ frames: ArraySlice<[UInt8]>) throws(WireError) -> (command: UInt8, payload: ArraySlice<[UInt8]>) {
+        guard let first = frames.first else { throw WireError(.missingFrame, "empty message") }
+        guard first == protocolFrame else {
+            let shown = String(decoding: first.prefix(8), as: UTF8.self)
+            throw WireError(.wrongProtocol, "expected protocol frame OVS1, got \"\(shown)\" (\(first.count) bytes)")
+        }
+        let rest = frames.dropFirst()
+        guard let command = rest.first else { throw WireError(.missingFrame, "no command frame") }
+        guard command.count == 1 else { throw WireError(.invalidValue, "command frame must be 1 byte, got \(command.count)") }
+        return (command[0], rest.dropFirst())
+    }
+
+    static func frames(_ command: UInt8, _ payload: [UInt8]? = nil) -> [[UInt8]] {
+        if let payload { return [protocolFrame, [command], payload] }
+        return [protocolFrame, [command]]
+    }
+
+    static func body(_ payload: ArraySlice<[UInt8]>, _ what: String) throws(WireError) -> ByteReader {
+        guard payload.count == 1, let body = payload.first else {
+            throw WireError(.missingFrame, "\(what) takes exactly one payload frame, got \(payload.count)")
+        }
+        return ByteReader(body)
+    }
+
+    static func empty(_ payload: ArraySlice<[UInt8]>, _ what: String) throws(WireError) {
+        guard payload.isEmpty else { throw WireError(.trailingBytes, "\(what) takes no payload, got \(payload.count) frames") }
+    }
+}
