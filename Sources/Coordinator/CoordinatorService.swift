@@ -1,0 +1,241 @@
+public import Logging
+import AuditStore
+import Assessment
+import Wire
+import ZeroMQ
+import Foundation
+
+/// How a coordinator runs.
+public struct CoordinatorConfiguration: Sendable {
+    public var conninfo: String
+    public var workerEndpoint = "tcp://*:5555"
+    public var clientEndpoint = "tcp://*:5556"
+    public var bundleSize = 256
+    public var pendingWindow = 20_000
+    public var heartbeatIntervalMilliseconds: Int64 = 1_000
+    public var liveness: Int64 = 3
+    public var maxAttempts = 3
+    /// Chunks a client may have in flight unacknowledged.
+    public var clientWindow: UInt32 = 4
+
+    public init(conninfo: String) { self.conninfo = conninfo }
+}
+
+/// The coordinator: takes batches from clients, dispatches jobs to workers, tracks progress.
+///
+/// `run()` blocks the calling thread, which becomes the owner of both ROUTER sockets; a second
+/// thread owns the PostgreSQL connection. They talk through mailboxes (see DESIGN.md).
+public final class CoordinatorService: @unchecked Sendable {
+    let configuration: CoordinatorConfiguration
+    let logger: Logger
+    private let wakeup = Wakeup()
+    private let stopping = Mailbox<Bool>()
+    private let replies: Mailbox<StoreReply>
+    private let store: StoreThread
+
+    public init(configuration: CoordinatorConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+        replies = Mailbox(wakeup: wakeup)
+        store = StoreThread(conninfo: configuration.conninfo, replies: replies, logger: logger)
+    }
+
+    /// Asks `run()` to return; safe from any thread or a signal handler's queue.
+    public func stop() {
+        stopping.post(true)
+        wakeup.signal()
+    }
+
+    public func run() throws {
+        try store.prepare()
+        let storeThread = Thread { [store] in store.run() }
+        storeThread.name = "oversight-store"
+        storeThread.start()
+        defer { store.requests.close() }
+
+        let context = ZMQContext()
+        defer { context.shutdown() }
+        let workers = try ZMQSocket(context, .router)
+        try workers.setRouterMandatory(true)
+        try workers.setMaximumMessageSize(Int64(Envelope.maximumMessageSize))
+        try workers.setSendHighWaterMark(10_000)
+        try workers.setReceiveHighWaterMark(10_000)
+        try workers.bind(configuration.workerEndpoint)
+        let clients = try ZMQSocket(context, .router)
+        try clients.setRouterMandatory(true)
+        try clients.setMaximumMessageSize(Int64(Envelope.maximumMessageSize))
+        try clients.bind(configuration.clientEndpoint)
+        logger.info("coordinator listening", metadata: [
+            "workers": "\(workers.lastEndpoint)", "clients": "\(clients.lastEndpoint)"])
+
+        var loop = Loop(service: self, workers: workers, clients: clients)
+        try loop.run()
+        workers.close()
+        clients.close()
+        logger.info("coordinator stopped")
+    }
+
+    /// State owned by the loop thread.
+    private struct Loop {
+        let service: CoordinatorService
+        let workers: ZMQSocket
+        let clients: ZMQSocket
+        var dispatcher: Dispatcher
+        let start = ContinuousClock.now
+        var counters: [String: Int] = [:]
+        /// Clients waiting for a chunk that needs the batch opened in memory first.
+        var logger: Logger { service.logger }
+
+        init(service: CoordinatorService, workers: ZMQSocket, clients: ZMQSocket) {
+            self.service = service
+            self.workers = workers
+            self.clients = clients
+            let c = service.configuration
+            dispatcher = Dispatcher(configuration: .init(bundleSize: c.bundleSize, pendingWindow: c.pendingWindow,
+                                                         heartbeatInterval: c.heartbeatIntervalMilliseconds,
+                                                         liveness: c.liveness, maxAttempts: c.maxAttempts))
+        }
+
+        var now: Int64 {
+            let d = ContinuousClock.now - start
+            return d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000
+        }
+
+        mutating func run() throws {
+            var poller = ZMQPoller()
+            poller.add(workers)
+            poller.add(clients)
+            poller.add(fileDescriptor: service.wakeup.fileDescriptor)
+            var nextTick = now + dispatcherTick
+            while service.stopping.count == 0 {
+                let ready = try poller.poll(timeout: Int(max(0, nextTick - now)))
+                if ready[2] {
+                    service.wakeup.drain()
+                    for reply in service.replies.drain() { handle(reply) }
+                }
+                if ready[0] {
+                    for _ in 0..<1000 {
+                        guard let frames = try workers.receive(dontWait: true) else { break }
+                        handleWorker(frames)
+                    }
+                }
+                if ready[1] {
+                    for _ in 0..<1000 {
+                        guard let frames = try clients.receive(dontWait: true) else { break }
+                        handleClient(frames)
+                    }
+                }
+                if now >= nextTick {
+                    perform(dispatcher.tick(now: now))
+                    nextTick = now + dispatcherTick
+                }
+            }
+            // Tell connected workers to go back to waiting for a coordinator.
+            for id in dispatcher.workers.keys { try? workers.send([id] + CoordinatorMessage.disconnect.encode(), dontWait: true) }
+        }
+
+        var dispatcherTick: Int64 { max(50, service.configuration.heartbeatIntervalMilliseconds / 4) }
+
+        mutating func handleWorker(_ frames: [[UInt8]]) {
+            guard frames.count >= 2 else { return }
+            let id = frames[0]
+            do {
+                let message = try WorkerMessage.decode(frames[1...])
+                if case .ready(let name, let credit) = message {
+                    logger.info("worker ready", metadata: ["worker": "\(name)", "credit": "\(credit)"])
+                }
+                perform(dispatcher.received(from: id, message, now: now))
+            } catch {
+                counters["bad_worker_messages", default: 0] += 1
+                logger.warning("dropped a bad message from a worker", metadata: ["error": "\(error)", "count": "\(counters["bad_worker_messages"]!)"])
+            }
+        }
+
+        mutating func handleClient(_ frames: [[UInt8]]) {
+            guard frames.count >= 2 else { return }
+            let client = frames[0]
+            let request: ClientRequest
+            do { request = try ClientRequest.decode(frames[1...]) } catch {
+                counters["bad_client_messages", default: 0] += 1
+                logger.warning("dropped a bad message from a client", metadata: ["error": "\(error)"])
+                reply(client, .error(code: ClientReply.ErrorCode.badRequest.rawValue, message: "bad request: \(error)"))
+                return
+            }
+            switch request {
+            case .open(let batchID, let name, let pack, let source):
+                service.store.requests.post(.open(client: client, batchID: batchID, name: name, pack: pack, source: source))
+            case .chunk(let batchID, let number, let records):
+                service.store.requests.post(.chunk(client: client, batchID: batchID, number: number, records: records))
+            case .close(let batchID, _):
+                service.store.requests.post(.close(client: client, batchID: batchID))
+            case .status(let batchID):
+                if let progress = dispatcher.progress(batchID) {
+                    reply(client, .status(progress))
+                } else {
+                    service.store.requests.post(.status(client: client, batchID: batchID))
+                }
+            }
+        }
+
+        mutating func handle(_ reply: StoreReply) {
+            switch reply {
+            case .unfinished(let batches, let done):
+                for b in batches {
+                    guard let id = BatchID(b.batchID) else { continue }
+                    logger.info("resuming unfinished batch", metadata: ["batch": "\(id)", "accepted": "\(b.accepted)", "assessed": "\(done[b.batchID] ?? 0)"])
+                    perform(dispatcher.batchOpened(id, packSHA256: b.packSHA256, accepted: b.accepted, rejected: b.rejected,
+                                                   done: done[b.batchID] ?? 0, intakeClosed: b.intakeClosed))
+                }
+            case .opened(let client, let batch):
+                guard let id = BatchID(batch.batchID) else { return }
+                perform(dispatcher.batchOpened(id, packSHA256: batch.packSHA256, accepted: batch.accepted, rejected: batch.rejected,
+                                               done: 0, intakeClosed: batch.intakeClosed))
+                logger.info("batch open", metadata: ["batch": "\(id)", "name": "\(batch.name)", "resumed_after_chunk": "\(batch.acknowledgedChunks)"])
+                self.reply(client, .opened(batchID: id, acknowledgedChunks: UInt64(batch.acknowledgedChunks), window: service.configuration.clientWindow))
+            case .chunkStored(let client, let batchID, let number, let jobs, let rejections, let fresh):
+                if fresh { perform(dispatcher.chunkStored(batchID, jobs: jobs, rejected: rejections.count, now: now)) }
+                self.reply(client, .acknowledged(batchID: batchID, number: number, accepted: UInt32(jobs.count), rejections: rejections))
+            case .closed(let client, let batchID):
+                perform(dispatcher.intakeClosed(batchID))
+                let progress = dispatcher.progress(batchID) ?? BatchProgress(batchID: batchID, state: .unknown, accepted: 0, rejected: 0, done: 0, failed: 0)
+                logger.info("batch intake closed", metadata: ["batch": "\(batchID)", "accepted": "\(progress.accepted)", "rejected": "\(progress.rejected)"])
+                self.reply(client, .closed(progress))
+            case .status(let client, let progress):
+                if let progress { self.reply(client, .status(progress)) } else {
+                    self.reply(client, .error(code: ClientReply.ErrorCode.unknownBatch.rawValue, message: "no such batch"))
+                }
+            case .loaded(let batchID, let jobs, let exhausted, let through):
+                perform(dispatcher.jobsLoaded(batchID, jobs: jobs, exhausted: exhausted, through: through, now: now))
+            case .loadFailed(let batchID):
+                perform(dispatcher.jobsLoaded(batchID, jobs: [], exhausted: false, through: 0, now: now))
+            case .failed(let client, let code, let message):
+                self.reply(client, .error(code: code.rawValue, message: message))
+            }
+        }
+
+        mutating func perform(_ actions: [Dispatcher.Action]) {
+            var queue = actions[...]
+            while let action = queue.popFirst() {
+                switch action {
+                case .send(let worker, let message):
+                    do {
+                        try workers.send([worker] + message.encode(), dontWait: true)
+                    } catch {
+                        logger.warning("worker unreachable, returning its jobs", metadata: ["error": "\(error)"])
+                        queue.append(contentsOf: dispatcher.sendFailed(to: worker, now: now))
+                    }
+                case .load(let batch, let afterSeq, let limit):
+                    service.store.requests.post(.load(batchID: batch, afterSeq: afterSeq, limit: limit))
+                case .markCompleted(let batch):
+                    service.store.requests.post(.markCompleted(batch))
+                }
+            }
+        }
+
+        func reply(_ client: [UInt8], _ message: ClientReply) {
+            do { try clients.send([client] + message.encode(), dontWait: true) } catch {
+                logger.info("client went away before its reply", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+}

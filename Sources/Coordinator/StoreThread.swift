@@ -1,0 +1,188 @@
+import AuditStore
+import Assessment
+import LibPQ
+import Logging
+import Wire
+import ZeroMQ
+import Foundation
+
+/// Work for the coordinator's database thread, and what it answers.
+enum StoreRequest: Sendable {
+    case open(client: [UInt8], batchID: BatchID, name: String, pack: String, source: String)
+    case chunk(client: [UInt8], batchID: BatchID, number: UInt64, records: [SubmittedRecord])
+    case close(client: [UInt8], batchID: BatchID)
+    case status(client: [UInt8], batchID: BatchID)
+    case load(batchID: BatchID, afterSeq: Int64, limit: Int)
+    case markCompleted(BatchID)
+}
+
+enum StoreReply: Sendable {
+    case opened(client: [UInt8], BatchRecord)
+    case chunkStored(client: [UInt8], batchID: BatchID, number: UInt64, jobs: [(seq: Int64, record: [UInt8])], rejections: [Rejection], fresh: Bool)
+    case closed(client: [UInt8], batchID: BatchID)
+    case status(client: [UInt8], BatchProgress?)
+    case loaded(batchID: BatchID, jobs: [(seq: Int64, record: [UInt8])], exhausted: Bool, through: Int64)
+    case loadFailed(batchID: BatchID)
+    case unfinished([BatchRecord], done: [String: Int64])
+    case failed(client: [UInt8], code: ClientReply.ErrorCode, message: String)
+}
+
+/// The thread that owns the coordinator's PostgreSQL connection. It validates and stores
+/// chunks, reads jobs back, and reconnects with backoff when the database goes away.
+final class StoreThread: @unchecked Sendable {
+    let requests = Mailbox<StoreRequest>()
+    private let replies: Mailbox<StoreReply>
+    private let conninfo: String
+    private let logger: Logger
+    private var store: AuditStore?
+    private var batchSeqs: [BatchID: Int64] = [:]
+
+    init(conninfo: String, replies: Mailbox<StoreReply>, logger: Logger) {
+        self.conninfo = conninfo
+        self.replies = replies
+        self.logger = logger
+    }
+
+    /// Connects, migrates, registers the built-in packs and reports unfinished batches.
+    func prepare() throws {
+        let store = try AuditStore(conninfo: conninfo, applicationName: "oversight-coordinator")
+        try Migrator.migrate(store.connection)
+        for pack in CriteriaPack.builtIn { try store.register(pack) }
+        self.store = store
+        let unfinished = try store.unfinishedBatches()
+        var done: [String: Int64] = [:]
+        for batch in unfinished { done[batch.batchID] = try store.assessedCount(batchID: batch.batchID) }
+        replies.post(.unfinished(unfinished, done: done))
+    }
+
+    func run() {
+        while let request = requests.take(timeout: 3600) {
+            handle(request)
+        }
+    }
+
+    private func connected() throws -> AuditStore {
+        if let store, store.connection.isHealthy { return store }
+        store = nil
+        var delay = 0.1
+        while true {
+            do {
+                let fresh = try AuditStore(conninfo: conninfo, applicationName: "oversight-coordinator")
+                store = fresh
+                logger.info("reconnected to PostgreSQL")
+                return fresh
+            } catch {
+                logger.warning("PostgreSQL unavailable, retrying", metadata: ["error": "\(error)", "retry_in_s": "\(delay)"])
+                Thread.sleep(forTimeInterval: delay * Double.random(in: 0.5...1.5))
+                delay = min(delay * 2, 5)
+            }
+        }
+    }
+
+    private func handle(_ request: StoreRequest) {
+        do {
+            try perform(request)
+        } catch let error as PQError where error.isTransient {
+            logger.warning("database error, will reconnect", metadata: ["error": "\(error)"])
+            store = nil
+            retryOrFail(request, error: error)
+        } catch {
+            retryOrFail(request, error: error)
+        }
+    }
+
+    private func retryOrFail(_ request: StoreRequest, error: any Error) {
+        switch request {
+        case .open(let client, _, _, _, _), .chunk(let client, _, _, _), .close(let client, _), .status(let client, _):
+            let transient = (error as? PQError)?.isTransient ?? false
+            replies.post(.failed(client: client, code: transient ? .storeUnavailable : .badRequest, message: "\(error)"))
+        case .load(let batchID, _, _):
+            logger.error("could not load jobs", metadata: ["batch": "\(batchID)", "error": "\(error)"])
+            Thread.sleep(forTimeInterval: 0.5)
+            replies.post(.loadFailed(batchID: batchID))
+        case .markCompleted(let id):
+            logger.error("could not mark batch completed, retrying", metadata: ["batch": "\(id)", "error": "\(error)"])
+            Thread.sleep(forTimeInterval: 0.5)
+            requests.post(request)
+        }
+    }
+
+    private func perform(_ request: StoreRequest) throws {
+        let store = try connected()
+        switch request {
+        case .open(let client, let batchID, let name, let packName, let source):
+            guard let pack = CriteriaPack.builtIn(id: packName) else {
+                let known = CriteriaPack.builtIn.map(\.id).joined(separator: ", ")
+                replies.post(.failed(client: client, code: .unknownPack, message: "unknown criteria pack \"\(packName)\"; built-in packs: \(known)"))
+                return
+            }
+            try store.register(pack)
+            let batch = try store.openBatch(id: batchID.description, name: name, source: source, packSHA256: pack.sha256)
+            guard batch.packSHA256 == pack.sha256 else {
+                replies.post(.failed(client: client, code: .badRequest, message: "batch \(batchID) exists with another criteria pack"))
+                return
+            }
+            guard !batch.intakeClosed else {
+                replies.post(.failed(client: client, code: .closed, message: "batch \(batchID) is already closed; submit a new batch"))
+                return
+            }
+            batchSeqs[batchID] = batch.nextSeq
+            replies.post(.opened(client: client, batch))
+        case .chunk(let client, let batchID, let number, let records):
+            if batchSeqs[batchID] == nil {
+                guard let batch = try store.batch(id: batchID.description) else {
+                    replies.post(.failed(client: client, code: .unknownBatch, message: "unknown batch \(batchID): open it first"))
+                    return
+                }
+                batchSeqs[batchID] = batch.nextSeq
+            }
+            var seq = batchSeqs[batchID]!
+            var accepted: [AcceptedRecord] = []
+            var rejected: [RejectedRecord] = []
+            accepted.reserveCapacity(records.count)
+            for record in records {
+                switch record.body {
+                case .json(let bytes):
+                    switch RecordCheck.check(bytes) {
+                    case .valid:
+                        accepted.append(AcceptedRecord(seq: seq, line: record.line, record: bytes))
+                        seq += 1
+                    case .invalid(let violation):
+                        rejected.append(RejectedRecord(line: record.line, field: violation.field, message: violation.message, raw: bytes))
+                    }
+                case .malformed(let raw, let field, let message):
+                    rejected.append(RejectedRecord(line: record.line, field: field, message: message, raw: raw))
+                }
+            }
+            let fresh = try store.storeChunk(batchID: batchID.description, number: Int64(number), accepted: accepted, rejected: rejected)
+            if fresh {
+                batchSeqs[batchID] = seq
+            } else if let batch = try store.batch(id: batchID.description) {
+                batchSeqs[batchID] = batch.nextSeq
+            }
+            replies.post(.chunkStored(client: client, batchID: batchID, number: number,
+                                      jobs: fresh ? accepted.map { ($0.seq, $0.record) } : [],
+                                      rejections: fresh ? rejected.map { Rejection(line: $0.line, field: $0.field, message: $0.message) } : [],
+                                      fresh: fresh))
+        case .close(let client, let batchID):
+            try store.closeIntake(batchID: batchID.description)
+            batchSeqs[batchID] = nil
+            replies.post(.closed(client: client, batchID: batchID))
+        case .status(let client, let batchID):
+            guard let batch = try store.batch(id: batchID.description) else {
+                replies.post(.status(client: client, nil)); return
+            }
+            let done = try store.assessedCount(batchID: batch.batchID)
+            let state: BatchProgress.State = batch.cancelled ? .cancelled : batch.completed ? .completed : batch.intakeClosed ? .running : .receiving
+            replies.post(.status(client: client, BatchProgress(batchID: batchID, state: state, accepted: batch.accepted,
+                                                               rejected: batch.rejected, done: done, failed: 0)))
+        case .load(let batchID, let afterSeq, let limit):
+            let through = try store.batch(id: batchID.description)?.nextSeq ?? 1
+            let jobs = try store.pendingJobs(batchID: batchID.description, afterSeq: afterSeq, limit: limit)
+            replies.post(.loaded(batchID: batchID, jobs: jobs, exhausted: jobs.count < limit, through: through - 1))
+        case .markCompleted(let batchID):
+            try store.markCompleted(batchID: batchID.description)
+            logger.info("batch completed", metadata: ["batch": "\(batchID)"])
+        }
+    }
+}

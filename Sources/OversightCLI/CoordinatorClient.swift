@@ -1,0 +1,66 @@
+import Foundation
+import Wire
+import ZeroMQ
+
+/// A client's connection to the coordinator's client socket: request, then wait for the reply,
+/// with a deadline and a clear error when nobody answers.
+final class CoordinatorClient {
+    struct Unreachable: Error, CustomStringConvertible {
+        let endpoint: String
+        let seconds: Int
+        var description: String {
+            "no answer from the coordinator at \(endpoint) within \(seconds) s; is `oversight coordinator` running and reachable there? (set it with --coordinator)"
+        }
+    }
+
+    struct Refused: Error, CustomStringConvertible {
+        let message: String
+        var description: String { message }
+    }
+
+    let endpoint: String
+    let timeout: Int
+    private let context = ZMQContext()
+    private let socket: ZMQSocket
+
+    init(endpoint: String, timeoutSeconds: Int = 15) throws {
+        self.endpoint = endpoint
+        self.timeout = timeoutSeconds
+        socket = try ZMQSocket(context, .dealer)
+        try socket.setMaximumMessageSize(Int64(Envelope.maximumMessageSize))
+        try socket.setSendHighWaterMark(64)
+        do { try socket.connect(endpoint) } catch {
+            throw Refused(message: "invalid coordinator endpoint \"\(endpoint)\": \(error.message) (expected e.g. tcp://127.0.0.1:5556)")
+        }
+    }
+
+    deinit {
+        socket.close()
+        context.shutdown()
+    }
+
+    func send(_ request: ClientRequest) throws {
+        try socket.send(request.encode())
+    }
+
+    /// The next reply, or `Unreachable` after the timeout. Error replies throw `Refused`.
+    func receive(timeoutSeconds: Int? = nil) throws -> ClientReply {
+        var poller = ZMQPoller()
+        poller.add(socket)
+        let seconds = timeoutSeconds ?? timeout
+        let deadline = Date().addingTimeInterval(Double(seconds))
+        while Date() < deadline {
+            let ready = try poller.poll(timeout: 200)
+            guard ready[0], let frames = try socket.receive(dontWait: true) else { continue }
+            let reply = try ClientReply.decode(frames[...])
+            if case .error(_, let message) = reply { throw Refused(message: "coordinator refused: \(message)") }
+            return reply
+        }
+        throw Unreachable(endpoint: endpoint, seconds: seconds)
+    }
+
+    func request(_ request: ClientRequest) throws -> ClientReply {
+        try send(request)
+        return try receive()
+    }
+}

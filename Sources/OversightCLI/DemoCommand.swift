@@ -1,0 +1,169 @@
+import ArgumentParser
+import Foundation
+import LibPQ
+import AuditStore
+import Wire
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct DemoCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "Run the whole system on this machine with the bundled samples and print a summary.",
+        discussion: """
+            Starts a private PostgreSQL cluster (in --data-dir), a coordinator and workers as
+            separate processes on loopback, submits the bundled sample batches, shows progress,
+            prints records per verdict and the psql command that queries the results, and stops
+            what it started. Running it again reuses the cluster and adds new batches.
+
+            Example:
+              oversight demo
+              oversight demo --workers 4 --keep-database
+            """)
+
+    @Option(help: "Directory of the demo's PostgreSQL cluster and logs.") var dataDir = ".oversight/demo"
+    @Option(help: "Number of worker processes.") var workers = 2
+    @Option(name: .customLong("sample"), help: "Batch file to submit (repeatable); default: the files in Samples/.")
+    var samples: [String] = []
+    @Flag(help: "Leave PostgreSQL running at the end so that you can query it with psql.") var keepDatabase = false
+
+    func validate() throws {
+        guard (1...64).contains(workers) else { throw ValidationError("--workers must be between 1 and 64") }
+    }
+
+    func run() throws {
+        try runOrExit {
+            let files = try samples.isEmpty ? Self.bundledSamples() : samples
+            let cluster = try LocalCluster(dataDirectory: dataDir)
+            printError("starting PostgreSQL in \(cluster.dataDirectory) (port \(cluster.port))")
+            try cluster.start()
+            defer {
+                if !keepDatabase { try? cluster.stop() }
+            }
+            let connection = try PGConnection(cluster.conninfo, applicationName: "oversight-demo")
+            try Migrator.migrate(connection)
+
+            let logs = cluster.dataDirectory + "/logs"
+            try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
+            let workerPort = try LocalCluster.freePort()
+            let clientPort = try LocalCluster.freePort()
+            var children: [ChildProcess] = []
+            defer { Self.stop(children) }
+            children.append(try Self.spawn(["coordinator", "--database", cluster.conninfo,
+                                            "--worker-endpoint", "tcp://127.0.0.1:\(workerPort)",
+                                            "--client-endpoint", "tcp://127.0.0.1:\(clientPort)"],
+                                           log: logs + "/coordinator.log"))
+            for n in 1...workers {
+                children.append(try Self.spawn(["worker", "--coordinator", "tcp://127.0.0.1:\(workerPort)",
+                                                "--database", cluster.conninfo, "--name", "demo-worker-\(n)"],
+                                               log: logs + "/worker-\(n).log"))
+            }
+            printError("coordinator and \(workers) workers started (logs in \(logs))")
+
+            let client = try CoordinatorClient(endpoint: "tcp://127.0.0.1:\(clientPort)", timeoutSeconds: 30)
+            var batchIDs: [BatchID] = []
+            for file in files {
+                let id = BatchID()
+                var submission = Submission(file: try BatchFile(path: file, format: nil), client: client, batchID: id,
+                                            name: (file as NSString).lastPathComponent, pack: "eu-ai-act-2024")
+                submission.maxRejectionsShown = 5
+                printError("submitting \(file) as batch \(id)")
+                let outcome = try submission.send(showProgress: true)
+                printError("\(outcome.accepted) accepted, \(outcome.rejected) rejected")
+                let progress = try submission.wait(showProgress: true)
+                printError("batch \(id) \(progress.state == .completed ? "completed" : "stopped"): \(progress.done) assessed, \(progress.failed) failed")
+                batchIDs.append(id)
+            }
+            try Self.printSummary(connection, batchIDs: batchIDs, files: files)
+            print("""
+
+                Query the results with psql\(keepDatabase ? "" : " (start the database again with `oversight demo --keep-database`, or `oversight local-db start --data-dir \(dataDir)`)"):
+                  psql "\(cluster.conninfo)" -c 'SELECT * FROM oversight.assessment_summary'
+                  psql "\(cluster.conninfo)" -c 'SELECT record_id, rule, outcome, citation, missing_fields FROM oversight.findings LIMIT 20'
+                """)
+        }
+    }
+
+    static func bundledSamples() throws -> [String] {
+        var candidates = [FileManager.default.currentDirectoryPath + "/Samples"]
+        var dir = URL(fileURLWithPath: CommandLine.executablePath).deletingLastPathComponent()
+        for _ in 0..<4 { candidates.append(dir.path + "/Samples"); dir = dir.deletingLastPathComponent() }
+        for candidate in candidates {
+            let names = ((try? FileManager.default.contentsOfDirectory(atPath: candidate)) ?? [])
+                .filter { $0.hasSuffix(".csv") || $0.hasSuffix(".jsonl") }.sorted()
+            if !names.isEmpty { return names.map { candidate + "/" + $0 } }
+        }
+        throw CommandFailure("the bundled samples (Samples/*.csv, Samples/*.jsonl) were not found; run the demo from the repository, or pass --sample FILE")
+    }
+
+    static func spawn(_ arguments: [String], log: String) throws -> ChildProcess {
+        try ChildProcess.spawn([CommandLine.executablePath] + arguments, outputPath: log)
+    }
+
+    /// Workers first, so that they finish what they hold; then the coordinator.
+    static func stop(_ processes: [ChildProcess]) {
+        for p in processes.reversed() { p.stop() }
+    }
+
+    static func printSummary(_ connection: PGConnection, batchIDs: [BatchID], files: [String]) throws {
+        print("\nRecords per verdict (pack eu-ai-act-2024):")
+        for (id, file) in zip(batchIDs, files) {
+            let rows = try connection.query("""
+                SELECT verdict, records, mean_score FROM oversight.assessment_summary
+                WHERE batch_id = \(id.description)::uuid
+                ORDER BY array_position(ARRAY['prohibited','high_risk','elevated','limited','minimal','insufficient_information'], verdict)
+                """)
+            print("  \((file as NSString).lastPathComponent)  (batch \(id))")
+            for i in 0..<rows.rowCount {
+                print("    " + rows.string(i, 0)!.padding(toLength: 26, withPad: " ", startingAt: 0)
+                      + String(repeating: " ", count: max(0, 7 - rows.string(i, 1)!.count)) + rows.string(i, 1)!
+                      + "   mean score " + rows.string(i, 2)!)
+            }
+        }
+    }
+}
+
+extension CommandLine {
+    /// This program's own executable, to start coordinator and workers as separate processes.
+    static var executablePath: String {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? arguments[0]
+    }
+}
+
+struct LocalDatabaseCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "local-db",
+        abstract: "Start or stop a private PostgreSQL cluster in a directory (used by the demo and the test suite).",
+        discussion: """
+            `start` creates the cluster on first use (initdb), starts it on loopback and prints its
+            connection string; `stop` stops it. As root it runs as the postgres system user.
+
+            Example:
+              oversight local-db start --data-dir /tmp/oversight-db
+              oversight local-db stop --data-dir /tmp/oversight-db
+            """)
+
+    @Argument(help: "start or stop") var action: String
+    @Option(help: "Directory of the cluster.") var dataDir = ".oversight/local-db"
+    @Option(help: "TCP port on 127.0.0.1 (default: the one used before, or a free one).") var port: Int?
+    @Flag(help: "Turn off fsync and synchronous commit: fast, but a crash can lose data. For throwaway test clusters.")
+    var unsafeFast = false
+
+    func validate() throws {
+        guard ["start", "stop"].contains(action) else { throw ValidationError("action must be start or stop, got \"\(action)\"") }
+    }
+
+    func run() throws {
+        try runOrExit {
+            var cluster = try LocalCluster(dataDirectory: dataDir, port: port)
+            cluster.unsafeFast = unsafeFast
+            if action == "start" {
+                try cluster.start()
+                print(cluster.conninfo)
+            } else {
+                try cluster.stop()
+            }
+        }
+    }
+}

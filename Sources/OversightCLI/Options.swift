@@ -1,0 +1,58 @@
+import ArgumentParser
+import Foundation
+import Logging
+import LibPQ
+
+/// Where the audit store is. Follows libpq: a URI or `key=value` string; without one,
+/// `OVERSIGHT_DATABASE_URL`; without that, libpq's own `PGHOST`, `PGSERVICE`, … as psql.
+struct DatabaseOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp(
+        "PostgreSQL connection string or URI (libpq syntax, e.g. postgresql://oversight@db.example/oversight?sslmode=verify-full).",
+        discussion: "Falls back to OVERSIGHT_DATABASE_URL, then to libpq's environment (PGHOST, PGPORT, PGUSER, PGSERVICE, PGPASSFILE, …). Put passwords in ~/.pgpass or a service file, not on the command line.",
+        valueName: "url"))
+    var database: String?
+
+    var conninfo: String {
+        database ?? ProcessInfo.processInfo.environment["OVERSIGHT_DATABASE_URL"] ?? ""
+    }
+
+    func connect(applicationName: String) throws -> PGConnection {
+        try PGConnection(conninfo, applicationName: applicationName)
+    }
+}
+
+struct LogOptions: ParsableArguments {
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error or critical.")
+    var logLevel: String = "info"
+
+    func validate() throws {
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("unknown --log-level \"\(logLevel)\"; use trace, debug, info, notice, warning, error or critical")
+        }
+    }
+
+    func logger(_ label: String) -> Logger {
+        var logger = Logger(label: label) { StreamLogHandler.standardError(label: $0) }
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        return logger
+    }
+}
+
+/// Errors that end a command: printed as `oversight: …` with exit code 1, no stack trace.
+struct CommandFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+func runOrExit(_ body: () throws -> Void) throws {
+    do { try body() } catch let error as ValidationError {
+        throw error
+    } catch let error as CleanExit {
+        throw error
+    } catch let error as ExitCode {
+        throw error
+    } catch {
+        printError("\(error)")
+        throw ExitCode.failure
+    }
+}

@@ -1,0 +1,48 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Shows progress of long work on stderr: a redrawn bar with rate and ETA on a terminal,
+/// a plain line every few seconds otherwise (logs, CI).
+struct ProgressDisplay {
+    let label: String
+    let interactive = isatty(STDERR_FILENO) == 1
+    let start = Date()
+    private var lastPrint = Date.distantPast
+
+    init(label: String) { self.label = label }
+
+    mutating func update(done: Int64, total: Int64, detail: String = "", force: Bool = false) {
+        let now = Date()
+        let interval = interactive ? 0.1 : 5.0
+        guard force || now.timeIntervalSince(lastPrint) >= interval else { return }
+        lastPrint = now
+        let elapsed = max(now.timeIntervalSince(start), 0.001)
+        let rate = Double(done) / elapsed
+        let fraction = total > 0 ? min(1, Double(done) / Double(total)) : 0
+        let eta = rate > 0 && total > done ? Self.duration(Double(total - done) / rate) : "--"
+        let numbers = "\(done)/\(total) \(String(format: "%.0f", rate))/s ETA \(eta)\(detail.isEmpty ? "" : " " + detail)"
+        if interactive {
+            let width = 30
+            let filled = Int(fraction * Double(width))
+            let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
+            FileHandle.standardError.write(Data("\r\u{1B}[2K\(label) \(bar) \(String(format: "%3.0f", fraction * 100))% \(numbers)".utf8))
+        } else {
+            FileHandle.standardError.write(Data("\(label): \(String(format: "%.0f", fraction * 100))% \(numbers)\n".utf8))
+        }
+    }
+
+    func finish() {
+        if interactive { FileHandle.standardError.write(Data("\n".utf8)) }
+    }
+
+    static func duration(_ seconds: Double) -> String {
+        let s = Int(seconds.rounded())
+        return s >= 3600 ? "\(s / 3600)h\(s % 3600 / 60)m" : s >= 60 ? "\(s / 60)m\(s % 60)s" : "\(s)s"
+    }
+}
+
+func printError(_ message: String) {
+    FileHandle.standardError.write(Data("oversight: \(message)\n".utf8))
+}

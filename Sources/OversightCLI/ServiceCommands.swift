@@ -1,0 +1,95 @@
+import ArgumentParser
+import Coordinator
+import Foundation
+import Worker
+
+struct CoordinatorCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "coordinator",
+        abstract: "Run the coordinator: take batches from clients and dispatch jobs to workers.",
+        discussion: """
+            Applies the database schema (like `oversight migrate`), resumes unfinished batches, and
+            serves until SIGTERM or SIGINT.
+
+            Example:
+              oversight coordinator --database postgresql://oversight@db/oversight \\
+                  --worker-endpoint 'tcp://*:5555' --client-endpoint 'tcp://*:5556'
+            """)
+
+    @OptionGroup var database: DatabaseOptions
+    @Option(help: "ZeroMQ endpoint workers connect to.") var workerEndpoint = "tcp://*:5555"
+    @Option(help: "ZeroMQ endpoint clients (submit, status) connect to.") var clientEndpoint = "tcp://*:5556"
+    @Option(help: "Most jobs sent to a worker in one message.") var bundleSize = 256
+    @Option(help: "Most waiting jobs held in memory; the rest are read back from PostgreSQL in order.") var pendingWindow = 20_000
+    @Option(help: "Heartbeat interval in milliseconds.") var heartbeatInterval: Int64 = 1_000
+    @Option(help: "Missed heartbeat intervals before a worker is declared dead and its jobs are re-sent.") var liveness: Int64 = 3
+    @Option(help: "Attempts before a job that keeps failing is given up.") var maxAttempts = 3
+    @OptionGroup var log: LogOptions
+
+    func validate() throws {
+        guard (1...10_000).contains(bundleSize) else { throw ValidationError("--bundle-size must be between 1 and 10000") }
+        guard pendingWindow >= bundleSize else { throw ValidationError("--pending-window must be at least --bundle-size") }
+        guard heartbeatInterval >= 50 else { throw ValidationError("--heartbeat-interval must be at least 50 ms") }
+        guard liveness >= 2 else { throw ValidationError("--liveness must be at least 2") }
+        guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1") }
+    }
+
+    func run() throws {
+        try runOrExit {
+            var configuration = CoordinatorConfiguration(conninfo: database.conninfo)
+            configuration.workerEndpoint = workerEndpoint
+            configuration.clientEndpoint = clientEndpoint
+            configuration.bundleSize = bundleSize
+            configuration.pendingWindow = pendingWindow
+            configuration.heartbeatIntervalMilliseconds = heartbeatInterval
+            configuration.liveness = liveness
+            configuration.maxAttempts = maxAttempts
+            let service = CoordinatorService(configuration: configuration, logger: log.logger("oversight.coordinator"))
+            let trap = SignalTrap { _ in service.stop() }
+            try service.run()
+            _ = trap
+        }
+    }
+}
+
+struct WorkerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker",
+        abstract: "Run a worker: score the jobs the coordinator sends and write the results to PostgreSQL.",
+        discussion: """
+            Start as many as you like, on as many machines as you like; each connects to the
+            coordinator and to the database. Stops on SIGTERM or SIGINT.
+
+            Example:
+              oversight worker --coordinator tcp://coordinator.example:5555 \\
+                  --database postgresql://oversight_worker@db/oversight
+            """)
+
+    @Option(help: "The coordinator's worker endpoint.") var coordinator = "tcp://127.0.0.1:5555"
+    @OptionGroup var database: DatabaseOptions
+    @Option(help: "Name in logs and in the audit rows (default: host name and process id).") var name: String?
+    @Option(help: "Jobs this worker may hold at once.") var credit: UInt32 = 512
+    @Option(help: "Heartbeat interval in milliseconds.") var heartbeatInterval: Int64 = 1_000
+    @Option(help: "Missed heartbeat intervals before the coordinator is presumed gone and the worker reconnects.") var liveness: Int64 = 3
+    @OptionGroup var log: LogOptions
+
+    func validate() throws {
+        guard credit >= 1 else { throw ValidationError("--credit must be at least 1") }
+        guard heartbeatInterval >= 50 else { throw ValidationError("--heartbeat-interval must be at least 50 ms") }
+        guard liveness >= 2 else { throw ValidationError("--liveness must be at least 2") }
+    }
+
+    func run() throws {
+        try runOrExit {
+            let workerName = name ?? "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)"
+            var configuration = WorkerConfiguration(coordinatorEndpoint: coordinator, conninfo: database.conninfo, name: workerName)
+            configuration.credit = credit
+            configuration.heartbeatIntervalMilliseconds = heartbeatInterval
+            configuration.liveness = liveness
+            let service = WorkerService(configuration: configuration, logger: log.logger("oversight.worker"))
+            let trap = SignalTrap { _ in service.stop() }
+            try service.run()
+            _ = trap
+        }
+    }
+}

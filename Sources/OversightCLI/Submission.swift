@@ -1,0 +1,98 @@
+import Foundation
+import Wire
+
+/// Streams a batch file to the coordinator in chunks under its flow-control window, reports
+/// rejected records by line, and optionally waits for the batch to finish.
+struct Submission {
+    var file: BatchFile
+    let client: CoordinatorClient
+    let batchID: BatchID
+    let name: String
+    let pack: String
+    var chunkSize = 1_000
+    var maxRejectionsShown = 20
+
+    struct Outcome {
+        var accepted: Int64 = 0
+        var rejected: Int64 = 0
+        var progress: BatchProgress?
+    }
+
+    mutating func send(showProgress: Bool) throws -> Outcome {
+        let opened = try client.request(.open(batchID: batchID, name: name, pack: pack,
+                                              source: (file.path as NSString).lastPathComponent))
+        guard case .opened(_, let acknowledged, let window) = opened else {
+            throw CoordinatorClient.Refused(message: "unexpected reply to OPEN: \(opened)")
+        }
+        var outcome = Outcome()
+        var number: UInt64 = 0
+        // Resume: skip the chunks the coordinator already stored.
+        while number < acknowledged {
+            let skipped = try file.next(chunkSize)
+            if skipped.isEmpty { break }
+            number += 1
+        }
+        if acknowledged > 0 { printError("resuming batch \(batchID) after chunk \(acknowledged)") }
+        var inFlight = 0
+        var finished = false
+        var shown = 0
+        var display = ProgressDisplay(label: "submitting")
+        var sentRecords: Int64 = 0
+        while !finished || inFlight > 0 {
+            while !finished && inFlight < Int(window) {
+                let records = try file.next(chunkSize)
+                if records.isEmpty { finished = true; break }
+                number += 1
+                sentRecords += Int64(records.count)
+                try client.send(.chunk(batchID: batchID, number: number, records: records))
+                inFlight += 1
+            }
+            guard inFlight > 0 else { break }
+            let reply = try client.receive()
+            guard case .acknowledged(_, _, let accepted, let rejections) = reply else {
+                throw CoordinatorClient.Refused(message: "unexpected reply to CHUNK: \(reply)")
+            }
+            inFlight -= 1
+            outcome.accepted += Int64(accepted)
+            outcome.rejected += Int64(rejections.count)
+            for r in rejections where shown < maxRejectionsShown {
+                shown += 1
+                let field = r.field.isEmpty ? "" : " field \"\(r.field)\":"
+                printError("\(file.path):\(r.line):\(field) \(r.message) (record rejected, kept in oversight.rejected_records)")
+            }
+            if showProgress {
+                display.update(done: outcome.accepted + outcome.rejected, total: max(sentRecords, outcome.accepted + outcome.rejected),
+                               detail: "accepted \(outcome.accepted), rejected \(outcome.rejected)")
+            }
+        }
+        if showProgress { display.finish() }
+        if outcome.rejected > Int64(shown) {
+            printError("… and \(outcome.rejected - Int64(shown)) more rejected records; see oversight.rejected_records")
+        }
+        let closed = try client.request(.close(batchID: batchID, chunks: number))
+        if case .closed(let progress) = closed {
+            outcome.progress = progress
+            outcome.accepted = progress.accepted
+            outcome.rejected = progress.rejected
+        }
+        return outcome
+    }
+
+    /// Polls the coordinator until every accepted record is assessed or failed.
+    func wait(showProgress: Bool) throws -> BatchProgress {
+        var display = ProgressDisplay(label: "assessing")
+        while true {
+            let reply = try client.request(.status(batchID: batchID))
+            guard case .status(let p) = reply else { throw CoordinatorClient.Refused(message: "unexpected reply to STATUS: \(reply)") }
+            if showProgress {
+                display.update(done: p.done + p.failed, total: p.accepted, detail: p.failed > 0 ? "failed \(p.failed)" : "",
+                               force: p.state == .completed)
+            }
+            if p.state == .completed || p.state == .cancelled {
+                if showProgress { display.finish() }
+                return p
+            }
+            Thread.sleep(forTimeInterval: 0.2)
+        }
+    }
+}

@@ -1,0 +1,27 @@
+public import Assessment
+public import AuditStore
+public import Wire
+
+/// Scores the jobs of one bundle: pure, no I/O. A job that cannot be scored is a failure with
+/// a reason, not an exception.
+public struct BundleScorer {
+    public init() {}
+
+    public func score(_ bundle: JobBundle, with pack: CriteriaPack) -> (rows: [AssessmentRow], failures: [(seq: Int64, attempt: Int, reason: String)]) {
+        var rows: [AssessmentRow] = []
+        var failures: [(seq: Int64, attempt: Int, reason: String)] = []
+        rows.reserveCapacity(bundle.jobs.count)
+        let batchID = bundle.batchID.description
+        for job in bundle.jobs {
+            switch RecordCheck.check(job.record) {
+            case .invalid(let violation):
+                failures.append((job.seq, Int(job.attempt) + 1, "record does not validate: \(violation)"))
+            case .valid(let record):
+                let result = pack.assess(record)
+                rows.append(AssessmentRow(batchID: batchID, seq: job.seq, recordID: record["id"]?.stringValue, result: result,
+                                          packSHA256: pack.sha256, inputSHA256: AuditHash.input(record), attempt: Int(job.attempt) + 1))
+            }
+        }
+        return (rows, failures)
+    }
+}

@@ -1,0 +1,174 @@
+public import Logging
+import AuditStore
+import Assessment
+import LibPQ
+import Wire
+import ZeroMQ
+import Foundation
+
+/// How a worker runs.
+public struct WorkerConfiguration: Sendable {
+    public var coordinatorEndpoint: String
+    public var conninfo: String
+    public var name: String
+    /// Jobs this worker may hold at once (sent to the coordinator in READY).
+    public var credit: UInt32 = 512
+    public var heartbeatIntervalMilliseconds: Int64 = 1_000
+    public var liveness: Int64 = 3
+
+    public init(coordinatorEndpoint: String, conninfo: String, name: String) {
+        self.coordinatorEndpoint = coordinatorEndpoint
+        self.conninfo = conninfo
+        self.name = name
+    }
+}
+
+/// A worker: receives bundles, scores them, writes the results in one transaction per bundle,
+/// and reports DONE only after COMMIT.
+///
+/// `run()`'s thread owns the DEALER socket; a second thread owns the PostgreSQL connection and
+/// does the scoring.
+public final class WorkerService: @unchecked Sendable {
+    let configuration: WorkerConfiguration
+    let logger: Logger
+    private let wakeup = Wakeup()
+    private let bundles = Mailbox<JobBundle>()
+    private let outbox: Mailbox<WorkerMessage>
+    private let stopping = Mailbox<Bool>()
+
+    public init(configuration: WorkerConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+        outbox = Mailbox(wakeup: wakeup)
+    }
+
+    public func stop() {
+        stopping.post(true)
+        wakeup.signal()
+    }
+
+    public func run() throws {
+        // Fail fast on a bad database setting, before taking any job.
+        _ = try AuditStore(conninfo: configuration.conninfo, applicationName: "oversight-worker")
+        let scoring = Thread { [self] in self.scoreLoop() }
+        scoring.name = "oversight-scoring"
+        scoring.start()
+
+        let context = ZMQContext()
+        defer { context.shutdown() }
+        var socket = try connect(context)
+        var poller = Self.poller(socket, wakeup)
+        let clock = ContinuousClock()
+        let start = clock.now
+        func now() -> Int64 { let d = clock.now - start; return d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000 }
+        var lastReceived = now()
+        var lastSent = now()
+        var backoff: Int64 = 250
+
+        while stopping.count == 0 {
+            let ready = try poller.poll(timeout: Int(configuration.heartbeatIntervalMilliseconds / 2))
+            if ready[1] {
+                wakeup.drain()
+                for message in outbox.drain() {
+                    try socket.send(message.encode())
+                    lastSent = now()
+                }
+            }
+            if ready[0] {
+                while let frames = try socket.receive(dontWait: true) {
+                    lastReceived = now()
+                    backoff = 250
+                    do {
+                        switch try CoordinatorMessage.decode(frames[...]) {
+                        case .jobs(let bundle): bundles.post(bundle)
+                        case .heartbeat: break
+                        case .disconnect:
+                            logger.info("coordinator asked this worker to announce itself again")
+                            try socket.send(WorkerMessage.ready(name: configuration.name, credit: configuration.credit).encode())
+                            lastSent = now()
+                        }
+                    } catch {
+                        logger.warning("dropped a bad message from the coordinator", metadata: ["error": "\(error)"])
+                    }
+                }
+            }
+            let t = now()
+            if t - lastReceived > configuration.heartbeatIntervalMilliseconds * configuration.liveness {
+                // Paranoid Pirate: the coordinator is silent; reconnect and announce again.
+                logger.warning("coordinator silent, reconnecting", metadata: ["backoff_ms": "\(backoff)"])
+                socket.close()
+                Thread.sleep(forTimeInterval: Double(backoff) / 1000)
+                backoff = min(backoff * 2, 8_000)
+                socket = try connect(context)
+                poller = Self.poller(socket, wakeup)
+                lastReceived = now()
+                lastSent = now()
+            } else if t - lastSent >= configuration.heartbeatIntervalMilliseconds {
+                try socket.send(WorkerMessage.heartbeat.encode(), dontWait: true)
+                lastSent = t
+            }
+        }
+        bundles.close()
+        scoring.cancel()
+        try? socket.send(WorkerMessage.disconnect.encode(), dontWait: true)
+        try? socket.setLinger(milliseconds: 500)
+        socket.close()
+        logger.info("worker stopped")
+    }
+
+    private static func poller(_ socket: ZMQSocket, _ wakeup: Wakeup) -> ZMQPoller {
+        var poller = ZMQPoller()
+        poller.add(socket)
+        poller.add(fileDescriptor: wakeup.fileDescriptor)
+        return poller
+    }
+
+    private func connect(_ context: ZMQContext) throws(ZMQError) -> ZMQSocket {
+        let socket = try ZMQSocket(context, .dealer)
+        try socket.setMaximumMessageSize(Int64(Envelope.maximumMessageSize))
+        try socket.setReconnectInterval(milliseconds: 100, maximum: 2_000)
+        try socket.connect(configuration.coordinatorEndpoint)
+        try socket.send(WorkerMessage.ready(name: configuration.name, credit: configuration.credit).encode())
+        logger.info("worker announced itself", metadata: ["coordinator": "\(configuration.coordinatorEndpoint)", "credit": "\(configuration.credit)"])
+        return socket
+    }
+
+    // MARK: Scoring thread
+
+    private func scoreLoop() {
+        var store: AuditStore?
+        var packs: [[UInt8]: CriteriaPack] = [:]
+        let scorer = BundleScorer()
+        while let bundle = bundles.take(timeout: 3600) {
+            var delay = 0.1
+            while true {
+                do {
+                    let current = try store ?? AuditStore(conninfo: configuration.conninfo, applicationName: "oversight-worker")
+                    store = current
+                    let pack: CriteriaPack
+                    if let cached = packs[bundle.packSHA256] { pack = cached } else {
+                        guard let loaded = try current.pack(sha256: bundle.packSHA256) else {
+                            throw StoreError(message: "criteria pack \(bundle.packSHA256.hexString) is not in the database")
+                        }
+                        packs[bundle.packSHA256] = loaded
+                        pack = loaded
+                    }
+                    let (rows, failures) = scorer.score(bundle, with: pack)
+                    try current.writeAssessments(batchID: bundle.batchID.description, packSHA256: pack.sha256,
+                                                 worker: configuration.name, rows: rows, failures: failures)
+                    outbox.post(.done(batchID: bundle.batchID, committed: rows.map(\.seq),
+                                      failed: failures.map { JobFailure(seq: $0.seq, reason: $0.reason) }))
+                    break
+                } catch {
+                    // Keep the bundle; results are acknowledged only after a commit.
+                    if let pq = error as? PQError, pq.isTransient { store = nil }
+                    logger.warning("could not store results, retrying", metadata: ["error": "\(error)", "retry_in_s": "\(delay)"])
+                    Thread.sleep(forTimeInterval: delay * Double.random(in: 0.5...1.5))
+                    delay = min(delay * 2, 10)
+                    if bundles.isClosed { return }
+                }
+            }
+        }
+    }
+}
+

@@ -1,0 +1,68 @@
+import Foundation
+
+/// How threads reach the owner of a socket or connection: a locked queue of Swift values.
+/// A poll-loop owner passes a `Wakeup` and polls its file descriptor; a blocking owner waits
+/// in `take`. Nothing else is shared.
+public final class Mailbox<Message: Sendable>: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var queue: [Message] = []
+    private var head = 0
+    private var closed = false
+    private let wakeup: Wakeup?
+
+    public init(wakeup: Wakeup? = nil) { self.wakeup = wakeup }
+
+    public func post(_ message: Message) {
+        condition.lock()
+        queue.append(message)
+        condition.signal()
+        condition.unlock()
+        wakeup?.signal()
+    }
+
+    /// Everything queued now, without waiting.
+    public func drain() -> [Message] {
+        condition.lock()
+        defer { condition.unlock() }
+        let messages = Array(queue[head...])
+        queue.removeAll(keepingCapacity: true)
+        head = 0
+        return messages
+    }
+
+    /// The next message; waits up to `timeout` seconds. Nil on timeout or once closed and empty.
+    public func take(timeout: Double) -> Message? {
+        condition.lock()
+        defer { condition.unlock() }
+        let deadline = Date(timeIntervalSinceNow: timeout)
+        while head == queue.count {
+            if closed { return nil }
+            if !condition.wait(until: deadline) { return nil }
+        }
+        let message = queue[head]
+        head += 1
+        if head == queue.count { queue.removeAll(keepingCapacity: true); head = 0 }
+        return message
+    }
+
+    public var count: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return queue.count - head
+    }
+
+    public var isClosed: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return closed
+    }
+
+    /// Wakes every waiter; `take` returns nil once the queue is empty.
+    public func close() {
+        condition.lock()
+        closed = true
+        condition.broadcast()
+        condition.unlock()
+        wakeup?.signal()
+    }
+}
