@@ -51,6 +51,7 @@ extension CriteriaPack {
         var worstFired: Verdict = .minimal
         var worstUnknown: Verdict? = nil
         var points = 0.0
+        var largestUnknown = 0
         for rule in rules {
             var missing: [String] = []
             switch rule.condition.evaluate(record, missing: &missing) {
@@ -61,16 +62,17 @@ extension CriteriaPack {
                 findings.append(Finding(ruleID: rule.id, outcome: .fired, severity: rule.severity, points: rule.points,
                                         title: rule.title, citation: rule.citation, missing: []))
             case .unknown:
-                if blockingSeverities.contains(rule.severity) {
+                if rule.blocksVerdict && blockingSeverities.contains(rule.severity) {
                     worstUnknown = worstUnknown.map { min($0, rule.severity) } ?? rule.severity
                 }
-                points += unknownWeight * Double(rule.points)
+                largestUnknown = max(largestUnknown, rule.points)
                 findings.append(Finding(ruleID: rule.id, outcome: .needsInformation, severity: rule.severity, points: rule.points,
                                         title: rule.title, citation: rule.citation, missing: Array(Set(missing)).sorted()))
             }
         }
         var verdict = worstFired
         if let worstUnknown, worstUnknown < worstFired { verdict = .insufficientInformation }
+        points += unknownWeight * Double(largestUnknown)
         let applies: Applicability
         if let country = record["operator"]?["country"]?.stringValue {
             applies = bindingIn.contains(country.uppercased()) ? .binding : .benchmark

@@ -11,6 +11,8 @@ public struct CriteriaPack: Sendable {
         public let points: Int
         public let rationale: String
         public let remediation: String
+        /// When it needs information, may this rule make the verdict insufficient_information?
+        public let blocksVerdict: Bool
         let condition: Condition
     }
 
@@ -90,13 +92,18 @@ public struct CriteriaPack: Sendable {
             }
             guard let when = doc["when"] else { throw CompileError(description: "\(at): \"when\" (the condition) is missing") }
             let condition = try Self.compile(when, at: "\(at) (\(ruleID)).when", schema: schema)
+            var blocks = true
+            if let flag = doc["blocks_verdict"] {
+                guard case .bool(let b) = flag else { throw CompileError(description: "\(at): \"blocks_verdict\" must be true or false") }
+                blocks = b
+            }
             rules.append(Rule(id: ruleID,
                               title: try string("title", in: doc, at: at),
                               citation: try string("citation", in: doc, at: at),
                               severity: severity, points: Int(points),
                               rationale: try string("rationale", in: doc, at: at),
                               remediation: try string("remediation", in: doc, at: at),
-                              condition: condition))
+                              blocksVerdict: blocks, condition: condition))
         }
         self.rules = rules
         canonicalText = document.canonicalString

@@ -120,7 +120,8 @@ struct Dispatcher {
         return checkCompleted(id)
     }
 
-    /// The store answered a `load`: jobs in order; `exhausted` when no more exist through `through`.
+    /// The store answered a `load`: unassessed jobs in order, every job through `through` examined;
+    /// `exhausted` when the store holds no job after `through`.
     mutating func jobsLoaded(_ id: BatchID, jobs: [(seq: Int64, record: [UInt8])], exhausted: Bool, through: Int64, now: Int64) -> [Action] {
         guard var batch = batches[id] else { return [] }
         batch.loadInFlight = false
@@ -129,11 +130,8 @@ struct Dispatcher {
             if leases[key] != nil { continue }
             batch.pending.append((job.seq, attempts[key] ?? 0, job.record))
         }
-        if let last = jobs.last { batch.loadedThrough = max(batch.loadedThrough, last.seq) }
-        if exhausted {
-            batch.loadedThrough = max(batch.loadedThrough, through)
-            batch.storeHasMore = false
-        }
+        batch.loadedThrough = max(batch.loadedThrough, through)
+        if exhausted { batch.storeHasMore = false }
         batches[id] = batch
         return refill(id) + dispatch(now: now) + checkCompleted(id)
     }

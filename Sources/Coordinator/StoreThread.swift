@@ -177,9 +177,8 @@ final class StoreThread: @unchecked Sendable {
             replies.post(.status(client: client, BatchProgress(batchID: batchID, state: state, accepted: batch.accepted,
                                                                rejected: batch.rejected, done: done, failed: 0)))
         case .load(let batchID, let afterSeq, let limit):
-            let through = try store.batch(id: batchID.description)?.nextSeq ?? 1
-            let jobs = try store.pendingJobs(batchID: batchID.description, afterSeq: afterSeq, limit: limit)
-            replies.post(.loaded(batchID: batchID, jobs: jobs, exhausted: jobs.count < limit, through: through - 1))
+            let page = try store.pendingJobs(batchID: batchID.description, afterSeq: afterSeq, limit: limit)
+            replies.post(.loaded(batchID: batchID, jobs: page.jobs, exhausted: page.exhausted, through: page.scannedThrough))
         case .markCompleted(let batchID):
             try store.markCompleted(batchID: batchID.description)
             logger.info("batch completed", metadata: ["batch": "\(batchID)"])

@@ -16,6 +16,6 @@ struct Oversight: ParsableCommand {
             """,
         subcommands: [
             CoordinatorCommand.self, WorkerCommand.self, SubmitCommand.self, StatusCommand.self,
-            ResultsCommand.self, MigrateCommand.self, DemoCommand.self, LocalDatabaseCommand.self,
+            ResultsCommand.self, MigrateCommand.self, DemoCommand.self, GenerateCommand.self, LocalDatabaseCommand.self,
         ])
 }
