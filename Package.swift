@@ -67,10 +67,13 @@ let package = Package(
         .executableTarget(name: "EmbedSchemas", swiftSettings: strict),
         .plugin(name: "EmbedSchemasPlugin", capability: .buildTool(), dependencies: ["EmbedSchemas"]),
 
+        // Tests: pure units, real sockets, a real PostgreSQL, and the built binary as processes.
+        .target(name: "TestSupport", dependencies: ["LibPQ"], path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "AssessmentTests", dependencies: ["Assessment"], swiftSettings: strict),
         .testTarget(name: "WireTests", dependencies: ["Wire"], swiftSettings: strict),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"], swiftSettings: strict),
-        .testTarget(name: "StoreTests", dependencies: ["LibPQ", "AuditStore", "Assessment"], swiftSettings: strict),
-        .testTarget(name: "EndToEndTests", dependencies: ["LibPQ", "Assessment"], swiftSettings: strict),
+        .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator", "Wire"], swiftSettings: strict),
+        .testTarget(name: "StoreTests", dependencies: ["LibPQ", "AuditStore", "Assessment", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "EndToEndTests", dependencies: ["LibPQ", "Assessment", "TestSupport"], swiftSettings: strict),
     ]
 )

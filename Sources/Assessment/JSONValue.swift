@@ -16,7 +16,9 @@ public enum JSONValue: Sendable, Hashable {
         case let (.string(a), .string(b)): return a == b
         case let (.array(a), .array(b)): return a == b
         case let (.object(a), .object(b)):
-            return a.count == b.count && zip(a, b).allSatisfy { $0.key == $1.key && $0.value == $1.value }
+            // Members are unordered (RFC 8259): equal when the same keys hold equal values.
+            guard a.count == b.count else { return false }
+            return a.allSatisfy { member in b.contains { $0.key == member.key && $0.value == member.value } }
         default: return false
         }
     }
@@ -29,7 +31,7 @@ public enum JSONValue: Sendable, Hashable {
         case .string(let s): hasher.combine(s)
         case .array(let a): hasher.combine(a)
         case .object(let members):
-            for m in members { hasher.combine(m.key); hasher.combine(m.value) }
+            for m in members.sorted(by: { $0.key < $1.key }) { hasher.combine(m.key); hasher.combine(m.value) }
         }
     }
 

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs the system packages Oversight needs, only those that are missing:
+# libzmq (ZeroMQ), libpq (PostgreSQL client library), the PostgreSQL server (for the demo and
+# the tests), pkg-config. Debian/Ubuntu (apt-get); runs apt-get through sudo when not root.
+set -euo pipefail
+
+missing=()
+pkg-config --version >/dev/null 2>&1 || missing+=(pkg-config)
+pkg-config --exists libzmq 2>/dev/null || missing+=(libzmq3-dev)
+pkg-config --exists libpq 2>/dev/null || missing+=(libpq-dev)
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1; then
+    missing+=(postgresql)
+fi
+command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
+
+if [ ${#missing[@]} -eq 0 ]; then
+    exit 0
+fi
+
+if ! command -v apt-get >/dev/null 2>&1; then
+    echo "oversight: missing system packages: ${missing[*]}; install them with your package manager" >&2
+    exit 1
+fi
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then sudo="sudo"; else
+        echo "oversight: missing system packages: ${missing[*]}; run as root or install them: apt-get install ${missing[*]}" >&2
+        exit 1
+    fi
+fi
+echo "oversight: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

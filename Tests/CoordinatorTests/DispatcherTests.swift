@@ -1,0 +1,137 @@
+import Testing
+@testable import Coordinator
+import Wire
+
+/// The dispatch state machine, driven with no sockets and no database.
+@Suite struct DispatcherTests {
+    let batch = BatchID()
+    let sha = [UInt8](repeating: 1, count: 32)
+    let w1 = Array("w1".utf8), w2 = Array("w2".utf8)
+
+    func jobs(_ range: ClosedRange<Int64>) -> [(seq: Int64, record: [UInt8])] {
+        range.map { ($0, Array("{}".utf8)) }
+    }
+
+    func bundles(_ actions: [Dispatcher.Action]) -> [(worker: [UInt8], bundle: JobBundle)] {
+        actions.compactMap {
+            if case .send(let worker, .jobs(let bundle)) = $0 { return (worker, bundle) }
+            return nil
+        }
+    }
+
+    func machine(bundleSize: Int = 10, window: Int = 1000, maxAttempts: Int = 3) -> Dispatcher {
+        var d = Dispatcher(configuration: .init(bundleSize: bundleSize, pendingWindow: window, heartbeatInterval: 1000, liveness: 3, maxAttempts: maxAttempts))
+        _ = d.batchOpened(batch, packSHA256: sha, accepted: 0, rejected: 0, done: 0, intakeClosed: false)
+        return d
+    }
+
+    @Test func sendsBundlesUpToTheWorkersCredit() {
+        var d = machine()
+        _ = d.chunkStored(batch, jobs: jobs(1...100), rejected: 0, now: 0)
+        let sent = bundles(d.received(from: w1, .ready(name: "w1", credit: 25), now: 0))
+        #expect(sent.map(\.bundle.jobs.count) == [10, 10, 5])
+        #expect(sent.flatMap(\.bundle.jobs).map(\.seq) == Array(1...25))
+        #expect(d.leasedCount == 25)
+        // No credit left: nothing more until DONE.
+        #expect(bundles(d.tick(now: 10)).isEmpty)
+        let more = bundles(d.received(from: w1, .done(batchID: batch, committed: Array(1...10), failed: []), now: 20))
+        #expect(more.flatMap(\.bundle.jobs).map(\.seq) == Array(26...35))
+        #expect(d.progress(batch)?.done == 10)
+    }
+
+    @Test func completesOnceWhenIntakeIsClosedAndEveryJobIsDone() {
+        var d = machine()
+        _ = d.chunkStored(batch, jobs: jobs(1...5), rejected: 2, now: 0)
+        _ = d.received(from: w1, .ready(name: "w1", credit: 100), now: 0)
+        #expect(d.intakeClosed(batch).isEmpty)
+        let actions = d.received(from: w1, .done(batchID: batch, committed: [1, 2, 3, 4, 5], failed: []), now: 1)
+        #expect(actions.contains(.markCompleted(batch)))
+        #expect(d.progress(batch) == BatchProgress(batchID: batch, state: .completed, accepted: 5, rejected: 2, done: 5, failed: 0))
+        // A duplicate DONE neither double-counts nor completes again.
+        let again = d.received(from: w1, .done(batchID: batch, committed: [5], failed: []), now: 2)
+        #expect(!again.contains(.markCompleted(batch)))
+        #expect(d.progress(batch)?.done == 5)
+    }
+
+    @Test func aSilentWorkersJobsGoToAnother() {
+        var d = machine()
+        _ = d.chunkStored(batch, jobs: jobs(1...8), rejected: 0, now: 0)
+        let first = bundles(d.received(from: w1, .ready(name: "w1", credit: 8), now: 0))
+        #expect(first.flatMap(\.bundle.jobs).count == 8)
+        _ = d.received(from: w2, .ready(name: "w2", credit: 8), now: 2_000)
+        _ = d.received(from: w2, .heartbeat, now: 3_000)
+        // w1 silent for more than 3 intervals: its jobs are re-sent, with attempt 1.
+        let moved = bundles(d.tick(now: 3_500))
+        #expect(moved.allSatisfy { $0.worker == w2 })
+        #expect(moved.flatMap(\.bundle.jobs).map(\.seq) == Array(1...8))
+        #expect(moved.flatMap(\.bundle.jobs).allSatisfy { $0.attempt == 1 })
+        #expect(d.workers[w1] == nil)
+    }
+
+    @Test func lateDoneFromAPresumedDeadWorkerStillCountsOnce() {
+        var d = machine()
+        _ = d.chunkStored(batch, jobs: jobs(1...4), rejected: 0, now: 0)
+        _ = d.received(from: w1, .ready(name: "w1", credit: 4), now: 0)
+        _ = d.intakeClosed(batch)
+        _ = d.tick(now: 10_000)  // w1 declared dead, jobs back to pending
+        // Its DONE arrives after all (results were committed): counted, and not re-sent.
+        let actions = d.received(from: w1, .done(batchID: batch, committed: [1, 2, 3, 4], failed: []), now: 10_001)
+        #expect(actions.contains(.send(worker: w1, .disconnect)))
+        #expect(actions.contains(.markCompleted(batch)))
+        #expect(bundles(d.received(from: w2, .ready(name: "w2", credit: 10), now: 10_002)).isEmpty)
+        #expect(d.progress(batch)?.done == 4)
+    }
+
+    @Test func failuresAreRetriedThenCountedAsFailed() {
+        var d = machine(maxAttempts: 2)
+        _ = d.chunkStored(batch, jobs: jobs(1...1), rejected: 0, now: 0)
+        _ = d.intakeClosed(batch)
+        _ = d.received(from: w1, .ready(name: "w1", credit: 10), now: 0)
+        let retry = bundles(d.received(from: w1, .done(batchID: batch, committed: [], failed: [JobFailure(seq: 1, reason: "boom")]), now: 1))
+        #expect(retry.first?.bundle.jobs.first?.attempt == 1)
+        let last = d.received(from: w1, .done(batchID: batch, committed: [], failed: [JobFailure(seq: 1, reason: "boom")]), now: 2)
+        #expect(bundles(last).isEmpty)
+        #expect(last.contains(.markCompleted(batch)))
+        #expect(d.progress(batch)?.failed == 1)
+    }
+
+    @Test func unreachableWorkerReturnsItsJobs() {
+        var d = machine()
+        _ = d.chunkStored(batch, jobs: jobs(1...3), rejected: 0, now: 0)
+        _ = d.received(from: w1, .ready(name: "w1", credit: 10), now: 0)
+        _ = d.received(from: w2, .ready(name: "w2", credit: 10), now: 0)
+        let resent = bundles(d.sendFailed(to: w1, now: 1))
+        #expect(resent.allSatisfy { $0.worker == w2 })
+    }
+
+    @Test func memoryStaysWithinTheWindowAndTheRestIsLoadedInOrder() {
+        var d = machine(bundleSize: 10, window: 50)
+        _ = d.chunkStored(batch, jobs: jobs(1...40), rejected: 0, now: 0)
+        // Does not fit: stays in the store, read back later.
+        let actions = d.chunkStored(batch, jobs: jobs(41...80), rejected: 0, now: 0)
+        #expect(d.pendingCount == 40)
+        #expect(!actions.contains { if case .load = $0 { return true } else { return false } })
+        let sent = d.received(from: w1, .ready(name: "w1", credit: 30), now: 0)
+        guard let load = sent.first(where: { if case .load = $0 { return true } else { return false } }),
+              case .load(_, let after, let limit) = load else { Issue.record("expected a load"); return }
+        #expect(after == 40)
+        #expect(limit <= 50)
+        #expect(limit == 30)  // asked when pending fell below half the window: 50 minus the 20 then pending
+        _ = d.jobsLoaded(batch, jobs: jobs(41...70), exhausted: false, through: 70, now: 1)
+        #expect(d.pendingCount <= 50)
+        let next = bundles(d.received(from: w1, .done(batchID: batch, committed: Array(1...30), failed: []), now: 2))
+        #expect(next.flatMap(\.bundle.jobs).map(\.seq) == Array(31...60))
+    }
+
+    @Test func restartedCoordinatorResumesFromTheStore() {
+        var d = Dispatcher(configuration: .init(bundleSize: 10, pendingWindow: 100))
+        let actions = d.batchOpened(batch, packSHA256: sha, accepted: 30, rejected: 0, done: 10, intakeClosed: true)
+        #expect(actions == [.load(batch: batch, afterSeq: 0, limit: 100)])
+        let loaded = jobs(11...30)
+        _ = d.jobsLoaded(batch, jobs: loaded, exhausted: true, through: 30, now: 0)
+        let sent = bundles(d.received(from: w1, .ready(name: "w1", credit: 100), now: 0))
+        #expect(sent.flatMap(\.bundle.jobs).map(\.seq) == Array(11...30))
+        let done = d.received(from: w1, .done(batchID: batch, committed: Array(11...30), failed: []), now: 1)
+        #expect(done.contains(.markCompleted(batch)))
+    }
+}

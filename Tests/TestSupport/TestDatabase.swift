@@ -1,0 +1,131 @@
+public import LibPQ
+public import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Each test its own world: a fresh PostgreSQL database per call, on the cluster named by
+/// `OVERSIGHT_TEST_DATABASE_URL` (set by `make test`), or on a private cluster that this
+/// process starts with `oversight local-db` when the variable is absent. Never skipped.
+public enum TestDatabase {
+    nonisolated(unsafe) private static var adminConninfo: String?
+    private static let lock = NSLock()
+
+    public struct SetupError: Error, CustomStringConvertible { public let description: String }
+
+    /// libpq settings of the server (key=value), without a database name.
+    public static func server() throws -> String {
+        lock.lock()
+        defer { lock.unlock() }
+        if let adminConninfo { return adminConninfo }
+        if let url = ProcessInfo.processInfo.environment["OVERSIGHT_TEST_DATABASE_URL"], !url.isEmpty {
+            adminConninfo = url
+            return url
+        }
+        let dir = "/tmp/oversight-swift-test-db-\(getuid())"
+        let (status, output) = try OversightBinary.run(["local-db", "start", "--data-dir", dir, "--unsafe-fast"])
+        guard status == 0 else {
+            throw SetupError(description: "could not start a test PostgreSQL cluster (set OVERSIGHT_TEST_DATABASE_URL or run `make test`): \(output)")
+        }
+        let conninfo = output.split(separator: "\n").last.map(String.init) ?? ""
+        adminConninfo = conninfo
+        return conninfo
+    }
+
+    /// Creates an empty database and returns its connection string.
+    public static func create(_ label: String = "t") throws -> String {
+        let server = try server()
+        let admin = try PGConnection(server + " dbname=postgres", applicationName: "oversight-tests")
+        let name = "ovs_\(label.filter { $0.isLetter || $0.isNumber }.lowercased().prefix(20))_\(UInt32.random(in: 0...UInt32.max))"
+        // A database name cannot be a bound parameter; this one is made only of [a-z0-9_].
+        try admin.runScript("CREATE DATABASE \(name)")
+        return server + " dbname=\(name)"
+    }
+}
+
+/// The built `oversight` executable, next to the test bundle in the build directory.
+public enum OversightBinary {
+    public static var path: String {
+        let candidates = [
+            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("oversight").path,
+            FileManager.default.currentDirectoryPath + "/.build/debug/oversight",
+        ]
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates[0]
+    }
+
+    /// Runs the binary to completion; returns its exit status and combined output.
+    public static func run(_ arguments: [String], input: String? = nil) throws -> (status: Int32, output: String) {
+        let result = try runSplit(arguments)
+        return (result.status, result.stdout + result.stderr)
+    }
+
+    /// Runs the binary to completion; returns exit status, stdout and stderr separately.
+    public static func runSplit(_ arguments: [String], environment: [String: String]? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
+        guard FileManager.default.isExecutableFile(atPath: path) else {
+            throw TestDatabase.SetupError(description: "\(path) not found: run `swift build` before `swift test` (make test does)")
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        if let environment { process.environment = environment }
+        let dir = FileManager.default.temporaryDirectory
+        let out = dir.appendingPathComponent("ovs-out-\(UUID().uuidString)")
+        let err = dir.appendingPathComponent("ovs-err-\(UUID().uuidString)")
+        FileManager.default.createFile(atPath: out.path, contents: nil)
+        FileManager.default.createFile(atPath: err.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: out); try? FileManager.default.removeItem(at: err) }
+        process.standardOutput = try FileHandle(forWritingTo: out)
+        process.standardError = try FileHandle(forWritingTo: err)
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        return (process.terminationStatus,
+                (try? String(contentsOf: out, encoding: .utf8)) ?? "",
+                (try? String(contentsOf: err, encoding: .utf8)) ?? "")
+    }
+}
+
+/// A long-running `oversight` process (coordinator, worker) whose output goes to a log file.
+public final class RunningProcess: @unchecked Sendable {
+    public let process = Process()
+    public let logPath: String
+
+    public init(_ arguments: [String], logPath: String) throws {
+        self.logPath = logPath
+        process.executableURL = URL(fileURLWithPath: OversightBinary.path)
+        process.arguments = arguments
+        FileManager.default.createFile(atPath: logPath, contents: nil)
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        process.standardOutput = log
+        process.standardError = log
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+    }
+
+    public var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    /// SIGTERM, then SIGKILL after `grace` seconds; returns the exit status.
+    @discardableResult
+    public func stop(grace: Double = 10) -> Int32 {
+        if process.isRunning { process.terminate() }
+        let deadline = Date().addingTimeInterval(grace)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
+        return process.terminationStatus
+    }
+
+    deinit { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+}
+
+/// A TCP port on 127.0.0.1 that nothing listens on right now.
+public func freeLoopbackPort() -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+    return Int(UInt16(bigEndian: address.sin_port))
+}

@@ -1,0 +1,126 @@
+import Testing
+@testable import Wire
+
+@Suite struct RoundTripTests {
+    static let batch = BatchID()
+
+    static let workerMessages: [WorkerMessage] = [
+        .ready(name: "worker-1 é", credit: 512),
+        .done(batchID: batch, committed: [1, 2, 3, Int64.max], failed: [JobFailure(seq: 4, reason: "bad record: \"x\"")]),
+        .done(batchID: batch, committed: [], failed: []),
+        .credit(64),
+        .heartbeat,
+        .disconnect,
+    ]
+
+    static let coordinatorMessages: [CoordinatorMessage] = [
+        .jobs(JobBundle(batchID: batch, packSHA256: Array(repeating: 7, count: 32),
+                        jobs: [Job(seq: 1, attempt: 0, record: Array("{}".utf8)), Job(seq: 2, attempt: 2, record: [])])),
+        .heartbeat,
+        .disconnect,
+    ]
+
+    static let clientRequests: [ClientRequest] = [
+        .open(batchID: batch, name: "atlas", pack: "eu-ai-act-2024", source: "atlas.csv"),
+        .chunk(batchID: batch, number: 3, records: [
+            SubmittedRecord(line: 10, body: .json(Array(#"{"id":"x"}"#.utf8))),
+            SubmittedRecord(line: 11, body: .malformed(raw: [0xFF, 0x00], field: "system.type", message: "bad")),
+        ]),
+        .close(batchID: batch, chunks: 3),
+        .status(batchID: batch),
+    ]
+
+    static let clientReplies: [ClientReply] = [
+        .opened(batchID: batch, acknowledgedChunks: 2, window: 4),
+        .acknowledged(batchID: batch, number: 3, accepted: 999, rejections: [Rejection(line: 11, field: "f", message: "m")]),
+        .closed(BatchProgress(batchID: batch, state: .running, accepted: 10, rejected: 1, done: 2, failed: 0)),
+        .status(BatchProgress(batchID: batch, state: .completed, accepted: 10, rejected: 1, done: 10, failed: 0)),
+        .error(code: 2, message: "unknown pack"),
+    ]
+
+    @Test(arguments: workerMessages) func workerMessage(_ m: WorkerMessage) throws {
+        #expect(try WorkerMessage.decode(m.encode()[...]) == m)
+    }
+
+    @Test(arguments: coordinatorMessages) func coordinatorMessage(_ m: CoordinatorMessage) throws {
+        #expect(try CoordinatorMessage.decode(m.encode()[...]) == m)
+    }
+
+    @Test(arguments: clientRequests) func clientRequest(_ m: ClientRequest) throws {
+        #expect(try ClientRequest.decode(m.encode()[...]) == m)
+    }
+
+    @Test(arguments: clientReplies) func clientReply(_ m: ClientReply) throws {
+        #expect(try ClientReply.decode(m.encode()[...]) == m)
+    }
+
+    @Test func everyFrameStartsWithTheProtocolAndACommand() {
+        for m in Self.workerMessages {
+            let frames = m.encode()
+            #expect(frames[0] == Array("OVS1".utf8))
+            #expect(frames[1].count == 1)
+        }
+    }
+
+    @Test func rejectsWrongProtocolUnknownCommandsAndTruncation() {
+        #expect(throws: WireError(.wrongProtocol, "expected protocol frame OVS1, got \"OVS2\" (4 bytes)")) {
+            _ = try WorkerMessage.decode([Array("OVS2".utf8), [0x04]][...])
+        }
+        #expect { _ = try WorkerMessage.decode([Envelope.protocolFrame, [0x7F]][...]) } throws: { ($0 as? WireError)?.code == .unknownCommand }
+        var frames = WorkerMessage.ready(name: "w", credit: 1).encode()
+        frames[2].removeLast()
+        #expect { _ = try WorkerMessage.decode(frames[...]) } throws: { ($0 as? WireError)?.code == .truncated }
+        var extra = WorkerMessage.credit(1).encode()
+        extra[2].append(0)
+        #expect { _ = try WorkerMessage.decode(extra[...]) } throws: { ($0 as? WireError)?.code == .trailingBytes }
+        #expect { _ = try WorkerMessage.decode([Envelope.protocolFrame, [0x04], [1]][...]) } throws: { ($0 as? WireError)?.code == .trailingBytes }
+    }
+
+    @Test func refusesHugeCountsWithoutAllocating() {
+        var w = ByteWriter()
+        w.raw(Self.batch.bytes); w.u32(UInt32.max)
+        #expect { _ = try WorkerMessage.decode([Envelope.protocolFrame, [0x02], w.bytes][...]) } throws: { ($0 as? WireError)?.code == .truncated }
+    }
+
+    /// A long seeded randomized test: mutated and random frames never crash a decoder.
+    @Test func seededFuzzNeverCrashes() {
+        var rng = SplitMix(seed: 42)
+        let valid = Self.workerMessages.map { $0.encode() } + Self.coordinatorMessages.map { $0.encode() }
+            + Self.clientRequests.map { $0.encode() } + Self.clientReplies.map { $0.encode() }
+        var decoded = 0
+        for i in 0..<50_000 {
+            var frames = valid[i % valid.count]
+            switch rng.next() % 4 {
+            case 0:  // flip bytes
+                let f = Int(rng.next() % UInt64(frames.count))
+                if !frames[f].isEmpty {
+                    for _ in 0..<(1 + rng.next() % 4) { frames[f][Int(rng.next() % UInt64(frames[f].count))] = UInt8(truncatingIfNeeded: rng.next()) }
+                }
+            case 1:  // truncate
+                let f = frames.count - 1
+                frames[f] = Array(frames[f].prefix(Int(rng.next() % UInt64(frames[f].count + 1))))
+            case 2:  // random payload
+                frames = [Envelope.protocolFrame, [UInt8(truncatingIfNeeded: rng.next())], (0..<(rng.next() % 64)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }]
+            default:  // drop or add frames
+                if rng.next() % 2 == 0 { frames.removeLast() } else { frames.append([1, 2, 3]) }
+            }
+            if (try? WorkerMessage.decode(frames[...])) != nil { decoded += 1 }
+            if (try? CoordinatorMessage.decode(frames[...])) != nil { decoded += 1 }
+            if (try? ClientRequest.decode(frames[...])) != nil { decoded += 1 }
+            if (try? ClientReply.decode(frames[...])) != nil { decoded += 1 }
+        }
+        #expect(decoded > 0)
+    }
+}
+
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
