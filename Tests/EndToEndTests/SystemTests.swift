@@ -1,0 +1,177 @@
+import Foundation
+import Testing
+import Assessment
+import LibPQ
+import TestSupport
+
+/// A coordinator and workers of the built binary, as separate processes, on a fresh database.
+final class RunningSystem {
+    let conninfo: String
+    let workerEndpoint: String
+    let clientEndpoint: String
+    let directory: String
+    var coordinator: RunningProcess!
+    var workers: [RunningProcess] = []
+
+    init(workers count: Int, label: String) throws {
+        conninfo = try TestDatabase.create(label)
+        let wp = freeLoopbackPort(), cp = freeLoopbackPort()
+        workerEndpoint = "tcp://127.0.0.1:\(wp)"
+        clientEndpoint = "tcp://127.0.0.1:\(cp)"
+        directory = NSTemporaryDirectory() + "oversight-e2e-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        coordinator = try RunningProcess(["coordinator", "--database", conninfo, "--worker-endpoint", workerEndpoint,
+                                          "--client-endpoint", clientEndpoint, "--heartbeat-interval", "200"],
+                                         logPath: directory + "/coordinator.log")
+        for n in 1...count {
+            workers.append(try RunningProcess(["worker", "--coordinator", workerEndpoint, "--database", conninfo,
+                                               "--name", "e2e-\(n)", "--heartbeat-interval", "200"],
+                                              logPath: directory + "/worker-\(n).log"))
+        }
+    }
+
+    func submit(_ file: String, _ extra: [String] = []) throws -> (status: Int32, stdout: String, stderr: String) {
+        try OversightBinary.runSplit(["submit", file, "--coordinator", clientEndpoint, "--wait"] + extra)
+    }
+
+    func stop() -> [Int32] {
+        workers.map { $0.stop() } + [coordinator.stop()]
+    }
+
+    var logs: String {
+        ([coordinator] + workers).map { "--- \($0.logPath)\n\($0.log)" }.joined(separator: "\n")
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: directory) }
+}
+
+@Suite(.serialized) struct SystemTests {
+    /// 10,000 generated records and three bad lines through coordinator, two workers and PostgreSQL:
+    /// exactly one assessment per accepted record, and every bad line in rejected_records.
+    @Test func tenThousandRecordsEndToEnd() throws {
+        let system = try RunningSystem(workers: 2, label: "e2e")
+        var text = ""
+        for record in SyntheticDeployments(count: 10_000, seed: 3) { text += record.canonicalString + "\n" }
+        text += "{not json\n"
+        text += #"{"system":{"type":"toaster"}}"# + "\n"
+        text += #"{"operator":{"nmae":"typo"}}"# + "\n"
+        let file = system.directory + "/batch.jsonl"
+        try text.write(toFile: file, atomically: true, encoding: .utf8)
+
+        let result = try system.submit(file)
+        #expect(result.status == 0, "\(result.stderr)\n\(system.logs)")
+        let batch = result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(result.stderr.contains("batch.jsonl:10001:"), "line of the malformed record")
+        #expect(result.stderr.contains("batch.jsonl:10002: field \"system.type\""))
+        #expect(result.stderr.contains("batch.jsonl:10003: field \"operator.nmae\""))
+        #expect(result.stderr.contains("completed: 10000 assessed, 0 failed, 3 rejected"))
+
+        let db = try PGConnection(system.conninfo)
+        let counts = try db.query("""
+            SELECT (SELECT count(*) FROM oversight.jobs WHERE batch_id = \(batch)::uuid),
+                   (SELECT count(*) FROM oversight.assessments WHERE batch_id = \(batch)::uuid),
+                   (SELECT count(DISTINCT seq) FROM oversight.assessments WHERE batch_id = \(batch)::uuid),
+                   (SELECT count(*) FROM oversight.jobs j WHERE batch_id = \(batch)::uuid AND NOT EXISTS
+                        (SELECT 1 FROM oversight.assessments a WHERE a.batch_id = j.batch_id AND a.seq = j.seq)),
+                   (SELECT count(*) FROM oversight.rejected_records WHERE batch_id = \(batch)::uuid),
+                   (SELECT state FROM oversight.batch_progress WHERE batch_id = \(batch)::uuid),
+                   (SELECT count(DISTINCT worker) FROM oversight.assessments WHERE batch_id = \(batch)::uuid)
+            """)
+        #expect(counts.int(0, 0) == 10_000)
+        #expect(counts.int(0, 1) == 10_000)
+        #expect(counts.int(0, 2) == 10_000)
+        #expect(counts.int(0, 3) == 0)
+        #expect(counts.int(0, 4) == 3)
+        #expect(counts.string(0, 5) == "completed")
+        #expect(counts.int(0, 6) == 2, "both workers took part")
+
+        // The stored verdicts are the engine's: recompute a sample in-process.
+        let pack = CriteriaPack.builtIn(id: "eu-ai-act-2024")!
+        let rows = try db.query("""
+            SELECT j.record, a.verdict, a.result::text FROM oversight.jobs j JOIN oversight.assessments a USING (batch_id, seq)
+            WHERE j.batch_id = \(batch)::uuid AND j.seq % 500 = 0
+            """)
+        #expect(rows.rowCount == 20)
+        for i in 0..<rows.rowCount {
+            let expected = pack.assess(try JSONParser.parse(rows.string(i, 0)!))
+            #expect(rows.string(i, 1) == expected.verdict.rawValue)
+            #expect(try JSONParser.parse(rows.string(i, 2)!).canonicalString == expected.canonicalJSON.canonicalString)
+        }
+
+        let status = try OversightBinary.runSplit(["status", batch, "--json", "--database", system.conninfo])
+        #expect(status.status == 0)
+        let json = try JSONParser.parse(status.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(json["assessed"] == .number(10_000))
+        #expect(json["state"] == .string("completed"))
+
+        let csv = try OversightBinary.runSplit(["results", batch, "--format", "csv", "--database", system.conninfo])
+        #expect(csv.status == 0)
+        #expect(csv.stdout.split(separator: "\n").count == 10_001)
+
+        #expect(system.stop().allSatisfy { $0 == 0 }, "clean exit on SIGTERM")
+    }
+
+    /// The whole Atlas of Surveillance sample, real data, through the system.
+    @Test func atlasSampleEndToEnd() throws {
+        let system = try RunningSystem(workers: 2, label: "atlas")
+        let sample = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Samples/atlas-of-surveillance-sample.csv").path
+        let result = try system.submit(sample)
+        #expect(result.status == 0, "\(result.stderr)\n\(system.logs)")
+        #expect(result.stderr.contains("completed: 652 assessed, 0 failed, 0 rejected"))
+        let db = try PGConnection(system.conninfo)
+        let applies = try db.query("SELECT DISTINCT applies FROM oversight.assessments")
+        #expect(applies.rowCount == 1 && applies.string(0, 0) == "benchmark", "US deployments: the AI Act applies as a benchmark")
+        let fr = try db.query("SELECT DISTINCT verdict FROM oversight.assessments WHERE record_id IN (SELECT record::jsonb->>'id' FROM oversight.jobs WHERE record::jsonb->'system'->>'type' = 'facial_recognition')")
+        #expect(fr.rowCount == 1 && fr.string(0, 0) == "insufficient_information", "the Atlas does not say whether face recognition runs in real time")
+        _ = system.stop()
+    }
+}
+
+@Suite struct CommandLineTests {
+    @Test func everyCommandHasHelpWithAnExample() throws {
+        for command in ["coordinator", "worker", "submit", "status", "results", "migrate", "demo", "generate", "local-db"] {
+            let help = try OversightBinary.runSplit([command, "--help"])
+            #expect(help.status == 0)
+            #expect(help.stdout.contains("Example"), "\(command) --help")
+        }
+    }
+
+    @Test func aMissingFileIsOneClearError() throws {
+        let result = try OversightBinary.runSplit(["submit", "/nonexistent/batch.jsonl", "--coordinator", "tcp://127.0.0.1:1"])
+        #expect(result.status == 1)
+        #expect(result.stderr == "oversight: file not found: /nonexistent/batch.jsonl\n")
+    }
+
+    @Test func anUnreachableCoordinatorIsOneClearError() throws {
+        let file = NSTemporaryDirectory() + "one-\(UUID().uuidString).jsonl"
+        try "{}\n".write(toFile: file, atomically: true, encoding: .utf8)
+        let result = try OversightBinary.runSplit(["submit", file, "--coordinator", "tcp://127.0.0.1:\(freeLoopbackPort())", "--timeout", "1"])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("no answer from the coordinator"))
+    }
+
+    @Test func anUnreachableDatabaseIsOneClearError() throws {
+        for command in [["coordinator"], ["worker"], ["migrate"], ["status"]] {
+            let result = try OversightBinary.runSplit(command + ["--database", "host=127.0.0.1 port=\(freeLoopbackPort()) connect_timeout=2"])
+            #expect(result.status == 1, "\(command)")
+            #expect(result.stderr.contains("connect to PostgreSQL"), "\(command): \(result.stderr)")
+        }
+    }
+
+    @Test func badOptionsAreRejectedWithWhatToDo() throws {
+        let result = try OversightBinary.runSplit(["submit", "x.jsonl", "--format", "xml"])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("use jsonl or csv"))
+    }
+
+    @Test func unknownCSVColumnsAreReportedWithTheLine() throws {
+        let file = NSTemporaryDirectory() + "bad-\(UUID().uuidString).csv"
+        try "system.type,colour\nalpr,red\n".write(toFile: file, atomically: true, encoding: .utf8)
+        let system = try RunningSystem(workers: 1, label: "csvhdr")
+        let result = try system.submit(file)
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("line 1: column \"colour\" is not a field"))
+        _ = system.stop()
+    }
+}

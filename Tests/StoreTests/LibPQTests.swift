@@ -1,0 +1,103 @@
+import Testing
+import LibPQ
+import TestSupport
+
+@Suite struct LibPQTests {
+    static let hostile = [
+        "'; DROP TABLE t; --", "\"quoted\"", "back\\slash", "tab\tnew\nline\rcr", "$1 $2", "ünïcødé 🚨",
+        String(repeating: "long ", count: 20_000), "", "E'\\x00'", "%s %n",
+    ]
+
+    @Test func boundParametersCarryHostileStringsIntact() throws {
+        let db = try PGConnection(try TestDatabase.create("params"))
+        try db.query("CREATE TABLE t (id int, s text)")
+        for (i, s) in Self.hostile.enumerated() {
+            try db.query("INSERT INTO t VALUES (\(i), \(s))")
+        }
+        let rows = try db.query("SELECT id, s FROM t ORDER BY id")
+        #expect(rows.rowCount == Self.hostile.count)
+        for i in 0..<rows.rowCount { #expect(rows.string(i, 1) == Self.hostile[i]) }
+        #expect(try db.query("SELECT count(*) FROM t WHERE s = \(Self.hostile[0])").int(0, 0) == 1)
+    }
+
+    @Test func nullsBytesAndNumbersRoundTrip() throws {
+        let db = try PGConnection(try TestDatabase.create("types"))
+        let bytes: [UInt8] = [0, 1, 0xFF, 0x5C, 0x27]
+        let none: String? = nil
+        let row = try db.query("SELECT \(bytes)::bytea, \(none)::text, \(Int64.max)::bigint, \(true)::boolean, \(2.5)::float8")
+        #expect(row.bytes(0, 0) == bytes)
+        #expect(row.isNull(0, 1))
+        #expect(row.int64(0, 2) == Int64.max)
+        #expect(row.bool(0, 3) == true)
+        #expect(row.double(0, 4) == 2.5)
+    }
+
+    @Test func copyStreamsHostileRows() throws {
+        let db = try PGConnection(try TestDatabase.create("copy"))
+        try db.query("CREATE TABLE c (n bigint, s text, b bytea, f boolean)")
+        let count = try db.copyIn("COPY c (n, s, b, f) FROM STDIN") { w in
+            for i in 0..<50_000 {
+                w.add(Int64(i)); w.add(Self.hostile[i % Self.hostile.count]); w.add(bytea: [UInt8(i & 0xFF), 0x5C]); w.add(i % 2 == 0 ? true : nil)
+                try w.endRow()
+            }
+        }
+        #expect(count == 50_000)
+        let rows = try db.query("SELECT n, s, b, f FROM c WHERE n < 10 ORDER BY n")
+        for i in 0..<10 {
+            #expect(rows.string(i, 1) == Self.hostile[i])
+            #expect(rows.bytes(i, 2) == [UInt8(i), 0x5C])
+            #expect(rows.isNull(i, 3) == (i % 2 == 1))
+        }
+    }
+
+    @Test func copyErrorsCarrySQLStateAndLeaveTheConnectionUsable() throws {
+        let db = try PGConnection(try TestDatabase.create("copyerr"))
+        try db.query("CREATE TABLE u (n int PRIMARY KEY)")
+        #expect {
+            try db.copyIn("COPY u (n) FROM STDIN") { w in
+                w.add(1); try w.endRow(); w.add(1); try w.endRow()
+            }
+        } throws: { ($0 as? PQError)?.sqlState == "23505" }
+        #expect(try db.query("SELECT count(*) FROM u").int(0, 0) == 0)
+    }
+
+    @Test func serverErrorsCarrySQLStateMessageAndDetail() throws {
+        let db = try PGConnection(try TestDatabase.create("errors"))
+        try db.query("CREATE TABLE k (n int PRIMARY KEY)")
+        try db.query("INSERT INTO k VALUES (1)")
+        do {
+            try db.query("INSERT INTO k VALUES (\(1))")
+            Issue.record("expected a unique violation")
+        } catch {
+            #expect(error.sqlState == "23505")
+            #expect(error.kind == .server)
+            #expect(error.detail?.contains("(n)=(1)") == true)
+            #expect(!error.isTransient)
+        }
+        #expect { try db.query("SELEC 1") } throws: { ($0 as? PQError)?.sqlState == "42601" }
+        #expect(try db.query("SELECT 1").int(0, 0) == 1)
+    }
+
+    @Test func transactionsRollBackOnError() throws {
+        let db = try PGConnection(try TestDatabase.create("tx"))
+        try db.query("CREATE TABLE x (n int)")
+        struct Abort: Error {}
+        #expect(throws: Abort.self) {
+            try db.transaction {
+                try db.query("INSERT INTO x VALUES (1)")
+                throw Abort()
+            }
+        }
+        try db.transaction { try db.query("INSERT INTO x VALUES (2)") }
+        #expect(try db.query("SELECT array_agg(n)::text FROM x").string(0, 0) == "{2}")
+    }
+
+    @Test func connectionFailuresSayWhatToCheck() {
+        #expect {
+            _ = try PGConnection("host=127.0.0.1 port=1 dbname=nothing connect_timeout=2")
+        } throws: { error in
+            guard let e = error as? PQError else { return false }
+            return e.kind == .connection && e.isTransient && e.hint?.contains("--database") == true
+        }
+    }
+}
