@@ -71,10 +71,12 @@ extension AuditStore {
     }
 
     private func ensureStaging() throws(PQError) {
+        guard !stagingReady else { return }
         // Temporary: private to this session, emptied at every commit.
         try connection.query("""
             CREATE TEMP TABLE IF NOT EXISTS assessments_staging
             (LIKE oversight.assessments INCLUDING DEFAULTS) ON COMMIT DELETE ROWS
             """)
+        stagingReady = true
     }
 }

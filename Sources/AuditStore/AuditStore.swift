@@ -5,6 +5,8 @@ import Foundation
 /// The audit store on one PostgreSQL connection. Like the connection, it belongs to one thread.
 public final class AuditStore {
     public let connection: PGConnection
+    /// The session's staging table for results exists (it lives as long as the connection).
+    var stagingReady = false
 
     public init(connection: PGConnection) { self.connection = connection }
 

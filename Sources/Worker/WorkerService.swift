@@ -35,6 +35,9 @@ public final class WorkerService: @unchecked Sendable {
     private let bundles = Mailbox<JobBundle>()
     private let outbox: Mailbox<WorkerMessage>
     private let stopping = Mailbox<Bool>()
+    private let scoringFinished = Mailbox<Bool>()
+    /// Seconds a stopping worker may spend finishing the jobs it holds.
+    public var drainDeadlineSeconds: Int64 = 20
 
     public init(configuration: WorkerConfiguration, logger: Logger) {
         self.configuration = configuration
@@ -65,8 +68,21 @@ public final class WorkerService: @unchecked Sendable {
         var lastSent = now()
         var backoff: Int64 = 250
 
-        while stopping.count == 0 {
-            let ready = try poller.poll(timeout: Int(configuration.heartbeatIntervalMilliseconds / 2))
+        var draining = false
+        var drainDeadline: Int64 = 0
+        while true {
+            if !draining && stopping.count > 0 {
+                // Graceful stop: take no new job, finish and acknowledge the ones held.
+                draining = true
+                drainDeadline = now() + drainDeadlineSeconds * 1000
+                bundles.close()
+                logger.info("stopping: finishing the jobs this worker holds", metadata: ["bundles": "\(bundles.count)"])
+            }
+            if draining && (scoringFinished.count > 0 || now() > drainDeadline) {
+                for message in outbox.drain() { try? socket.send(message.encode(), dontWait: true) }
+                break
+            }
+            let ready = try poller.poll(timeout: Int(draining ? 50 : configuration.heartbeatIntervalMilliseconds / 2))
             if ready[1] {
                 wakeup.drain()
                 for message in outbox.drain() {
@@ -80,7 +96,9 @@ public final class WorkerService: @unchecked Sendable {
                     backoff = 250
                     do {
                         switch try CoordinatorMessage.decode(frames[...]) {
-                        case .jobs(let bundle): bundles.post(bundle)
+                        case .jobs(let bundle):
+                            // While stopping, new jobs are not taken: DISCONNECT returns them.
+                            if !draining { bundles.post(bundle) }
                         case .heartbeat: break
                         case .disconnect:
                             logger.info("coordinator asked this worker to announce itself again")
@@ -109,7 +127,6 @@ public final class WorkerService: @unchecked Sendable {
             }
         }
         bundles.close()
-        scoring.cancel()
         try? socket.send(WorkerMessage.disconnect.encode(), dontWait: true)
         try? socket.setLinger(milliseconds: 500)
         socket.close()
@@ -136,6 +153,7 @@ public final class WorkerService: @unchecked Sendable {
     // MARK: Scoring thread
 
     private func scoreLoop() {
+        defer { scoringFinished.post(true); wakeup.signal() }
         var store: AuditStore?
         var packs: [[UInt8]: CriteriaPack] = [:]
         let scorer = BundleScorer()
