@@ -22,6 +22,9 @@ struct BatchFile {
     private var atEnd = false
     private var csv = CSVRowParser()
     private var mapping: CSVRecordMapping?
+    /// Size of the file, and bytes of it turned into records so far: for progress estimates.
+    let fileSize: Int64
+    private(set) var bytesConsumed: Int64 = 0
 
     init(path: String, format: Format?) throws {
         var isDirectory: ObjCBool = false
@@ -34,6 +37,7 @@ struct BatchFile {
         }
         self.path = path
         self.handle = handle
+        fileSize = ((try? FileManager.default.attributesOfItem(atPath: path)[.size]) as? NSNumber)?.int64Value ?? 0
         if let format {
             self.format = format
         } else if path.lowercased().hasSuffix(".csv") {
@@ -50,6 +54,7 @@ struct BatchFile {
         while true {
             if let newline = buffer[bufferStart...].firstIndex(of: 0x0A) {
                 let line = buffer[bufferStart..<newline]
+                bytesConsumed += Int64(newline + 1 - bufferStart)
                 bufferStart = newline + 1
                 lineNumber += 1
                 return (line, lineNumber)
@@ -57,6 +62,7 @@ struct BatchFile {
             if atEnd {
                 guard bufferStart < buffer.count else { return nil }
                 let line = buffer[bufferStart...]
+                bytesConsumed += Int64(buffer.count - bufferStart)
                 bufferStart = buffer.count
                 lineNumber += 1
                 return (line, lineNumber)
@@ -68,6 +74,12 @@ struct BatchFile {
             let data = try handle.read(upToCount: 1 << 20) ?? Data()
             if data.isEmpty { atEnd = true } else { buffer.append(contentsOf: data) }
         }
+    }
+
+    /// Records in the whole file, estimated from the bytes read so far.
+    func estimatedTotal(recordsSoFar: Int64) -> Int64 {
+        guard bytesConsumed > 0, fileSize > bytesConsumed else { return recordsSoFar }
+        return Int64(Double(recordsSoFar) * Double(fileSize) / Double(bytesConsumed))
     }
 
     /// Up to `count` records; empty at end of file.

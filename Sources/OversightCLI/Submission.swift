@@ -61,7 +61,8 @@ struct Submission {
                 printError("\(file.path):\(r.line):\(field) \(r.message) (record rejected, kept in oversight.rejected_records)")
             }
             if showProgress {
-                display.update(done: outcome.accepted + outcome.rejected, total: max(sentRecords, outcome.accepted + outcome.rejected),
+                let total = finished ? sentRecords : file.estimatedTotal(recordsSoFar: sentRecords)
+                display.update(done: outcome.accepted + outcome.rejected, total: max(total, outcome.accepted + outcome.rejected),
                                detail: "accepted \(outcome.accepted), rejected \(outcome.rejected)")
             }
         }
