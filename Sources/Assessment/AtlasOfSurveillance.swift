@@ -44,6 +44,7 @@ enum AtlasOfSurveillance {
         if let agency = cell("Agency") { op.insert(("name", .string(String(agency.prefix(500)))), at: 0) }
         if let state = cell("State") { op.append(("region", .string(String(state.prefix(200))))) }
         if let city = cell("City") { op.append(("locality", .string(String(city.prefix(200))))) }
+        if let juris = cell("Type of Juris") { op.append(("jurisdiction_type", .string(String(juris.prefix(200))))) }
         members.append(("operator", .object(op)))
 
         var system: [(key: String, value: JSONValue)] = []

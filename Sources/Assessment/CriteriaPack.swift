@@ -13,12 +13,18 @@ public struct CriteriaPack: Sendable {
         public let remediation: String
         /// When it needs information, may this rule make the verdict insufficient_information?
         public let blocksVerdict: Bool
+        /// When it needs information, is that a finding? (Otherwise its missing fields only join
+        /// the assessment's list of missing information.)
+        public let reportsUnknown: Bool
         let condition: Condition
+        /// The fields the rule reads, for `criteria show`.
+        public var fields: [String] { condition.fields.sorted() }
     }
 
     public let id: String
     public let version: String
     public let title: String
+    public let source: String?
     public let rules: [Rule]
     /// ISO country codes where the pack binds in law; elsewhere it is a benchmark.
     public let bindingIn: Set<String>
@@ -28,139 +34,199 @@ public struct CriteriaPack: Sendable {
     public let canonicalText: String
     public let sha256: [UInt8]
 
-    public struct CompileError: Error, CustomStringConvertible, Sendable {
-        public let description: String
+    public var sha256Hex: String { sha256.hexString }
+
+    /// Where a pack is wrong: a JSON path (`rules[3].when.all[1].field`) and what to do.
+    public struct CompileError: Error, CustomStringConvertible, Sendable, Hashable {
+        public let path: String
+        public let message: String
+        /// 1-based line in the pack file, when known.
+        public var line: Int?
+        public init(path: String, message: String, line: Int? = nil) { self.path = path; self.message = message; self.line = line }
+        public var description: String {
+            let place = [line.map { "line \($0)" }, path.isEmpty ? nil : path].compactMap { $0 }.joined(separator: ", ")
+            return place.isEmpty ? message : "\(place): \(message)"
+        }
     }
 
-    /// Parses and compiles a pack, checking every field path and value against the record schema.
+    /// Parses and compiles a pack; errors carry the JSON path and the line in `text`.
     public init(json text: String, schema: RecordSchema = .deployment) throws(CompileError) {
-        let document: JSONValue
-        do { document = try JSONParser.parse(text) } catch {
-            throw CompileError(description: "criteria pack is not valid JSON: \(error)")
+        let parsed: (value: JSONValue, lines: [String: Int])
+        do { parsed = try JSONParser.parseWithLines(text) } catch {
+            let (line, column) = text.lineAndColumn(ofByte: error.offset)
+            throw CompileError(path: "", message: "not valid JSON: \(error.message) (column \(column))", line: line)
         }
-        try self.init(document: document, schema: schema)
+        do { try self.init(document: parsed.value, schema: schema) } catch {
+            var located = error
+            var path = error.path
+            while located.line == nil {
+                if let line = parsed.lines[path] { located.line = line; break }
+                guard let cut = path.lastIndex(where: { $0 == "." || $0 == "[" }) else { break }
+                path = String(path[..<cut])
+            }
+            throw located
+        }
     }
 
     public init(document: JSONValue, schema: RecordSchema = .deployment) throws(CompileError) {
-        func string(_ key: String, in object: JSONValue, at path: String) throws(CompileError) -> String {
-            guard let value = object[key]?.stringValue, !value.isEmpty else {
-                throw CompileError(description: "\(path): \"\(key)\" must be a non-empty string")
-            }
-            return value
+        if let violation = RecordSchema.criteriaPack.validate(document, limit: 1).first {
+            throw CompileError(path: violation.field, message: violation.message)
         }
-        id = try string("id", in: document, at: "pack")
-        version = try string("version", in: document, at: "pack")
-        title = try string("title", in: document, at: "pack")
+        id = document["id"]!.stringValue!
+        version = document["version"]!.stringValue!
+        title = document["title"]!.stringValue!
+        source = document["source"]?.stringValue
         if case .array(let codes)? = document["binding_in"] {
             bindingIn = Set(codes.compactMap(\.stringValue))
         } else {
             bindingIn = []
         }
         let aggregation = document["aggregation"] ?? .object([])
-        var blocking: Set<Verdict> = [.prohibited]
         if case .array(let names)? = aggregation["blocking_severities"] {
-            blocking = []
-            for name in names {
-                guard let s = name.stringValue, let v = Verdict(rawValue: s), v != .insufficientInformation else {
-                    throw CompileError(description: "pack \(id): aggregation.blocking_severities holds an unknown severity \(name.canonicalString)")
-                }
-                blocking.insert(v)
-            }
-        }
-        blockingSeverities = blocking
-        if case .number(let w)? = aggregation["unknown_weight"] {
-            guard (0...1).contains(w) else { throw CompileError(description: "pack \(id): aggregation.unknown_weight must be between 0 and 1") }
-            unknownWeight = w
+            blockingSeverities = Set(names.compactMap { $0.stringValue.flatMap(Verdict.init(rawValue:)) })
         } else {
-            unknownWeight = 0.5
+            blockingSeverities = [.prohibited]
+        }
+        if case .number(let w)? = aggregation["unknown_weight"] { unknownWeight = w } else { unknownWeight = 0.5 }
+
+        var compiler = ConditionCompiler(schema: schema)
+        if case .object(let definitions)? = document["definitions"] {
+            for (name, body) in definitions { compiler.sources[name] = body }
+            // Definitions may refer to each other in any order (stored packs are canonical,
+            // with sorted keys); each is compiled once, cycles are refused.
+            for (name, _) in definitions { _ = try compiler.definition(name, at: "definitions.\(name)") }
         }
         guard case .array(let ruleDocs)? = document["rules"], !ruleDocs.isEmpty else {
-            throw CompileError(description: "pack \(id): \"rules\" must be a non-empty array")
+            throw CompileError(path: "rules", message: "a pack needs at least one rule")
         }
         var rules: [Rule] = []
         var seen: Set<String> = []
         for (i, doc) in ruleDocs.enumerated() {
-            let at = "pack \(id), rules[\(i)]"
-            let ruleID = try string("id", in: doc, at: at)
-            guard seen.insert(ruleID).inserted else { throw CompileError(description: "\(at): duplicate rule id \"\(ruleID)\"") }
-            let severityName = try string("severity", in: doc, at: at)
-            guard let severity = Verdict(rawValue: severityName), severity != .insufficientInformation else {
-                throw CompileError(description: "\(at): unknown severity \"\(severityName)\" (use prohibited, high_risk, elevated, limited or minimal)")
+            let at = "rules[\(i)]"
+            let ruleID = doc["id"]!.stringValue!
+            guard seen.insert(ruleID).inserted else {
+                throw CompileError(path: "\(at).id", message: "duplicate rule id \"\(ruleID)\"; rule ids must be unique in a pack")
             }
-            guard case .number(let points)? = doc["points"], points >= 0, points <= 100, points.rounded() == points else {
-                throw CompileError(description: "\(at): \"points\" must be an integer from 0 to 100")
-            }
-            guard let when = doc["when"] else { throw CompileError(description: "\(at): \"when\" (the condition) is missing") }
-            let condition = try Self.compile(when, at: "\(at) (\(ruleID)).when", schema: schema)
+            let condition = try compiler.compile(doc["when"]!, at: "\(at).when")
             var blocks = true
-            if let flag = doc["blocks_verdict"] {
-                guard case .bool(let b) = flag else { throw CompileError(description: "\(at): \"blocks_verdict\" must be true or false") }
-                blocks = b
-            }
-            rules.append(Rule(id: ruleID,
-                              title: try string("title", in: doc, at: at),
-                              citation: try string("citation", in: doc, at: at),
-                              severity: severity, points: Int(points),
-                              rationale: try string("rationale", in: doc, at: at),
-                              remediation: try string("remediation", in: doc, at: at),
-                              blocksVerdict: blocks, condition: condition))
+            if case .bool(let b)? = doc["blocks_verdict"] { blocks = b }
+            var reports = true
+            if case .bool(let b)? = doc["report_unknown"] { reports = b }
+            guard case .number(let points)? = doc["points"] else { throw CompileError(path: "\(at).points", message: "points missing") }
+            rules.append(Rule(id: ruleID, title: doc["title"]!.stringValue!, citation: doc["citation"]!.stringValue!,
+                              severity: Verdict(rawValue: doc["severity"]!.stringValue!)!, points: Int(points),
+                              rationale: doc["rationale"]!.stringValue!, remediation: doc["remediation"]!.stringValue!,
+                              blocksVerdict: blocks, reportsUnknown: reports, condition: condition))
         }
         self.rules = rules
         canonicalText = document.canonicalString
         sha256 = Array(SHA256.hash(data: Array(canonicalText.utf8)))
     }
+}
 
-    public var sha256Hex: String { sha256.hexString }
+/// Compiles condition documents, checking every field path and enum value against the
+/// record schema, so that a typo in a pack is an error, not a rule that never fires.
+struct ConditionCompiler {
+    let schema: RecordSchema
+    var sources: [String: JSONValue] = [:]
+    private var compiled: [String: Condition] = [:]
+    private var inProgress: Set<String> = []
+    typealias CompileError = CriteriaPack.CompileError
 
-    static func compile(_ doc: JSONValue, at path: String, schema: RecordSchema) throws(CompileError) -> Condition {
+    init(schema: RecordSchema) { self.schema = schema }
+
+    mutating func definition(_ name: String, at path: String) throws(CompileError) -> Condition {
+        if let done = compiled[name] { return done }
+        guard let source = sources[name] else {
+            let known = sources.keys.sorted().joined(separator: ", ")
+            throw CompileError(path: path, message: "no definition named \"\(name)\" (definitions: \(known.isEmpty ? "none" : known))")
+        }
+        guard inProgress.insert(name).inserted else {
+            throw CompileError(path: path, message: "definition \"\(name)\" refers to itself through its references")
+        }
+        let condition = try compile(source, at: "definitions.\(name)")
+        inProgress.remove(name)
+        compiled[name] = condition
+        return condition
+    }
+
+    mutating func compile(_ doc: JSONValue, at path: String) throws(CompileError) -> Condition {
         guard case .object(let members) = doc, !members.isEmpty else {
-            throw CompileError(description: "\(path): a condition must be a non-empty object")
+            throw CompileError(path: path, message: "a condition must be a non-empty object")
         }
-        if let parts = doc["all"] ?? doc["any"] {
-            guard members.count == 1, case .array(let list) = parts, !list.isEmpty else {
-                throw CompileError(description: "\(path): \"all\"/\"any\" must be the only key and hold a non-empty array")
+        let keys = Set(members.map(\.key))
+        if keys == ["all"] || keys == ["any"] {
+            let key = members[0].key
+            guard case .array(let list) = members[0].value, !list.isEmpty else {
+                throw CompileError(path: "\(path).\(key)", message: "\"\(key)\" holds a non-empty array of conditions")
             }
-            var compiled: [Condition] = []
-            for (i, part) in list.enumerated() {
-                compiled.append(try compile(part, at: "\(path).\(members[0].key)[\(i)]", schema: schema))
-            }
-            return members[0].key == "all" ? .all(compiled) : .any(compiled)
+            var parts: [Condition] = []
+            for (i, part) in list.enumerated() { parts.append(try compile(part, at: "\(path).\(key)[\(i)]")) }
+            return key == "all" ? .all(parts) : .any(parts)
         }
-        if let inner = doc["not"] {
-            guard members.count == 1 else { throw CompileError(description: "\(path): \"not\" must be the only key") }
-            return .not(try compile(inner, at: "\(path).not", schema: schema))
+        if keys == ["not"] { return .not(try compile(doc["not"]!, at: "\(path).not")) }
+        if keys == ["at_least", "of"] {
+            guard case .array(let list)? = doc["of"], !list.isEmpty else {
+                throw CompileError(path: "\(path).of", message: "\"of\" holds a non-empty array of conditions")
+            }
+            guard case .number(let n)? = doc["at_least"], n.rounded() == n, n >= 1, Int(n) <= list.count else {
+                throw CompileError(path: "\(path).at_least", message: "\"at_least\" must be a whole number from 1 to the number of conditions in \"of\"")
+            }
+            var parts: [Condition] = []
+            for (i, part) in list.enumerated() { parts.append(try compile(part, at: "\(path).of[\(i)]")) }
+            return .atLeast(Int(n), parts)
+        }
+        if keys == ["ref"] {
+            guard let name = doc["ref"]?.stringValue else {
+                throw CompileError(path: "\(path).ref", message: "\"ref\" names a definition")
+            }
+            return try definition(name, at: "\(path).ref")
+        }
+        guard keys.contains("field") else {
+            throw CompileError(path: path, message: "expected \"all\", \"any\", \"not\", \"at_least\"/\"of\", \"ref\", or a \"field\" test; found \(keys.sorted().joined(separator: ", "))")
         }
         guard let field = doc["field"]?.stringValue else {
-            throw CompileError(description: "\(path): expected \"all\", \"any\", \"not\" or a \"field\" test")
+            throw CompileError(path: "\(path).field", message: "\"field\" must be a dotted field path such as \"system.type\"")
         }
         guard let fieldSchema = schema.property(atPath: field) else {
-            throw CompileError(description: "\(path): field \"\(field)\" is not in the deployment schema")
+            throw CompileError(path: "\(path).field", message: "\"\(field)\" is not a field of the deployment schema")
         }
-        guard members.count == 2, let (op, operand) = members.first(where: { $0.key != "field" }).map({ ($0.key, $0.value) }) else {
-            throw CompileError(description: "\(path): a field test has exactly one operator besides \"field\"")
+        let operators = members.filter { $0.key != "field" }
+        guard operators.count == 1, let (op, operand) = operators.first.map({ ($0.key, $0.value) }) else {
+            throw CompileError(path: path, message: "a field test has exactly one operator besides \"field\" (equals, in, contains, contains_any, contains_all, exists, gt, gte, lt, lte)")
         }
+        let at = "\(path).\(op)"
         func checkValue(_ value: JSONValue) throws(CompileError) {
-            if let allowed = fieldSchema.allowedValues, let s = value.stringValue, !allowed.contains(s) {
-                throw CompileError(description: "\(path): \"\(s)\" is not a value of \(field) (allowed: \(allowed.joined(separator: ", ")))")
+            if let allowed = fieldSchema.allowedValues {
+                guard let s = value.stringValue, allowed.contains(s) else {
+                    throw CompileError(path: at, message: "\(value.canonicalString) is not a value of \(field) (allowed: \(allowed.joined(separator: ", ")))")
+                }
             }
         }
-        let test: Condition.Test
-        switch (op, operand) {
-        case ("equals", _): try checkValue(operand); test = .equals(operand)
-        case ("in", .array(let options)): for o in options { try checkValue(o) }; test = .isIn(options)
-        case ("contains", _):
-            guard fieldSchema.isArray else { throw CompileError(description: "\(path): \"contains\" needs an array field; \(field) is not one") }
-            try checkValue(operand); test = .contains(operand)
-        case ("contains_any", .array(let options)):
-            guard fieldSchema.isArray else { throw CompileError(description: "\(path): \"contains_any\" needs an array field; \(field) is not one") }
-            for o in options { try checkValue(o) }; test = .containsAny(options)
-        case ("exists", .bool(let b)): test = .exists(b)
-        case (let name, .number(let bound)) where Condition.Comparison(rawValue: name) != nil:
-            test = .compare(Condition.Comparison(rawValue: name)!, bound)
-        default:
-            throw CompileError(description: "\(path): unknown operator \"\(op)\" or wrong operand type (use equals, in, contains, contains_any, exists, gt, gte, lt, lte)")
+        func list(_ value: JSONValue) throws(CompileError) -> [JSONValue] {
+            guard case .array(let items) = value, !items.isEmpty else { throw CompileError(path: at, message: "\"\(op)\" takes a non-empty array") }
+            for item in items { try checkValue(item) }
+            return items
         }
-        return .leaf(FieldPath(field), test)
+        func needsArray() throws(CompileError) {
+            guard fieldSchema.isArray else { throw CompileError(path: at, message: "\"\(op)\" needs an array field; \(field) is not one (use equals or in)") }
+        }
+        switch op {
+        case "equals": try checkValue(operand); return .leaf(FieldPath(field), .equals(operand))
+        case "in": return .leaf(FieldPath(field), .isIn(try list(operand)))
+        case "contains": try needsArray(); try checkValue(operand); return .leaf(FieldPath(field), .contains(operand))
+        case "contains_any": try needsArray(); return .leaf(FieldPath(field), .containsAny(try list(operand)))
+        case "contains_all": try needsArray(); return .leaf(FieldPath(field), .containsAll(try list(operand)))
+        case "exists":
+            guard case .bool(let b) = operand else { throw CompileError(path: at, message: "\"exists\" takes true or false") }
+            return .leaf(FieldPath(field), .exists(b))
+        default:
+            guard let comparison = Condition.Comparison(rawValue: op) else {
+                throw CompileError(path: at, message: "unknown operator \"\(op)\" (use equals, in, contains, contains_any, contains_all, exists, gt, gte, lt, lte)")
+            }
+            guard case .number(let bound) = operand else { throw CompileError(path: at, message: "\"\(op)\" takes a number") }
+            return .leaf(FieldPath(field), .compare(comparison, bound))
+        }
     }
 }
 
@@ -177,11 +243,35 @@ extension CriteriaPack {
     public static func builtIn(id: String) -> CriteriaPack? { builtIn.first { $0.id == id } }
 }
 
+extension RecordSchema {
+    /// The criteria-pack schema from `Schemas/criteria-pack.schema.json`, embedded at build time.
+    public static let criteriaPack: RecordSchema = {
+        guard let text = EmbeddedSchemas.text(named: "criteria-pack.schema.json") else {
+            fatalError("criteria-pack.schema.json was not embedded: the build is broken")
+        }
+        do { return try RecordSchema(try JSONParser.parse(text)) } catch {
+            fatalError("Schemas/criteria-pack.schema.json is invalid: \(error)")
+        }
+    }()
+}
+
 extension Sequence where Element == UInt8 {
     public var hexString: String {
         let digits = Array("0123456789abcdef".utf8)
         var out: [UInt8] = []
         for byte in self { out.append(digits[Int(byte >> 4)]); out.append(digits[Int(byte & 0xF)]) }
         return String(decoding: out, as: UTF8.self)
+    }
+}
+
+extension String {
+    /// 1-based line and column of a byte offset in this text's UTF-8.
+    public func lineAndColumn(ofByte offset: Int) -> (line: Int, column: Int) {
+        var line = 1, column = 1
+        for (i, byte) in utf8.enumerated() {
+            if i >= offset { break }
+            if byte == 0x0A { line += 1; column = 1 } else { column += 1 }
+        }
+        return (line, column)
     }
 }

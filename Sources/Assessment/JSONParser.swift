@@ -29,8 +29,35 @@ public struct JSONParser {
         try parse(Array(text.utf8))
     }
 
+    /// Parses and also returns the 1-based line where each member and element starts, keyed by
+    /// its path (`rules[3].when.all[1]`): for error messages that point into a file.
+    public static func parseWithLines(_ text: String) throws(JSONSyntaxError) -> (value: JSONValue, lines: [String: Int]) {
+        let array = Array(text.utf8)
+        return try array.withUnsafeBufferPointer { buffer throws(JSONSyntaxError) in
+            var parser = JSONParser(buffer)
+            parser.lines = [:]
+            parser.skipWhitespace()
+            let value = try parser.parseValue(depth: 0)
+            parser.skipWhitespace()
+            if parser.index != buffer.count { throw parser.error("unexpected data after the JSON value") }
+            return (value, parser.lines ?? [:])
+        }
+    }
+
     private let bytes: UnsafeBufferPointer<UInt8>
     private var index = 0
+    /// Line tracking, only when `lines` is not nil.
+    private var line = 1
+    private var lines: [String: Int]?
+    private var path: [String] = []
+
+    private mutating func record(_ component: String) {
+        guard lines != nil else { return }
+        var joined = ""
+        for part in path { joined += part.hasPrefix("[") || joined.isEmpty ? part : "." + part }
+        joined += component.hasPrefix("[") || joined.isEmpty ? component : "." + component
+        lines![joined] = line
+    }
 
     private init(_ bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
 
@@ -41,7 +68,8 @@ public struct JSONParser {
     private mutating func skipWhitespace() {
         while index < bytes.count {
             switch bytes[index] {
-            case 0x20, 0x09, 0x0A, 0x0D: index += 1
+            case 0x0A: line += 1; index += 1
+            case 0x20, 0x09, 0x0D: index += 1
             default: return
             }
         }
@@ -95,7 +123,15 @@ public struct JSONParser {
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':' after object key") }
             index += 1
             skipWhitespace()
-            let value = try parseValue(depth: depth)
+            let value: JSONValue
+            if lines != nil {
+                record(key)
+                path.append(key)
+                value = try parseValue(depth: depth)
+                path.removeLast()
+            } else {
+                value = try parseValue(depth: depth)
+            }
             members.append((key, value))
             skipWhitespace()
             guard index < bytes.count else { throw error("unexpected end of input in object") }
@@ -113,7 +149,15 @@ public struct JSONParser {
         if index < bytes.count, bytes[index] == UInt8(ascii: "]") { index += 1; return .array(elements) }
         while true {
             skipWhitespace()
-            elements.append(try parseValue(depth: depth))
+            if lines != nil {
+                let component = "[\(elements.count)]"
+                record(component)
+                path.append(component)
+                elements.append(try parseValue(depth: depth))
+                path.removeLast()
+            } else {
+                elements.append(try parseValue(depth: depth))
+            }
             skipWhitespace()
             guard index < bytes.count else { throw error("unexpected end of input in array") }
             if bytes[index] == UInt8(ascii: ",") { index += 1; continue }

@@ -12,18 +12,22 @@ public struct AssessmentRow: Sendable {
     public let rowSHA256: [UInt8]
     /// Canonical JSON of the result.
     public let result: [UInt8]
+    public let engine: String
     public let attempt: Int
 
-    public init(batchID: String, seq: Int64, recordID: String?, result: AssessmentResult, packSHA256: [UInt8], inputSHA256: [UInt8], attempt: Int) {
+    public init(batchID: String, seq: Int64, recordID: String?, result: AssessmentResult, criteriaSHA256: [UInt8], inputSHA256: [UInt8], attempt: Int) {
         self.seq = seq
         self.recordID = recordID
         self.verdict = result.verdict
         self.score = result.score
-        self.applies = result.applies
+        // Binding if any pack binds; undetermined if that depends on an unknown country.
+        let applies = result.packs.map(\.applies)
+        self.applies = applies.contains(.binding) ? .binding : applies.contains(.undetermined) ? .undetermined : .benchmark
         self.inputSHA256 = inputSHA256
         let canonical = result.canonicalJSON.canonicalBytes
         self.result = canonical
-        self.rowSHA256 = AuditHash.row(batchID: batchID, seq: seq, inputSHA256: inputSHA256, packSHA256: packSHA256, result: canonical)
+        self.engine = result.engine
+        self.rowSHA256 = AuditHash.row(batchID: batchID, seq: seq, inputSHA256: inputSHA256, criteriaSHA256: criteriaSHA256, result: canonical)
         self.attempt = attempt
     }
 }
@@ -33,7 +37,7 @@ extension AuditStore {
     /// table, then `INSERT … ON CONFLICT DO NOTHING`, so a redelivered job never makes a second
     /// row. Returns the number of new rows. Every seq in `rows` is stored once this returns.
     @discardableResult
-    public func writeAssessments(batchID: String, packSHA256: [UInt8], worker: String, rows: [AssessmentRow],
+    public func writeAssessments(batchID: String, criteriaSHA256: [UInt8], worker: String, rows: [AssessmentRow],
                                  failures: [(seq: Int64, attempt: Int, reason: String)] = []) throws -> Int {
         try ensureStaging()
         return try connection.transaction {
@@ -42,21 +46,21 @@ extension AuditStore {
                 let id = Array(batchID.utf8)
                 let workerBytes = Array(worker.utf8)
                 try connection.copyIn("""
-                    COPY assessments_staging (batch_id, seq, record_id, verdict, score, applies, pack_sha256,
-                        input_sha256, row_sha256, result, worker, attempt) FROM STDIN
+                    COPY assessments_staging (batch_id, seq, record_id, verdict, score, applies, criteria_sha256,
+                        input_sha256, row_sha256, result, engine, worker, attempt) FROM STDIN
                     """) { w in
                     for r in rows {
                         w.add(utf8: id); w.add(r.seq); w.add(r.recordID); w.add(r.verdict.rawValue); w.add(r.score)
-                        w.add(r.applies.rawValue); w.add(bytea: packSHA256); w.add(bytea: r.inputSHA256)
-                        w.add(bytea: r.rowSHA256); w.add(utf8: r.result); w.add(utf8: workerBytes); w.add(r.attempt)
+                        w.add(r.applies.rawValue); w.add(bytea: criteriaSHA256); w.add(bytea: r.inputSHA256)
+                        w.add(bytea: r.rowSHA256); w.add(utf8: r.result); w.add(r.engine); w.add(utf8: workerBytes); w.add(r.attempt)
                         try w.endRow()
                     }
                 }
                 inserted = try connection.query("""
-                    INSERT INTO oversight.assessments (batch_id, seq, record_id, verdict, score, applies, pack_sha256,
-                        input_sha256, row_sha256, result, worker, attempt)
-                    SELECT batch_id, seq, record_id, verdict, score, applies, pack_sha256,
-                        input_sha256, row_sha256, result, worker, attempt FROM assessments_staging
+                    INSERT INTO oversight.assessments (batch_id, seq, record_id, verdict, score, applies, criteria_sha256,
+                        input_sha256, row_sha256, result, engine, worker, attempt)
+                    SELECT batch_id, seq, record_id, verdict, score, applies, criteria_sha256,
+                        input_sha256, row_sha256, result, engine, worker, attempt FROM assessments_staging
                     ON CONFLICT (batch_id, seq) DO NOTHING
                     """).affectedRows
             }

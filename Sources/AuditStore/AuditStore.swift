@@ -25,6 +25,37 @@ public final class AuditStore {
             """)
     }
 
+    /// Stores a criteria set and its packs (idempotent).
+    public func register(_ set: CriteriaSet) throws {
+        for pack in set.packs { try register(pack) }
+        try connection.query("""
+            INSERT INTO oversight.criteria_sets (sha256, pack_sha256s)
+            VALUES (\(set.sha256), \(PGByteaArray(set.packs.map(\.sha256))))
+            ON CONFLICT (sha256) DO NOTHING
+            """)
+    }
+
+    /// The criteria set with this SHA-256, its packs compiled and every hash verified.
+    public func criteriaSet(sha256: [UInt8]) throws -> CriteriaSet? {
+        let rows = try connection.query("""
+            SELECT h.sha256 FROM oversight.criteria_sets s, unnest(s.pack_sha256s) WITH ORDINALITY AS h(sha256, n)
+            WHERE s.sha256 = \(sha256) ORDER BY h.n
+            """)
+        guard rows.rowCount > 0 else { return nil }
+        var packs: [CriteriaPack] = []
+        for i in 0..<rows.rowCount {
+            guard let packHash = rows.bytes(i, 0), let pack = try pack(sha256: packHash) else {
+                throw StoreError(message: "criteria set \(sha256.hexString) names a pack that is not stored")
+            }
+            packs.append(pack)
+        }
+        let set = CriteriaSet(packs)
+        guard set.sha256 == sha256 else {
+            throw StoreError(message: "criteria set \(sha256.hexString) does not hash to its key: the stored set was altered")
+        }
+        return set
+    }
+
     /// The pack with this SHA-256, compiled; nil if the store has none.
     public func pack(sha256: [UInt8]) throws -> CriteriaPack? {
         let rows = try connection.query("SELECT body::text FROM oversight.criteria_packs WHERE sha256 = \(sha256)")

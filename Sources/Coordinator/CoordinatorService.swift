@@ -162,8 +162,8 @@ public final class CoordinatorService: @unchecked Sendable {
                 return
             }
             switch request {
-            case .open(let batchID, let name, let pack, let source):
-                service.store.requests.post(.open(client: client, batchID: batchID, name: name, pack: pack, source: source))
+            case .open(let batchID, let name, let packs, let source):
+                service.store.requests.post(.open(client: client, batchID: batchID, name: name, packs: packs, source: source))
             case .chunk(let batchID, let number, let records):
                 service.store.requests.post(.chunk(client: client, batchID: batchID, number: number, records: records))
             case .close(let batchID, _):
@@ -183,12 +183,12 @@ public final class CoordinatorService: @unchecked Sendable {
                 for b in batches {
                     guard let id = BatchID(b.batchID) else { continue }
                     logger.info("resuming unfinished batch", metadata: ["batch": "\(id)", "accepted": "\(b.accepted)", "assessed": "\(done[b.batchID] ?? 0)"])
-                    perform(dispatcher.batchOpened(id, packSHA256: b.packSHA256, accepted: b.accepted, rejected: b.rejected,
+                    perform(dispatcher.batchOpened(id, criteriaSHA256: b.criteriaSHA256, accepted: b.accepted, rejected: b.rejected,
                                                    done: done[b.batchID] ?? 0, intakeClosed: b.intakeClosed))
                 }
             case .opened(let client, let batch):
                 guard let id = BatchID(batch.batchID) else { return }
-                perform(dispatcher.batchOpened(id, packSHA256: batch.packSHA256, accepted: batch.accepted, rejected: batch.rejected,
+                perform(dispatcher.batchOpened(id, criteriaSHA256: batch.criteriaSHA256, accepted: batch.accepted, rejected: batch.rejected,
                                                done: 0, intakeClosed: batch.intakeClosed))
                 logger.info("batch open", metadata: ["batch": "\(id)", "name": "\(batch.name)", "resumed_after_chunk": "\(batch.acknowledgedChunks)"])
                 self.reply(client, .opened(batchID: id, acknowledgedChunks: UInt64(batch.acknowledgedChunks), window: service.configuration.clientWindow))

@@ -40,7 +40,7 @@ struct Dispatcher {
 
     struct Batch {
         let id: BatchID
-        let packSHA256: [UInt8]
+        let criteriaSHA256: [UInt8]
         var accepted: Int64
         var rejected: Int64
         var done: Int64
@@ -88,9 +88,9 @@ struct Dispatcher {
     // MARK: Batches
 
     /// A batch became known (opened by a client, or found unfinished in the store at start).
-    mutating func batchOpened(_ id: BatchID, packSHA256: [UInt8], accepted: Int64, rejected: Int64, done: Int64, intakeClosed: Bool) -> [Action] {
+    mutating func batchOpened(_ id: BatchID, criteriaSHA256: [UInt8], accepted: Int64, rejected: Int64, done: Int64, intakeClosed: Bool) -> [Action] {
         if batches[id] != nil { return [] }
-        batches[id] = Batch(id: id, packSHA256: packSHA256, accepted: accepted, rejected: rejected, done: done,
+        batches[id] = Batch(id: id, criteriaSHA256: criteriaSHA256, accepted: accepted, rejected: rejected, done: done,
                             intakeClosed: intakeClosed, storeHasMore: accepted > done)
         batchOrder.append(id)
         return refill(id) + checkCompleted(id)
@@ -284,7 +284,7 @@ struct Dispatcher {
                     workers[workerID]!.inFlight.insert(key)
                 }
                 workers[workerID]!.lastSent = now
-                actions.append(.send(worker: workerID, .jobs(JobBundle(batchID: batchID, packSHA256: batch.packSHA256, jobs: jobs))))
+                actions.append(.send(worker: workerID, .jobs(JobBundle(batchID: batchID, criteriaSHA256: batch.criteriaSHA256, jobs: jobs))))
                 actions += refill(batchID)
                 progress = true
             }

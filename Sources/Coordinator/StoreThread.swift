@@ -8,7 +8,7 @@ import Foundation
 
 /// Work for the coordinator's database thread, and what it answers.
 enum StoreRequest: Sendable {
-    case open(client: [UInt8], batchID: BatchID, name: String, pack: String, source: String)
+    case open(client: [UInt8], batchID: BatchID, name: String, packs: [PackSpec], source: String)
     case chunk(client: [UInt8], batchID: BatchID, number: UInt64, records: [SubmittedRecord])
     case close(client: [UInt8], batchID: BatchID)
     case status(client: [UInt8], batchID: BatchID)
@@ -47,7 +47,7 @@ final class StoreThread: @unchecked Sendable {
     func prepare() throws {
         let store = try AuditStore(conninfo: conninfo, applicationName: "oversight-coordinator")
         try Migrator.migrate(store.connection)
-        for pack in CriteriaPack.builtIn { try store.register(pack) }
+        try store.register(CriteriaSet.builtIn)
         self.store = store
         let unfinished = try store.unfinishedBatches()
         var done: [String: Int64] = [:]
@@ -110,16 +110,33 @@ final class StoreThread: @unchecked Sendable {
     private func perform(_ request: StoreRequest) throws {
         let store = try connected()
         switch request {
-        case .open(let client, let batchID, let name, let packName, let source):
-            guard let pack = CriteriaPack.builtIn(id: packName) else {
-                let known = CriteriaPack.builtIn.map(\.id).joined(separator: ", ")
-                replies.post(.failed(client: client, code: .unknownPack, message: "unknown criteria pack \"\(packName)\"; built-in packs: \(known)"))
+        case .open(let client, let batchID, let name, let specs, let source):
+            var packs: [CriteriaPack] = []
+            for spec in specs {
+                switch spec {
+                case .builtIn(let packID):
+                    guard let pack = CriteriaPack.builtIn(id: packID) else {
+                        let known = CriteriaPack.builtIn.map(\.id).joined(separator: ", ")
+                        replies.post(.failed(client: client, code: .unknownPack, message: "unknown criteria pack \"\(packID)\"; built-in packs: \(known)"))
+                        return
+                    }
+                    packs.append(pack)
+                case .document(let text):
+                    do { packs.append(try CriteriaPack(json: text)) } catch {
+                        replies.post(.failed(client: client, code: .unknownPack, message: "criteria pack does not compile: \(error)"))
+                        return
+                    }
+                }
+            }
+            guard Set(packs.map(\.id)).count == packs.count else {
+                replies.post(.failed(client: client, code: .badRequest, message: "a pack id appears twice in the criteria set"))
                 return
             }
-            try store.register(pack)
-            let batch = try store.openBatch(id: batchID.description, name: name, source: source, packSHA256: pack.sha256)
-            guard batch.packSHA256 == pack.sha256 else {
-                replies.post(.failed(client: client, code: .badRequest, message: "batch \(batchID) exists with another criteria pack"))
+            let set = CriteriaSet(packs)
+            try store.register(set)
+            let batch = try store.openBatch(id: batchID.description, name: name, source: source, criteriaSHA256: set.sha256)
+            guard batch.criteriaSHA256 == set.sha256 else {
+                replies.post(.failed(client: client, code: .badRequest, message: "batch \(batchID) exists with another criteria set; resume it with the same --pack options"))
                 return
             }
             guard !batch.intakeClosed else {

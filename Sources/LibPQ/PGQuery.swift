@@ -72,6 +72,24 @@ public struct PGTextArray: PGEncodable {
     }
 }
 
+/// A `bytea[]` parameter.
+public struct PGByteaArray: PGEncodable {
+    public let values: [[UInt8]]
+    public init(_ values: [[UInt8]]) { self.values = values }
+    public var pgBind: PGBind {
+        let digits = Array("0123456789abcdef".utf8)
+        var text: [UInt8] = [UInt8(ascii: "{")]
+        for (i, value) in values.enumerated() {
+            if i > 0 { text.append(UInt8(ascii: ",")) }
+            text.append(contentsOf: Array("\"\\\\x".utf8))
+            for byte in value { text.append(digits[Int(byte >> 4)]); text.append(digits[Int(byte & 0xF)]) }
+            text.append(UInt8(ascii: "\""))
+        }
+        text.append(UInt8(ascii: "}"))
+        return .text(String(decoding: text, as: UTF8.self))
+    }
+}
+
 extension String {
     func replacingAll(_ target: Character, with replacement: String) -> String {
         var out = ""

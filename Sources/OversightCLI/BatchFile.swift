@@ -76,6 +76,9 @@ struct BatchFile {
         }
     }
 
+    /// The CSV layout recognised from the header, once the first records were read.
+    var csvLayout: CSVRecordMapping.Layout? { mapping?.layout }
+
     /// Records in the whole file, estimated from the bytes read so far.
     func estimatedTotal(recordsSoFar: Int64) -> Int64 {
         guard bytesConsumed > 0, fileSize > bytesConsumed else { return recordsSoFar }

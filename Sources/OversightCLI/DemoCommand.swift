@@ -3,6 +3,7 @@ import Foundation
 import LibPQ
 import AuditStore
 import Wire
+import Assessment
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -66,7 +67,8 @@ struct DemoCommand: ParsableCommand {
             for file in files {
                 let id = BatchID()
                 var submission = Submission(file: try BatchFile(path: file, format: nil), client: client, batchID: id,
-                                            name: (file as NSString).lastPathComponent, pack: "eu-ai-act-2024")
+                                            name: (file as NSString).lastPathComponent,
+                                            packs: CriteriaPack.builtIn.map { .builtIn($0.id) })
                 submission.maxRejectionsShown = 5
                 printError("submitting \(file) as batch \(id)")
                 let outcome = try submission.send(showProgress: true)
@@ -107,7 +109,7 @@ struct DemoCommand: ParsableCommand {
     }
 
     static func printSummary(_ connection: PGConnection, batchIDs: [BatchID], files: [String]) throws {
-        print("\nRecords per verdict (pack eu-ai-act-2024):")
+        print("\nRecords per verdict (packs \(CriteriaPack.builtIn.map(\.id).joined(separator: ", "))):")
         for (id, file) in zip(batchIDs, files) {
             let rows = try connection.query("""
                 SELECT verdict, records, mean_score FROM oversight.assessment_summary

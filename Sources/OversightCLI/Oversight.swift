@@ -16,6 +16,7 @@ struct Oversight: ParsableCommand {
             """,
         subcommands: [
             CoordinatorCommand.self, WorkerCommand.self, SubmitCommand.self, StatusCommand.self,
-            ResultsCommand.self, MigrateCommand.self, DemoCommand.self, GenerateCommand.self, LocalDatabaseCommand.self,
+            ResultsCommand.self, ExplainCommand.self, CriteriaCommand.self, ImportCommand.self, MigrateCommand.self,
+            DemoCommand.self, GenerateCommand.self, LocalDatabaseCommand.self,
         ])
 }

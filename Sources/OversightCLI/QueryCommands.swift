@@ -29,20 +29,20 @@ struct StatusCommand: ParsableCommand {
             let rows: PGResult
             if let batch {
                 rows = try connection.query("""
-                    SELECT batch_id::text, name, pack_id, state, accepted, rejected, assessed, failing, created_at::text
+                    SELECT batch_id::text, name, array_to_string(packs, ' '), state, accepted, rejected, assessed, failing, created_at::text
                     FROM oversight.batch_progress WHERE batch_id = \(batch)::uuid
                     """)
                 guard rows.rowCount == 1 else { throw CommandFailure("no batch \(batch) in this database") }
             } else {
                 rows = try connection.query("""
-                    SELECT batch_id::text, name, pack_id, state, accepted, rejected, assessed, failing, created_at::text
+                    SELECT batch_id::text, name, array_to_string(packs, ' '), state, accepted, rejected, assessed, failing, created_at::text
                     FROM oversight.batch_progress ORDER BY created_at
                     """)
             }
             if json {
                 let objects: [JSONValue] = (0..<rows.rowCount).map { i in
                     .object([("batch_id", .string(rows.string(i, 0)!)), ("name", .string(rows.string(i, 1)!)),
-                             ("pack", .string(rows.string(i, 2)!)), ("state", .string(rows.string(i, 3)!)),
+                             ("packs", .array(rows.string(i, 2)!.split(separator: " ").map { .string(String($0)) })), ("state", .string(rows.string(i, 3)!)),
                              ("accepted", .number(Double(rows.int64(i, 4)!))), ("rejected", .number(Double(rows.int64(i, 5)!))),
                              ("assessed", .number(Double(rows.int64(i, 6)!))), ("failing", .number(Double(rows.int64(i, 7)!))),
                              ("created_at", .string(rows.string(i, 8)!))])

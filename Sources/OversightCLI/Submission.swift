@@ -8,7 +8,7 @@ struct Submission {
     let client: CoordinatorClient
     let batchID: BatchID
     let name: String
-    let pack: String
+    let packs: [PackSpec]
     var chunkSize = 1_000
     var maxRejectionsShown = 20
 
@@ -19,7 +19,7 @@ struct Submission {
     }
 
     mutating func send(showProgress: Bool) throws -> Outcome {
-        let opened = try client.request(.open(batchID: batchID, name: name, pack: pack,
+        let opened = try client.request(.open(batchID: batchID, name: name, packs: packs,
                                               source: (file.path as NSString).lastPathComponent))
         guard case .opened(_, let acknowledged, let window) = opened else {
             throw CoordinatorClient.Refused(message: "unexpected reply to OPEN: \(opened)")

@@ -17,12 +17,13 @@ struct SubmitCommand: ParsableCommand {
 
             Example:
               oversight submit deployments.jsonl --coordinator tcp://127.0.0.1:5556 --wait
+              oversight submit atlas.csv --pack eu-ai-act-2024 --pack my-criteria.json
             """)
 
     @Argument(help: "The batch file: .jsonl (one JSON record per line) or .csv.") var file: String
     @Option(help: "The coordinator's client endpoint.") var coordinator = "tcp://127.0.0.1:5556"
     @Option(help: "File format, when the file name does not tell: jsonl or csv.") var format: String?
-    @Option(help: "Criteria pack to assess with.") var pack = "eu-ai-act-2024"
+    @OptionGroup var packOptions: PackOptions
     @Option(help: "A name for the batch (default: the file name).") var name: String?
     @Option(help: "Batch id (a UUID) to create or resume; default: a new one.") var batchID: String?
     @Flag(help: "Wait until every record is assessed, showing progress.") var wait = false
@@ -35,19 +36,17 @@ struct SubmitCommand: ParsableCommand {
         if let batchID, BatchID(batchID) == nil {
             throw ValidationError("--batch-id must be a UUID such as 0b7f2c4e-8d1a-4c3b-9e5f-2a6d8c1b4e70")
         }
-        guard CriteriaPack.builtIn(id: pack) != nil else {
-            throw ValidationError("unknown --pack \"\(pack)\"; built-in packs: \(CriteriaPack.builtIn.map(\.id).joined(separator: ", "))")
-        }
         guard timeout >= 1 else { throw ValidationError("--timeout must be at least 1 second") }
     }
 
     func run() throws {
         try runOrExit {
+            let packs = try packOptions.resolve()
             let batchFile = try BatchFile(path: file, format: format.flatMap(BatchFile.Format.init(rawValue:)))
             let client = try CoordinatorClient(endpoint: coordinator, timeoutSeconds: timeout)
             let id = batchID.flatMap(BatchID.init) ?? BatchID()
             var submission = Submission(file: batchFile, client: client, batchID: id,
-                                        name: name ?? (file as NSString).lastPathComponent, pack: pack)
+                                        name: name ?? (file as NSString).lastPathComponent, packs: packs.map(\.spec))
             FileHandle.standardOutput.write(Data("\(id)\n".utf8))
             let started = Date()
             let outcome = try submission.send(showProgress: wait)

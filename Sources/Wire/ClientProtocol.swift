@@ -34,10 +34,16 @@ public struct BatchProgress: Hashable, Sendable {
     }
 }
 
+/// A criteria pack named in OPEN: a built-in pack by id, or a pack's full JSON text.
+public enum PackSpec: Hashable, Sendable {
+    case builtIn(String)
+    case document(String)
+}
+
 /// Client → coordinator.
 public enum ClientRequest: Hashable, Sendable {
-    /// Start a batch (or resume one with the same id): its name, criteria pack and source file name.
-    case open(batchID: BatchID, name: String, pack: String, source: String)
+    /// Start a batch (or resume one with the same id): its name, criteria packs and source file name.
+    case open(batchID: BatchID, name: String, packs: [PackSpec], source: String)
     /// Records starting after the last acknowledged chunk. Chunks are numbered from 1.
     case chunk(batchID: BatchID, number: UInt64, records: [SubmittedRecord])
     /// No more records: `chunks` is the number of the last chunk sent.
@@ -50,8 +56,16 @@ public enum ClientRequest: Hashable, Sendable {
         var w = ByteWriter()
         let command: Command
         switch self {
-        case .open(let id, let name, let pack, let source):
-            command = .open; w.batchID(id); w.string(name); w.string(pack); w.string(source)
+        case .open(let id, let name, let packs, let source):
+            command = .open; w.batchID(id); w.string(name)
+            w.u32(UInt32(packs.count))
+            for pack in packs {
+                switch pack {
+                case .builtIn(let packID): w.u8(0); w.string(packID)
+                case .document(let text): w.u8(1); w.blob(Array(text.utf8))
+                }
+            }
+            w.string(source)
         case .chunk(let id, let number, let records):
             command = .chunk
             w = ByteWriter(capacity: records.reduce(32) { $0 + 16 + $1.sizeHint })
@@ -76,7 +90,22 @@ public enum ClientRequest: Hashable, Sendable {
         let message: ClientRequest
         switch command {
         case .open:
-            message = .open(batchID: try r.batchID(), name: try r.string("name"), pack: try r.string("pack"), source: try r.string("source"))
+            let id = try r.batchID()
+            let name = try r.string("name")
+            let n = try r.count("packs", minimumElementSize: 3)
+            guard n >= 1 && n <= 64 else { throw WireError(.invalidValue, "OPEN names \(n) packs; 1 to 64 are allowed") }
+            var packs: [PackSpec] = []
+            for _ in 0..<n {
+                switch try r.u8("pack kind") {
+                case 0: packs.append(.builtIn(try r.string("pack id")))
+                case 1:
+                    let bytes = try r.blob("pack document", limit: Envelope.maximumPackSize)
+                    guard let text = String(validating: bytes, as: UTF8.self) else { throw WireError(.invalidValue, "pack document is not valid UTF-8") }
+                    packs.append(.document(text))
+                case let kind: throw WireError(.invalidValue, "pack kind \(kind)")
+                }
+            }
+            message = .open(batchID: id, name: name, packs: packs, source: try r.string("source"))
         case .chunk:
             let id = try r.batchID()
             let number = try r.u64("chunk number")

@@ -5,6 +5,8 @@ public enum Envelope {
     public static let maximumMessageSize = 64 * 1024 * 1024
     /// Largest single deployment record.
     public static let maximumRecordSize = 1024 * 1024
+    /// Largest criteria pack document.
+    public static let maximumPackSize = 4 * 1024 * 1024
 
     /// Checks the protocol frame and returns the command byte and the payload frames.
     public static func open(_ frames: ArraySlice<[UInt8]>) throws(WireError) -> (command: UInt8, payload: ArraySlice<[UInt8]>) {

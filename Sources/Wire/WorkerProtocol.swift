@@ -11,10 +11,10 @@ public struct Job: Hashable, Sendable {
 public struct JobBundle: Hashable, Sendable {
     public let batchID: BatchID
     /// SHA-256 of the criteria pack the batch is scored with.
-    public let packSHA256: [UInt8]
+    public let criteriaSHA256: [UInt8]
     public let jobs: [Job]
-    public init(batchID: BatchID, packSHA256: [UInt8], jobs: [Job]) {
-        self.batchID = batchID; self.packSHA256 = packSHA256; self.jobs = jobs
+    public init(batchID: BatchID, criteriaSHA256: [UInt8], jobs: [Job]) {
+        self.batchID = batchID; self.criteriaSHA256 = criteriaSHA256; self.jobs = jobs
     }
 }
 
@@ -109,7 +109,7 @@ public enum CoordinatorMessage: Hashable, Sendable {
             let size = bundle.jobs.reduce(56) { $0 + 14 + $1.record.count }
             var w = ByteWriter(capacity: size)
             w.batchID(bundle.batchID)
-            w.raw(bundle.packSHA256)
+            w.raw(bundle.criteriaSHA256)
             w.u32(UInt32(bundle.jobs.count))
             for job in bundle.jobs {
                 w.u64(UInt64(bitPattern: job.seq))
@@ -140,7 +140,7 @@ public enum CoordinatorMessage: Hashable, Sendable {
                 jobs.append(Job(seq: seq, attempt: attempt, record: record))
             }
             try r.finish("JOBS")
-            return .jobs(JobBundle(batchID: batchID, packSHA256: sha, jobs: jobs))
+            return .jobs(JobBundle(batchID: batchID, criteriaSHA256: sha, jobs: jobs))
         case .heartbeat: try Envelope.empty(payload, "HEARTBEAT"); return .heartbeat
         case .disconnect: try Envelope.empty(payload, "DISCONNECT"); return .disconnect
         }

@@ -7,7 +7,7 @@ public import Wire
 public struct BundleScorer {
     public init() {}
 
-    public func score(_ bundle: JobBundle, with pack: CriteriaPack) -> (rows: [AssessmentRow], failures: [(seq: Int64, attempt: Int, reason: String)]) {
+    public func score(_ bundle: JobBundle, with criteria: CriteriaSet) -> (rows: [AssessmentRow], failures: [(seq: Int64, attempt: Int, reason: String)]) {
         var rows: [AssessmentRow] = []
         var failures: [(seq: Int64, attempt: Int, reason: String)] = []
         rows.reserveCapacity(bundle.jobs.count)
@@ -17,9 +17,9 @@ public struct BundleScorer {
             case .invalid(let violation):
                 failures.append((job.seq, Int(job.attempt) + 1, "record does not validate: \(violation)"))
             case .valid(let record):
-                let result = pack.assess(record)
+                let result = criteria.assess(record)
                 rows.append(AssessmentRow(batchID: batchID, seq: job.seq, recordID: record["id"]?.stringValue, result: result,
-                                          packSHA256: pack.sha256, inputSHA256: AuditHash.input(record), attempt: Int(job.attempt) + 1))
+                                          criteriaSHA256: criteria.sha256, inputSHA256: AuditHash.input(record), attempt: Int(job.attempt) + 1))
             }
         }
         return (rows, failures)

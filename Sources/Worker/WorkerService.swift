@@ -155,7 +155,7 @@ public final class WorkerService: @unchecked Sendable {
     private func scoreLoop() {
         defer { scoringFinished.post(true); wakeup.signal() }
         var store: AuditStore?
-        var packs: [[UInt8]: CriteriaPack] = [:]
+        var sets: [[UInt8]: CriteriaSet] = [:]
         let scorer = BundleScorer()
         while let bundle = bundles.take(timeout: 3600) {
             var delay = 0.1
@@ -163,23 +163,35 @@ public final class WorkerService: @unchecked Sendable {
                 do {
                     let current = try store ?? AuditStore(conninfo: configuration.conninfo, applicationName: "oversight-worker")
                     store = current
-                    let pack: CriteriaPack
-                    if let cached = packs[bundle.packSHA256] { pack = cached } else {
-                        guard let loaded = try current.pack(sha256: bundle.packSHA256) else {
-                            throw StoreError(message: "criteria pack \(bundle.packSHA256.hexString) is not in the database")
+                    let criteria: CriteriaSet
+                    if let cached = sets[bundle.criteriaSHA256] { criteria = cached } else {
+                        guard let loaded = try current.criteriaSet(sha256: bundle.criteriaSHA256) else {
+                            throw StoreError(message: "criteria set \(bundle.criteriaSHA256.hexString) is not in the database")
                         }
-                        packs[bundle.packSHA256] = loaded
-                        pack = loaded
+                        sets[bundle.criteriaSHA256] = loaded
+                        criteria = loaded
                     }
-                    let (rows, failures) = scorer.score(bundle, with: pack)
-                    try current.writeAssessments(batchID: bundle.batchID.description, packSHA256: pack.sha256,
+                    let (rows, failures) = scorer.score(bundle, with: criteria)
+                    try current.writeAssessments(batchID: bundle.batchID.description, criteriaSHA256: criteria.sha256,
                                                  worker: configuration.name, rows: rows, failures: failures)
                     outbox.post(.done(batchID: bundle.batchID, committed: rows.map(\.seq),
                                       failed: failures.map { JobFailure(seq: $0.seq, reason: $0.reason) }))
                     break
                 } catch {
+                    guard let pq = error as? PQError, pq.isTransient else {
+                        // Not the database being away: retrying cannot help. Report the jobs as
+                        // failed; the coordinator retries them up to its limit, then gives up.
+                        logger.error("cannot score this bundle", metadata: ["batch": "\(bundle.batchID)", "error": "\(error)"])
+                        let reason = "\(error)"
+                        let failures = bundle.jobs.map { (seq: $0.seq, attempt: Int($0.attempt) + 1, reason: reason) }
+                        try? store?.writeAssessments(batchID: bundle.batchID.description, criteriaSHA256: bundle.criteriaSHA256,
+                                                     worker: configuration.name, rows: [], failures: failures)
+                        outbox.post(.done(batchID: bundle.batchID, committed: [],
+                                          failed: bundle.jobs.map { JobFailure(seq: $0.seq, reason: reason) }))
+                        break
+                    }
                     // Keep the bundle; results are acknowledged only after a commit.
-                    if let pq = error as? PQError, pq.isTransient { store = nil }
+                    store = nil
                     logger.warning("could not store results, retrying", metadata: ["error": "\(error)", "retry_in_s": "\(delay)"])
                     Thread.sleep(forTimeInterval: delay * Double.random(in: 0.5...1.5))
                     delay = min(delay * 2, 10)

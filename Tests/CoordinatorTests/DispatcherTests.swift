@@ -21,7 +21,7 @@ import Wire
 
     func machine(bundleSize: Int = 10, window: Int = 1000, maxAttempts: Int = 3) -> Dispatcher {
         var d = Dispatcher(configuration: .init(bundleSize: bundleSize, pendingWindow: window, heartbeatInterval: 1000, liveness: 3, maxAttempts: maxAttempts))
-        _ = d.batchOpened(batch, packSHA256: sha, accepted: 0, rejected: 0, done: 0, intakeClosed: false)
+        _ = d.batchOpened(batch, criteriaSHA256: sha, accepted: 0, rejected: 0, done: 0, intakeClosed: false)
         return d
     }
 
@@ -125,7 +125,7 @@ import Wire
 
     @Test func restartedCoordinatorResumesFromTheStore() {
         var d = Dispatcher(configuration: .init(bundleSize: 10, pendingWindow: 100))
-        let actions = d.batchOpened(batch, packSHA256: sha, accepted: 30, rejected: 0, done: 10, intakeClosed: true)
+        let actions = d.batchOpened(batch, criteriaSHA256: sha, accepted: 30, rejected: 0, done: 10, intakeClosed: true)
         #expect(actions == [.load(batch: batch, afterSeq: 0, limit: 100)])
         let loaded = jobs(11...30)
         _ = d.jobsLoaded(batch, jobs: loaded, exhausted: true, through: 30, now: 0)

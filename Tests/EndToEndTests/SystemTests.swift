@@ -31,7 +31,7 @@ final class RunningSystem {
     }
 
     func submit(_ file: String, _ extra: [String] = []) throws -> (status: Int32, stdout: String, stderr: String) {
-        try OversightBinary.runSplit(["submit", file, "--coordinator", clientEndpoint, "--wait"] + extra)
+        try OversightBinary.runSplit(["submit", file, "--coordinator", clientEndpoint, "--wait"] + extra, timeout: 180)
     }
 
     func stop() -> [Int32] {
@@ -86,14 +86,14 @@ final class RunningSystem {
         #expect(counts.int(0, 6) == 2, "both workers took part")
 
         // The stored verdicts are the engine's: recompute a sample in-process.
-        let pack = CriteriaPack.builtIn(id: "eu-ai-act-2024")!
+        let criteria = CriteriaSet.builtIn
         let rows = try db.query("""
             SELECT j.record, a.verdict, a.result::text FROM oversight.jobs j JOIN oversight.assessments a USING (batch_id, seq)
             WHERE j.batch_id = \(batch)::uuid AND j.seq % 500 = 0
             """)
         #expect(rows.rowCount == 20)
         for i in 0..<rows.rowCount {
-            let expected = pack.assess(try JSONParser.parse(rows.string(i, 0)!))
+            let expected = criteria.assess(try JSONParser.parse(rows.string(i, 0)!))
             #expect(rows.string(i, 1) == expected.verdict.rawValue)
             #expect(try JSONParser.parse(rows.string(i, 2)!).canonicalString == expected.canonicalJSON.canonicalString)
         }

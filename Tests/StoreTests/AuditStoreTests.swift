@@ -5,7 +5,7 @@ import LibPQ
 import TestSupport
 
 @Suite struct AuditStoreTests {
-    let pack = CriteriaPack.builtIn(id: "eu-ai-act-2024")!
+    let pack = CriteriaSet.builtIn
 
     func migratedStore(_ label: String) throws -> AuditStore {
         let store = try AuditStore(conninfo: try TestDatabase.create(label), applicationName: "tests")
@@ -24,11 +24,11 @@ import TestSupport
     @Test func assessmentsAreAppendOnly() throws {
         let store = try migratedStore("appendonly")
         let id = "6b0d1c6e-1f7a-4b8e-9d2c-3a4b5c6d7e8f"
-        _ = try store.openBatch(id: id, name: "b", source: "s", packSHA256: pack.sha256)
+        _ = try store.openBatch(id: id, name: "b", source: "s", criteriaSHA256: pack.sha256)
         let record = try JSONParser.parse(#"{"system":{"type":"alpr"}}"#)
-        let row = AssessmentRow(batchID: id, seq: 1, recordID: "r", result: pack.assess(record), packSHA256: pack.sha256,
+        let row = AssessmentRow(batchID: id, seq: 1, recordID: "r", result: pack.assess(record), criteriaSHA256: pack.sha256,
                                 inputSHA256: AuditHash.input(record), attempt: 1)
-        try store.writeAssessments(batchID: id, packSHA256: pack.sha256, worker: "w", rows: [row])
+        try store.writeAssessments(batchID: id, criteriaSHA256: pack.sha256, worker: "w", rows: [row])
         for statement: PGQuery in ["UPDATE oversight.assessments SET score = 0", "DELETE FROM oversight.assessments",
                                    "TRUNCATE oversight.assessments"] {
             #expect {
@@ -44,13 +44,13 @@ import TestSupport
     @Test func duplicateDeliveryMakesNoSecondRow() throws {
         let store = try migratedStore("dupes")
         let id = "0a0d1c6e-1f7a-4b8e-9d2c-3a4b5c6d7e8f"
-        _ = try store.openBatch(id: id, name: "b", source: "s", packSHA256: pack.sha256)
+        _ = try store.openBatch(id: id, name: "b", source: "s", criteriaSHA256: pack.sha256)
         let rows = SyntheticDeployments(count: 100).enumerated().map { i, record in
-            AssessmentRow(batchID: id, seq: Int64(i + 1), recordID: nil, result: pack.assess(record), packSHA256: pack.sha256,
+            AssessmentRow(batchID: id, seq: Int64(i + 1), recordID: nil, result: pack.assess(record), criteriaSHA256: pack.sha256,
                           inputSHA256: AuditHash.input(record), attempt: 1)
         }
-        #expect(try store.writeAssessments(batchID: id, packSHA256: pack.sha256, worker: "w1", rows: Array(rows[0..<60])) == 60)
-        #expect(try store.writeAssessments(batchID: id, packSHA256: pack.sha256, worker: "w2", rows: rows) == 40)
+        #expect(try store.writeAssessments(batchID: id, criteriaSHA256: pack.sha256, worker: "w1", rows: Array(rows[0..<60])) == 60)
+        #expect(try store.writeAssessments(batchID: id, criteriaSHA256: pack.sha256, worker: "w2", rows: rows) == 40)
         #expect(try store.assessedCount(batchID: id) == 100)
         let check = try store.connection.query("SELECT count(DISTINCT row_sha256), count(*) FILTER (WHERE worker = 'w2') FROM oversight.assessments")
         #expect(check.int(0, 0) == 100)
@@ -60,7 +60,7 @@ import TestSupport
     @Test func chunksAreStoredOnceAndInOrder() throws {
         let store = try migratedStore("chunks")
         let id = "1a0d1c6e-1f7a-4b8e-9d2c-3a4b5c6d7e8f"
-        _ = try store.openBatch(id: id, name: "b", source: "s", packSHA256: pack.sha256)
+        _ = try store.openBatch(id: id, name: "b", source: "s", criteriaSHA256: pack.sha256)
         let accepted = (1...3).map { AcceptedRecord(seq: Int64($0), line: Int64($0), record: Array("{\"id\":\"\($0)\"}".utf8)) }
         let rejected = [RejectedRecord(line: 4, field: "system.type", message: "bad", raw: [0x7B, 0x00, 0xFF])]
         #expect(try store.storeChunk(batchID: id, number: 1, accepted: accepted, rejected: rejected))
@@ -79,15 +79,15 @@ import TestSupport
     @Test func pendingJobsSkipAssessedOnesAcrossPages() throws {
         let store = try migratedStore("pending")
         let id = "2a0d1c6e-1f7a-4b8e-9d2c-3a4b5c6d7e8f"
-        _ = try store.openBatch(id: id, name: "b", source: "s", packSHA256: pack.sha256)
+        _ = try store.openBatch(id: id, name: "b", source: "s", criteriaSHA256: pack.sha256)
         let records = Array(SyntheticDeployments(count: 50))
         let accepted = records.enumerated().map { AcceptedRecord(seq: Int64($0 + 1), line: Int64($0 + 1), record: $1.canonicalBytes) }
         _ = try store.storeChunk(batchID: id, number: 1, accepted: accepted, rejected: [])
         let done = (0..<50).filter { $0 % 3 == 0 }.map { i in
-            AssessmentRow(batchID: id, seq: Int64(i + 1), recordID: nil, result: pack.assess(records[i]), packSHA256: pack.sha256,
+            AssessmentRow(batchID: id, seq: Int64(i + 1), recordID: nil, result: pack.assess(records[i]), criteriaSHA256: pack.sha256,
                           inputSHA256: AuditHash.input(records[i]), attempt: 1)
         }
-        try store.writeAssessments(batchID: id, packSHA256: pack.sha256, worker: "w", rows: done)
+        try store.writeAssessments(batchID: id, criteriaSHA256: pack.sha256, worker: "w", rows: done)
         let page = try store.pendingJobs(batchID: id, afterSeq: 0, limit: 20)
         #expect(page.jobs.count == 20)
         #expect(page.jobs.allSatisfy { ($0.seq - 1) % 3 != 0 })
@@ -96,11 +96,13 @@ import TestSupport
         #expect(rest.exhausted)
     }
 
-    @Test func storedPackIsVerifiedAgainstItsHash() throws {
+    @Test func storedCriteriaSetsAreVerifiedAgainstTheirHashes() throws {
         let store = try migratedStore("packs")
-        let loaded = try #require(try store.pack(sha256: pack.sha256))
-        #expect(loaded.id == pack.id)
-        #expect(loaded.rules.count == pack.rules.count)
-        #expect(try store.pack(sha256: [UInt8](repeating: 0, count: 32)) == nil)
+        let loaded = try #require(try store.criteriaSet(sha256: pack.sha256))
+        #expect(loaded.packs.map(\.id) == pack.packs.map(\.id))
+        #expect(try store.criteriaSet(sha256: [UInt8](repeating: 0, count: 32)) == nil)
+        // Tampering with a stored pack is detected when it is loaded.
+        try store.connection.query("UPDATE oversight.criteria_packs SET body = jsonb_set(body, '{title}', '\"changed\"') WHERE pack_id = 'gdpr-dpia'")
+        #expect(throws: StoreError.self) { _ = try store.criteriaSet(sha256: pack.sha256) }
     }
 }

@@ -60,7 +60,8 @@ public enum OversightBinary {
     }
 
     /// Runs the binary to completion; returns exit status, stdout and stderr separately.
-    public static func runSplit(_ arguments: [String], environment: [String: String]? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
+    /// A run that takes longer than `timeout` seconds is killed, and reported as exit status -9.
+    public static func runSplit(_ arguments: [String], environment: [String: String]? = nil, timeout: Double = 300) throws -> (status: Int32, stdout: String, stderr: String) {
         guard FileManager.default.isExecutableFile(atPath: path) else {
             throw TestDatabase.SetupError(description: "\(path) not found: run `swift build` before `swift test` (make test does)")
         }
@@ -78,7 +79,14 @@ public enum OversightBinary {
         process.standardError = try FileHandle(forWritingTo: err)
         process.standardInput = FileHandle.nullDevice
         try process.run()
-        process.waitUntilExit()
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            return (-9, (try? String(contentsOf: out, encoding: .utf8)) ?? "",
+                    ((try? String(contentsOf: err, encoding: .utf8)) ?? "") + "\n[killed after \(Int(timeout)) s]")
+        }
         return (process.terminationStatus,
                 (try? String(contentsOf: out, encoding: .utf8)) ?? "",
                 (try? String(contentsOf: err, encoding: .utf8)) ?? "")

@@ -14,14 +14,14 @@ import Testing
     ]
 
     static let coordinatorMessages: [CoordinatorMessage] = [
-        .jobs(JobBundle(batchID: batch, packSHA256: Array(repeating: 7, count: 32),
+        .jobs(JobBundle(batchID: batch, criteriaSHA256: Array(repeating: 7, count: 32),
                         jobs: [Job(seq: 1, attempt: 0, record: Array("{}".utf8)), Job(seq: 2, attempt: 2, record: [])])),
         .heartbeat,
         .disconnect,
     ]
 
     static let clientRequests: [ClientRequest] = [
-        .open(batchID: batch, name: "atlas", pack: "eu-ai-act-2024", source: "atlas.csv"),
+        .open(batchID: batch, name: "atlas", packs: [.builtIn("eu-ai-act-2024"), .document(#"{"id":"mine"}"#)], source: "atlas.csv"),
         .chunk(batchID: batch, number: 3, records: [
             SubmittedRecord(line: 10, body: .json(Array(#"{"id":"x"}"#.utf8))),
             SubmittedRecord(line: 11, body: .malformed(raw: [0xFF, 0x00], field: "system.type", message: "bad")),
