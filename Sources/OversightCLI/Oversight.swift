@@ -17,6 +17,6 @@ struct Oversight: ParsableCommand {
         subcommands: [
             CoordinatorCommand.self, WorkerCommand.self, SubmitCommand.self, StatusCommand.self,
             ResultsCommand.self, ExplainCommand.self, CriteriaCommand.self, ImportCommand.self, MigrateCommand.self,
-            DemoCommand.self, GenerateCommand.self, LocalDatabaseCommand.self,
+            DemoCommand.self, GenerateCommand.self, BenchCommand.self, LocalDatabaseCommand.self,
         ])
 }

@@ -11,7 +11,7 @@ struct ProgressDisplay {
     let start = Date()
     private var lastPrint = Date.distantPast
     /// Work already done when the display started: not counted in the rate.
-    private var baseline: Int64?
+    var baseline: Int64 = 0
 
     init(label: String) { self.label = label }
 
@@ -20,9 +20,8 @@ struct ProgressDisplay {
         let interval = interactive ? 0.1 : 5.0
         guard force || now.timeIntervalSince(lastPrint) >= interval else { return }
         lastPrint = now
-        if baseline == nil { baseline = done }
         let elapsed = max(now.timeIntervalSince(start), 0.001)
-        let rate = Double(done - (baseline ?? 0)) / elapsed
+        let rate = Double(max(0, done - baseline)) / elapsed
         let fraction = total > 0 ? min(1, Double(done) / Double(total)) : 0
         let eta = rate > 0 && total > done ? Self.duration(Double(total - done) / rate) : "--"
         let numbers = "\(done)/\(total) \(String(format: "%.0f", rate))/s ETA \(eta)\(detail.isEmpty ? "" : " " + detail)"

@@ -82,9 +82,11 @@ struct Submission {
     /// Polls the coordinator until every accepted record is assessed or failed.
     func wait(showProgress: Bool) throws -> BatchProgress {
         var display = ProgressDisplay(label: "assessing")
+        var first = true
         while true {
             let reply = try client.request(.status(batchID: batchID))
             guard case .status(let p) = reply else { throw CoordinatorClient.Refused(message: "unexpected reply to STATUS: \(reply)") }
+            if first { display.baseline = p.done + p.failed; first = false }
             if showProgress {
                 display.update(done: p.done + p.failed, total: p.accepted, detail: p.failed > 0 ? "failed \(p.failed)" : "",
                                force: p.state == .completed)
