@@ -4,15 +4,27 @@
 /// Pack syntax: `{"all": [...]}`, `{"any": [...]}`, `{"not": c}`, `{"at_least": n, "of": [...]}`,
 /// `{"ref": "definition"}`, and leaves naming a `field` (dotted path) with one of `equals`, `in`,
 /// `contains`, `contains_any`, `contains_all`, `exists`, `gt`, `gte`, `lt`, `lte`.
+///
+/// Compiled, a leaf names its field by number and tests enum values as bits, so evaluating a rule
+/// compares integers; a `ref` is evaluated once per record and remembered.
 indirect enum Condition: Sendable {
     case all([Condition])
     case any([Condition])
     case not(Condition)
     /// True when at least `n` parts are true; false when fewer than `n` can still be.
     case atLeast(Int, [Condition])
-    case leaf(FieldPath, Test)
+    case leaf(Int, Test)
+    /// A pack definition, by its number in the pack.
+    case ref(Int)
 
     enum Test: Sendable {
+        /// An enum field's value is one of these (bit i: the field's i-th value).
+        case symbolIn(UInt64)
+        /// An array-of-enum field holds at least one of these.
+        case anyOf(UInt64)
+        /// An array-of-enum field holds all of these.
+        case allOf(UInt64)
+        case boolEquals(Bool)
         case equals(JSONValue)
         case isIn([JSONValue])
         case contains(JSONValue)
@@ -23,162 +35,155 @@ indirect enum Condition: Sendable {
     }
 
     enum Comparison: String, Sendable, CaseIterable { case gt, gte, lt, lte }
+}
 
-    /// The truth value; `missing` collects the absent fields that left it unknown.
-    func evaluate(_ record: JSONValue, missing: inout [String]) -> Truth {
-        switch self {
-        case .all(let parts):
+/// Evaluates the conditions of one pack against one record's facts, walking the pack's
+/// flattened `ConditionProgram`; definitions are evaluated once per record and remembered.
+struct Evaluation {
+    let facts: RecordFacts
+    let program: ConditionProgram
+    private var cache: [(truth: Truth, missing: FieldSet)?]
+
+    init(facts: RecordFacts, program: ConditionProgram) {
+        self.facts = facts
+        self.program = program
+        cache = Array(repeating: nil, count: program.definitionRoots.count)
+    }
+
+    mutating func truth(_ node: Int32) -> Truth {
+        var ignored = FieldSet()
+        return evaluate(node, missing: &ignored)
+    }
+
+    /// The truth value, in one pass; when it is unknown, `missing` gains the absent fields that
+    /// leave it so (a bit set: collecting them costs a few instructions).
+    mutating func evaluate(_ index: Int32, missing: inout FieldSet) -> Truth {
+        let node = program.nodes[Int(index)]
+        switch node.kind {
+        case .leaf:
+            let field = Int(node.value)
+            let value = Self.apply(program.tests[Int(node.test)], field: field, facts)
+            if value == .unknown { missing.insert(field) }
+            return value
+        case .all:
             var result = Truth.yes
-            var unknownFields: [String] = []
-            for part in parts {
-                switch part.evaluate(record, missing: &unknownFields) {
+            var unknownFields = FieldSet()
+            for c in node.first..<node.first + node.count {
+                switch evaluate(program.children[Int(c)], missing: &unknownFields) {
                 case .no: return .no
                 case .unknown: result = .unknown
                 case .yes: break
                 }
             }
-            if result == .unknown { missing.append(contentsOf: unknownFields) }
+            if result == .unknown { missing.formUnion(unknownFields) }
             return result
-        case .any(let parts):
+        case .any:
             var result = Truth.no
-            var unknownFields: [String] = []
-            for part in parts {
-                switch part.evaluate(record, missing: &unknownFields) {
+            var unknownFields = FieldSet()
+            for c in node.first..<node.first + node.count {
+                switch evaluate(program.children[Int(c)], missing: &unknownFields) {
                 case .yes: return .yes
                 case .unknown: result = .unknown
                 case .no: break
                 }
             }
-            if result == .unknown { missing.append(contentsOf: unknownFields) }
+            if result == .unknown { missing.formUnion(unknownFields) }
             return result
-        case .not(let inner):
-            switch inner.evaluate(record, missing: &missing) {
+        case .not:
+            switch evaluate(program.children[Int(node.first)], missing: &missing) {
             case .yes: return .no
             case .no: return .yes
             case .unknown: return .unknown
             }
-        case .atLeast(let n, let parts):
-            var yes = 0, unknown = 0
-            var unknownFields: [String] = []
-            for part in parts {
-                switch part.evaluate(record, missing: &unknownFields) {
+        case .atLeast:
+            var yes: Int32 = 0, unknown: Int32 = 0
+            var unknownFields = FieldSet()
+            for c in node.first..<node.first + node.count {
+                switch evaluate(program.children[Int(c)], missing: &unknownFields) {
                 case .yes: yes += 1
                 case .unknown: unknown += 1
                 case .no: break
                 }
             }
-            if yes >= n { return .yes }
-            if yes + unknown < n { return .no }
-            missing.append(contentsOf: unknownFields)
+            if yes >= node.value { return .yes }
+            if yes + unknown < node.value { return .no }
+            missing.formUnion(unknownFields)
             return .unknown
-        case .leaf(let path, let test):
-            let value = path.lookup(in: record)
-            if case .exists(let expected) = test {
-                let present = value != nil && value != .null
-                return present == expected ? .yes : .no
+        case .ref:
+            let i = Int(node.value)
+            if let known = cache[i] {
+                if known.truth == .unknown { missing.formUnion(known.missing) }
+                return known.truth
             }
-            guard let value, value != .null else {
-                missing.append(path.dotted)
-                return .unknown
-            }
-            return test.apply(to: value) ? .yes : .no
+            var fields = FieldSet()
+            let value = evaluate(program.definitionRoots[i], missing: &fields)
+            cache[i] = (value, fields)
+            if value == .unknown { missing.formUnion(fields) }
+            return value
         }
     }
 
-    /// The truth value and the facts that decide it: for a true `all`, every part's facts; for
-    /// a true `any`, the first true part's; for a false one, the reverse. Used to say why a
-    /// rule fired, so it runs only for rules that fired.
-    func decidingFacts(_ record: JSONValue, into facts: inout [String: JSONValue]) -> Truth {
-        switch self {
-        case .leaf(let path, let test):
-            let value = path.lookup(in: record)
-            var ignored: [String] = []
-            let truth = evaluate(record, missing: &ignored)
-            if truth != .unknown { facts[path.dotted] = value ?? .null }
-            if case .exists = test, value == nil { facts[path.dotted] = .null }
-            return truth
-        case .not(let inner):
-            switch inner.decidingFacts(record, into: &facts) {
-            case .yes: return .no
-            case .no: return .yes
-            case .unknown: return .unknown
-            }
-        case .all(let parts), .any(let parts), .atLeast(_, let parts):
-            var outcomes: [(Truth, [String: JSONValue])] = []
-            for part in parts {
-                var partFacts: [String: JSONValue] = [:]
-                outcomes.append((part.decidingFacts(record, into: &partFacts), partFacts))
-            }
-            var ignored: [String] = []
-            let truth = evaluate(record, missing: &ignored)
-            let deciding: [[String: JSONValue]]
-            switch (self, truth) {
-            case (.all, .yes), (.any, .no): deciding = outcomes.map(\.1)
-            case (.all, .no): deciding = outcomes.first { $0.0 == .no }.map { [$0.1] } ?? []
-            case (.any, .yes): deciding = outcomes.first { $0.0 == .yes }.map { [$0.1] } ?? []
-            case (.atLeast, .yes): deciding = outcomes.filter { $0.0 == .yes }.map(\.1)
-            case (.atLeast, .no): deciding = outcomes.filter { $0.0 == .no }.map(\.1)
-            default: deciding = []
-            }
-            for part in deciding { facts.merge(part) { a, _ in a } }
-            return truth
+    /// The facts that decide a condition's value: for a true `all`, every part's; for a true
+    /// `any`, the first true part's; for a false one, the reverse. Run for fired rules only.
+    mutating func decidingFacts(_ index: Int32, into fields: inout FieldSet) {
+        let node = program.nodes[Int(index)]
+        let value = truth(index)
+        let parts = (node.first..<node.first + node.count).map { program.children[Int($0)] }
+        switch node.kind {
+        case .leaf:
+            if value != .unknown { fields.insert(Int(node.value)) }
+        case .not: decidingFacts(parts[0], into: &fields)
+        case .ref: decidingFacts(program.definitionRoots[Int(node.value)], into: &fields)
+        case .all:
+            if value == .yes { for part in parts { decidingFacts(part, into: &fields) } }
+            if value == .no, let first = parts.first(where: { truth($0) == .no }) { decidingFacts(first, into: &fields) }
+        case .any:
+            if value == .yes, let first = parts.first(where: { truth($0) == .yes }) { decidingFacts(first, into: &fields) }
+            if value == .no { for part in parts { decidingFacts(part, into: &fields) } }
+        case .atLeast:
+            if value != .unknown { for part in parts where truth(part) == value { decidingFacts(part, into: &fields) } }
         }
-    }
-
-    /// Every field path the condition reads.
-    var fields: Set<String> {
-        switch self {
-        case .all(let parts), .any(let parts), .atLeast(_, let parts): parts.reduce(into: Set()) { $0.formUnion($1.fields) }
-        case .not(let inner): inner.fields
-        case .leaf(let path, _): [path.dotted]
-        }
-    }
-}
-
-extension Condition.Test {
-    func apply(to value: JSONValue) -> Bool {
-        switch self {
-        case .equals(let expected): return value == expected
-        case .isIn(let options): return options.contains(value)
-        case .contains(let element):
-            guard case .array(let elements) = value else { return value == element }
-            return elements.contains(element)
-        case .containsAny(let options):
-            guard case .array(let elements) = value else { return options.contains(value) }
-            return elements.contains { options.contains($0) }
-        case .containsAll(let required):
-            guard case .array(let elements) = value else { return required.allSatisfy { $0 == value } }
-            return required.allSatisfy { elements.contains($0) }
-        case .exists: return true
-        case .compare(let op, let bound):
-            guard case .number(let n) = value else { return false }
-            switch op {
-            case .gt: return n > bound
-            case .gte: return n >= bound
-            case .lt: return n < bound
-            case .lte: return n <= bound
-            }
-        }
-    }
-}
-
-/// A dotted field path, split once at compile time.
-struct FieldPath: Sendable, Hashable {
-    let keys: [String]
-    let dotted: String
-
-    init(_ dotted: String) {
-        self.dotted = dotted
-        self.keys = dotted.split(separator: ".").map(String.init)
     }
 
     @inline(__always)
-    func lookup(in record: JSONValue) -> JSONValue? {
-        var node = record
-        for key in keys {
-            guard let next = node[key] else { return nil }
-            node = next
+    static func apply(_ test: Condition.Test, field: Int, _ facts: RecordFacts) -> Truth {
+        let fact = facts.facts[field]
+        if case .exists(let expected) = test {
+            if case .absent = fact { return expected ? .no : .yes }
+            return expected ? .yes : .no
         }
-        return node
+        switch (test, fact) {
+        case (_, .absent): return .unknown
+        case (.symbolIn(let mask), .symbol(let i)): return mask & (1 << UInt64(i)) != 0 ? .yes : .no
+        case (.anyOf(let mask), .symbols(let set)): return mask & set != 0 ? .yes : .no
+        case (.allOf(let mask), .symbols(let set)): return mask & set == mask ? .yes : .no
+        case (.boolEquals(let b), .bool(let v)): return b == v ? .yes : .no
+        case (.compare(let op, let bound), .number(let n)):
+            switch op {
+            case .gt: return n > bound ? .yes : .no
+            case .gte: return n >= bound ? .yes : .no
+            case .lt: return n < bound ? .yes : .no
+            case .lte: return n <= bound ? .yes : .no
+            }
+        default: break
+        }
+        // Tests on free text or mixed values compare the value as submitted.
+        let value = facts.values[field]
+        switch test {
+        case .equals(let expected): return value == expected ? .yes : .no
+        case .isIn(let options): return value.map { options.contains($0) } == true ? .yes : .no
+        case .contains(let element):
+            guard case .array(let elements)? = value else { return value == element ? .yes : .no }
+            return elements.contains(element) ? .yes : .no
+        case .containsAny(let options):
+            guard case .array(let elements)? = value else { return value.map { options.contains($0) } == true ? .yes : .no }
+            return elements.contains { options.contains($0) } ? .yes : .no
+        case .containsAll(let required):
+            guard case .array(let elements)? = value else { return .no }
+            return required.allSatisfy { elements.contains($0) } ? .yes : .no
+        default:
+            // A fact of another type than the test expects (the schema prevents it): no match.
+            return .no
+        }
     }
 }

@@ -3,7 +3,8 @@ import Crypto
 /// A criteria pack, compiled once: rules with citations and conditions, and how their outcomes
 /// aggregate into a verdict and a score. Scoring a record parses nothing.
 public struct CriteriaPack: Sendable {
-    public struct Rule: Sendable {
+    /// A rule: a class, so that iterating rules on the hot path copies one reference, not twelve.
+    public final class Rule: Sendable {
         public let id: String
         public let title: String
         public let citation: String
@@ -18,7 +19,36 @@ public struct CriteriaPack: Sendable {
         public let reportsUnknown: Bool
         let condition: Condition
         /// The fields the rule reads, for `criteria show`.
-        public var fields: [String] { condition.fields.sorted() }
+        public let fields: [String]
+        /// Canonical JSON of a finding of this rule, around its facts and missing fields.
+        let findingHead: [UInt8]
+        let firedTail: [UInt8]
+        let unknownTail: [UInt8]
+
+        init(id: String, title: String, citation: String, severity: Verdict, points: Int, rationale: String, remediation: String,
+             blocksVerdict: Bool, reportsUnknown: Bool, condition: Condition, fields: [String]) {
+            self.id = id; self.title = title; self.citation = citation; self.severity = severity; self.points = points
+            self.rationale = rationale; self.remediation = remediation; self.blocksVerdict = blocksVerdict
+            self.reportsUnknown = reportsUnknown; self.condition = condition; self.fields = fields
+            var head: [UInt8] = Array(#"{"citation":"#.utf8)
+            JSONValue.writeString(citation, into: &head)
+            head += Array(#","facts":"#.utf8)
+            findingHead = head
+            func tail(_ outcome: Finding.Outcome) -> [UInt8] {
+                var t: [UInt8] = Array(#","outcome":"#.utf8)
+                JSONValue.writeString(outcome.rawValue, into: &t)
+                t += Array(#","points":"#.utf8) + Array(String(points).utf8)
+                t += Array(#","rationale":"#.utf8); JSONValue.writeString(rationale, into: &t)
+                t += Array(#","remediation":"#.utf8); JSONValue.writeString(remediation, into: &t)
+                t += Array(#","rule":"#.utf8); JSONValue.writeString(id, into: &t)
+                t += Array(#","severity":"#.utf8); JSONValue.writeString(severity.rawValue, into: &t)
+                t += Array(#","title":"#.utf8); JSONValue.writeString(title, into: &t)
+                t.append(UInt8(ascii: "}"))
+                return t
+            }
+            firedTail = tail(.fired)
+            unknownTail = tail(.needsInformation)
+        }
     }
 
     public let id: String
@@ -33,6 +63,12 @@ public struct CriteriaPack: Sendable {
     /// The pack's canonical JSON, exactly what `sha256` is computed over and what is stored.
     public let canonicalText: String
     public let sha256: [UInt8]
+    /// Every condition of the pack, flattened for evaluation.
+    let program: ConditionProgram
+    /// The numbering of fields the conditions use.
+    let table: FieldTable
+    /// Canonical JSON of a pack result between its findings and its score.
+    let resultMiddle: [UInt8]
 
     public var sha256Hex: String { sha256.hexString }
 
@@ -116,11 +152,20 @@ public struct CriteriaPack: Sendable {
             rules.append(Rule(id: ruleID, title: doc["title"]!.stringValue!, citation: doc["citation"]!.stringValue!,
                               severity: Verdict(rawValue: doc["severity"]!.stringValue!)!, points: Int(points),
                               rationale: doc["rationale"]!.stringValue!, remediation: doc["remediation"]!.stringValue!,
-                              blocksVerdict: blocks, reportsUnknown: reports, condition: condition))
+                              blocksVerdict: blocks, reportsUnknown: reports, condition: condition,
+                              fields: compiler.fields(of: condition).sorted()))
         }
         self.rules = rules
+        program = ConditionProgram(definitions: compiler.compiled, rules: rules.map(\.condition))
+        table = compiler.table
         canonicalText = document.canonicalString
         sha256 = Array(SHA256.hash(data: Array(canonicalText.utf8)))
+        var middle: [UInt8] = Array(#"],"pack":{"id":"#.utf8)
+        JSONValue.writeString(id, into: &middle)
+        middle += Array(#","sha256":""#.utf8) + Array(sha256.hexString.utf8) + Array(#"","version":"#.utf8)
+        JSONValue.writeString(version, into: &middle)
+        middle += Array(#"},"score":"#.utf8)
+        resultMiddle = middle
     }
 }
 
@@ -128,15 +173,30 @@ public struct CriteriaPack: Sendable {
 /// record schema, so that a typo in a pack is an error, not a rule that never fires.
 struct ConditionCompiler {
     let schema: RecordSchema
+    let table: FieldTable
     var sources: [String: JSONValue] = [:]
-    private var compiled: [String: Condition] = [:]
+    private(set) var compiled: [Condition] = []
+    private var numbers: [String: Int] = [:]
     private var inProgress: Set<String> = []
     typealias CompileError = CriteriaPack.CompileError
 
-    init(schema: RecordSchema) { self.schema = schema }
+    init(schema: RecordSchema) {
+        self.schema = schema
+        table = schema === RecordSchema.deployment ? .deployment : FieldTable(schema: schema)
+    }
+
+    /// Field paths a condition reads, through definitions.
+    func fields(of condition: Condition) -> Set<String> {
+        switch condition {
+        case .all(let parts), .any(let parts), .atLeast(_, let parts): parts.reduce(into: Set()) { $0.formUnion(fields(of: $1)) }
+        case .not(let inner): fields(of: inner)
+        case .leaf(let field, _): [table.fields[field].path]
+        case .ref(let i): fields(of: compiled[i])
+        }
+    }
 
     mutating func definition(_ name: String, at path: String) throws(CompileError) -> Condition {
-        if let done = compiled[name] { return done }
+        if let done = numbers[name] { return .ref(done) }
         guard let source = sources[name] else {
             let known = sources.keys.sorted().joined(separator: ", ")
             throw CompileError(path: path, message: "no definition named \"\(name)\" (definitions: \(known.isEmpty ? "none" : known))")
@@ -146,8 +206,9 @@ struct ConditionCompiler {
         }
         let condition = try compile(source, at: "definitions.\(name)")
         inProgress.remove(name)
-        compiled[name] = condition
-        return condition
+        compiled.append(condition)
+        numbers[name] = compiled.count - 1
+        return .ref(compiled.count - 1)
     }
 
     mutating func compile(_ doc: JSONValue, at path: String) throws(CompileError) -> Condition {
@@ -185,21 +246,25 @@ struct ConditionCompiler {
         guard keys.contains("field") else {
             throw CompileError(path: path, message: "expected \"all\", \"any\", \"not\", \"at_least\"/\"of\", \"ref\", or a \"field\" test; found \(keys.sorted().joined(separator: ", "))")
         }
-        guard let field = doc["field"]?.stringValue else {
+        guard let fieldName = doc["field"]?.stringValue else {
             throw CompileError(path: "\(path).field", message: "\"field\" must be a dotted field path such as \"system.type\"")
         }
-        guard let fieldSchema = schema.property(atPath: field) else {
-            throw CompileError(path: "\(path).field", message: "\"\(field)\" is not a field of the deployment schema")
+        guard let fieldSchema = schema.property(atPath: fieldName) else {
+            throw CompileError(path: "\(path).field", message: "\"\(fieldName)\" is not a field of the deployment schema")
         }
         let operators = members.filter { $0.key != "field" }
         guard operators.count == 1, let (op, operand) = operators.first.map({ ($0.key, $0.value) }) else {
             throw CompileError(path: path, message: "a field test has exactly one operator besides \"field\" (equals, in, contains, contains_any, contains_all, exists, gt, gte, lt, lte)")
         }
         let at = "\(path).\(op)"
+        guard let field = table.index[fieldName] else {
+            throw CompileError(path: "\(path).field", message: "\"\(fieldName)\" is not a leaf field of the deployment schema")
+        }
+        let symbols = table.fields[field].values
         func checkValue(_ value: JSONValue) throws(CompileError) {
             if let allowed = fieldSchema.allowedValues {
                 guard let s = value.stringValue, allowed.contains(s) else {
-                    throw CompileError(path: at, message: "\(value.canonicalString) is not a value of \(field) (allowed: \(allowed.joined(separator: ", ")))")
+                    throw CompileError(path: at, message: "\(value.canonicalString) is not a value of \(fieldName) (allowed: \(allowed.joined(separator: ", ")))")
                 }
             }
         }
@@ -208,24 +273,47 @@ struct ConditionCompiler {
             for item in items { try checkValue(item) }
             return items
         }
+        /// Enum values as a bit mask, when the field has a small enum.
+        func mask(_ values: [JSONValue]) -> UInt64? {
+            guard !symbols.isEmpty else { return nil }
+            var bits: UInt64 = 0
+            for v in values {
+                guard let s = v.stringValue, let i = symbols.firstIndex(of: s) else { return nil }
+                bits |= 1 << UInt64(i)
+            }
+            return bits
+        }
         func needsArray() throws(CompileError) {
-            guard fieldSchema.isArray else { throw CompileError(path: at, message: "\"\(op)\" needs an array field; \(field) is not one (use equals or in)") }
+            guard fieldSchema.isArray else { throw CompileError(path: at, message: "\"\(op)\" needs an array field; \(fieldName) is not one (use equals or in)") }
         }
         switch op {
-        case "equals": try checkValue(operand); return .leaf(FieldPath(field), .equals(operand))
-        case "in": return .leaf(FieldPath(field), .isIn(try list(operand)))
-        case "contains": try needsArray(); try checkValue(operand); return .leaf(FieldPath(field), .contains(operand))
-        case "contains_any": try needsArray(); return .leaf(FieldPath(field), .containsAny(try list(operand)))
-        case "contains_all": try needsArray(); return .leaf(FieldPath(field), .containsAll(try list(operand)))
+        case "equals":
+            try checkValue(operand)
+            if case .bool(let b) = operand { return .leaf(field, .boolEquals(b)) }
+            return .leaf(field, mask([operand]).map { .symbolIn($0) } ?? .equals(operand))
+        case "in":
+            let options = try list(operand)
+            return .leaf(field, mask(options).map { .symbolIn($0) } ?? .isIn(options))
+        case "contains":
+            try needsArray(); try checkValue(operand)
+            return .leaf(field, mask([operand]).map { .anyOf($0) } ?? .contains(operand))
+        case "contains_any":
+            try needsArray()
+            let options = try list(operand)
+            return .leaf(field, mask(options).map { .anyOf($0) } ?? .containsAny(options))
+        case "contains_all":
+            try needsArray()
+            let options = try list(operand)
+            return .leaf(field, mask(options).map { .allOf($0) } ?? .containsAll(options))
         case "exists":
             guard case .bool(let b) = operand else { throw CompileError(path: at, message: "\"exists\" takes true or false") }
-            return .leaf(FieldPath(field), .exists(b))
+            return .leaf(field, .exists(b))
         default:
             guard let comparison = Condition.Comparison(rawValue: op) else {
                 throw CompileError(path: at, message: "unknown operator \"\(op)\" (use equals, in, contains, contains_any, contains_all, exists, gt, gte, lt, lte)")
             }
             guard case .number(let bound) = operand else { throw CompileError(path: at, message: "\"\(op)\" takes a number") }
-            return .leaf(FieldPath(field), .compare(comparison, bound))
+            return .leaf(field, .compare(comparison, bound))
         }
     }
 }

@@ -24,7 +24,7 @@ public struct AssessmentRow: Sendable {
         let applies = result.packs.map(\.applies)
         self.applies = applies.contains(.binding) ? .binding : applies.contains(.undetermined) ? .undetermined : .benchmark
         self.inputSHA256 = inputSHA256
-        let canonical = result.canonicalJSON.canonicalBytes
+        let canonical = result.canonicalBytes
         self.result = canonical
         self.engine = result.engine
         self.rowSHA256 = AuditHash.row(batchID: batchID, seq: seq, inputSHA256: inputSHA256, criteriaSHA256: criteriaSHA256, result: canonical)

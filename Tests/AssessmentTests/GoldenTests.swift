@@ -30,6 +30,18 @@ import Testing
         #expect(CriteriaSet.builtIn.assess(a).canonicalJSON.canonicalBytes == CriteriaSet.builtIn.assess(b).canonicalJSON.canonicalBytes)
     }
 
+    /// The fast writer and the generic canonical encoder agree byte for byte.
+    @Test func theFastWriterMatchesTheCanonicalEncoder() throws {
+        let records = Array(SyntheticDeployments(count: 3_000, seed: 9)) + ruleCases.map { try! JSONParser.parse($0.record) }
+        for record in records {
+            let result = CriteriaSet.builtIn.assess(record)
+            #expect(result.canonicalBytes == result.canonicalJSON.canonicalBytes)
+        }
+        let hostile = try JSONParser.parse(#"{"id":"\"quoted\\ \u0000 é","system":{"type":"alpr","vendor":"tab\tnew\nline"},"data":{"retention_days":365.5}}"#)
+        let result = CriteriaSet.builtIn.assess(hostile)
+        #expect(result.canonicalBytes == result.canonicalJSON.canonicalBytes)
+    }
+
     @Test func setHashOfOnePackIsThePacksHash() {
         let pack = CriteriaPack.builtIn[0]
         #expect(CriteriaSet([pack]).sha256 == pack.sha256)

@@ -1,0 +1,62 @@
+/// A pack's conditions flattened into arrays of plain values, so that evaluating a record walks
+/// indices and touches no reference counts (an indirect enum tree retains and releases at every
+/// node, which dominated the profile).
+final class ConditionProgram: Sendable {
+    enum Kind: UInt8, Sendable { case leaf, all, any, not, atLeast, ref }
+
+    struct Node: Sendable {
+        let kind: Kind
+        /// leaf: field number; atLeast: n; ref: definition number.
+        let value: Int32
+        /// Children: `children[first ..< first + count]`.
+        let first: Int32
+        let count: Int32
+        /// leaf: index into `tests`.
+        let test: Int32
+    }
+
+    let nodes: [Node]
+    let children: [Int32]
+    let tests: [Condition.Test]
+    /// Root node of each definition and of each rule.
+    let definitionRoots: [Int32]
+    let ruleRoots: [Int32]
+
+    init(definitions: [Condition], rules: [Condition]) {
+        var nodes: [Node] = []
+        var children: [Int32] = []
+        var tests: [Condition.Test] = []
+        func emit(_ condition: Condition) -> Int32 {
+            switch condition {
+            case .leaf(let field, let test):
+                tests.append(test)
+                nodes.append(Node(kind: .leaf, value: Int32(field), first: 0, count: 0, test: Int32(tests.count - 1)))
+            case .ref(let i):
+                nodes.append(Node(kind: .ref, value: Int32(i), first: 0, count: 0, test: 0))
+            case .not(let inner):
+                let child = emit(inner)
+                children.append(child)
+                nodes.append(Node(kind: .not, value: 0, first: Int32(children.count - 1), count: 1, test: 0))
+            case .all(let parts), .any(let parts), .atLeast(_, let parts):
+                let ids = parts.map(emit)
+                let first = Int32(children.count)
+                children.append(contentsOf: ids)
+                let kind: Kind
+                var value: Int32 = 0
+                switch condition {
+                case .all: kind = .all
+                case .any: kind = .any
+                case .atLeast(let n, _): kind = .atLeast; value = Int32(n)
+                default: fatalError("unreachable")
+                }
+                nodes.append(Node(kind: kind, value: value, first: first, count: Int32(ids.count), test: 0))
+            }
+            return Int32(nodes.count - 1)
+        }
+        definitionRoots = definitions.map(emit)
+        ruleRoots = rules.map(emit)
+        self.nodes = nodes
+        self.children = children
+        self.tests = tests
+    }
+}
