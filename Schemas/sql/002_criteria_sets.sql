@@ -46,19 +46,27 @@ SELECT b.batch_id, b.name, b.source,
        b.created_at, b.intake_closed_at, b.completed_at
 FROM oversight.batches b JOIN oversight.criteria_sets s ON s.sha256 = b.criteria_sha256;
 
--- One row per rule outcome. Engine 1 results hold one pack's findings at the top level;
+-- One row per rule outcome, with the rule's rationale and remediation from the pack the
+-- assessment names by SHA-256. Engine 1 results hold one pack's findings at the top level;
 -- engine 2 results hold them per pack.
 DROP VIEW oversight.findings;
 CREATE VIEW oversight.findings AS
 SELECT a.batch_id, a.seq, a.record_id, a.verdict,
        p->'pack'->>'id' AS pack,
-       f->>'rule' AS rule, f->>'outcome' AS outcome, f->>'severity' AS severity,
+       f->>'rule' AS rule, f->>'outcome' AS outcome, f->>'severity' AS severity, (f->>'points')::int AS points,
        f->>'citation' AS citation, f->>'title' AS title,
+       f->'facts' AS facts,
        ARRAY(SELECT jsonb_array_elements_text(f->'missing')) AS missing_fields,
-       f->'facts' AS facts
-FROM oversight.assessments a,
-     jsonb_array_elements(CASE WHEN a.result ? 'packs' THEN a.result->'packs' ELSE jsonb_build_array(a.result) END) AS p,
-     jsonb_array_elements(p->'findings') AS f;
+       rule_text.rationale, rule_text.remediation
+FROM oversight.assessments a
+CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN a.result ? 'packs' THEN a.result->'packs' ELSE jsonb_build_array(a.result) END) AS p
+CROSS JOIN LATERAL jsonb_array_elements(p->'findings') AS f
+LEFT JOIN LATERAL (
+    SELECT r->>'rationale' AS rationale, r->>'remediation' AS remediation
+    FROM oversight.criteria_packs cp, jsonb_array_elements(cp.body->'rules') AS r
+    WHERE cp.sha256 = CASE WHEN p->'pack' ? 'sha256' THEN decode(p->'pack'->>'sha256', 'hex') ELSE a.criteria_sha256 END
+      AND r->>'id' = f->>'rule'
+) AS rule_text ON true;
 
 -- Per pack: verdict and score of every assessment.
 CREATE VIEW oversight.pack_results AS

@@ -6,7 +6,10 @@ public enum Engine {
     public static let version = "oversight-engine/2"
 }
 
-/// What one rule said about one record.
+/// What one rule said about one record. Stored findings carry the rule's id, citation, title,
+/// severity and points with the facts and missing fields; the rule's rationale and remediation
+/// stay in the pack, which the assessment names by SHA-256 (so they are fixed, and not repeated
+/// in millions of rows): the `oversight.findings` view joins them back.
 public struct Finding: Sendable, Hashable {
     public enum Outcome: String, Sendable { case fired, needsInformation = "needs_information" }
     /// Number of the rule in its pack.
@@ -31,8 +34,6 @@ public struct Finding: Sendable, Hashable {
             ("missing", .array(missing.map(JSONValue.string))),
             ("outcome", .string(outcome.rawValue)),
             ("points", .number(Double(points))),
-            ("rationale", .string(rationale)),
-            ("remediation", .string(remediation)),
             ("rule", .string(ruleID)),
             ("severity", .string(severity.rawValue)),
             ("title", .string(title)),

@@ -38,8 +38,6 @@ public struct CriteriaPack: Sendable {
                 var t: [UInt8] = Array(#","outcome":"#.utf8)
                 JSONValue.writeString(outcome.rawValue, into: &t)
                 t += Array(#","points":"#.utf8) + Array(String(points).utf8)
-                t += Array(#","rationale":"#.utf8); JSONValue.writeString(rationale, into: &t)
-                t += Array(#","remediation":"#.utf8); JSONValue.writeString(remediation, into: &t)
                 t += Array(#","rule":"#.utf8); JSONValue.writeString(id, into: &t)
                 t += Array(#","severity":"#.utf8); JSONValue.writeString(severity.rawValue, into: &t)
                 t += Array(#","title":"#.utf8); JSONValue.writeString(title, into: &t)
