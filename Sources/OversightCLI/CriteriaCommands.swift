@@ -46,7 +46,7 @@ struct CriteriaCommand: ParsableCommand {
 
         func run() throws {
             try runOrExit {
-                guard let resolved = try PackOptions(packs: [pack]).resolve().first?.pack else { return }
+                guard let resolved = try PackOptions.resolve([pack]).first?.pack else { return }
                 if json { print(resolved.canonicalText); return }
                 print("\(resolved.id) \(resolved.version): \(resolved.title)")
                 if let source = resolved.source { print("Source: \(source)") }

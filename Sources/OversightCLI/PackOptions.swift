@@ -16,7 +16,10 @@ struct PackOptions: ParsableArguments {
         let spec: PackSpec
     }
 
-    func resolve() throws -> [Resolved] {
+    func resolve() throws -> [Resolved] { try Self.resolve(packs) }
+
+    /// Built-in ids and pack files, compiled; all built-in packs when `packs` is empty.
+    static func resolve(_ packs: [String]) throws -> [Resolved] {
         if packs.isEmpty { return CriteriaPack.builtIn.map { Resolved(pack: $0, spec: .builtIn($0.id)) } }
         var resolved: [Resolved] = []
         for name in packs {

@@ -1,0 +1,110 @@
+import Foundation
+import Testing
+import Assessment
+import LibPQ
+import TestSupport
+
+/// The commands of the assessment engine, run as the built binary.
+@Suite struct AssessmentCommandTests {
+    let samples = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("Samples").path
+
+    func temporary(_ name: String, _ text: String) throws -> String {
+        let path = NSTemporaryDirectory() + "ovs-\(UUID().uuidString)-\(name)"
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    static let customPack = """
+        {
+          "id": "ngo-watchlist",
+          "version": "1",
+          "title": "Our watchlist",
+          "rules": [
+            {
+              "id": "no-clearview",
+              "title": "Uses a vendor on our watchlist",
+              "citation": "NGO policy 2026-3",
+              "severity": "elevated",
+              "points": 40,
+              "when": {"field": "system.vendor", "in": ["Clearview AI"]},
+              "rationale": "The vendor built its database by scraping.",
+              "remediation": "Ask the operator to end the contract."
+            }
+          ]
+        }
+        """
+
+    @Test func explainGivesTheReasoningAndTheStoredForm() throws {
+        let record = try temporary("r.json", #"{"id":"X1","operator":{"kind":"private","country":"NL"},"system":{"type":"emotion_recognition"},"context":{"settings":["workplace"],"medical_or_safety_reason":false}}"#)
+        let prose = try OversightBinary.runSplit(["explain", record])
+        #expect(prose.status == 0, "\(prose.stderr)")
+        #expect(prose.stdout.hasPrefix("Record X1: prohibited"))
+        #expect(prose.stdout.contains("FIRED: Emotion recognition in the workplace or in education"))
+        #expect(prose.stdout.contains("Regulation (EU) 2024/1689, Art. 5(1)(f)"))
+        #expect(prose.stdout.contains("Because: context.medical_or_safety_reason = false; context.settings = [\"workplace\"]; system.type = \"emotion_recognition\""))
+        #expect(prose.stdout.contains("binds in law here"))
+        let json = try OversightBinary.runSplit(["explain", record, "--json"])
+        let expected = CriteriaSet.builtIn.assess(try JSONParser.parse(String(contentsOfFile: record, encoding: .utf8)))
+        #expect(json.stdout == String(decoding: expected.canonicalBytes, as: UTF8.self) + "\n")
+    }
+
+    @Test func explainRefusesAnInvalidRecordNamingTheField() throws {
+        let record = try temporary("bad.json", #"{"system":{"type":"toaster"}}"#)
+        let result = try OversightBinary.runSplit(["explain", record])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("field \"system.type\""))
+    }
+
+    @Test func criteriaValidateLocatesErrors() throws {
+        let good = try temporary("good.json", Self.customPack)
+        let ok = try OversightBinary.runSplit(["criteria", "validate", good])
+        #expect(ok.status == 0)
+        #expect(ok.stdout.contains("valid pack ngo-watchlist 1, 1 rules"))
+        let bad = try temporary("bad.json", Self.customPack.replacingOccurrences(of: "system.vendor", with: "system.vendr"))
+        let failed = try OversightBinary.runSplit(["criteria", "validate", bad])
+        #expect(failed.status == 1)
+        #expect(failed.stderr.contains("bad.json:12: rules[0].when.field: \"system.vendr\" is not a field of the deployment schema"), "\(failed.stderr)")
+    }
+
+    @Test func criteriaListAndShow() throws {
+        let list = try OversightBinary.runSplit(["criteria", "list"])
+        for id in ["eu-ai-act-2024", "gdpr-dpia", "privacy-baseline"] { #expect(list.stdout.contains(id)) }
+        let show = try OversightBinary.runSplit(["criteria", "show", "gdpr-dpia"])
+        #expect(show.stdout.contains("led-10  [prohibited, 100 points]"))
+        #expect(show.stdout.contains("Directive (EU) 2016/680 (Law Enforcement Directive), Art. 10"))
+    }
+
+    @Test func importAtlasWritesOneValidRecordPerRow() throws {
+        let result = try OversightBinary.runSplit(["import", "atlas", samples + "/atlas-of-surveillance-sample.csv"])
+        #expect(result.status == 0)
+        let lines = result.stdout.split(separator: "\n")
+        #expect(lines.count == 652)
+        for line in lines {
+            guard case .valid = RecordCheck.check(Array(line.utf8)) else { Issue.record("invalid record \(line)"); return }
+        }
+        #expect(result.stderr.contains("652 records written"))
+        let notAtlas = try OversightBinary.runSplit(["import", "atlas", try temporary("x.csv", "system.type\nalpr\n")])
+        #expect(notAtlas.status == 1)
+        #expect(notAtlas.stderr.contains("not an Atlas of Surveillance export"))
+    }
+
+    /// A custom pack travels with the batch, is stored by its hash, and workers score with it.
+    @Test func aCustomPackIsStoredAndUsedByWorkers() throws {
+        let system = try RunningSystem(workers: 1, label: "custompack")
+        let pack = try temporary("pack.json", Self.customPack)
+        let records = try temporary("r.jsonl", #"{"id":"A","system":{"vendor":"Clearview AI"}}"# + "\n" + #"{"id":"B","system":{"vendor":"Axon"}}"# + "\n")
+        let result = try system.submit(records, ["--pack", pack, "--pack", "eu-ai-act-2024"])
+        #expect(result.status == 0, "\(result.stderr)\n\(system.logs)")
+        let db = try PGConnection(system.conninfo)
+        let stored = try db.query("SELECT count(*) FROM oversight.criteria_packs WHERE pack_id = 'ngo-watchlist'")
+        #expect(stored.int(0, 0) == 1)
+        let rows = try db.query("SELECT record_id, verdict FROM oversight.pack_results WHERE pack = 'ngo-watchlist' ORDER BY record_id")
+        #expect(rows.rowCount == 2)
+        #expect(rows.string(0, 1) == "elevated")
+        #expect(rows.string(1, 1) == "minimal")
+        let progress = try db.query("SELECT array_to_string(packs, ',') FROM oversight.batch_progress")
+        #expect(progress.string(0, 0) == "ngo-watchlist@1,eu-ai-act-2024@1.0.0")
+        _ = system.stop()
+    }
+}
