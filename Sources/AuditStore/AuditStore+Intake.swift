@@ -147,9 +147,13 @@ extension AuditStore {
                 """)
             guard rows.rowCount > 0 else { return (jobs, cursor, true) }
             let last = rows.int64(rows.rowCount - 1, 0)!
+            // Assessed jobs, and jobs given up (an active dead letter), are not pending.
             let done = try connection.query("""
                 SELECT seq FROM oversight.assessments
                 WHERE batch_id = \(batchID)::uuid AND seq > \(cursor) AND seq <= \(last)
+                UNION ALL
+                SELECT seq FROM oversight.dead_letters
+                WHERE batch_id = \(batchID)::uuid AND seq > \(cursor) AND seq <= \(last) AND retried_at IS NULL
                 """)
             var assessed = Set<Int64>(minimumCapacity: done.rowCount)
             for i in 0..<done.rowCount { assessed.insert(done.int64(i, 0)!) }
@@ -166,5 +170,39 @@ extension AuditStore {
     /// Number of assessments stored for a batch.
     public func assessedCount(batchID: String) throws(PQError) -> Int64 {
         try connection.query("SELECT count(*) FROM oversight.assessments WHERE batch_id = \(batchID)::uuid").int64(0, 0) ?? 0
+    }
+}
+
+/// A job given up after its last attempt.
+public struct DeadLetter: Sendable, Hashable {
+    public let batchID: String
+    public let seq: Int64
+    public let attempts: Int
+    public let lastError: String
+    public init(batchID: String, seq: Int64, attempts: Int, lastError: String) {
+        self.batchID = batchID; self.seq = seq; self.attempts = attempts; self.lastError = lastError
+    }
+}
+
+extension AuditStore {
+    /// Records a dead letter (idempotent while one is active for the job).
+    public func deadLetter(_ letter: DeadLetter) throws(PQError) {
+        try connection.query("""
+            INSERT INTO oversight.dead_letters (batch_id, seq, attempts, last_error)
+            VALUES (\(letter.batchID)::uuid, \(letter.seq), \(letter.attempts), \(letter.lastError))
+            ON CONFLICT (batch_id, seq) WHERE retried_at IS NULL DO NOTHING
+            """)
+    }
+
+    /// Records one failed attempt that no worker reported (the worker died holding the job).
+    public func recordFailure(batchID: String, seq: Int64, attempt: Int, worker: String, reason: String) throws(PQError) {
+        try connection.query("""
+            INSERT INTO oversight.job_failures (batch_id, seq, attempt, worker, reason)
+            VALUES (\(batchID)::uuid, \(seq), \(attempt), \(worker), \(reason))
+            """)
+    }
+
+    public func activeDeadLetterCount(batchID: String) throws(PQError) -> Int64 {
+        try connection.query("SELECT count(*) FROM oversight.dead_letters WHERE batch_id = \(batchID)::uuid AND retried_at IS NULL").int64(0, 0) ?? 0
     }
 }

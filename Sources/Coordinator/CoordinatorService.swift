@@ -179,12 +179,12 @@ public final class CoordinatorService: @unchecked Sendable {
 
         mutating func handle(_ reply: StoreReply) {
             switch reply {
-            case .unfinished(let batches, let done):
+            case .unfinished(let batches, let done, let dead):
                 for b in batches {
                     guard let id = BatchID(b.batchID) else { continue }
                     logger.info("resuming unfinished batch", metadata: ["batch": "\(id)", "accepted": "\(b.accepted)", "assessed": "\(done[b.batchID] ?? 0)"])
                     perform(dispatcher.batchOpened(id, criteriaSHA256: b.criteriaSHA256, accepted: b.accepted, rejected: b.rejected,
-                                                   done: done[b.batchID] ?? 0, intakeClosed: b.intakeClosed))
+                                                   done: done[b.batchID] ?? 0, failed: dead[b.batchID] ?? 0, intakeClosed: b.intakeClosed))
                 }
             case .opened(let client, let batch):
                 guard let id = BatchID(batch.batchID) else { return }
@@ -206,6 +206,8 @@ public final class CoordinatorService: @unchecked Sendable {
                 }
             case .loaded(let batchID, let jobs, let exhausted, let through):
                 perform(dispatcher.jobsLoaded(batchID, jobs: jobs, exhausted: exhausted, through: through, now: now))
+            case .reconciled(let batchID, let assessed, let dead):
+                perform(dispatcher.reconciled(batchID, assessed: assessed, deadLetters: dead, now: now))
             case .loadFailed(let batchID):
                 perform(dispatcher.jobsLoaded(batchID, jobs: [], exhausted: false, through: 0, now: now))
             case .failed(let client, let code, let message):
@@ -228,6 +230,13 @@ public final class CoordinatorService: @unchecked Sendable {
                     service.store.requests.post(.load(batchID: batch, afterSeq: afterSeq, limit: limit))
                 case .markCompleted(let batch):
                     service.store.requests.post(.markCompleted(batch))
+                case .recordFailure(let batch, let seq, let attempt, let worker, let reason):
+                    service.store.requests.post(.recordFailure(batch, seq: seq, attempt: attempt, worker: worker, reason: reason))
+                case .reconcile(let batch):
+                    service.store.requests.post(.reconcile(batch))
+                case .deadLetter(let batch, let seq, let attempts, let reason):
+                    logger.warning("job given up", metadata: ["batch": "\(batch)", "seq": "\(seq)", "attempts": "\(attempts)", "error": "\(reason)"])
+                    service.store.requests.post(.deadLetter(batch, seq: seq, attempts: attempts, reason: reason))
                 }
             }
         }

@@ -27,6 +27,12 @@ struct Dispatcher {
         /// Ask the store for up to `limit` unassessed jobs after `afterSeq`.
         case load(batch: BatchID, afterSeq: Int64, limit: Int)
         case markCompleted(BatchID)
+        /// A worker died holding the job: keep the attempt in the job's history.
+        case recordFailure(batch: BatchID, seq: Int64, attempt: Int, worker: String, reason: String)
+        /// The job failed its last allowed attempt: give it up.
+        case deadLetter(batch: BatchID, seq: Int64, attempts: Int, reason: String)
+        /// Nothing is pending or leased, yet the counts fall short: count again in the store.
+        case reconcile(BatchID)
     }
 
     struct Worker {
@@ -55,6 +61,10 @@ struct Dispatcher {
         /// The store may hold unassessed jobs after `loadedThrough`.
         var storeHasMore: Bool
         var loadInFlight = false
+        var reconcileInFlight = false
+        /// Reconciliations since the last DONE: bounded, so a batch whose counts cannot be
+        /// explained waits for news instead of querying in a loop.
+        var reconcileRounds = 0
         /// Seqs reported done while they were waiting in `pending` (after a requeue).
         var doneWhilePending: Set<Int64> = []
 
@@ -88,10 +98,11 @@ struct Dispatcher {
     // MARK: Batches
 
     /// A batch became known (opened by a client, or found unfinished in the store at start).
-    mutating func batchOpened(_ id: BatchID, criteriaSHA256: [UInt8], accepted: Int64, rejected: Int64, done: Int64, intakeClosed: Bool) -> [Action] {
+    mutating func batchOpened(_ id: BatchID, criteriaSHA256: [UInt8], accepted: Int64, rejected: Int64, done: Int64,
+                              failed: Int64 = 0, intakeClosed: Bool) -> [Action] {
         if batches[id] != nil { return [] }
         batches[id] = Batch(id: id, criteriaSHA256: criteriaSHA256, accepted: accepted, rejected: rejected, done: done,
-                            intakeClosed: intakeClosed, storeHasMore: accepted > done)
+                            failed: failed, intakeClosed: intakeClosed, storeHasMore: accepted > done + failed)
         batchOrder.append(id)
         return refill(id) + checkCompleted(id)
     }
@@ -167,12 +178,13 @@ struct Dispatcher {
         case .done(let batchID, let committed, let failed):
             return completeJobs(batchID, committed, failed, from: worker) + dispatch(now: now)
         case .disconnect:
-            return workerLost(worker) + dispatch(now: now)
+            return workerLost(worker, counted: false) + dispatch(now: now)
         }
     }
 
     private mutating func completeJobs(_ batchID: BatchID, _ committed: [Int64], _ failed: [JobFailure], from worker: [UInt8]?) -> [Action] {
         guard batches[batchID] != nil else { return [] }
+        batches[batchID]!.reconcileRounds = 0
         var actions: [Action] = []
         for seq in committed {
             let key = JobKey(batch: batchID, seq: seq)
@@ -194,6 +206,7 @@ struct Dispatcher {
             if Int(lease.attempt) + 1 >= configuration.maxAttempts {
                 attempts[key] = nil
                 batches[batchID]!.failed += 1
+                actions.append(.deadLetter(batch: batchID, seq: failure.seq, attempts: Int(lease.attempt) + 1, reason: failure.reason))
             } else {
                 attempts[key] = lease.attempt + 1
                 batches[batchID]!.pending.append((failure.seq, lease.attempt + 1, lease.record))
@@ -203,27 +216,36 @@ struct Dispatcher {
         return actions
     }
 
-    /// The worker is gone: every job it held returns to pending, first in line.
-    mutating func workerLost(_ id: [UInt8]) -> [Action] {
+    /// The worker is gone: every job it held returns to pending, first in line. When it died
+    /// (`counted`), each job's attempt counts and is recorded; a job out of attempts is given up.
+    /// A worker that said DISCONNECT, or could not be reached, did not attempt its jobs.
+    mutating func workerLost(_ id: [UInt8], counted: Bool = true) -> [Action] {
         guard let worker = workers.removeValue(forKey: id) else { return [] }
         var returned: [BatchID: [(seq: Int64, attempt: UInt16, record: [UInt8])]] = [:]
-        for key in worker.inFlight {
+        var actions: [Action] = []
+        let reason = "worker \(worker.name) was lost while holding the job"
+        for key in worker.inFlight.sorted(by: { $0.seq < $1.seq }) {
             guard let lease = leases[key], lease.worker == id else { continue }
             leases[key] = nil
+            guard counted else {
+                returned[key.batch, default: []].append((key.seq, lease.attempt, lease.record))
+                continue
+            }
             let attempt = lease.attempt + 1
+            actions.append(.recordFailure(batch: key.batch, seq: key.seq, attempt: Int(attempt), worker: worker.name, reason: reason))
             if Int(attempt) >= configuration.maxAttempts {
                 batches[key.batch]?.failed += 1
                 attempts[key] = nil
+                actions.append(.deadLetter(batch: key.batch, seq: key.seq, attempts: Int(attempt), reason: reason))
             } else {
                 attempts[key] = attempt
                 returned[key.batch, default: []].append((key.seq, attempt, lease.record))
             }
         }
-        var actions: [Action] = []
         for (batchID, jobs) in returned {
             guard var batch = batches[batchID] else { continue }
             let rest = Array(batch.pending[batch.pendingHead...])
-            batch.pending = jobs.sorted { $0.seq < $1.seq } + rest
+            batch.pending = jobs + rest
             batch.pendingHead = 0
             batches[batchID] = batch
         }
@@ -248,7 +270,7 @@ struct Dispatcher {
 
     /// A send to this worker failed (ROUTER_MANDATORY: it is not connected).
     mutating func sendFailed(to worker: [UInt8], now: Int64) -> [Action] {
-        workerLost(worker) + dispatch(now: now)
+        workerLost(worker, counted: false) + dispatch(now: now)
     }
 
     // MARK: Decisions
@@ -268,9 +290,13 @@ struct Dispatcher {
                 var jobs: [Job] = []
                 while jobs.count < room && batch.pendingHead < batch.pending.count {
                     let job = batch.pending[batch.pendingHead]
+                    // A job that failed before travels alone, so that a poison record cannot
+                    // take the attempts of the jobs around it.
+                    if job.attempt > 0 && !jobs.isEmpty { break }
                     batch.pendingHead += 1
                     if batch.doneWhilePending.remove(job.seq) != nil { continue }
                     jobs.append(Job(seq: job.seq, attempt: job.attempt, record: job.record))
+                    if job.attempt > 0 { break }
                 }
                 if batch.pendingHead > 4096 && batch.pendingHead * 2 > batch.pending.count {
                     batch.pending.removeFirst(batch.pendingHead)
@@ -314,7 +340,36 @@ struct Dispatcher {
         return [.load(batch: id, afterSeq: batch.loadedThrough, limit: room)]
     }
 
+    /// The store's counts of a batch (after `reconcile`): assessments and active dead letters.
+    /// Work committed while this coordinator was not watching (a restart) is counted here.
+    mutating func reconciled(_ id: BatchID, assessed: Int64, deadLetters: Int64, now: Int64) -> [Action] {
+        guard var batch = batches[id] else { return [] }
+        batch.reconcileInFlight = false
+        batch.done = max(batch.done, assessed)
+        batch.failed = max(batch.failed, deadLetters)
+        if batch.done + batch.failed < batch.accepted {
+            // Some jobs are neither assessed, given up, pending nor leased: read the batch again.
+            batch.storeHasMore = true
+            batch.loadedThrough = 0
+        }
+        batches[id] = batch
+        return refill(id) + checkCompleted(id) + dispatch(now: now)
+    }
+
     private mutating func checkCompleted(_ id: BatchID) -> [Action] {
+        if let batch = batches[id], !batch.completed, batch.intakeClosed, !batch.reconcileInFlight, !batch.loadInFlight,
+           batch.reconcileRounds < 3,
+           !batch.storeHasMore, batch.done + batch.failed < batch.accepted,
+           batch.pending[batch.pendingHead...].allSatisfy({ batch.doneWhilePending.contains($0.seq) }),
+           !leases.keys.contains(where: { $0.batch == id }) {
+            batches[id]!.reconcileInFlight = true
+            batches[id]!.reconcileRounds += 1
+            return [.reconcile(id)]
+        }
+        return completeIfDone(id)
+    }
+
+    private mutating func completeIfDone(_ id: BatchID) -> [Action] {
         guard var batch = batches[id], !batch.completed, batch.intakeClosed,
               batch.done + batch.failed >= batch.accepted, !batch.storeHasMore || batch.accepted == batch.done + batch.failed
         else { return [] }

@@ -14,6 +14,9 @@ enum StoreRequest: Sendable {
     case status(client: [UInt8], batchID: BatchID)
     case load(batchID: BatchID, afterSeq: Int64, limit: Int)
     case markCompleted(BatchID)
+    case recordFailure(BatchID, seq: Int64, attempt: Int, worker: String, reason: String)
+    case deadLetter(BatchID, seq: Int64, attempts: Int, reason: String)
+    case reconcile(BatchID)
 }
 
 enum StoreReply: Sendable {
@@ -23,7 +26,8 @@ enum StoreReply: Sendable {
     case status(client: [UInt8], BatchProgress?)
     case loaded(batchID: BatchID, jobs: [(seq: Int64, record: [UInt8])], exhausted: Bool, through: Int64)
     case loadFailed(batchID: BatchID)
-    case unfinished([BatchRecord], done: [String: Int64])
+    case reconciled(BatchID, assessed: Int64, deadLetters: Int64)
+    case unfinished([BatchRecord], done: [String: Int64], dead: [String: Int64])
     case failed(client: [UInt8], code: ClientReply.ErrorCode, message: String)
 }
 
@@ -51,8 +55,12 @@ final class StoreThread: @unchecked Sendable {
         self.store = store
         let unfinished = try store.unfinishedBatches()
         var done: [String: Int64] = [:]
-        for batch in unfinished { done[batch.batchID] = try store.assessedCount(batchID: batch.batchID) }
-        replies.post(.unfinished(unfinished, done: done))
+        var dead: [String: Int64] = [:]
+        for batch in unfinished {
+            done[batch.batchID] = try store.assessedCount(batchID: batch.batchID)
+            dead[batch.batchID] = try store.activeDeadLetterCount(batchID: batch.batchID)
+        }
+        replies.post(.unfinished(unfinished, done: done, dead: dead))
     }
 
     func run() {
@@ -100,8 +108,9 @@ final class StoreThread: @unchecked Sendable {
             logger.error("could not load jobs", metadata: ["batch": "\(batchID)", "error": "\(error)"])
             Thread.sleep(forTimeInterval: 0.5)
             replies.post(.loadFailed(batchID: batchID))
-        case .markCompleted(let id):
-            logger.error("could not mark batch completed, retrying", metadata: ["batch": "\(id)", "error": "\(error)"])
+        case .markCompleted, .recordFailure, .deadLetter, .reconcile:
+            // Bookkeeping that must not be lost: retry until the database takes it.
+            logger.error("could not write to the database, retrying", metadata: ["error": "\(error)"])
             Thread.sleep(forTimeInterval: 0.5)
             requests.post(request)
         }
@@ -199,6 +208,13 @@ final class StoreThread: @unchecked Sendable {
         case .markCompleted(let batchID):
             try store.markCompleted(batchID: batchID.description)
             logger.info("batch completed", metadata: ["batch": "\(batchID)"])
+        case .recordFailure(let batchID, let seq, let attempt, let worker, let reason):
+            try store.recordFailure(batchID: batchID.description, seq: seq, attempt: attempt, worker: worker, reason: reason)
+        case .reconcile(let batchID):
+            replies.post(.reconciled(batchID, assessed: try store.assessedCount(batchID: batchID.description),
+                                     deadLetters: try store.activeDeadLetterCount(batchID: batchID.description)))
+        case .deadLetter(let batchID, let seq, let attempts, let reason):
+            try store.deadLetter(DeadLetter(batchID: batchID.description, seq: seq, attempts: attempts, lastError: reason))
         }
     }
 }

@@ -15,6 +15,8 @@ final class CoordinatorClient {
 
     struct Refused: Error, CustomStringConvertible {
         let message: String
+        /// The coordinator could not reach its database: asking again later may work.
+        var retryable = false
         var description: String { message }
     }
 
@@ -53,14 +55,16 @@ final class CoordinatorClient {
             let ready = try poller.poll(timeout: 200)
             guard ready[0], let frames = try socket.receive(dontWait: true) else { continue }
             let reply = try ClientReply.decode(frames[...])
-            if case .error(_, let message) = reply { throw Refused(message: "coordinator refused: \(message)") }
+            if case .error(let code, let message) = reply {
+                throw Refused(message: "coordinator refused: \(message)", retryable: code == ClientReply.ErrorCode.storeUnavailable.rawValue)
+            }
             return reply
         }
         throw Unreachable(endpoint: endpoint, seconds: seconds)
     }
 
-    func request(_ request: ClientRequest) throws -> ClientReply {
+    func request(_ request: ClientRequest, timeoutSeconds: Int? = nil) throws -> ClientReply {
         try send(request)
-        return try receive()
+        return try receive(timeoutSeconds: timeoutSeconds)
     }
 }

@@ -79,12 +79,27 @@ struct Submission {
         return outcome
     }
 
-    /// Polls the coordinator until every accepted record is assessed or failed.
-    func wait(showProgress: Bool) throws -> BatchProgress {
+    /// Polls the coordinator until every accepted record is assessed or failed. Rides through a
+    /// coordinator restart or failover: an unanswered poll is repeated until `patience` seconds
+    /// have passed without any answer.
+    func wait(showProgress: Bool, patience: Double = 300) throws -> BatchProgress {
         var display = ProgressDisplay(label: "assessing")
         var first = true
+        var lastAnswer = Date()
         while true {
-            let reply = try client.request(.status(batchID: batchID))
+            let reply: ClientReply
+            do {
+                reply = try client.request(.status(batchID: batchID), timeoutSeconds: 5)
+                lastAnswer = Date()
+            } catch let error as CoordinatorClient.Unreachable {
+                if Date().timeIntervalSince(lastAnswer) > patience { throw error }
+                printError("no answer from the coordinator; retrying (it may be restarting)")
+                continue
+            } catch let error as CoordinatorClient.Refused where error.retryable {
+                if Date().timeIntervalSince(lastAnswer) > patience { throw error }
+                Thread.sleep(forTimeInterval: 1)
+                continue
+            }
             guard case .status(let p) = reply else { throw CoordinatorClient.Refused(message: "unexpected reply to STATUS: \(reply)") }
             if first { display.baseline = p.done + p.failed; first = false }
             if showProgress {

@@ -156,7 +156,8 @@ public final class WorkerService: @unchecked Sendable {
         defer { scoringFinished.post(true); wakeup.signal() }
         var store: AuditStore?
         var sets: [[UInt8]: CriteriaSet] = [:]
-        let scorer = BundleScorer()
+        // OVERSIGHT_FAULT_CRASH_ON_ID: fault injection for the test suite only (see BundleScorer).
+        let scorer = BundleScorer(crashOnRecordID: ProcessInfo.processInfo.environment["OVERSIGHT_FAULT_CRASH_ON_ID"])
         while let bundle = bundles.take(timeout: 3600) {
             var delay = 0.1
             while true {

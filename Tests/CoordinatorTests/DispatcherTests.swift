@@ -135,3 +135,66 @@ import Wire
         #expect(done.contains(.markCompleted(batch)))
     }
 }
+
+@Suite struct DispatcherRecoveryTests {
+    let batch = BatchID()
+    let w1 = Array("w1".utf8), w2 = Array("w2".utf8)
+
+    func bundles(_ actions: [Dispatcher.Action]) -> [JobBundle] {
+        actions.compactMap { if case .send(_, .jobs(let b)) = $0 { return b } else { return nil } }
+    }
+
+    @Test func aJobWhoseWorkerDiesEveryTimeIsDeadLetteredAndIsolated() {
+        var d = Dispatcher(configuration: .init(bundleSize: 10, pendingWindow: 100, heartbeatInterval: 100, liveness: 3, maxAttempts: 3))
+        _ = d.batchOpened(batch, criteriaSHA256: [], accepted: 0, rejected: 0, done: 0, intakeClosed: false)
+        _ = d.chunkStored(batch, jobs: (1...5).map { ($0, []) }, rejected: 0, now: 0)
+        _ = d.intakeClosed(batch)
+        #expect(bundles(d.received(from: w1, .ready(name: "w1", credit: 10), now: 0)).map(\.jobs.count) == [5])
+        // w1 dies holding all five: each attempt is recorded, and the jobs come back one by one.
+        var now: Int64 = 1_000
+        let died = d.tick(now: now)
+        #expect(died.filter { if case .recordFailure = $0 { return true } else { return false } }.count == 5)
+        let singles = bundles(d.received(from: w2, .ready(name: "w2", credit: 10), now: now))
+        #expect(singles.map(\.jobs.count) == [1, 1, 1, 1, 1])
+        #expect(singles.allSatisfy { $0.jobs[0].attempt == 1 })
+        // w2 commits 1-4; job 5 kills it twice more.
+        _ = d.received(from: w2, .done(batchID: batch, committed: [1, 2, 3, 4], failed: []), now: now)
+        var deadLetters: [Dispatcher.Action] = []
+        for round in 0..<2 {
+            now += 1_000
+            let worker = Array("w\(3 + round)".utf8)
+            _ = d.received(from: worker, .ready(name: "w", credit: 10), now: now - 500)
+            now += 1_000
+            deadLetters += d.tick(now: now).filter { if case .deadLetter = $0 { return true } else { return false } }
+        }
+        #expect(deadLetters.count == 1)
+        if case .deadLetter(_, let seq, let attempts, let reason)? = deadLetters.first {
+            #expect(seq == 5)
+            #expect(attempts == 3)
+            #expect(reason.contains("lost while holding"))
+        }
+        #expect(d.progress(batch)?.done == 4)
+        #expect(d.progress(batch)?.failed == 1)
+        #expect(d.progress(batch)?.state == .completed)
+    }
+
+    @Test func aGracefulDisconnectDoesNotCostAnAttempt() {
+        var d = Dispatcher(configuration: .init(bundleSize: 10, pendingWindow: 100))
+        _ = d.batchOpened(batch, criteriaSHA256: [], accepted: 0, rejected: 0, done: 0, intakeClosed: false)
+        _ = d.chunkStored(batch, jobs: [(1, [])], rejected: 0, now: 0)
+        _ = d.received(from: w1, .ready(name: "w1", credit: 10), now: 0)
+        let actions = d.received(from: w1, .disconnect, now: 1)
+        #expect(!actions.contains { if case .recordFailure = $0 { return true } else { return false } })
+        #expect(bundles(d.received(from: w2, .ready(name: "w2", credit: 10), now: 2)).first?.jobs.first?.attempt == 0)
+    }
+
+    @Test func countsThatFallShortAreReconciledWithTheStore() {
+        var d = Dispatcher(configuration: .init(bundleSize: 10, pendingWindow: 100))
+        // A restarted coordinator counted 8 assessed; 2 more were committed before it loaded.
+        _ = d.batchOpened(batch, criteriaSHA256: [], accepted: 10, rejected: 0, done: 8, intakeClosed: true)
+        let actions = d.jobsLoaded(batch, jobs: [], exhausted: true, through: 10, now: 0)
+        #expect(actions.contains(.reconcile(batch)))
+        let after = d.reconciled(batch, assessed: 10, deadLetters: 0, now: 1)
+        #expect(after.contains(.markCompleted(batch)))
+    }
+}
