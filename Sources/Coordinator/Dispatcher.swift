@@ -218,7 +218,7 @@ struct Dispatcher {
 
     /// The worker is gone: every job it held returns to pending, first in line. When it died
     /// (`counted`), each job's attempt counts and is recorded; a job out of attempts is given up.
-    /// A worker that said DISCONNECT, or could not be reached, did not attempt its jobs.
+    /// A worker that said DISCONNECT did not attempt the jobs it gave back.
     mutating func workerLost(_ id: [UInt8], counted: Bool = true) -> [Action] {
         guard let worker = workers.removeValue(forKey: id) else { return [] }
         var returned: [BatchID: [(seq: Int64, attempt: UInt16, record: [UInt8])]] = [:]
@@ -268,9 +268,10 @@ struct Dispatcher {
         return actions + dispatch(now: now)
     }
 
-    /// A send to this worker failed (ROUTER_MANDATORY: it is not connected).
+    /// A send to this worker failed (ROUTER_MANDATORY: it is no longer connected). It vanished
+    /// without DISCONNECT, most likely dead: the jobs it held count an attempt, as after silence.
     mutating func sendFailed(to worker: [UInt8], now: Int64) -> [Action] {
-        workerLost(worker, counted: false) + dispatch(now: now)
+        workerLost(worker, counted: true) + dispatch(now: now)
     }
 
     // MARK: Decisions

@@ -98,10 +98,14 @@ import Wire
     @Test func unreachableWorkerReturnsItsJobs() {
         var d = machine()
         _ = d.chunkStored(batch, jobs: jobs(1...3), rejected: 0, now: 0)
-        _ = d.received(from: w1, .ready(name: "w1", credit: 10), now: 0)
+        let first = bundles(d.received(from: w1, .ready(name: "w1", credit: 10), now: 0))
+        #expect(first.first?.worker == w1)
         _ = d.received(from: w2, .ready(name: "w2", credit: 10), now: 0)
+        // w1 vanished (its connection is gone): its jobs go to w2, with the attempt counted.
         let resent = bundles(d.sendFailed(to: w1, now: 1))
         #expect(resent.allSatisfy { $0.worker == w2 })
+        #expect(resent.flatMap(\.bundle.jobs).map(\.seq) == [1, 2, 3])
+        #expect(resent.flatMap(\.bundle.jobs).allSatisfy { $0.attempt == 1 })
     }
 
     @Test func memoryStaysWithinTheWindowAndTheRestIsLoadedInOrder() {

@@ -98,10 +98,13 @@ public final class RunningProcess: @unchecked Sendable {
     public let process = Process()
     public let logPath: String
 
-    public init(_ arguments: [String], logPath: String) throws {
+    public init(_ arguments: [String], logPath: String, environment: [String: String] = [:]) throws {
         self.logPath = logPath
         process.executableURL = URL(fileURLWithPath: OversightBinary.path)
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        }
         FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         process.standardOutput = log

@@ -1,0 +1,198 @@
+import Foundation
+import Testing
+import Assessment
+import LibPQ
+import TestSupport
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A system whose processes the test kills and restarts.
+final class FaultySystem: @unchecked Sendable {
+    let conninfo: String
+    let workerEndpoint: String
+    let clientEndpoint: String
+    let directory: String
+    let coordinatorArguments: [String]
+    var coordinator: RunningProcess!
+    var workers: [RunningProcess?] = []
+    var workerEnvironment: [String: String] = [:]
+    private var restarts = 0
+    private let lock = NSLock()
+
+    init(label: String, conninfo: String? = nil, workers: Int, coordinatorOptions: [String] = []) throws {
+        self.conninfo = try conninfo ?? TestDatabase.create(label)
+        workerEndpoint = "tcp://127.0.0.1:\(freeLoopbackPort())"
+        clientEndpoint = "tcp://127.0.0.1:\(freeLoopbackPort())"
+        directory = NSTemporaryDirectory() + "oversight-fault-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        coordinatorArguments = ["coordinator", "--database", self.conninfo, "--worker-endpoint", workerEndpoint,
+                                "--client-endpoint", clientEndpoint, "--heartbeat-interval", "200"] + coordinatorOptions
+        try startCoordinator()
+        self.workers = Array(repeating: nil, count: workers)
+    }
+
+    func startCoordinator() throws {
+        lock.lock(); defer { lock.unlock() }
+        restarts += 1
+        coordinator = try RunningProcess(coordinatorArguments, logPath: directory + "/coordinator-\(restarts).log")
+    }
+
+    func startWorker(_ n: Int) throws {
+        lock.lock(); defer { lock.unlock() }
+        restarts += 1
+        workers[n] = try RunningProcess(["worker", "--coordinator", workerEndpoint, "--database", conninfo,
+                                         "--name", "fault-\(n)-\(restarts)", "--heartbeat-interval", "200"],
+                                        logPath: directory + "/worker-\(n)-\(restarts).log", environment: workerEnvironment)
+    }
+
+    func startWorkers() throws { for n in workers.indices { try startWorker(n) } }
+
+    /// Restarts every worker that has died; returns how many.
+    @discardableResult
+    func reviveWorkers() throws -> Int {
+        var revived = 0
+        for n in workers.indices where workers[n].map({ !$0.process.isRunning }) ?? true {
+            try startWorker(n)
+            revived += 1
+        }
+        return revived
+    }
+
+    func submitInBackground(_ file: String) throws -> RunningProcess {
+        try RunningProcess(["submit", file, "--coordinator", clientEndpoint, "--wait"], logPath: directory + "/submit.log")
+    }
+
+    func stopAll() {
+        for w in workers { w?.stop() }
+        coordinator.stop()
+    }
+
+    var logs: String {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        return names.sorted().filter { $0.hasSuffix(".log") }.map { name in
+            let text = (try? String(contentsOfFile: directory + "/" + name, encoding: .utf8)) ?? ""
+            return "--- \(name)\n" + text.split(separator: "\n").suffix(15).joined(separator: "\n")
+        }.joined(separator: "\n")
+    }
+
+    /// The invariants every fault test ends with, checked in PostgreSQL.
+    func expectExactlyOnce(batch: String, accepted: Int, deadLetters expected: [Int64] = [], _ comment: Comment? = nil) throws {
+        let db = try PGConnection(conninfo)
+        let rows = try db.query("""
+            SELECT (SELECT count(*) FROM oversight.jobs WHERE batch_id = \(batch)::uuid),
+                   (SELECT count(*) FROM oversight.assessments WHERE batch_id = \(batch)::uuid),
+                   (SELECT count(DISTINCT seq) FROM oversight.assessments WHERE batch_id = \(batch)::uuid),
+                   (SELECT count(*) FROM oversight.jobs j WHERE batch_id = \(batch)::uuid
+                        AND NOT EXISTS (SELECT 1 FROM oversight.assessments a WHERE a.batch_id = j.batch_id AND a.seq = j.seq)
+                        AND NOT EXISTS (SELECT 1 FROM oversight.dead_letters d WHERE d.batch_id = j.batch_id AND d.seq = j.seq AND d.retried_at IS NULL)),
+                   (SELECT state FROM oversight.batch_progress WHERE batch_id = \(batch)::uuid),
+                   ARRAY(SELECT seq FROM oversight.dead_letters WHERE batch_id = \(batch)::uuid AND retried_at IS NULL ORDER BY seq)::text
+            """)
+        #expect(rows.int(0, 0) == accepted, "jobs stored")
+        #expect(rows.int(0, 1) == accepted - expected.count, "one assessment per accepted record, except dead letters")
+        #expect(rows.int(0, 1) == rows.int(0, 2), "no duplicate assessments")
+        #expect(rows.int(0, 3) == 0, "no job lost: every job is assessed or dead-lettered")
+        #expect(rows.string(0, 4) == "completed", "the batch completes")
+        #expect(rows.string(0, 5) == "{" + expected.map(String.init).joined(separator: ",") + "}", "dead letters exactly where expected")
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: directory) }
+}
+
+func writeRecords(_ count: Int, seed: UInt64, to path: String, extra: [String] = []) throws {
+    var text = ""
+    text.reserveCapacity(count * 500)
+    for record in SyntheticDeployments(count: count, seed: seed) { text += record.canonicalString + "\n" }
+    for line in extra { text += line + "\n" }
+    try text.write(toFile: path, atomically: true, encoding: .utf8)
+}
+
+func batchID(fromSubmitLog log: String) -> String? {
+    log.split(separator: "\n").map(String.init).first { UUID(uuidString: $0) != nil }
+}
+
+@Suite(.serialized) struct FaultTests {
+    /// 4. A poison record that kills its worker every time it is scored: retried alone, then
+    /// dead-lettered; every other record is assessed exactly once.
+    @Test func aPoisonRecordIsDeadLettered() throws {
+        let system = try FaultySystem(label: "poison", workers: 2)
+        system.workerEnvironment = ["OVERSIGHT_FAULT_CRASH_ON_ID": "POISON"]
+        try system.startWorkers()
+        let file = system.directory + "/batch.jsonl"
+        try writeRecords(2_000, seed: 21, to: file, extra: [#"{"id":"POISON","system":{"type":"alpr"}}"#])
+        let submit = try system.submitInBackground(file)
+        let deadline = Date().addingTimeInterval(120)
+        while submit.process.isRunning && Date() < deadline {
+            try system.reviveWorkers()
+            usleep(100_000)
+        }
+        #expect(submit.stop(grace: 1) == 0, "\(submit.log)\n\(system.logs)")
+        let batch = try #require(batchID(fromSubmitLog: submit.log))
+        try system.expectExactlyOnce(batch: batch, accepted: 2_001, deadLetters: [2_001])
+        let db = try PGConnection(system.conninfo)
+        let history = try db.query("SELECT count(*), max(attempt) FROM oversight.job_failures WHERE batch_id = \(batch)::uuid AND seq = 2001")
+        #expect(history.int(0, 0) == 3, "every attempt is in the history")
+        #expect(history.int(0, 1) == 3)
+        let letter = try db.query("SELECT attempts, last_error FROM oversight.dead_letters WHERE batch_id = \(batch)::uuid")
+        #expect(letter.int(0, 0) == 3)
+        #expect(letter.string(0, 1)?.contains("lost while holding the job") == true)
+        system.stopAll()
+    }
+
+    /// 1. SIGKILL a worker every few seconds during a 100,000-record batch with 3 workers.
+    @Test func workersKilledEveryFewSeconds() throws {
+        let system = try FaultySystem(label: "killworkers", workers: 3)
+        try system.startWorkers()
+        let file = system.directory + "/batch.jsonl"
+        try writeRecords(100_000, seed: 22, to: file)
+        let submit = try system.submitInBackground(file)
+        let deadline = Date().addingTimeInterval(600)
+        var kills = 0
+        var lastKill = Date()
+        while submit.process.isRunning && Date() < deadline {
+            if Date().timeIntervalSince(lastKill) > 2 {
+                let victim = kills % 3
+                if let worker = system.workers[victim], worker.process.isRunning { kill(worker.process.processIdentifier, SIGKILL) }
+                kills += 1
+                lastKill = Date()
+                usleep(50_000)
+            }
+            try system.reviveWorkers()
+            usleep(50_000)
+        }
+        #expect(submit.stop(grace: 1) == 0, "\(submit.log)\n\(system.logs)")
+        #expect(kills >= 2, "the batch outlived at least two kills")
+        let batch = try #require(batchID(fromSubmitLog: submit.log))
+        try system.expectExactlyOnce(batch: batch, accepted: 100_000)
+        print("fault test 1: \(kills) worker kills; \(submit.log.split(separator: "\n").last ?? "")")
+        system.stopAll()
+    }
+
+    /// 2. SIGKILL the coordinator mid-batch and start it again; `submit --wait` rides through.
+    @Test func coordinatorKilledAndRestarted() throws {
+        let system = try FaultySystem(label: "killcoord", workers: 2)
+        try system.startWorkers()
+        let file = system.directory + "/batch.jsonl"
+        try writeRecords(30_000, seed: 23, to: file)
+        let submit = try system.submitInBackground(file)
+        let db = try PGConnection(system.conninfo)
+        let deadline = Date().addingTimeInterval(300)
+        // Wait until intake is done and work is under way, then kill.
+        while Date() < deadline {
+            let progress = try db.query("SELECT coalesce(max(assessed), 0), bool_or(state = 'running') FROM oversight.batch_progress")
+            if (progress.int(0, 0) ?? 0) > 2_000 && progress.bool(0, 1) == true { break }
+            usleep(50_000)
+        }
+        kill(system.coordinator.process.processIdentifier, SIGKILL)
+        system.coordinator.process.waitUntilExit()
+        usleep(500_000)
+        try system.startCoordinator()
+        while submit.process.isRunning && Date() < deadline { usleep(100_000) }
+        #expect(submit.stop(grace: 1) == 0, "\(submit.log)\n\(system.logs)")
+        let batch = try #require(batchID(fromSubmitLog: submit.log))
+        try system.expectExactlyOnce(batch: batch, accepted: 30_000)
+        print("fault test 2: \(submit.log.split(separator: "\n").last ?? "")")
+        system.stopAll()
+    }
+}
