@@ -47,6 +47,10 @@ public final class CoordinatorService: @unchecked Sendable {
     }
 
     public func run() throws {
+        guard try store.becomeActive(shouldStop: { stopping.count > 0 }) else {
+            logger.info("standby stopped before taking over")
+            return
+        }
         try store.prepare()
         let storeThread = Thread { [store] in store.run() }
         storeThread.name = "oversight-store"

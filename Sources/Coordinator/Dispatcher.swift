@@ -40,6 +40,8 @@ struct Dispatcher {
         var name: String
         var credit: Int
         var inFlight: Set<JobKey> = []
+        /// Jobs held that failed before: at most one at a time (see `dispatch`).
+        var retriedHeld: Set<JobKey> = []
         var lastReceived: Int64
         var lastSent: Int64
     }
@@ -68,7 +70,15 @@ struct Dispatcher {
         /// Seqs reported done while they were waiting in `pending` (after a requeue).
         var doneWhilePending: Set<Int64> = []
 
-        var pendingCount: Int { pending.count - pendingHead }
+        /// Jobs that failed before (their worker died, or scoring failed), waiting to be re-sent
+        /// one at a time.
+        var retries: [(seq: Int64, attempt: UInt16, record: [UInt8])] = []
+
+        var pendingCount: Int { pending.count - pendingHead + retries.count }
+        /// Nothing waits to be sent (jobs done while they waited do not count).
+        var nothingWaiting: Bool {
+            retries.isEmpty && pending[pendingHead...].allSatisfy { doneWhilePending.contains($0.seq) }
+        }
 
         var progress: BatchProgress {
             BatchProgress(batchID: id, state: completed ? .completed : (intakeClosed ? .running : .receiving),
@@ -188,9 +198,13 @@ struct Dispatcher {
         var actions: [Action] = []
         for seq in committed {
             let key = JobKey(batch: batchID, seq: seq)
-            if let worker { workers[worker]?.inFlight.remove(key) }
+            if let worker { release(key, from: worker) }
             if let lease = leases.removeValue(forKey: key) {
-                if lease.worker != worker { workers[lease.worker]?.inFlight.remove(key) }
+                if lease.worker != worker { release(key, from: lease.worker) }
+                attempts[key] = nil
+                batches[batchID]!.done += 1
+            } else if let i = batches[batchID]!.retries.firstIndex(where: { $0.seq == seq }) {
+                batches[batchID]!.retries.remove(at: i)
                 attempts[key] = nil
                 batches[batchID]!.done += 1
             } else if batches[batchID]!.pending[batches[batchID]!.pendingHead...].contains(where: { $0.seq == seq }),
@@ -200,16 +214,16 @@ struct Dispatcher {
         }
         for failure in failed {
             let key = JobKey(batch: batchID, seq: failure.seq)
-            if let worker { workers[worker]?.inFlight.remove(key) }
+            if let worker { release(key, from: worker) }
             guard let lease = leases.removeValue(forKey: key) else { continue }
-            if lease.worker != worker { workers[lease.worker]?.inFlight.remove(key) }
+            if lease.worker != worker { release(key, from: lease.worker) }
             if Int(lease.attempt) + 1 >= configuration.maxAttempts {
                 attempts[key] = nil
                 batches[batchID]!.failed += 1
                 actions.append(.deadLetter(batch: batchID, seq: failure.seq, attempts: Int(lease.attempt) + 1, reason: failure.reason))
             } else {
                 attempts[key] = lease.attempt + 1
-                batches[batchID]!.pending.append((failure.seq, lease.attempt + 1, lease.record))
+                batches[batchID]!.retries.append((failure.seq, lease.attempt + 1, lease.record))
             }
         }
         actions += refill(batchID) + checkCompleted(batchID)
@@ -243,11 +257,14 @@ struct Dispatcher {
             }
         }
         for (batchID, jobs) in returned {
-            guard var batch = batches[batchID] else { continue }
-            let rest = Array(batch.pending[batch.pendingHead...])
-            batch.pending = jobs + rest
-            batch.pendingHead = 0
-            batches[batchID] = batch
+            // Not attempted (DISCONNECT): first in line. Attempted: re-sent one at a time.
+            if counted {
+                batches[batchID]?.retries.append(contentsOf: jobs)
+            } else if var batch = batches[batchID] {
+                batch.pending = jobs + Array(batch.pending[batch.pendingHead...])
+                batch.pendingHead = 0
+                batches[batchID] = batch
+            }
         }
         for batchID in Set(worker.inFlight.map(\.batch)) { actions += checkCompleted(batchID) }
         return actions
@@ -276,10 +293,31 @@ struct Dispatcher {
 
     // MARK: Decisions
 
-    /// Sends bundles to every worker with spare credit, round-robin over batches.
+    private mutating func release(_ key: JobKey, from worker: [UInt8]) {
+        workers[worker]?.inFlight.remove(key)
+        workers[worker]?.retriedHeld.remove(key)
+    }
+
+    /// Sends bundles to every worker with spare credit, round-robin over batches. A job that
+    /// failed before goes alone, and a worker holds at most one such job: a poison record
+    /// cannot spend the attempts of the jobs around it, and a worker killed again loses at most
+    /// one suspect job.
     mutating func dispatch(now: Int64) -> [Action] {
         var actions: [Action] = []
         let ids = workers.keys.sorted { workers[$0]!.inFlight.count < workers[$1]!.inFlight.count }
+        for workerID in ids {
+            guard let worker = workers[workerID], worker.retriedHeld.isEmpty, worker.credit > worker.inFlight.count,
+                  let batchID = batchOrder.first(where: { batches[$0].map { !$0.retries.isEmpty && !$0.completed } ?? false })
+            else { continue }
+            let job = batches[batchID]!.retries.removeFirst()
+            let key = JobKey(batch: batchID, seq: job.seq)
+            leases[key] = Lease(worker: workerID, attempt: job.attempt, record: job.record)
+            workers[workerID]!.inFlight.insert(key)
+            workers[workerID]!.retriedHeld.insert(key)
+            workers[workerID]!.lastSent = now
+            actions.append(.send(worker: workerID, .jobs(JobBundle(batchID: batchID, criteriaSHA256: batches[batchID]!.criteriaSHA256,
+                                                                   jobs: [Job(seq: job.seq, attempt: job.attempt, record: job.record)]))))
+        }
         var progress = true
         while progress {
             progress = false
@@ -323,7 +361,7 @@ struct Dispatcher {
         guard !batchOrder.isEmpty else { return nil }
         for offset in 0..<batchOrder.count {
             let id = batchOrder[(nextBatchIndex + offset) % batchOrder.count]
-            if let batch = batches[id], batch.pendingCount > 0 {
+            if let batch = batches[id], batch.pendingHead < batch.pending.count {
                 nextBatchIndex = (nextBatchIndex + offset + 1) % batchOrder.count
                 return id
             }
@@ -361,7 +399,7 @@ struct Dispatcher {
         if let batch = batches[id], !batch.completed, batch.intakeClosed, !batch.reconcileInFlight, !batch.loadInFlight,
            batch.reconcileRounds < 3,
            !batch.storeHasMore, batch.done + batch.failed < batch.accepted,
-           batch.pending[batch.pendingHead...].allSatisfy({ batch.doneWhilePending.contains($0.seq) }),
+           batch.nothingWaiting,
            !leases.keys.contains(where: { $0.batch == id }) {
             batches[id]!.reconcileInFlight = true
             batches[id]!.reconcileRounds += 1
@@ -374,7 +412,7 @@ struct Dispatcher {
         guard var batch = batches[id], !batch.completed, batch.intakeClosed,
               batch.done + batch.failed >= batch.accepted, !batch.storeHasMore || batch.accepted == batch.done + batch.failed
         else { return [] }
-        guard batch.pendingCount == 0 || batch.pending[batch.pendingHead...].allSatisfy({ batch.doneWhilePending.contains($0.seq) }) else { return [] }
+        guard batch.nothingWaiting else { return [] }
         batch.completed = true
         batch.pending = []
         batch.pendingHead = 0

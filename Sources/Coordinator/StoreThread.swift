@@ -48,11 +48,33 @@ final class StoreThread: @unchecked Sendable {
     }
 
     /// Connects, migrates, registers the built-in packs and reports unfinished batches.
-    func prepare() throws {
+    /// Advisory lock that makes one coordinator per database the active one ("ovs-lead").
+    static let leadershipKey: Int64 = 0x6F76_732D_6C65_6164
+
+    /// Waits until this coordinator holds the leadership lock (a standby waits here while another
+    /// coordinator is active), or until `shouldStop` says to give up. Returns false if it gave up.
+    func becomeActive(shouldStop: () -> Bool) throws -> Bool {
         let store = try AuditStore(conninfo: conninfo, applicationName: "oversight-coordinator")
+        var announced = false
+        while true {
+            let held = try store.connection.query("SELECT pg_try_advisory_lock(\(Self.leadershipKey))").bool(0, 0) ?? false
+            if held { break }
+            if !announced {
+                logger.notice("standby: another coordinator is active on this database; waiting to take over")
+                announced = true
+            }
+            if shouldStop() { return false }
+            Thread.sleep(forTimeInterval: 0.25)
+        }
+        if announced { logger.notice("the active coordinator is gone: taking over") }
+        self.store = store
+        return true
+    }
+
+    func prepare() throws {
+        guard let store else { throw StoreError(message: "prepare() before becomeActive()") }
         try Migrator.migrate(store.connection)
         try store.register(CriteriaSet.builtIn)
-        self.store = store
         let unfinished = try store.unfinishedBatches()
         var done: [String: Int64] = [:]
         var dead: [String: Int64] = [:]
@@ -76,6 +98,12 @@ final class StoreThread: @unchecked Sendable {
         while true {
             do {
                 let fresh = try AuditStore(conninfo: conninfo, applicationName: "oversight-coordinator")
+                // The leadership lock went with the old session: take it again, or step down.
+                let held = try fresh.connection.query("SELECT pg_try_advisory_lock(\(Self.leadershipKey))").bool(0, 0) ?? false
+                guard held else {
+                    logger.critical("another coordinator became active while the database was unreachable; stepping down (restart this one to make it a standby)")
+                    exit(75)
+                }
                 store = fresh
                 logger.info("reconnected to PostgreSQL")
                 return fresh

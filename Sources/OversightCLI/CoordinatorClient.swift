@@ -31,8 +31,14 @@ final class CoordinatorClient {
         socket = try ZMQSocket(context, .dealer)
         try socket.setMaximumMessageSize(Int64(Envelope.maximumMessageSize))
         try socket.setSendHighWaterMark(64)
-        do { try socket.connect(endpoint) } catch {
-            throw Refused(message: "invalid coordinator endpoint \"\(endpoint)\": \(error.message) (expected e.g. tcp://127.0.0.1:5556)")
+        // Queue requests only on connections that are up: with a standby endpoint listed, a
+        // request must never wait in the pipe of a coordinator that is not listening.
+        try socket.setImmediate(true)
+        try socket.setSendTimeout(milliseconds: Int32(timeoutSeconds * 1000))
+        for one in endpoint.split(separator: ",").map({ String($0).trimmingCharacters(in: .whitespaces) }) {
+            do { try socket.connect(one) } catch {
+                throw Refused(message: "invalid coordinator endpoint \"\(one)\": \(error.message) (expected e.g. tcp://127.0.0.1:5556)")
+            }
         }
     }
 
@@ -42,7 +48,9 @@ final class CoordinatorClient {
     }
 
     func send(_ request: ClientRequest) throws {
-        try socket.send(request.encode())
+        do { try socket.send(request.encode()) } catch let error as ZMQError where error.code == .wouldBlock {
+            throw Unreachable(endpoint: endpoint, seconds: timeout)
+        }
     }
 
     /// The next reply, or `Unreachable` after the timeout. Error replies throw `Refused`.

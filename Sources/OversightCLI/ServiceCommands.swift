@@ -9,7 +9,9 @@ struct CoordinatorCommand: ParsableCommand {
         abstract: "Run the coordinator: take batches from clients and dispatch jobs to workers.",
         discussion: """
             Applies the database schema (like `oversight migrate`), resumes unfinished batches, and
-            serves until SIGTERM or SIGINT.
+            serves until SIGTERM or SIGINT. Start a second coordinator on the same database as a
+            hot standby: it waits (PostgreSQL advisory lock) and takes over when the active one
+            dies; give workers and clients both endpoints, comma-separated.
 
             Example:
               oversight coordinator --database postgresql://oversight@db/oversight \\
@@ -65,7 +67,7 @@ struct WorkerCommand: ParsableCommand {
                   --database postgresql://oversight_worker@db/oversight
             """)
 
-    @Option(help: "The coordinator's worker endpoint.") var coordinator = "tcp://127.0.0.1:5555"
+    @Option(help: "The coordinator's worker endpoint; several, comma-separated, for a hot standby.") var coordinator = "tcp://127.0.0.1:5555"
     @OptionGroup var database: DatabaseOptions
     @Option(help: "Name in logs and in the audit rows (default: host name and process id).") var name: String?
     @Option(help: "Jobs this worker may hold at once.") var credit: UInt32 = 512

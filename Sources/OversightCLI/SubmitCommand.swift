@@ -21,7 +21,7 @@ struct SubmitCommand: ParsableCommand {
             """)
 
     @Argument(help: "The batch file: .jsonl (one JSON record per line) or .csv.") var file: String
-    @Option(help: "The coordinator's client endpoint.") var coordinator = "tcp://127.0.0.1:5556"
+    @Option(help: "The coordinator's client endpoint; several, comma-separated, for a hot standby.") var coordinator = "tcp://127.0.0.1:5556"
     @Option(help: "File format, when the file name does not tell: jsonl or csv.") var format: String?
     @OptionGroup var packOptions: PackOptions
     @Option(help: "A name for the batch (default: the file name).") var name: String?

@@ -67,6 +67,15 @@ public final class WorkerService: @unchecked Sendable {
         var lastReceived = now()
         var lastSent = now()
         var backoff: Int64 = 250
+        // Messages not yet accepted by a live connection (IMMEDIATE is on): sent in order, never dropped.
+        var unsent: [WorkerMessage] = [.ready(name: configuration.name, credit: configuration.credit)]
+        func flush() {
+            while let message = unsent.first {
+                do { try socket.send(message.encode(), dontWait: true) } catch { return }
+                unsent.removeFirst()
+                lastSent = now()
+            }
+        }
 
         var draining = false
         var drainDeadline: Int64 = 0
@@ -79,17 +88,16 @@ public final class WorkerService: @unchecked Sendable {
                 logger.info("stopping: finishing the jobs this worker holds", metadata: ["bundles": "\(bundles.count)"])
             }
             if draining && (scoringFinished.count > 0 || now() > drainDeadline) {
-                for message in outbox.drain() { try? socket.send(message.encode(), dontWait: true) }
+                unsent += outbox.drain()
+                flush()
                 break
             }
             let ready = try poller.poll(timeout: Int(draining ? 50 : configuration.heartbeatIntervalMilliseconds / 2))
             if ready[1] {
                 wakeup.drain()
-                for message in outbox.drain() {
-                    try socket.send(message.encode())
-                    lastSent = now()
-                }
+                unsent += outbox.drain()
             }
+            flush()
             if ready[0] {
                 while let frames = try socket.receive(dontWait: true) {
                     lastReceived = now()
@@ -102,8 +110,7 @@ public final class WorkerService: @unchecked Sendable {
                         case .heartbeat: break
                         case .disconnect:
                             logger.info("coordinator asked this worker to announce itself again")
-                            try socket.send(WorkerMessage.ready(name: configuration.name, credit: configuration.credit).encode())
-                            lastSent = now()
+                            unsent.append(.ready(name: configuration.name, credit: configuration.credit))
                         }
                     } catch {
                         logger.warning("dropped a bad message from the coordinator", metadata: ["error": "\(error)"])
@@ -119,10 +126,12 @@ public final class WorkerService: @unchecked Sendable {
                 backoff = min(backoff * 2, 8_000)
                 socket = try connect(context)
                 poller = Self.poller(socket, wakeup)
+                unsent.removeAll { if case .ready = $0 { return true } else { return false } }
+                unsent.insert(.ready(name: configuration.name, credit: configuration.credit), at: 0)
                 lastReceived = now()
                 lastSent = now()
-            } else if t - lastSent >= configuration.heartbeatIntervalMilliseconds {
-                try socket.send(WorkerMessage.heartbeat.encode(), dontWait: true)
+            } else if t - lastSent >= configuration.heartbeatIntervalMilliseconds && unsent.isEmpty {
+                try? socket.send(WorkerMessage.heartbeat.encode(), dontWait: true)
                 lastSent = t
             }
         }
@@ -144,9 +153,12 @@ public final class WorkerService: @unchecked Sendable {
         let socket = try ZMQSocket(context, .dealer)
         try socket.setMaximumMessageSize(Int64(Envelope.maximumMessageSize))
         try socket.setReconnectInterval(milliseconds: 100, maximum: 2_000)
-        try socket.connect(configuration.coordinatorEndpoint)
-        try socket.send(WorkerMessage.ready(name: configuration.name, credit: configuration.credit).encode())
-        logger.info("worker announced itself", metadata: ["coordinator": "\(configuration.coordinatorEndpoint)", "credit": "\(configuration.credit)"])
+        try socket.setImmediate(true)
+        // Several endpoints (a hot standby): only the active coordinator binds, so only it answers.
+        for endpoint in configuration.coordinatorEndpoint.split(separator: ",") {
+            try socket.connect(String(endpoint).trimmingCharacters(in: .whitespaces))
+        }
+        logger.info("worker connecting", metadata: ["coordinator": "\(configuration.coordinatorEndpoint)", "credit": "\(configuration.credit)"])
         return socket
     }
 

@@ -61,11 +61,16 @@ import Wire
         _ = d.received(from: w2, .ready(name: "w2", credit: 8), now: 2_000)
         _ = d.received(from: w2, .heartbeat, now: 3_000)
         // w1 silent for more than 3 intervals: its jobs are re-sent, with attempt 1.
-        let moved = bundles(d.tick(now: 3_500))
-        #expect(moved.allSatisfy { $0.worker == w2 })
-        #expect(moved.flatMap(\.bundle.jobs).map(\.seq) == Array(1...8))
-        #expect(moved.flatMap(\.bundle.jobs).allSatisfy { $0.attempt == 1 })
+        var moved = bundles(d.tick(now: 3_500))
         #expect(d.workers[w1] == nil)
+        var seqs: [Int64] = []
+        while let next = moved.first {
+            #expect(next.worker == w2)
+            #expect(next.bundle.jobs.allSatisfy { $0.attempt == 1 })
+            seqs += next.bundle.jobs.map(\.seq)
+            moved = bundles(d.received(from: w2, .done(batchID: batch, committed: next.bundle.jobs.map(\.seq), failed: []), now: 3_600))
+        }
+        #expect(seqs == Array(1...8))
     }
 
     @Test func lateDoneFromAPresumedDeadWorkerStillCountsOnce() {
@@ -101,11 +106,16 @@ import Wire
         let first = bundles(d.received(from: w1, .ready(name: "w1", credit: 10), now: 0))
         #expect(first.first?.worker == w1)
         _ = d.received(from: w2, .ready(name: "w2", credit: 10), now: 0)
-        // w1 vanished (its connection is gone): its jobs go to w2, with the attempt counted.
-        let resent = bundles(d.sendFailed(to: w1, now: 1))
-        #expect(resent.allSatisfy { $0.worker == w2 })
-        #expect(resent.flatMap(\.bundle.jobs).map(\.seq) == [1, 2, 3])
-        #expect(resent.flatMap(\.bundle.jobs).allSatisfy { $0.attempt == 1 })
+        // w1 vanished (its connection is gone): its jobs go to w2 one at a time, attempt counted.
+        var resent = bundles(d.sendFailed(to: w1, now: 1))
+        var seqs: [Int64] = []
+        while let next = resent.first {
+            #expect(next.worker == w2)
+            #expect(next.bundle.jobs.count == 1 && next.bundle.jobs[0].attempt == 1)
+            seqs.append(next.bundle.jobs[0].seq)
+            resent = bundles(d.received(from: w2, .done(batchID: batch, committed: [next.bundle.jobs[0].seq], failed: []), now: 2))
+        }
+        #expect(seqs == [1, 2, 3])
     }
 
     @Test func memoryStaysWithinTheWindowAndTheRestIsLoadedInOrder() {
@@ -158,13 +168,17 @@ import Wire
         var now: Int64 = 1_000
         let died = d.tick(now: now)
         #expect(died.filter { if case .recordFailure = $0 { return true } else { return false } }.count == 5)
-        let singles = bundles(d.received(from: w2, .ready(name: "w2", credit: 10), now: now))
-        #expect(singles.map(\.jobs.count) == [1, 1, 1, 1, 1])
-        #expect(singles.allSatisfy { $0.jobs[0].attempt == 1 })
-        // w2 commits 1-4; job 5 kills it twice more.
-        _ = d.received(from: w2, .done(batchID: batch, committed: [1, 2, 3, 4], failed: []), now: now)
+        // They come back one at a time; w2 commits 1-4; job 5 kills it twice more.
+        var single = bundles(d.received(from: w2, .ready(name: "w2", credit: 10), now: now))
+        while let next = single.first, next.jobs[0].seq != 5 {
+            #expect(next.jobs.count == 1 && next.jobs[0].attempt == 1)
+            single = bundles(d.received(from: w2, .done(batchID: batch, committed: [next.jobs[0].seq], failed: []), now: now))
+        }
+        #expect(single.first?.jobs.map(\.seq) == [5])
+        now += 1_000
+        _ = d.tick(now: now)  // w2 dies holding job 5 (attempt 2)
         var deadLetters: [Dispatcher.Action] = []
-        for round in 0..<2 {
+        for round in 0..<1 {
             now += 1_000
             let worker = Array("w\(3 + round)".utf8)
             _ = d.received(from: worker, .ready(name: "w", credit: 10), now: now - 500)

@@ -196,3 +196,43 @@ func batchID(fromSubmitLog log: String) -> String? {
         system.stopAll()
     }
 }
+
+@Suite(.serialized) struct FailoverTests {
+    /// 5. A standby coordinator on the same database takes over when the active one dies.
+    @Test func theStandbyTakesOver() throws {
+        let conninfo = try TestDatabase.create("failover")
+        let active = try FaultySystem(label: "failover", conninfo: conninfo, workers: 0)
+        let standbyWorkers = "tcp://127.0.0.1:\(freeLoopbackPort())"
+        let standbyClients = "tcp://127.0.0.1:\(freeLoopbackPort())"
+        let standby = try RunningProcess(["coordinator", "--database", conninfo, "--worker-endpoint", standbyWorkers,
+                                          "--client-endpoint", standbyClients, "--heartbeat-interval", "200"],
+                                         logPath: active.directory + "/standby.log")
+        defer { standby.stop() }
+        // Workers and the client know both coordinators.
+        var workers: [RunningProcess] = []
+        for n in 0..<2 {
+            workers.append(try RunningProcess(["worker", "--coordinator", "\(active.workerEndpoint),\(standbyWorkers)", "--database", conninfo,
+                                               "--name", "fo-\(n)", "--heartbeat-interval", "200"], logPath: active.directory + "/w\(n).log"))
+        }
+        defer { workers.forEach { $0.stop() } }
+        let file = active.directory + "/batch.jsonl"
+        try writeRecords(30_000, seed: 24, to: file)
+        let submit = try RunningProcess(["submit", file, "--coordinator", "\(active.clientEndpoint),\(standbyClients)", "--wait"],
+                                        logPath: active.directory + "/submit.log")
+        let db = try PGConnection(conninfo)
+        let deadline = Date().addingTimeInterval(300)
+        while Date() < deadline {
+            let progress = try db.query("SELECT coalesce(max(assessed), 0), bool_or(state = 'running') FROM oversight.batch_progress")
+            if (progress.int(0, 0) ?? 0) > 2_000 && progress.bool(0, 1) == true { break }
+            usleep(50_000)
+        }
+        #expect(standby.log.contains("standby"), "the second coordinator waits: \(standby.log)")
+        kill(active.coordinator.process.processIdentifier, SIGKILL)
+        while submit.process.isRunning && Date() < deadline { usleep(100_000) }
+        #expect(submit.stop(grace: 1) == 0, "\(submit.log)\n\(standby.log)")
+        #expect(standby.log.contains("taking over"))
+        let batch = try #require(batchID(fromSubmitLog: submit.log))
+        try active.expectExactlyOnce(batch: batch, accepted: 30_000)
+        print("fault test 5: \(submit.log.split(separator: "\n").last ?? "")")
+    }
+}
