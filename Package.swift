@@ -55,9 +55,13 @@ let package = Package(
                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
 
+        // Child processes without Foundation's Process, whose exit detection never fires when a
+        // grandchild (the postmaster that pg_ctl leaves running) inherits its descriptor.
+        .target(name: "ChildProcess", swiftSettings: strict),
+
         // The one command users run.
         .executableTarget(name: "OversightCLI",
-                          dependencies: ["Coordinator", "Worker", "AuditStore", "Assessment", "Wire", "ZeroMQ", "LibPQ",
+                          dependencies: ["Coordinator", "Worker", "AuditStore", "Assessment", "Wire", "ZeroMQ", "LibPQ", "ChildProcess",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                          .product(name: "Logging", package: "swift-log")],
                           swiftSettings: strict),
@@ -68,7 +72,7 @@ let package = Package(
         .plugin(name: "EmbedSchemasPlugin", capability: .buildTool(), dependencies: ["EmbedSchemas"]),
 
         // Tests: pure units, real sockets, a real PostgreSQL, and the built binary as processes.
-        .target(name: "TestSupport", dependencies: ["LibPQ"], path: "Tests/TestSupport", swiftSettings: strict),
+        .target(name: "TestSupport", dependencies: ["LibPQ", "ChildProcess"], path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "AssessmentTests", dependencies: ["Assessment"], swiftSettings: strict),
         .testTarget(name: "WireTests", dependencies: ["Wire"], swiftSettings: strict),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"], swiftSettings: strict),

@@ -210,6 +210,8 @@ public final class CoordinatorService: @unchecked Sendable {
                 }
             case .loaded(let batchID, let jobs, let exhausted, let through):
                 perform(dispatcher.jobsLoaded(batchID, jobs: jobs, exhausted: exhausted, through: through, now: now))
+            case .completed(let batchID):
+                dispatcher.completionRecorded(batchID)
             case .reconciled(let batchID, let assessed, let dead):
                 perform(dispatcher.reconciled(batchID, assessed: assessed, deadLetters: dead, now: now))
             case .loadFailed(let batchID):

@@ -55,6 +55,8 @@ struct Dispatcher {
         var failed: Int64 = 0
         var intakeClosed: Bool
         var completed = false
+        /// The store has recorded the completion: only then do clients hear "completed".
+        var completionRecorded = false
         /// Jobs in memory, ready to send, with their attempt count so far.
         var pending: [(seq: Int64, attempt: UInt16, record: [UInt8])] = []
         var pendingHead = 0
@@ -81,7 +83,7 @@ struct Dispatcher {
         }
 
         var progress: BatchProgress {
-            BatchProgress(batchID: id, state: completed ? .completed : (intakeClosed ? .running : .receiving),
+            BatchProgress(batchID: id, state: completionRecorded ? .completed : (intakeClosed ? .running : .receiving),
                           accepted: accepted, rejected: rejected, done: done, failed: failed)
         }
     }
@@ -158,6 +160,9 @@ struct Dispatcher {
     }
 
     func progress(_ id: BatchID) -> BatchProgress? { batches[id]?.progress }
+
+    /// The store committed the batch's completion.
+    mutating func completionRecorded(_ id: BatchID) { batches[id]?.completionRecorded = true }
 
     // MARK: Workers
 

@@ -27,6 +27,7 @@ enum StoreReply: Sendable {
     case loaded(batchID: BatchID, jobs: [(seq: Int64, record: [UInt8])], exhausted: Bool, through: Int64)
     case loadFailed(batchID: BatchID)
     case reconciled(BatchID, assessed: Int64, deadLetters: Int64)
+    case completed(BatchID)
     case unfinished([BatchRecord], done: [String: Int64], dead: [String: Int64])
     case failed(client: [UInt8], code: ClientReply.ErrorCode, message: String)
 }
@@ -235,6 +236,7 @@ final class StoreThread: @unchecked Sendable {
             replies.post(.loaded(batchID: batchID, jobs: page.jobs, exhausted: page.exhausted, through: page.scannedThrough))
         case .markCompleted(let batchID):
             try store.markCompleted(batchID: batchID.description)
+            replies.post(.completed(batchID))
             logger.info("batch completed", metadata: ["batch": "\(batchID)"])
         case .recordFailure(let batchID, let seq, let attempt, let worker, let reason):
             try store.recordFailure(batchID: batchID.description, seq: seq, attempt: attempt, worker: worker, reason: reason)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ChildProcess
 import LibPQ
 import AuditStore
 import Wire

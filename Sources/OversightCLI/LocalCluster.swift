@@ -1,4 +1,5 @@
 import Foundation
+import ChildProcess
 import LibPQ
 #if canImport(Glibc)
 import Glibc

@@ -46,6 +46,9 @@ import Wire
         #expect(d.intakeClosed(batch).isEmpty)
         let actions = d.received(from: w1, .done(batchID: batch, committed: [1, 2, 3, 4, 5], failed: []), now: 1)
         #expect(actions.contains(.markCompleted(batch)))
+        // Clients hear "completed" only once the store has recorded it.
+        #expect(d.progress(batch)?.state == .running)
+        d.completionRecorded(batch)
         #expect(d.progress(batch) == BatchProgress(batchID: batch, state: .completed, accepted: 5, rejected: 2, done: 5, failed: 0))
         // A duplicate DONE neither double-counts nor completes again.
         let again = d.received(from: w1, .done(batchID: batch, committed: [5], failed: []), now: 2)
@@ -193,6 +196,7 @@ import Wire
         }
         #expect(d.progress(batch)?.done == 4)
         #expect(d.progress(batch)?.failed == 1)
+        d.completionRecorded(batch)
         #expect(d.progress(batch)?.state == .completed)
     }
 

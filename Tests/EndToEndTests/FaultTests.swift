@@ -202,6 +202,9 @@ func batchID(fromSubmitLog log: String) -> String? {
     @Test func theStandbyTakesOver() throws {
         let conninfo = try TestDatabase.create("failover")
         let active = try FaultySystem(label: "failover", conninfo: conninfo, workers: 0)
+        // The first coordinator must be active before the second starts.
+        let listening = Date().addingTimeInterval(60)
+        while !active.coordinator.log.contains("coordinator listening") && Date() < listening { usleep(50_000) }
         let standbyWorkers = "tcp://127.0.0.1:\(freeLoopbackPort())"
         let standbyClients = "tcp://127.0.0.1:\(freeLoopbackPort())"
         let standby = try RunningProcess(["coordinator", "--database", conninfo, "--worker-endpoint", standbyWorkers,
@@ -234,5 +237,48 @@ func batchID(fromSubmitLog log: String) -> String? {
         let batch = try #require(batchID(fromSubmitLog: submit.log))
         try active.expectExactlyOnce(batch: batch, accepted: 30_000)
         print("fault test 5: \(submit.log.split(separator: "\n").last ?? "")")
+    }
+}
+
+@Suite(.serialized) struct DatabaseOutageTests {
+    /// 3. Restart PostgreSQL mid-batch (its own cluster, so other tests are not disturbed).
+    @Test func postgresRestartsMidBatch() throws {
+        let dataDir = NSTemporaryDirectory() + "oversight-outage-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
+        chmod(dataDir, 0o755)
+        defer {
+            _ = try? OversightBinary.runSplit(["local-db", "stop", "--data-dir", dataDir])
+            try? FileManager.default.removeItem(atPath: dataDir)
+        }
+        let started = try OversightBinary.runSplit(["local-db", "start", "--data-dir", dataDir, "--unsafe-fast"], timeout: 120)
+        #expect(started.status == 0, "\(started.stderr)")
+        let conninfo = started.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let system = try FaultySystem(label: "outage", conninfo: conninfo, workers: 2)
+        try system.startWorkers()
+        let file = system.directory + "/batch.jsonl"
+        try writeRecords(30_000, seed: 25, to: file)
+        let submit = try system.submitInBackground(file)
+        let deadline = Date().addingTimeInterval(300)
+        do {
+            let db = try PGConnection(conninfo)
+            while Date() < deadline {
+                let progress = try db.query("SELECT coalesce(max(assessed), 0), bool_or(state = 'running') FROM oversight.batch_progress")
+                if (progress.int(0, 0) ?? 0) > 2_000 && progress.bool(0, 1) == true { break }
+                usleep(50_000)
+            }
+        }
+        let stopped = try OversightBinary.runSplit(["local-db", "stop", "--data-dir", dataDir], timeout: 60)
+        #expect(stopped.status == 0, "\(stopped.stderr)")
+        sleep(2)
+        let restarted = try OversightBinary.runSplit(["local-db", "start", "--data-dir", dataDir, "--unsafe-fast"], timeout: 120)
+        #expect(restarted.status == 0, "\(restarted.stderr)")
+        while submit.process.isRunning && Date() < deadline { usleep(100_000) }
+        #expect(submit.stop(grace: 1) == 0, "\(submit.log)\n\(system.logs)")
+        #expect(system.coordinator.process.isRunning, "the coordinator rode through the outage")
+        #expect(system.workers.allSatisfy { $0?.process.isRunning == true }, "no worker crashed")
+        let batch = try #require(batchID(fromSubmitLog: submit.log))
+        try system.expectExactlyOnce(batch: batch, accepted: 30_000)
+        print("fault test 3: \(submit.log.split(separator: "\n").last ?? "")")
+        system.stopAll()
     }
 }

@@ -1,4 +1,5 @@
 public import LibPQ
+import ChildProcess
 public import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -61,35 +62,27 @@ public enum OversightBinary {
 
     /// Runs the binary to completion; returns exit status, stdout and stderr separately.
     /// A run that takes longer than `timeout` seconds is killed, and reported as exit status -9.
+    /// (posix_spawn and waitpid: Foundation's Process never sees `local-db start` exit, because
+    /// the postmaster it leaves running inherits the descriptor Process watches.)
     public static func runSplit(_ arguments: [String], environment: [String: String]? = nil, timeout: Double = 300) throws -> (status: Int32, stdout: String, stderr: String) {
         guard FileManager.default.isExecutableFile(atPath: path) else {
             throw TestDatabase.SetupError(description: "\(path) not found: run `swift build` before `swift test` (make test does)")
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        if let environment { process.environment = environment }
-        let dir = FileManager.default.temporaryDirectory
-        let out = dir.appendingPathComponent("ovs-out-\(UUID().uuidString)")
-        let err = dir.appendingPathComponent("ovs-err-\(UUID().uuidString)")
-        FileManager.default.createFile(atPath: out.path, contents: nil)
-        FileManager.default.createFile(atPath: err.path, contents: nil)
-        defer { try? FileManager.default.removeItem(at: out); try? FileManager.default.removeItem(at: err) }
-        process.standardOutput = try FileHandle(forWritingTo: out)
-        process.standardError = try FileHandle(forWritingTo: err)
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning && Date() < deadline { usleep(20_000) }
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-            return (-9, (try? String(contentsOf: out, encoding: .utf8)) ?? "",
-                    ((try? String(contentsOf: err, encoding: .utf8)) ?? "") + "\n[killed after \(Int(timeout)) s]")
+        let dir = NSTemporaryDirectory()
+        let out = dir + "ovs-out-\(UUID().uuidString)"
+        let err = dir + "ovs-err-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: out); try? FileManager.default.removeItem(atPath: err) }
+        let env = environment.map { ProcessInfo.processInfo.environment.merging($0) { _, new in new } }
+        let child = try ChildProcess.spawn([path] + arguments, outputPath: out, errorPath: err, environment: env)
+        var status = child.wait(timeout: timeout)
+        if status == nil {
+            child.signal(SIGKILL)
+            _ = child.wait(timeout: 5)
+            status = -9
         }
-        return (process.terminationStatus,
-                (try? String(contentsOf: out, encoding: .utf8)) ?? "",
-                (try? String(contentsOf: err, encoding: .utf8)) ?? "")
+        var stderr = (try? String(contentsOfFile: err, encoding: .utf8)) ?? ""
+        if status == -9 { stderr += "\n[killed after \(Int(timeout)) s]" }
+        return (status!, (try? String(contentsOfFile: out, encoding: .utf8)) ?? "", stderr)
     }
 }
 

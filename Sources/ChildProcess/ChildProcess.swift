@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -6,20 +6,26 @@ import Glibc
 /// A child process started with posix_spawn, its output sent to a file, reaped with waitpid.
 /// (Foundation's Process waits on a descriptor that daemons such as the postmaster inherit,
 /// so it never sees pg_ctl exit.)
-struct ChildProcess {
-    let pid: pid_t
-    let command: String
+public struct ChildProcess: Sendable {
+    public let pid: pid_t
+    public let command: String
 
-    struct SpawnError: Error, CustomStringConvertible { let description: String }
+    public struct SpawnError: Error, CustomStringConvertible { public let description: String }
 
-    /// Starts `arguments[0]` (an absolute path) with stdin from /dev/null and output to `outputPath`.
-    static func spawn(_ arguments: [String], outputPath: String, environment: [String: String]? = nil) throws -> ChildProcess {
+    /// Starts `arguments[0]` (an absolute path) with stdin from /dev/null, stdout to `outputPath`
+    /// and stderr to `errorPath` (default: the same file).
+    public static func spawn(_ arguments: [String], outputPath: String, errorPath: String? = nil,
+                             environment: [String: String]? = nil) throws -> ChildProcess {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        if let errorPath {
+            posix_spawn_file_actions_addopen(&actions, 2, errorPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        } else {
+            posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        }
         let env = (environment ?? ProcessInfo.processInfo.environment).map { "\($0.key)=\($0.value)" }
         var pid: pid_t = 0
         let rc = withCStringArray(arguments) { argv in
@@ -32,7 +38,7 @@ struct ChildProcess {
     }
 
     /// Waits for exit; returns the exit status (128+signal when killed), or nil on timeout.
-    func wait(timeout: Double? = nil) -> Int32? {
+    public func wait(timeout: Double? = nil) -> Int32? {
         let deadline = timeout.map { Date().addingTimeInterval($0) }
         while true {
             var status: Int32 = 0
@@ -49,11 +55,11 @@ struct ChildProcess {
         }
     }
 
-    func signal(_ sig: Int32) { kill(pid, sig) }
+    public func signal(_ sig: Int32) { kill(pid, sig) }
 
     /// SIGTERM, then SIGKILL if it has not exited within `grace` seconds.
     @discardableResult
-    func stop(grace: Double = 10) -> Int32? {
+    public func stop(grace: Double = 10) -> Int32? {
         signal(SIGTERM)
         if let status = wait(timeout: grace) { return status }
         signal(SIGKILL)
@@ -61,7 +67,7 @@ struct ChildProcess {
     }
 
     /// Runs to completion and returns (exit status, output).
-    static func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
+    public static func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
         let outputPath = NSTemporaryDirectory() + "oversight-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).out"
         defer { unlink(outputPath) }
         let child = try spawn(arguments, outputPath: outputPath)
