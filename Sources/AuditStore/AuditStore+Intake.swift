@@ -206,3 +206,21 @@ extension AuditStore {
         try connection.query("SELECT count(*) FROM oversight.dead_letters WHERE batch_id = \(batchID)::uuid AND retried_at IS NULL").int64(0, 0) ?? 0
     }
 }
+
+extension AuditStore {
+    /// Marks the batch's active dead letters as retried and reopens the batch; returns how many.
+    public func retryDeadLetters(batchID: String) throws -> Int {
+        try connection.transaction {
+            let count = try connection.query("""
+                UPDATE oversight.dead_letters SET retried_at = clock_timestamp()
+                WHERE batch_id = \(batchID)::uuid AND retried_at IS NULL
+                """).affectedRows
+            try connection.query("UPDATE oversight.batches SET completed_at = NULL WHERE batch_id = \(batchID)::uuid AND cancelled_at IS NULL")
+            return count
+        }
+    }
+
+    public func cancel(batchID: String) throws(PQError) {
+        try connection.query("UPDATE oversight.batches SET cancelled_at = COALESCE(cancelled_at, now()) WHERE batch_id = \(batchID)::uuid")
+    }
+}

@@ -172,6 +172,10 @@ public final class CoordinatorService: @unchecked Sendable {
                 service.store.requests.post(.chunk(client: client, batchID: batchID, number: number, records: records))
             case .close(let batchID, _):
                 service.store.requests.post(.close(client: client, batchID: batchID))
+            case .retry(let batchID):
+                service.store.requests.post(.retry(client: client, batchID: batchID))
+            case .cancel(let batchID):
+                service.store.requests.post(.cancel(client: client, batchID: batchID))
             case .status(let batchID):
                 if let progress = dispatcher.progress(batchID) {
                     reply(client, .status(progress))
@@ -212,6 +216,17 @@ public final class CoordinatorService: @unchecked Sendable {
                 perform(dispatcher.jobsLoaded(batchID, jobs: jobs, exhausted: exhausted, through: through, now: now))
             case .completed(let batchID):
                 dispatcher.completionRecorded(batchID)
+            case .retried(let client, let batch, let count):
+                guard let id = BatchID(batch.batchID) else { return }
+                // A batch this coordinator no longer holds (completed before it started) is loaded.
+                perform(dispatcher.batchOpened(id, criteriaSHA256: batch.criteriaSHA256, accepted: batch.accepted, rejected: batch.rejected,
+                                               done: 0, intakeClosed: batch.intakeClosed))
+                perform(dispatcher.retried(id, count: count, now: now))
+                if let progress = dispatcher.progress(id) { self.reply(client, .status(progress)) }
+            case .cancelled(let client, let batchID):
+                dispatcher.cancelled(batchID)
+                self.reply(client, .status(dispatcher.progress(batchID)
+                    ?? BatchProgress(batchID: batchID, state: .cancelled, accepted: 0, rejected: 0, done: 0, failed: 0)))
             case .reconciled(let batchID, let assessed, let dead):
                 perform(dispatcher.reconciled(batchID, assessed: assessed, deadLetters: dead, now: now))
             case .loadFailed(let batchID):

@@ -55,6 +55,7 @@ struct Dispatcher {
         var failed: Int64 = 0
         var intakeClosed: Bool
         var completed = false
+        var cancelled = false
         /// The store has recorded the completion: only then do clients hear "completed".
         var completionRecorded = false
         /// Jobs in memory, ready to send, with their attempt count so far.
@@ -83,7 +84,7 @@ struct Dispatcher {
         }
 
         var progress: BatchProgress {
-            BatchProgress(batchID: id, state: completionRecorded ? .completed : (intakeClosed ? .running : .receiving),
+            BatchProgress(batchID: id, state: cancelled ? .cancelled : completionRecorded ? .completed : (intakeClosed ? .running : .receiving),
                           accepted: accepted, rejected: rejected, done: done, failed: failed)
         }
     }
@@ -160,6 +161,32 @@ struct Dispatcher {
     }
 
     func progress(_ id: BatchID) -> BatchProgress? { batches[id]?.progress }
+
+    /// Dead letters were queued again (`retried` of them): the batch runs again and reads its
+    /// unassessed jobs back from the store.
+    mutating func retried(_ id: BatchID, count: Int, now: Int64) -> [Action] {
+        guard var batch = batches[id], !batch.cancelled else { return [] }
+        batch.failed = max(0, batch.failed - Int64(count))
+        batch.completed = false
+        batch.completionRecorded = false
+        batch.storeHasMore = true
+        batch.loadedThrough = 0
+        batch.reconcileRounds = 0
+        batches[id] = batch
+        return refill(id) + dispatch(now: now)
+    }
+
+    /// Nothing more of the batch is sent; jobs at workers finish and count.
+    mutating func cancelled(_ id: BatchID) {
+        guard var batch = batches[id] else { return }
+        batch.cancelled = true
+        batch.completed = true
+        batch.pending = []
+        batch.pendingHead = 0
+        batch.retries = []
+        batch.storeHasMore = false
+        batches[id] = batch
+    }
 
     /// The store committed the batch's completion.
     mutating func completionRecorded(_ id: BatchID) { batches[id]?.completionRecorded = true }
@@ -376,7 +403,7 @@ struct Dispatcher {
 
     /// Asks the store for more jobs when the window runs low.
     private mutating func refill(_ id: BatchID) -> [Action] {
-        guard var batch = batches[id], batch.storeHasMore, !batch.loadInFlight, !batch.completed else { return [] }
+        guard var batch = batches[id], batch.storeHasMore, !batch.loadInFlight, !batch.completed, !batch.cancelled else { return [] }
         let room = configuration.pendingWindow - pendingCount
         guard batch.pendingCount < configuration.pendingWindow / 2, room >= configuration.bundleSize else { return [] }
         batch.loadInFlight = true

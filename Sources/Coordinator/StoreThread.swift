@@ -12,6 +12,8 @@ enum StoreRequest: Sendable {
     case chunk(client: [UInt8], batchID: BatchID, number: UInt64, records: [SubmittedRecord])
     case close(client: [UInt8], batchID: BatchID)
     case status(client: [UInt8], batchID: BatchID)
+    case retry(client: [UInt8], batchID: BatchID)
+    case cancel(client: [UInt8], batchID: BatchID)
     case load(batchID: BatchID, afterSeq: Int64, limit: Int)
     case markCompleted(BatchID)
     case recordFailure(BatchID, seq: Int64, attempt: Int, worker: String, reason: String)
@@ -28,6 +30,8 @@ enum StoreReply: Sendable {
     case loadFailed(batchID: BatchID)
     case reconciled(BatchID, assessed: Int64, deadLetters: Int64)
     case completed(BatchID)
+    case retried(client: [UInt8], BatchRecord, count: Int)
+    case cancelled(client: [UInt8], BatchID)
     case unfinished([BatchRecord], done: [String: Int64], dead: [String: Int64])
     case failed(client: [UInt8], code: ClientReply.ErrorCode, message: String)
 }
@@ -130,7 +134,8 @@ final class StoreThread: @unchecked Sendable {
 
     private func retryOrFail(_ request: StoreRequest, error: any Error) {
         switch request {
-        case .open(let client, _, _, _, _), .chunk(let client, _, _, _), .close(let client, _), .status(let client, _):
+        case .open(let client, _, _, _, _), .chunk(let client, _, _, _), .close(let client, _), .status(let client, _),
+             .retry(let client, _), .cancel(let client, _):
             let transient = (error as? PQError)?.isTransient ?? false
             replies.post(.failed(client: client, code: transient ? .storeUnavailable : .badRequest, message: "\(error)"))
         case .load(let batchID, _, _):
@@ -231,6 +236,21 @@ final class StoreThread: @unchecked Sendable {
             let state: BatchProgress.State = batch.cancelled ? .cancelled : batch.completed ? .completed : batch.intakeClosed ? .running : .receiving
             replies.post(.status(client: client, BatchProgress(batchID: batchID, state: state, accepted: batch.accepted,
                                                                rejected: batch.rejected, done: done, failed: 0)))
+        case .retry(let client, let batchID):
+            guard try store.batch(id: batchID.description) != nil else {
+                replies.post(.failed(client: client, code: .unknownBatch, message: "no batch \(batchID) in this database")); return
+            }
+            let count = try store.retryDeadLetters(batchID: batchID.description)
+            guard let batch = try store.batch(id: batchID.description) else { return }
+            logger.info("dead letters queued again", metadata: ["batch": "\(batchID)", "jobs": "\(count)"])
+            replies.post(.retried(client: client, batch, count: count))
+        case .cancel(let client, let batchID):
+            guard try store.batch(id: batchID.description) != nil else {
+                replies.post(.failed(client: client, code: .unknownBatch, message: "no batch \(batchID) in this database")); return
+            }
+            try store.cancel(batchID: batchID.description)
+            logger.info("batch cancelled", metadata: ["batch": "\(batchID)"])
+            replies.post(.cancelled(client: client, batchID))
         case .load(let batchID, let afterSeq, let limit):
             let page = try store.pendingJobs(batchID: batchID.description, afterSeq: afterSeq, limit: limit)
             replies.post(.loaded(batchID: batchID, jobs: page.jobs, exhausted: page.exhausted, through: page.scannedThrough))

@@ -17,6 +17,7 @@ struct Oversight: ParsableCommand {
         subcommands: [
             CoordinatorCommand.self, WorkerCommand.self, SubmitCommand.self, StatusCommand.self,
             ResultsCommand.self, ExplainCommand.self, CriteriaCommand.self, ImportCommand.self, MigrateCommand.self,
+            DeadLettersCommand.self, RetryCommand.self, CancelCommand.self,
             DemoCommand.self, GenerateCommand.self, BenchCommand.self, LocalDatabaseCommand.self,
         ])
 }

@@ -49,8 +49,12 @@ public enum ClientRequest: Hashable, Sendable {
     /// No more records: `chunks` is the number of the last chunk sent.
     case close(batchID: BatchID, chunks: UInt64)
     case status(batchID: BatchID)
+    /// Queue the batch's dead-lettered jobs again.
+    case retry(batchID: BatchID)
+    /// Stop dispatching what is left of the batch; finished assessments stay.
+    case cancel(batchID: BatchID)
 
-    public enum Command: UInt8, Sendable { case open = 0x20, chunk = 0x22, close = 0x24, status = 0x26 }
+    public enum Command: UInt8, Sendable { case open = 0x20, chunk = 0x22, close = 0x24, status = 0x26, retry = 0x28, cancel = 0x2A }
 
     public func encode() -> [[UInt8]] {
         var w = ByteWriter()
@@ -79,6 +83,8 @@ public enum ClientRequest: Hashable, Sendable {
             }
         case .close(let id, let chunks): command = .close; w.batchID(id); w.u64(chunks)
         case .status(let id): command = .status; w.batchID(id)
+        case .retry(let id): command = .retry; w.batchID(id)
+        case .cancel(let id): command = .cancel; w.batchID(id)
         }
         return Envelope.frames(command.rawValue, w.bytes)
     }
@@ -125,6 +131,8 @@ public enum ClientRequest: Hashable, Sendable {
             message = .chunk(batchID: id, number: number, records: records)
         case .close: message = .close(batchID: try r.batchID(), chunks: try r.u64("chunks"))
         case .status: message = .status(batchID: try r.batchID())
+        case .retry: message = .retry(batchID: try r.batchID())
+        case .cancel: message = .cancel(batchID: try r.batchID())
         }
         try r.finish("client request")
         return message

@@ -137,6 +137,25 @@ func batchID(fromSubmitLog log: String) -> String? {
         let letter = try db.query("SELECT attempts, last_error FROM oversight.dead_letters WHERE batch_id = \(batch)::uuid")
         #expect(letter.int(0, 0) == 3)
         #expect(letter.string(0, 1)?.contains("lost while holding the job") == true)
+
+        // `deadletters` lists it; with the fault gone, `retry` assesses it and clears the list.
+        let listed = try OversightBinary.runSplit(["deadletters", batch, "--json", "--database", system.conninfo])
+        #expect(listed.status == 0)
+        #expect(listed.stdout.split(separator: "\n").count == 1)
+        #expect(listed.stdout.contains("\"seq\":2001"))
+        #expect(listed.stdout.contains("\"line\":2001"))
+        for w in system.workers { w?.stop() }
+        system.workerEnvironment = [:]
+        try system.startWorkers()
+        let retried = try OversightBinary.runSplit(["retry", batch, "--coordinator", system.clientEndpoint])
+        #expect(retried.status == 0, "\(retried.stderr)")
+        let until = Date().addingTimeInterval(60)
+        while try db.query("SELECT count(*) FROM oversight.assessments WHERE batch_id = \(batch)::uuid").int(0, 0) != 2_001 && Date() < until {
+            usleep(100_000)
+        }
+        try system.expectExactlyOnce(batch: batch, accepted: 2_001)
+        let empty = try OversightBinary.runSplit(["deadletters", batch, "--database", system.conninfo])
+        #expect(empty.stdout == "no dead letters\n")
         system.stopAll()
     }
 
@@ -279,6 +298,32 @@ func batchID(fromSubmitLog log: String) -> String? {
         let batch = try #require(batchID(fromSubmitLog: submit.log))
         try system.expectExactlyOnce(batch: batch, accepted: 30_000)
         print("fault test 3: \(submit.log.split(separator: "\n").last ?? "")")
+        system.stopAll()
+    }
+}
+
+@Suite struct CancellationTests {
+    @Test func cancellingStopsDispatchAndKeepsWhatIsDone() throws {
+        let system = try FaultySystem(label: "cancel", workers: 1)
+        try system.startWorkers()
+        let file = system.directory + "/batch.jsonl"
+        try writeRecords(50_000, seed: 26, to: file)
+        let submitted = try OversightBinary.runSplit(["submit", file, "--coordinator", system.clientEndpoint])
+        #expect(submitted.status == 0, "\(submitted.stderr)")
+        let batch = submitted.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let cancelled = try OversightBinary.runSplit(["cancel", batch, "--coordinator", system.clientEndpoint])
+        #expect(cancelled.status == 0, "\(cancelled.stderr)")
+        #expect(cancelled.stdout.contains("cancelled"))
+        sleep(2)  // jobs already at the worker finish
+        let db = try PGConnection(system.conninfo)
+        let first = try db.query("SELECT assessed, state FROM oversight.batch_progress WHERE batch_id = \(batch)::uuid")
+        #expect(first.string(0, 1) == "cancelled")
+        #expect(first.int(0, 0)! < 50_000, "dispatch stopped")
+        sleep(1)
+        let later = try db.query("SELECT assessed FROM oversight.batch_progress WHERE batch_id = \(batch)::uuid")
+        #expect(later.int(0, 0) == first.int(0, 0), "nothing more is assessed")
+        let dupes = try db.query("SELECT count(*) - count(DISTINCT seq) FROM oversight.assessments WHERE batch_id = \(batch)::uuid")
+        #expect(dupes.int(0, 0) == 0)
         system.stopAll()
     }
 }

@@ -28,6 +28,8 @@ import Testing
         ]),
         .close(batchID: batch, chunks: 3),
         .status(batchID: batch),
+        .retry(batchID: batch),
+        .cancel(batchID: batch),
     ]
 
     static let clientReplies: [ClientReply] = [
