@@ -195,10 +195,16 @@ struct Dispatcher {
 
     mutating func received(from worker: [UInt8], _ message: WorkerMessage, now: Int64) -> [Action] {
         if case .ready(let name, let credit) = message {
-            var actions: [Action] = []
-            if workers[worker] != nil { actions += workerLost(worker) }  // a restarted worker with the same id
-            workers[worker] = Worker(id: worker, name: name, credit: Int(credit), lastReceived: now, lastSent: now)
-            return actions + dispatch(now: now)
+            if workers[worker] != nil {
+                // The same worker process announcing itself again (it reconnected): it still
+                // holds its jobs and will report them.
+                workers[worker]!.name = name
+                workers[worker]!.credit = Int(credit)
+                workers[worker]!.lastReceived = now
+            } else {
+                workers[worker] = Worker(id: worker, name: name, credit: Int(credit), lastReceived: now, lastSent: now)
+            }
+            return dispatch(now: now)
         }
         guard workers[worker] != nil else {
             // Not registered (e.g. this coordinator restarted): committed results still count;

@@ -153,6 +153,8 @@ public final class WorkerService: @unchecked Sendable {
         let socket = try ZMQSocket(context, .dealer)
         try socket.setMaximumMessageSize(Int64(Envelope.maximumMessageSize))
         try socket.setReconnectInterval(milliseconds: 100, maximum: 2_000)
+        // Each connection gets a fresh routing id: jobs the coordinator sent into a connection
+        // this worker closed are then seen as abandoned (unroutable or silent), never stranded.
         try socket.setImmediate(true)
         // Several endpoints (a hot standby): only the active coordinator binds, so only it answers.
         for endpoint in configuration.coordinatorEndpoint.split(separator: ",") {

@@ -89,6 +89,9 @@ public final class ZMQSocket {
     /// Peers that send a larger message are disconnected by libzmq.
     public func setMaximumMessageSize(_ bytes: Int64) throws(ZMQError) { try setOption(ZMQ_MAXMSGSIZE, bytes) }
     public func setRoutingID(_ id: [UInt8]) throws(ZMQError) { try setOption(ZMQ_ROUTING_ID, bytes: id) }
+    /// ROUTER: a peer reconnecting with a routing id already in use takes it over (instead of
+    /// being ignored while the old connection lingers).
+    public func setRouterHandover(_ on: Bool) throws(ZMQError) { try setOption(ZMQ_ROUTER_HANDOVER, Int32(on ? 1 : 0)) }
     public func setReceiveTimeout(milliseconds: Int32) throws(ZMQError) { try setOption(ZMQ_RCVTIMEO, milliseconds) }
     public func setSendTimeout(milliseconds: Int32) throws(ZMQError) { try setOption(ZMQ_SNDTIMEO, milliseconds) }
     /// Queue messages only to completed connections (DEALER: no message waits for a peer that never came).
