@@ -78,6 +78,6 @@ let package = Package(
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"], swiftSettings: strict),
         .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator", "Wire"], swiftSettings: strict),
         .testTarget(name: "StoreTests", dependencies: ["LibPQ", "AuditStore", "Assessment", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "EndToEndTests", dependencies: ["LibPQ", "Assessment", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "EndToEndTests", dependencies: ["LibPQ", "Assessment", "TestSupport", "ZeroMQ", "Wire"], swiftSettings: strict),
     ]
 )

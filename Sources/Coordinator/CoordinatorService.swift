@@ -150,8 +150,17 @@ public final class CoordinatorService: @unchecked Sendable {
                 }
                 perform(dispatcher.received(from: id, message, now: now))
             } catch {
-                counters["bad_worker_messages", default: 0] += 1
-                logger.warning("dropped a bad message from a worker", metadata: ["error": "\(error)", "count": "\(counters["bad_worker_messages"]!)"])
+                count("bad_worker_messages", "dropped a bad message from a worker", error)
+            }
+        }
+
+        /// Counts a dropped message; logs the first ten and then every power of two, so that a
+        /// flooding peer cannot flood the log.
+        mutating func count(_ counter: String, _ message: Logger.Message, _ error: any Error) {
+            counters[counter, default: 0] += 1
+            let n = counters[counter]!
+            if n <= 10 || n & (n - 1) == 0 {
+                logger.warning(message, metadata: ["error": "\(error)", "count": "\(n)"])
             }
         }
 
@@ -160,8 +169,7 @@ public final class CoordinatorService: @unchecked Sendable {
             let client = frames[0]
             let request: ClientRequest
             do { request = try ClientRequest.decode(frames[1...]) } catch {
-                counters["bad_client_messages", default: 0] += 1
-                logger.warning("dropped a bad message from a client", metadata: ["error": "\(error)"])
+                count("bad_client_messages", "dropped a bad message from a client", error)
                 reply(client, .error(code: ClientReply.ErrorCode.badRequest.rawValue, message: "bad request: \(error)"))
                 return
             }
