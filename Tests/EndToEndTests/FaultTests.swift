@@ -113,6 +113,16 @@ func writeRecords(_ count: Int, seed: UInt64, to path: String, extra: [String] =
     try text.write(toFile: path, atomically: true, encoding: .utf8)
 }
 
+/// Waits until intake is done and more than 2,000 records are assessed: the moment to strike.
+func waitUntilUnderWay(_ conninfo: String, until deadline: Date) throws {
+    let db = try PGConnection(conninfo)
+    while Date() < deadline {
+        let progress = try db.query("SELECT coalesce(max(assessed), 0), bool_or(state = 'running') FROM oversight.batch_progress")
+        if (progress.int(0, 0) ?? 0) > 2_000 && progress.bool(0, 1) == true { return }
+        usleep(50_000)
+    }
+}
+
 func batchID(fromSubmitLog log: String) -> String? {
     log.split(separator: "\n").map(String.init).first { UUID(uuidString: $0) != nil }
 }
@@ -200,14 +210,8 @@ func batchID(fromSubmitLog log: String) -> String? {
         let file = system.directory + "/batch.jsonl"
         try writeRecords(30_000, seed: 23, to: file)
         let submit = try system.submitInBackground(file)
-        let db = try PGConnection(system.conninfo)
         let deadline = Date().addingTimeInterval(300)
-        // Wait until intake is done and work is under way, then kill.
-        while Date() < deadline {
-            let progress = try db.query("SELECT coalesce(max(assessed), 0), bool_or(state = 'running') FROM oversight.batch_progress")
-            if (progress.int(0, 0) ?? 0) > 2_000 && progress.bool(0, 1) == true { break }
-            usleep(50_000)
-        }
+        try waitUntilUnderWay(system.conninfo, until: deadline)
         kill(system.coordinator.process.processIdentifier, SIGKILL)
         system.coordinator.process.waitUntilExit()
         usleep(500_000)
@@ -246,13 +250,8 @@ func batchID(fromSubmitLog log: String) -> String? {
         try writeRecords(30_000, seed: 24, to: file)
         let submit = try RunningProcess(["submit", file, "--coordinator", "\(active.clientEndpoint),\(standbyClients)", "--wait"],
                                         logPath: active.directory + "/submit.log")
-        let db = try PGConnection(conninfo)
         let deadline = Date().addingTimeInterval(300)
-        while Date() < deadline {
-            let progress = try db.query("SELECT coalesce(max(assessed), 0), bool_or(state = 'running') FROM oversight.batch_progress")
-            if (progress.int(0, 0) ?? 0) > 2_000 && progress.bool(0, 1) == true { break }
-            usleep(50_000)
-        }
+        try waitUntilUnderWay(conninfo, until: deadline)
         #expect(standby.log.contains("standby"), "the second coordinator waits: \(standby.log)")
         kill(active.coordinator.process.processIdentifier, SIGKILL)
         while submit.process.isRunning && Date() < deadline { usleep(100_000) }
@@ -283,14 +282,7 @@ func batchID(fromSubmitLog log: String) -> String? {
         try writeRecords(30_000, seed: 25, to: file)
         let submit = try system.submitInBackground(file)
         let deadline = Date().addingTimeInterval(300)
-        do {
-            let db = try PGConnection(conninfo)
-            while Date() < deadline {
-                let progress = try db.query("SELECT coalesce(max(assessed), 0), bool_or(state = 'running') FROM oversight.batch_progress")
-                if (progress.int(0, 0) ?? 0) > 2_000 && progress.bool(0, 1) == true { break }
-                usleep(50_000)
-            }
-        }
+        try waitUntilUnderWay(conninfo, until: deadline)
         let stopped = try OversightBinary.runSplit(["local-db", "stop", "--data-dir", dataDir], timeout: 60)
         #expect(stopped.status == 0, "\(stopped.stderr)")
         sleep(2)
