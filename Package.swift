@@ -73,8 +73,8 @@ let package = Package(
 
         // Tests: pure units, real sockets, a real PostgreSQL, and the built binary as processes.
         .target(name: "TestSupport", dependencies: ["LibPQ", "ChildProcess"], path: "Tests/TestSupport", swiftSettings: strict),
-        .testTarget(name: "AssessmentTests", dependencies: ["Assessment"], swiftSettings: strict),
-        .testTarget(name: "WireTests", dependencies: ["Wire"], swiftSettings: strict),
+        .testTarget(name: "AssessmentTests", dependencies: ["Assessment", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "WireTests", dependencies: ["Wire", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"], swiftSettings: strict),
         .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator", "Wire"], swiftSettings: strict),
         .testTarget(name: "StoreTests", dependencies: ["LibPQ", "AuditStore", "Assessment", "TestSupport"], swiftSettings: strict),

@@ -1,4 +1,5 @@
 import Testing
+import TestSupport
 @testable import Wire
 
 @Suite struct RoundTripTests {
@@ -86,7 +87,7 @@ import Testing
 
     /// A long seeded randomized test: mutated and random frames never crash a decoder.
     @Test func seededFuzzNeverCrashes() {
-        var rng = SplitMix(seed: 42)
+        var rng = SplitMix64(seed: 42)
         let valid = Self.workerMessages.map { $0.encode() } + Self.coordinatorMessages.map { $0.encode() }
             + Self.clientRequests.map { $0.encode() } + Self.clientReplies.map { $0.encode() }
         var decoded = 0
@@ -112,17 +113,5 @@ import Testing
             if (try? ClientReply.decode(frames[...])) != nil { decoded += 1 }
         }
         #expect(decoded > 0)
-    }
-}
-
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
