@@ -5,9 +5,9 @@ public enum RecordCheck {
         case invalid(SchemaViolation)
     }
 
-    public static func check(_ bytes: [UInt8], schema: RecordSchema = .deployment) -> Outcome {
-        if bytes.count > 1024 * 1024 {
-            return .invalid(SchemaViolation(field: "", message: "record is larger than 1 MiB (\(bytes.count) bytes)"))
+    public static func check(_ bytes: [UInt8], schema: RecordSchema = .deployment, limits: RecordLimits = RecordLimits()) -> Outcome {
+        if bytes.count > limits.maximumBytes {
+            return .invalid(SchemaViolation(field: "", message: "record is \(bytes.count) bytes; the limit is \(limits.maximumBytes) bytes"))
         }
         let value: JSONValue
         do { value = try JSONParser.parse(bytes) } catch {
@@ -16,7 +16,42 @@ public enum RecordCheck {
         guard case .object = value else {
             return .invalid(SchemaViolation(field: "", message: "a record must be a JSON object, found \(value.typeName)"))
         }
+        if let long = longString(in: value, path: "", limit: limits.maximumStringBytes) { return .invalid(long) }
         if let first = schema.validate(value, limit: 1).first { return .invalid(first) }
         return .valid(value)
     }
+
+    /// The first string (key or value) longer than `limit` UTF-8 bytes, named by its path.
+    static func longString(in value: JSONValue, path: String, limit: Int) -> SchemaViolation? {
+        func tooLong(_ field: String, _ count: Int) -> SchemaViolation {
+            SchemaViolation(field: field, message: "text of \(count) bytes; the limit for one field is \(limit) bytes")
+        }
+        switch value {
+        case .string(let s):
+            let n = s.utf8.count
+            return n > limit ? tooLong(path, n) : nil
+        case .array(let elements):
+            for (i, e) in elements.enumerated() {
+                if let v = longString(in: e, path: "\(path)[\(i)]", limit: limit) { return v }
+            }
+        case .object(let members):
+            for m in members {
+                let field = path.isEmpty ? m.key : "\(path).\(m.key)"
+                if m.key.utf8.count > limit { return tooLong(field, m.key.utf8.count) }
+                if let v = longString(in: m.value, path: field, limit: limit) { return v }
+            }
+        default: break
+        }
+        return nil
+    }
+}
+
+/// What one record may be, whatever the schema says: bounds that keep a hostile or broken
+/// submission from costing memory or time.
+public struct RecordLimits: Sendable, Equatable {
+    /// Bytes of one record's JSON text.
+    public var maximumBytes = 1024 * 1024
+    /// UTF-8 bytes of any one string (key or value).
+    public var maximumStringBytes = 64 * 1024
+    public init() {}
 }

@@ -22,6 +22,7 @@ public struct RejectedRecord: Sendable {
 public struct BatchRecord: Sendable, Hashable {
     public let batchID: String
     public let name: String
+    public let organisation: String
     public let criteriaSHA256: [UInt8]
     public let acknowledgedChunks: Int64
     public let nextSeq: Int64
@@ -34,10 +35,10 @@ public struct BatchRecord: Sendable, Hashable {
 
 extension AuditStore {
     /// Creates the batch, or returns it unchanged if it exists (a resumed submission).
-    public func openBatch(id: String, name: String, source: String, criteriaSHA256: [UInt8]) throws -> BatchRecord {
+    public func openBatch(id: String, name: String, source: String, organisation: String, criteriaSHA256: [UInt8]) throws -> BatchRecord {
         try connection.query("""
-            INSERT INTO oversight.batches (batch_id, name, source, criteria_sha256)
-            VALUES (\(id)::uuid, \(name), \(source), \(criteriaSHA256))
+            INSERT INTO oversight.batches (batch_id, name, source, organisation, criteria_sha256)
+            VALUES (\(id)::uuid, \(name), \(source), \(organisation), \(criteriaSHA256))
             ON CONFLICT (batch_id) DO NOTHING
             """)
         guard let batch = try batch(id: id) else { throw StoreError(message: "batch \(id) vanished after insert") }
@@ -59,16 +60,16 @@ extension AuditStore {
     }
 
     static let batchColumns: StaticString = """
-        batch_id::text, name, criteria_sha256, acknowledged_chunks, next_seq, accepted, rejected,
+        batch_id::text, name, organisation, criteria_sha256, acknowledged_chunks, next_seq, accepted, rejected,
         intake_closed_at IS NOT NULL, completed_at IS NOT NULL, cancelled_at IS NOT NULL
         """
 
     private func batchRecords(_ rows: PGResult) -> [BatchRecord] {
         (0..<rows.rowCount).map { i in
-            BatchRecord(batchID: rows.string(i, 0)!, name: rows.string(i, 1)!, criteriaSHA256: rows.bytes(i, 2)!,
-                        acknowledgedChunks: rows.int64(i, 3)!, nextSeq: rows.int64(i, 4)!,
-                        accepted: rows.int64(i, 5)!, rejected: rows.int64(i, 6)!,
-                        intakeClosed: rows.bool(i, 7)!, completed: rows.bool(i, 8)!, cancelled: rows.bool(i, 9)!)
+            BatchRecord(batchID: rows.string(i, 0)!, name: rows.string(i, 1)!, organisation: rows.string(i, 2)!,
+                        criteriaSHA256: rows.bytes(i, 3)!, acknowledgedChunks: rows.int64(i, 4)!, nextSeq: rows.int64(i, 5)!,
+                        accepted: rows.int64(i, 6)!, rejected: rows.int64(i, 7)!,
+                        intakeClosed: rows.bool(i, 8)!, completed: rows.bool(i, 9)!, cancelled: rows.bool(i, 10)!)
         }
     }
 

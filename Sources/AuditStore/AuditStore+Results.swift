@@ -76,10 +76,14 @@ extension AuditStore {
 
     private func ensureStaging() throws(PQError) {
         guard !stagingReady else { return }
-        // Temporary: private to this session, emptied at every commit.
+        // Temporary: private to this session, emptied at every commit. Columns spelled out: `LIKE`
+        // would need SELECT on every assessment, which a worker must not have.
         try connection.query("""
-            CREATE TEMP TABLE IF NOT EXISTS assessments_staging
-            (LIKE oversight.assessments INCLUDING DEFAULTS) ON COMMIT DELETE ROWS
+            CREATE TEMP TABLE IF NOT EXISTS assessments_staging (
+                batch_id uuid, seq bigint, record_id text, verdict text, score smallint, applies text,
+                criteria_sha256 bytea, input_sha256 bytea, row_sha256 bytea, result json, engine text,
+                worker text, attempt smallint
+            ) ON COMMIT DELETE ROWS
             """)
         stagingReady = true
     }

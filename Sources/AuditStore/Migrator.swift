@@ -27,6 +27,8 @@ public struct Migrator {
     /// Brings the database to the newest schema version; a no-op when it is already there.
     @discardableResult
     public static func migrate(_ connection: PGConnection) throws -> Report {
+        // Up to date: read-only, so that least-privilege roles (the coordinator's) may start.
+        if try isCurrent(connection) { return Report(applied: [], current: migrations.last?.version ?? 0) }
         try connection.query("SELECT pg_advisory_lock(\(lockKey))")
         defer { _ = try? connection.query("SELECT pg_advisory_unlock(\(lockKey))") }
         try connection.runScript("""
@@ -57,6 +59,18 @@ public struct Migrator {
             applied.append(migration.name)
         }
         return Report(applied: applied, current: migrations.last?.version ?? 0)
+    }
+}
+
+extension Migrator {
+    /// Whether every migration is applied, unchanged. Needs only SELECT on schema_migrations.
+    static func isCurrent(_ connection: PGConnection) throws -> Bool {
+        let exists = try connection.query("SELECT to_regclass('oversight.schema_migrations') IS NOT NULL").bool(0, 0) ?? false
+        guard exists else { return false }
+        let rows = try connection.query("SELECT version, sha256 FROM oversight.schema_migrations")
+        var done: [Int: [UInt8]] = [:]
+        for i in 0..<rows.rowCount { done[rows.int(i, 0)!] = rows.bytes(i, 1) }
+        return migrations.allSatisfy { done[$0.version] == Array(SHA256.hash(data: Array($0.sql.utf8))) }
     }
 }
 

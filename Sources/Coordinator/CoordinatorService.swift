@@ -1,8 +1,8 @@
 public import Logging
+public import Assessment
+public import ZeroMQ
 import AuditStore
-import Assessment
 import Wire
-import ZeroMQ
 import Foundation
 
 /// How a coordinator runs.
@@ -17,8 +17,24 @@ public struct CoordinatorConfiguration: Sendable {
     public var maxAttempts = 3
     /// Chunks a client may have in flight unacknowledged.
     public var clientWindow: UInt32 = 4
+    /// CURVE: the coordinator's key pair and who may connect. Nil: plain TCP (loopback only,
+    /// unless the operator said --insecure).
+    public var curve: CurveServer?
+    /// Signs the seal of every completed batch.
+    public var sealKey = SealKey()
+    public var limits = IntakeLimits()
 
     public init(conninfo: String) { self.conninfo = conninfo }
+}
+
+/// The coordinator's side of CurveZMQ.
+public struct CurveServer: Sendable {
+    public let keys: CurveKeyPair
+    public let authenticator: Authenticator
+    public init(keys: CurveKeyPair, authenticator: Authenticator) {
+        self.keys = keys
+        self.authenticator = authenticator
+    }
 }
 
 /// The coordinator: takes batches from clients, dispatches jobs to workers, tracks progress.
@@ -37,7 +53,8 @@ public final class CoordinatorService: @unchecked Sendable {
         self.configuration = configuration
         self.logger = logger
         replies = Mailbox(wakeup: wakeup)
-        store = StoreThread(conninfo: configuration.conninfo, replies: replies, logger: logger)
+        store = StoreThread(conninfo: configuration.conninfo, sealKey: configuration.sealKey, limits: configuration.limits,
+                            replies: replies, logger: logger)
     }
 
     /// Asks `run()` to return; safe from any thread or a signal handler's queue.
@@ -59,18 +76,27 @@ public final class CoordinatorService: @unchecked Sendable {
 
         let context = ZMQContext()
         defer { context.shutdown() }
+        // The ZAP handler must listen before the first peer's handshake.
+        let zap = try configuration.curve.map { curve in
+            try ZAPHandler(context: context) { curve.authenticator.authorize($0) }
+        }
+        defer { zap?.stop() }
         let workers = try ZMQSocket(context, .router)
+        if let curve = configuration.curve { try workers.makeCurveServer(curve.keys, zapDomain: Authenticator.workerDomain) }
         try workers.setRouterMandatory(true)
         try workers.setMaximumMessageSize(Int64(Envelope.maximumMessageSize))
         try workers.setSendHighWaterMark(10_000)
         try workers.setReceiveHighWaterMark(10_000)
         try workers.bind(configuration.workerEndpoint)
         let clients = try ZMQSocket(context, .router)
+        if let curve = configuration.curve { try clients.makeCurveServer(curve.keys, zapDomain: Authenticator.clientDomain) }
         try clients.setRouterMandatory(true)
         try clients.setMaximumMessageSize(Int64(Envelope.maximumMessageSize))
         try clients.bind(configuration.clientEndpoint)
         logger.info("coordinator listening", metadata: [
-            "workers": "\(workers.lastEndpoint)", "clients": "\(clients.lastEndpoint)"])
+            "workers": "\(workers.lastEndpoint)", "clients": "\(clients.lastEndpoint)",
+            "security": "\(configuration.curve == nil ? "none (plain TCP)" : "CURVE")",
+            "seal_key": "\(keyFingerprint(configuration.sealKey.publicKey))"])
 
         var loop = Loop(service: self, workers: workers, clients: clients)
         try loop.run()
@@ -87,6 +113,8 @@ public final class CoordinatorService: @unchecked Sendable {
         var dispatcher: Dispatcher
         let start = ContinuousClock.now
         var counters: [String: Int] = [:]
+        /// Each batch's organisation, for answering status without the database.
+        var owners: [BatchID: String] = [:]
         /// Clients waiting for a chunk that needs the batch opened in memory first.
         var logger: Logger { service.logger }
 
@@ -125,8 +153,8 @@ public final class CoordinatorService: @unchecked Sendable {
                 }
                 if ready[1] {
                     for _ in 0..<1000 {
-                        guard let frames = try clients.receive(dontWait: true) else { break }
-                        handleClient(frames)
+                        guard let message = try clients.receiveMessage(dontWait: true) else { break }
+                        handleClient(message.frames, userID: message.userID)
                     }
                 }
                 if now >= nextTick {
@@ -164,9 +192,12 @@ public final class CoordinatorService: @unchecked Sendable {
             }
         }
 
-        mutating func handleClient(_ frames: [[UInt8]]) {
+        mutating func handleClient(_ frames: [[UInt8]], userID: String?) {
             guard frames.count >= 2 else { return }
             let client = frames[0]
+            // With CURVE, the ZAP handler names the client's organisation; without, the
+            // (loopback) client is the installation's own.
+            let organisation = userID ?? Organisation.local
             let request: ClientRequest
             do { request = try ClientRequest.decode(frames[1...]) } catch {
                 count("bad_client_messages", "dropped a bad message from a client", error)
@@ -175,20 +206,20 @@ public final class CoordinatorService: @unchecked Sendable {
             }
             switch request {
             case .open(let batchID, let name, let packs, let source):
-                service.store.requests.post(.open(client: client, batchID: batchID, name: name, packs: packs, source: source))
+                service.store.requests.post(.open(client: client, organisation: organisation, batchID: batchID, name: name, packs: packs, source: source))
             case .chunk(let batchID, let number, let records):
-                service.store.requests.post(.chunk(client: client, batchID: batchID, number: number, records: records))
+                service.store.requests.post(.chunk(client: client, organisation: organisation, batchID: batchID, number: number, records: records))
             case .close(let batchID, _):
-                service.store.requests.post(.close(client: client, batchID: batchID))
+                service.store.requests.post(.close(client: client, organisation: organisation, batchID: batchID))
             case .retry(let batchID):
-                service.store.requests.post(.retry(client: client, batchID: batchID))
+                service.store.requests.post(.retry(client: client, organisation: organisation, batchID: batchID))
             case .cancel(let batchID):
-                service.store.requests.post(.cancel(client: client, batchID: batchID))
+                service.store.requests.post(.cancel(client: client, organisation: organisation, batchID: batchID))
             case .status(let batchID):
-                if let progress = dispatcher.progress(batchID) {
+                if owners[batchID] == organisation, let progress = dispatcher.progress(batchID) {
                     reply(client, .status(progress))
                 } else {
-                    service.store.requests.post(.status(client: client, batchID: batchID))
+                    service.store.requests.post(.status(client: client, organisation: organisation, batchID: batchID))
                 }
             }
         }
@@ -198,12 +229,14 @@ public final class CoordinatorService: @unchecked Sendable {
             case .unfinished(let batches, let done, let dead):
                 for b in batches {
                     guard let id = BatchID(b.batchID) else { continue }
+                    owners[id] = b.organisation
                     logger.info("resuming unfinished batch", metadata: ["batch": "\(id)", "accepted": "\(b.accepted)", "assessed": "\(done[b.batchID] ?? 0)"])
                     perform(dispatcher.batchOpened(id, criteriaSHA256: b.criteriaSHA256, accepted: b.accepted, rejected: b.rejected,
                                                    done: done[b.batchID] ?? 0, failed: dead[b.batchID] ?? 0, intakeClosed: b.intakeClosed))
                 }
             case .opened(let client, let batch):
                 guard let id = BatchID(batch.batchID) else { return }
+                owners[id] = batch.organisation
                 perform(dispatcher.batchOpened(id, criteriaSHA256: batch.criteriaSHA256, accepted: batch.accepted, rejected: batch.rejected,
                                                done: 0, intakeClosed: batch.intakeClosed))
                 logger.info("batch open", metadata: ["batch": "\(id)", "name": "\(batch.name)", "resumed_after_chunk": "\(batch.acknowledgedChunks)"])
@@ -226,6 +259,7 @@ public final class CoordinatorService: @unchecked Sendable {
                 dispatcher.completionRecorded(batchID)
             case .retried(let client, let batch, let count):
                 guard let id = BatchID(batch.batchID) else { return }
+                owners[id] = batch.organisation
                 // A batch this coordinator no longer holds (completed before it started) is loaded.
                 perform(dispatcher.batchOpened(id, criteriaSHA256: batch.criteriaSHA256, accepted: batch.accepted, rejected: batch.rejected,
                                                done: 0, intakeClosed: batch.intakeClosed))

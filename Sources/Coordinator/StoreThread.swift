@@ -8,12 +8,12 @@ import Foundation
 
 /// Work for the coordinator's database thread, and what it answers.
 enum StoreRequest: Sendable {
-    case open(client: [UInt8], batchID: BatchID, name: String, packs: [PackSpec], source: String)
-    case chunk(client: [UInt8], batchID: BatchID, number: UInt64, records: [SubmittedRecord])
-    case close(client: [UInt8], batchID: BatchID)
-    case status(client: [UInt8], batchID: BatchID)
-    case retry(client: [UInt8], batchID: BatchID)
-    case cancel(client: [UInt8], batchID: BatchID)
+    case open(client: [UInt8], organisation: String, batchID: BatchID, name: String, packs: [PackSpec], source: String)
+    case chunk(client: [UInt8], organisation: String, batchID: BatchID, number: UInt64, records: [SubmittedRecord])
+    case close(client: [UInt8], organisation: String, batchID: BatchID)
+    case status(client: [UInt8], organisation: String, batchID: BatchID)
+    case retry(client: [UInt8], organisation: String, batchID: BatchID)
+    case cancel(client: [UInt8], organisation: String, batchID: BatchID)
     case load(batchID: BatchID, afterSeq: Int64, limit: Int)
     case markCompleted(BatchID)
     case recordFailure(BatchID, seq: Int64, attempt: Int, worker: String, reason: String)
@@ -44,10 +44,16 @@ final class StoreThread: @unchecked Sendable {
     private let conninfo: String
     private let logger: Logger
     private var store: AuditStore?
+    private let sealKey: SealKey
+    private let limits: IntakeLimits
     private var batchSeqs: [BatchID: Int64] = [:]
+    /// The organisation of every batch this thread has seen, so that no client reaches another's.
+    private var owners: [BatchID: String] = [:]
 
-    init(conninfo: String, replies: Mailbox<StoreReply>, logger: Logger) {
+    init(conninfo: String, sealKey: SealKey, limits: IntakeLimits, replies: Mailbox<StoreReply>, logger: Logger) {
         self.conninfo = conninfo
+        self.sealKey = sealKey
+        self.limits = limits
         self.replies = replies
         self.logger = logger
     }
@@ -134,8 +140,8 @@ final class StoreThread: @unchecked Sendable {
 
     private func retryOrFail(_ request: StoreRequest, error: any Error) {
         switch request {
-        case .open(let client, _, _, _, _), .chunk(let client, _, _, _), .close(let client, _), .status(let client, _),
-             .retry(let client, _), .cancel(let client, _):
+        case .open(let client, _, _, _, _, _), .chunk(let client, _, _, _, _), .close(let client, _, _), .status(let client, _, _),
+             .retry(let client, _, _), .cancel(let client, _, _):
             let transient = (error as? PQError)?.isTransient ?? false
             replies.post(.failed(client: client, code: transient ? .storeUnavailable : .badRequest, message: "\(error)"))
         case .load(let batchID, _, _):
@@ -153,7 +159,7 @@ final class StoreThread: @unchecked Sendable {
     private func perform(_ request: StoreRequest) throws {
         let store = try connected()
         switch request {
-        case .open(let client, let batchID, let name, let specs, let source):
+        case .open(let client, let organisation, let batchID, let name, let specs, let source):
             var packs: [CriteriaPack] = []
             for spec in specs {
                 switch spec {
@@ -177,7 +183,12 @@ final class StoreThread: @unchecked Sendable {
             }
             let set = CriteriaSet(packs)
             try store.register(set)
-            let batch = try store.openBatch(id: batchID.description, name: name, source: source, criteriaSHA256: set.sha256)
+            let batch = try store.openBatch(id: batchID.description, name: name, source: source, organisation: organisation, criteriaSHA256: set.sha256)
+            guard batch.organisation == organisation else {
+                replies.post(.failed(client: client, code: .badRequest, message: "batch id \(batchID) is taken; submit without --batch-id to get a fresh one"))
+                return
+            }
+            owners[batchID] = organisation
             guard batch.criteriaSHA256 == set.sha256 else {
                 replies.post(.failed(client: client, code: .badRequest, message: "batch \(batchID) exists with another criteria set; resume it with the same --pack options"))
                 return
@@ -188,13 +199,17 @@ final class StoreThread: @unchecked Sendable {
             }
             batchSeqs[batchID] = batch.nextSeq
             replies.post(.opened(client: client, batch))
-        case .chunk(let client, let batchID, let number, let records):
-            if batchSeqs[batchID] == nil {
-                guard let batch = try store.batch(id: batchID.description) else {
+        case .chunk(let client, let organisation, let batchID, let number, let records):
+            if batchSeqs[batchID] == nil || owners[batchID] != organisation {
+                guard let batch = try owned(batchID, by: organisation, store) else {
                     replies.post(.failed(client: client, code: .unknownBatch, message: "unknown batch \(batchID): open it first"))
                     return
                 }
                 batchSeqs[batchID] = batch.nextSeq
+            }
+            if let refusal = limits.refusal(chunk: records, acceptedSoFar: batchSeqs[batchID]! - 1) {
+                replies.post(.failed(client: client, code: .badRequest, message: refusal))
+                return
             }
             var seq = batchSeqs[batchID]!
             var accepted: [AcceptedRecord] = []
@@ -203,7 +218,7 @@ final class StoreThread: @unchecked Sendable {
             for record in records {
                 switch record.body {
                 case .json(let bytes):
-                    switch RecordCheck.check(bytes) {
+                    switch RecordCheck.check(bytes, limits: limits.record) {
                     case .valid:
                         accepted.append(AcceptedRecord(seq: seq, line: record.line, record: bytes))
                         seq += 1
@@ -224,28 +239,31 @@ final class StoreThread: @unchecked Sendable {
                                       jobs: fresh ? accepted.map { ($0.seq, $0.record) } : [],
                                       rejections: fresh ? rejected.map { Rejection(line: $0.line, field: $0.field, message: $0.message) } : [],
                                       fresh: fresh))
-        case .close(let client, let batchID):
+        case .close(let client, let organisation, let batchID):
+            guard try owned(batchID, by: organisation, store) != nil else {
+                replies.post(.failed(client: client, code: .unknownBatch, message: "no batch \(batchID)")); return
+            }
             try store.closeIntake(batchID: batchID.description)
             batchSeqs[batchID] = nil
             replies.post(.closed(client: client, batchID: batchID))
-        case .status(let client, let batchID):
-            guard let batch = try store.batch(id: batchID.description) else {
+        case .status(let client, let organisation, let batchID):
+            guard let batch = try owned(batchID, by: organisation, store) else {
                 replies.post(.status(client: client, nil)); return
             }
             let done = try store.assessedCount(batchID: batch.batchID)
             let state: BatchProgress.State = batch.cancelled ? .cancelled : batch.completed ? .completed : batch.intakeClosed ? .running : .receiving
             replies.post(.status(client: client, BatchProgress(batchID: batchID, state: state, accepted: batch.accepted,
                                                                rejected: batch.rejected, done: done, failed: 0)))
-        case .retry(let client, let batchID):
-            guard try store.batch(id: batchID.description) != nil else {
+        case .retry(let client, let organisation, let batchID):
+            guard try owned(batchID, by: organisation, store) != nil else {
                 replies.post(.failed(client: client, code: .unknownBatch, message: "no batch \(batchID) in this database")); return
             }
             let count = try store.retryDeadLetters(batchID: batchID.description)
             guard let batch = try store.batch(id: batchID.description) else { return }
             logger.info("dead letters queued again", metadata: ["batch": "\(batchID)", "jobs": "\(count)"])
             replies.post(.retried(client: client, batch, count: count))
-        case .cancel(let client, let batchID):
-            guard try store.batch(id: batchID.description) != nil else {
+        case .cancel(let client, let organisation, let batchID):
+            guard try owned(batchID, by: organisation, store) != nil else {
                 replies.post(.failed(client: client, code: .unknownBatch, message: "no batch \(batchID) in this database")); return
             }
             try store.cancel(batchID: batchID.description)
@@ -256,6 +274,9 @@ final class StoreThread: @unchecked Sendable {
             replies.post(.loaded(batchID: batchID, jobs: page.jobs, exhausted: page.exhausted, through: page.scannedThrough))
         case .markCompleted(let batchID):
             try store.markCompleted(batchID: batchID.description)
+            if let seal = try store.seal(batchID: batchID.description, key: sealKey) {
+                logger.info("batch sealed", metadata: ["batch": "\(batchID)", "seal": "\(seal)"])
+            }
             replies.post(.completed(batchID))
             logger.info("batch completed", metadata: ["batch": "\(batchID)"])
         case .recordFailure(let batchID, let seq, let attempt, let worker, let reason):
@@ -266,5 +287,13 @@ final class StoreThread: @unchecked Sendable {
         case .deadLetter(let batchID, let seq, let attempts, let reason):
             try store.deadLetter(DeadLetter(batchID: batchID.description, seq: seq, attempts: attempts, lastError: reason))
         }
+    }
+
+    /// The batch if it exists and belongs to `organisation`; another organisation's batch is
+    /// reported exactly as a missing one.
+    private func owned(_ batchID: BatchID, by organisation: String, _ store: AuditStore) throws -> BatchRecord? {
+        guard let batch = try store.batch(id: batchID.description), batch.organisation == organisation else { return nil }
+        owners[batchID] = organisation
+        return batch
     }
 }

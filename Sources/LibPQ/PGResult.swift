@@ -23,6 +23,14 @@ public final class PGResult {
         return String(decoding: UnsafeBufferPointer(start: pointer, count: length), as: UTF8.self)
     }
 
+    /// A text column's bytes exactly as the server sent them.
+    public func textBytes(_ row: Int, _ column: Int) -> [UInt8]? {
+        guard !isNull(row, column) else { return nil }
+        let length = Int(PQgetlength(handle, Int32(row), Int32(column)))
+        let pointer = UnsafeRawPointer(PQgetvalue(handle, Int32(row), Int32(column))!).assumingMemoryBound(to: UInt8.self)
+        return Array(UnsafeBufferPointer(start: pointer, count: length))
+    }
+
     public func int(_ row: Int, _ column: Int) -> Int? { string(row, column).flatMap { Int($0) } }
     public func int64(_ row: Int, _ column: Int) -> Int64? { string(row, column).flatMap { Int64($0) } }
     public func double(_ row: Int, _ column: Int) -> Double? { string(row, column).flatMap { Double($0) } }

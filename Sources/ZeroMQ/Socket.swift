@@ -123,6 +123,12 @@ public final class ZMQSocket {
 
     /// Receives one multipart message; nil when `dontWait` and nothing is queued, or on timeout.
     public func receive(dontWait: Bool = false) throws(ZMQError) -> [[UInt8]]? {
+        try receiveMessage(dontWait: dontWait)?.frames
+    }
+
+    /// Receives one multipart message with the "User-Id" the ZAP handler gave its sender
+    /// (nil without authentication).
+    public func receiveMessage(dontWait: Bool = false) throws(ZMQError) -> (frames: [[UInt8]], userID: String?)? {
         var frames: [[UInt8]] = []
         var message = zmq_msg_t()
         zmq_msg_init(&message)
@@ -142,7 +148,11 @@ public final class ZMQSocket {
                 let data = zmq_msg_data(&message)!.assumingMemoryBound(to: UInt8.self)
                 frames.append(Array(UnsafeBufferPointer(start: data, count: size)))
             }
-            if zmq_msg_more(&message) == 0 { return frames }
+            if zmq_msg_more(&message) == 0 {
+                // Metadata is attached to frames that came from the peer (not a ROUTER's id frame).
+                let user = zmq_msg_gets(&message, "User-Id").map { String(cString: $0) }
+                return (frames, user.flatMap { $0.isEmpty ? nil : $0 })
+            }
         }
     }
 }

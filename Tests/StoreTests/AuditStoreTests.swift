@@ -24,7 +24,7 @@ import TestSupport
     @Test func assessmentsAreAppendOnly() throws {
         let store = try migratedStore("appendonly")
         let id = "6b0d1c6e-1f7a-4b8e-9d2c-3a4b5c6d7e8f"
-        _ = try store.openBatch(id: id, name: "b", source: "s", criteriaSHA256: pack.sha256)
+        _ = try store.openBatch(id: id, name: "b", source: "s", organisation: "local", criteriaSHA256: pack.sha256)
         let record = try JSONParser.parse(#"{"system":{"type":"alpr"}}"#)
         let row = AssessmentRow(batchID: id, seq: 1, recordID: "r", result: pack.assess(record), criteriaSHA256: pack.sha256,
                                 inputSHA256: AuditHash.input(record), attempt: 1)
@@ -44,7 +44,7 @@ import TestSupport
     @Test func duplicateDeliveryMakesNoSecondRow() throws {
         let store = try migratedStore("dupes")
         let id = "0a0d1c6e-1f7a-4b8e-9d2c-3a4b5c6d7e8f"
-        _ = try store.openBatch(id: id, name: "b", source: "s", criteriaSHA256: pack.sha256)
+        _ = try store.openBatch(id: id, name: "b", source: "s", organisation: "local", criteriaSHA256: pack.sha256)
         let rows = SyntheticDeployments(count: 100).enumerated().map { i, record in
             AssessmentRow(batchID: id, seq: Int64(i + 1), recordID: nil, result: pack.assess(record), criteriaSHA256: pack.sha256,
                           inputSHA256: AuditHash.input(record), attempt: 1)
@@ -60,7 +60,7 @@ import TestSupport
     @Test func chunksAreStoredOnceAndInOrder() throws {
         let store = try migratedStore("chunks")
         let id = "1a0d1c6e-1f7a-4b8e-9d2c-3a4b5c6d7e8f"
-        _ = try store.openBatch(id: id, name: "b", source: "s", criteriaSHA256: pack.sha256)
+        _ = try store.openBatch(id: id, name: "b", source: "s", organisation: "local", criteriaSHA256: pack.sha256)
         let accepted = (1...3).map { AcceptedRecord(seq: Int64($0), line: Int64($0), record: Array("{\"id\":\"\($0)\"}".utf8)) }
         let rejected = [RejectedRecord(line: 4, field: "system.type", message: "bad", raw: [0x7B, 0x00, 0xFF])]
         #expect(try store.storeChunk(batchID: id, number: 1, accepted: accepted, rejected: rejected))
@@ -79,7 +79,7 @@ import TestSupport
     @Test func pendingJobsSkipAssessedOnesAcrossPages() throws {
         let store = try migratedStore("pending")
         let id = "2a0d1c6e-1f7a-4b8e-9d2c-3a4b5c6d7e8f"
-        _ = try store.openBatch(id: id, name: "b", source: "s", criteriaSHA256: pack.sha256)
+        _ = try store.openBatch(id: id, name: "b", source: "s", organisation: "local", criteriaSHA256: pack.sha256)
         let records = Array(SyntheticDeployments(count: 50))
         let accepted = records.enumerated().map { AcceptedRecord(seq: Int64($0 + 1), line: Int64($0 + 1), record: $1.canonicalBytes) }
         _ = try store.storeChunk(batchID: id, number: 1, accepted: accepted, rejected: [])

@@ -1,0 +1,95 @@
+import Crypto
+
+/// The Merkle tree of a batch (RFC 6962 §2.1): leaves are the batch's assessments in seq order,
+/// each `SHA-256(0x00 ‖ seq as 8 bytes big-endian ‖ row_sha256)`; inner nodes are
+/// `SHA-256(0x01 ‖ left ‖ right)`, split at the largest power of two below the leaf count.
+/// Binding the seq into the leaf means a row moved to another seq changes the root.
+public enum MerkleTree {
+    public static func leafHash(seq: Int64, rowSHA256: [UInt8]) -> [UInt8] {
+        var hasher = SHA256()
+        var prefix: [UInt8] = [0x00]
+        withUnsafeBytes(of: UInt64(bitPattern: seq).bigEndian) { prefix.append(contentsOf: $0) }
+        hasher.update(data: prefix)
+        hasher.update(data: rowSHA256)
+        return Array(hasher.finalize())
+    }
+
+    /// The root over leaf hashes; the hash of the empty string for no leaves.
+    public static func root(_ leaves: [[UInt8]]) -> [UInt8] {
+        guard !leaves.isEmpty else { return AuditHash.sha256([]) }
+        // Iterative form of the RFC 6962 recursion: pair neighbours level by level; an odd last
+        // node is carried up unchanged, which gives the same tree as splitting at powers of two.
+        var level = leaves
+        while level.count > 1 {
+            var next: [[UInt8]] = []
+            next.reserveCapacity((level.count + 1) / 2)
+            var i = 0
+            while i + 1 < level.count {
+                var hasher = SHA256()
+                hasher.update(data: [0x01])
+                hasher.update(data: level[i])
+                hasher.update(data: level[i + 1])
+                next.append(Array(hasher.finalize()))
+                i += 2
+            }
+            if i < level.count { next.append(level[i]) }
+            level = next
+        }
+        return level[0]
+    }
+}
+
+/// What a seal signs: the batch, its organisation and criteria, how many assessments, and
+/// their Merkle root, length-prefixed under a domain tag so that no other message verifies.
+public struct SealStatement: Sendable, Equatable {
+    public static let tag = "oversight-seal/1"
+    public let batchID: String
+    public let organisation: String
+    public let criteriaSHA256: [UInt8]
+    public let assessments: Int64
+    public let merkleRoot: [UInt8]
+
+    public init(batchID: String, organisation: String, criteriaSHA256: [UInt8], assessments: Int64, merkleRoot: [UInt8]) {
+        self.batchID = batchID
+        self.organisation = organisation
+        self.criteriaSHA256 = criteriaSHA256
+        self.assessments = assessments
+        self.merkleRoot = merkleRoot
+    }
+
+    public var bytes: [UInt8] {
+        var out: [UInt8] = []
+        for part in [Array(Self.tag.utf8), Array(batchID.utf8), Array(organisation.utf8), criteriaSHA256,
+                     Array(String(assessments).utf8), merkleRoot] {
+            withUnsafeBytes(of: UInt64(part.count).bigEndian) { out.append(contentsOf: $0) }
+            out.append(contentsOf: part)
+        }
+        return out
+    }
+}
+
+/// The coordinator's Ed25519 signing key (from its key file, or made for one run).
+public struct SealKey: Sendable {
+    private let key: Curve25519.Signing.PrivateKey
+
+    public init() { key = Curve25519.Signing.PrivateKey() }
+
+    /// From the 32-byte seed, as stored in a key file; nil if it is not 32 bytes.
+    public init?(seed: [UInt8]) {
+        guard seed.count == 32, let key = try? Curve25519.Signing.PrivateKey(rawRepresentation: seed) else { return nil }
+        self.key = key
+    }
+
+    public var seed: [UInt8] { Array(key.rawRepresentation) }
+    public var publicKey: [UInt8] { Array(key.publicKey.rawRepresentation) }
+
+    public func sign(_ statement: SealStatement) -> [UInt8] {
+        // Ed25519 signing cannot fail for a valid key; swift-crypto only throws on invalid input.
+        Array(try! key.signature(for: statement.bytes))
+    }
+
+    public static func isValid(signature: [UInt8], of statement: SealStatement, publicKey: [UInt8]) -> Bool {
+        guard let key = try? Curve25519.Signing.PublicKey(rawRepresentation: publicKey) else { return false }
+        return key.isValidSignature(signature, for: statement.bytes)
+    }
+}

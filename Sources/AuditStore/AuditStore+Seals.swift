@@ -1,0 +1,130 @@
+public import Assessment
+public import LibPQ
+
+/// A stored seal of a batch.
+public struct SealRecord: Sendable {
+    public let batchID: String
+    public let seal: Int
+    public let assessments: Int64
+    public let merkleRoot: [UInt8]
+    /// (seq, row_sha256) of every sealed assessment, in seq order.
+    public let leaves: [(seq: Int64, rowSHA256: [UInt8])]
+    public let signingKey: [UInt8]
+    public let signature: [UInt8]
+    public let sealedAt: String
+
+    /// Decodes the leaf list (8-byte seq, 32-byte hash); nil if it is not whole records.
+    static func leaves(from bytes: [UInt8]) -> [(seq: Int64, rowSHA256: [UInt8])]? {
+        guard bytes.count % 40 == 0 else { return nil }
+        return stride(from: 0, to: bytes.count, by: 40).map { i in
+            let seq = bytes[i..<i + 8].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            return (Int64(bitPattern: seq), Array(bytes[i + 8..<i + 40]))
+        }
+    }
+}
+
+/// One assessment as `audit verify` reads it back.
+public struct StoredAssessment: Sendable {
+    public let seq: Int64
+    public let recordID: String?
+    public let criteriaSHA256: [UInt8]
+    public let inputSHA256: [UInt8]
+    public let rowSHA256: [UInt8]
+    public let result: [UInt8]
+    /// The submitted record (nil if its job row is gone).
+    public let record: [UInt8]?
+}
+
+extension AuditStore {
+    /// Seals the batch's assessments as they are now, unless the newest seal already covers
+    /// exactly them. Runs in one repeatable-read transaction so the rows cannot move under it.
+    /// Returns the new seal's number, or nil when nothing changed.
+    @discardableResult
+    public func seal(batchID: String, key: SealKey) throws -> Int? {
+        try connection.query("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        do {
+            let result = try sealInTransaction(batchID: batchID, key: key)
+            try connection.query("COMMIT")
+            return result
+        } catch {
+            _ = try? connection.query("ROLLBACK")
+            throw error
+        }
+    }
+
+    private func sealInTransaction(batchID: String, key: SealKey) throws -> Int? {
+        let batch = try connection.query("""
+            SELECT organisation, criteria_sha256 FROM oversight.batches WHERE batch_id = \(batchID)::uuid
+            """)
+        guard batch.rowCount == 1, let organisation = batch.string(0, 0), let criteria = batch.bytes(0, 1) else {
+            throw StoreError(message: "cannot seal unknown batch \(batchID)")
+        }
+        var leafBytes: [UInt8] = []
+        var hashes: [[UInt8]] = []
+        var after = Int64.min
+        while true {
+            let page = try connection.query("""
+                SELECT seq, row_sha256 FROM oversight.assessments
+                WHERE batch_id = \(batchID)::uuid AND seq > \(after) ORDER BY seq LIMIT 50000
+                """)
+            for i in 0..<page.rowCount {
+                let seq = page.int64(i, 0)!, row = page.bytes(i, 1)!
+                withUnsafeBytes(of: UInt64(bitPattern: seq).bigEndian) { leafBytes.append(contentsOf: $0) }
+                leafBytes.append(contentsOf: row)
+                hashes.append(MerkleTree.leafHash(seq: seq, rowSHA256: row))
+                after = seq
+            }
+            if page.rowCount < 50000 { break }
+        }
+        let root = MerkleTree.root(hashes)
+        let newest = try connection.query("""
+            SELECT seal, merkle_root, assessments FROM oversight.batch_seals
+            WHERE batch_id = \(batchID)::uuid ORDER BY seal DESC LIMIT 1
+            """)
+        let number = newest.rowCount == 1 ? newest.int(0, 0)! + 1 : 1
+        if newest.rowCount == 1, newest.bytes(0, 1) == root, newest.int64(0, 2) == Int64(hashes.count) { return nil }
+        let statement = SealStatement(batchID: batchID, organisation: organisation, criteriaSHA256: criteria,
+                                      assessments: Int64(hashes.count), merkleRoot: root)
+        try connection.query("""
+            INSERT INTO oversight.batch_seals (batch_id, seal, assessments, merkle_root, leaves, signing_key, signature, algorithm)
+            VALUES (\(batchID)::uuid, \(number), \(Int64(hashes.count)), \(root), \(leafBytes), \(key.publicKey),
+                    \(key.sign(statement)), 'ed25519')
+            """)
+        return number
+    }
+
+    /// The newest seal of a batch, with its organisation and criteria (what the signature covers).
+    public func newestSeal(batchID: String) throws -> SealRecord? {
+        let rows = try connection.query("""
+            SELECT seal, assessments, merkle_root, leaves, signing_key, signature, sealed_at::text
+            FROM oversight.batch_seals WHERE batch_id = \(batchID)::uuid ORDER BY seal DESC LIMIT 1
+            """)
+        guard rows.rowCount == 1 else { return nil }
+        guard let leaves = SealRecord.leaves(from: rows.bytes(0, 3) ?? [1]) else {
+            throw StoreError(message: "the seal's leaf list of batch \(batchID) is not a whole number of entries")
+        }
+        return SealRecord(batchID: batchID, seal: rows.int(0, 0)!, assessments: rows.int64(0, 1)!, merkleRoot: rows.bytes(0, 2)!,
+                          leaves: leaves, signingKey: rows.bytes(0, 4)!, signature: rows.bytes(0, 5)!, sealedAt: rows.string(0, 6)!)
+    }
+
+    /// Calls `body` with every assessment of the batch in seq order, a page at a time.
+    public func forEachAssessment(batchID: String, _ body: (StoredAssessment) throws -> Void) throws {
+        var after = Int64.min
+        while true {
+            let page = try connection.query("""
+                SELECT a.seq, a.record_id, a.criteria_sha256, a.input_sha256, a.row_sha256, a.result::text, j.record
+                FROM oversight.assessments a
+                LEFT JOIN oversight.jobs j ON j.batch_id = a.batch_id AND j.seq = a.seq
+                WHERE a.batch_id = \(batchID)::uuid AND a.seq > \(after) ORDER BY a.seq LIMIT 10000
+                """)
+            for i in 0..<page.rowCount {
+                let row = StoredAssessment(seq: page.int64(i, 0)!, recordID: page.string(i, 1), criteriaSHA256: page.bytes(i, 2) ?? [],
+                                           inputSHA256: page.bytes(i, 3) ?? [], rowSHA256: page.bytes(i, 4) ?? [],
+                                           result: page.textBytes(i, 5) ?? [], record: page.textBytes(i, 6))
+                try body(row)
+                after = row.seq
+            }
+            if page.rowCount < 10000 { return }
+        }
+    }
+}
