@@ -147,13 +147,20 @@ CREATE VIEW oversight.rejections WITH (security_barrier) AS
 SELECT r.batch_id, r.line, r.field, r.message, r.raw, r.rejected_at
 FROM oversight.rejected_records r WHERE r.batch_id IN (SELECT batch_id FROM oversight.visible_batches);
 
+CREATE VIEW oversight.submitted_records WITH (security_barrier) AS
+SELECT j.batch_id, j.seq, j.line, j.record
+FROM oversight.jobs j WHERE j.batch_id IN (SELECT batch_id FROM oversight.visible_batches);
+
 CREATE VIEW oversight.seals WITH (security_barrier) AS
 SELECT z.batch_id, z.seal, z.assessments, encode(z.merkle_root, 'hex') AS merkle_root,
        encode(z.signing_key, 'hex') AS signing_key, encode(z.signature, 'hex') AS signature, z.sealed_at
 FROM oversight.batch_seals z WHERE z.batch_id IN (SELECT batch_id FROM oversight.visible_batches);
 
--- Row-level security on every table that holds an organisation's data: readers see their
+-- Row-level security on the tables that hold an organisation's results: readers see their
 -- organisation's rows even if someone grants them a table; the services see what they work on.
+-- jobs and rejected_records are written with COPY, which PostgreSQL refuses under row-level
+-- security; only the coordinator has any privilege on them, and readers see them through the
+-- filtered views submitted_records and rejections.
 ALTER TABLE oversight.batches ENABLE ROW LEVEL SECURITY;
 CREATE POLICY services ON oversight.batches TO oversight_coordinator, oversight_worker USING (true) WITH CHECK (true);
 CREATE POLICY own_organisation ON oversight.batches FOR SELECT TO oversight_reader
@@ -162,7 +169,7 @@ CREATE POLICY own_organisation ON oversight.batches FOR SELECT TO oversight_read
 DO $$
 DECLARE t text;
 BEGIN
-    FOREACH t IN ARRAY ARRAY['jobs', 'assessments', 'rejected_records', 'job_failures', 'dead_letters', 'batch_seals'] LOOP
+    FOREACH t IN ARRAY ARRAY['assessments', 'job_failures', 'dead_letters', 'batch_seals'] LOOP
         EXECUTE format('ALTER TABLE oversight.%I ENABLE ROW LEVEL SECURITY', t);
         EXECUTE format('CREATE POLICY services ON oversight.%I TO oversight_coordinator, oversight_worker USING (true) WITH CHECK (true)', t);
         EXECUTE format('CREATE POLICY own_organisation ON oversight.%I FOR SELECT TO oversight_reader
@@ -194,8 +201,9 @@ GRANT INSERT ON oversight.assessments, oversight.job_failures TO oversight_worke
 -- The staging table is made LIKE assessments, and INSERT … ON CONFLICT reads the key.
 GRANT SELECT (batch_id, seq) ON oversight.assessments TO oversight_worker;
 
-GRANT SELECT ON oversight.batch_progress, oversight.results, oversight.assessment_summary, oversight.findings,
-    oversight.pack_results, oversight.rejections, oversight.seals TO oversight_reader;
+GRANT SELECT ON oversight.visible_batches, oversight.batch_progress, oversight.results, oversight.assessment_summary,
+    oversight.findings, oversight.pack_results, oversight.rejections, oversight.submitted_records, oversight.seals
+    TO oversight_reader;
 
 -- Makes ROLE_NAME a reader of ORGANISATION: a login (created if missing) in oversight_reader.
 -- PASSWORD_VERIFIER is a SCRAM verifier computed by the client (libpq's

@@ -35,3 +35,11 @@ public enum Applicability: String, Sendable, Hashable {
     /// The operator's country is unknown, so it cannot be said whether the pack binds.
     case undetermined
 }
+
+extension Applicability {
+    /// A whole result's: binding if any pack binds; undetermined if that depends on an unknown
+    /// country; otherwise a benchmark.
+    public static func overall(_ packs: [Applicability]) -> Applicability {
+        packs.contains(.binding) ? .binding : packs.contains(.undetermined) ? .undetermined : .benchmark
+    }
+}

@@ -20,9 +20,7 @@ public struct AssessmentRow: Sendable {
         self.recordID = recordID
         self.verdict = result.verdict
         self.score = result.score
-        // Binding if any pack binds; undetermined if that depends on an unknown country.
-        let applies = result.packs.map(\.applies)
-        self.applies = applies.contains(.binding) ? .binding : applies.contains(.undetermined) ? .undetermined : .benchmark
+        self.applies = Applicability.overall(result.packs.map(\.applies))
         self.inputSHA256 = inputSHA256
         let canonical = result.canonicalBytes
         self.result = canonical

@@ -27,6 +27,10 @@ public struct SealRecord: Sendable {
 public struct StoredAssessment: Sendable {
     public let seq: Int64
     public let recordID: String?
+    public let verdict: String
+    public let score: Int
+    public let applies: String
+    public let engine: String
     public let criteriaSHA256: [UInt8]
     public let inputSHA256: [UInt8]
     public let rowSHA256: [UInt8]
@@ -112,13 +116,16 @@ extension AuditStore {
         var after = Int64.min
         while true {
             let page = try connection.query("""
-                SELECT a.seq, a.record_id, a.criteria_sha256, a.input_sha256, a.row_sha256, a.result::text, j.record
+                SELECT a.seq, a.record_id, a.criteria_sha256, a.input_sha256, a.row_sha256, a.result::text, j.record,
+                       a.verdict, a.score, a.applies, a.engine
                 FROM oversight.assessments a
                 LEFT JOIN oversight.jobs j ON j.batch_id = a.batch_id AND j.seq = a.seq
                 WHERE a.batch_id = \(batchID)::uuid AND a.seq > \(after) ORDER BY a.seq LIMIT 10000
                 """)
             for i in 0..<page.rowCount {
-                let row = StoredAssessment(seq: page.int64(i, 0)!, recordID: page.string(i, 1), criteriaSHA256: page.bytes(i, 2) ?? [],
+                let row = StoredAssessment(seq: page.int64(i, 0)!, recordID: page.string(i, 1),
+                                           verdict: page.string(i, 7)!, score: page.int(i, 8)!, applies: page.string(i, 9)!,
+                                           engine: page.string(i, 10)!, criteriaSHA256: page.bytes(i, 2) ?? [],
                                            inputSHA256: page.bytes(i, 3) ?? [], rowSHA256: page.bytes(i, 4) ?? [],
                                            result: page.textBytes(i, 5) ?? [], record: page.textBytes(i, 6))
                 try body(row)

@@ -8,8 +8,8 @@ import Foundation
 /// How a coordinator runs.
 public struct CoordinatorConfiguration: Sendable {
     public var conninfo: String
-    public var workerEndpoint = "tcp://*:5555"
-    public var clientEndpoint = "tcp://*:5556"
+    public var workerEndpoint = "tcp://127.0.0.1:5555"
+    public var clientEndpoint = "tcp://127.0.0.1:5556"
     public var bundleSize = 256
     public var pendingWindow = 20_000
     public var heartbeatIntervalMilliseconds: Int64 = 1_000

@@ -25,10 +25,11 @@ final class CoordinatorClient {
     private let context = ZMQContext()
     private let socket: ZMQSocket
 
-    init(endpoint: String, timeoutSeconds: Int = 15) throws {
+    init(endpoint: String, curve: CurveClient?, timeoutSeconds: Int = 15) throws {
         self.endpoint = endpoint
         self.timeout = timeoutSeconds
         socket = try ZMQSocket(context, .dealer)
+        if let curve { try socket.makeCurveClient(curve.keys, serverKey: curve.serverKey) }
         try socket.setMaximumMessageSize(Int64(Envelope.maximumMessageSize))
         try socket.setSendHighWaterMark(64)
         // Queue requests only on connections that are up: with a standby endpoint listed, a

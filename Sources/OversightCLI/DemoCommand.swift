@@ -63,7 +63,7 @@ struct DemoCommand: ParsableCommand {
             }
             printError("coordinator and \(workers) workers started (logs in \(logs))")
 
-            let client = try CoordinatorClient(endpoint: "tcp://127.0.0.1:\(clientPort)", timeoutSeconds: 30)
+            let client = try CoordinatorClient(endpoint: "tcp://127.0.0.1:\(clientPort)", curve: nil, timeoutSeconds: 30)
             var batchIDs: [BatchID] = []
             for file in files {
                 let id = BatchID()

@@ -16,6 +16,16 @@ struct DatabaseOptions: ParsableArguments {
         database ?? ProcessInfo.processInfo.environment["OVERSIGHT_DATABASE_URL"] ?? ""
     }
 
+    func validate() throws {
+        if let database, PGConnection.conninfoHasPassword(database) {
+            throw ValidationError("""
+                --database contains a password, which any user of this machine can read in the process list. \
+                Put it in ~/.pgpass (or the file PGPASSFILE names), a service file (PGSERVICE), or the \
+                PGPASSWORD environment variable, and give --database without it.
+                """)
+        }
+    }
+
     func connect(applicationName: String) throws -> PGConnection {
         try PGConnection(conninfo, applicationName: applicationName)
     }

@@ -18,6 +18,7 @@ struct Oversight: ParsableCommand {
             CoordinatorCommand.self, WorkerCommand.self, SubmitCommand.self, StatusCommand.self,
             ResultsCommand.self, ExplainCommand.self, CriteriaCommand.self, ImportCommand.self, MigrateCommand.self,
             DeadLettersCommand.self, RetryCommand.self, CancelCommand.self,
+            KeysCommand.self, AuditCommand.self, GrantReaderCommand.self, GrantServiceCommand.self,
             DemoCommand.self, GenerateCommand.self, BenchCommand.self, LocalDatabaseCommand.self,
         ])
 }

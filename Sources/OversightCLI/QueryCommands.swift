@@ -87,15 +87,16 @@ struct ResultsCommand: ParsableCommand {
     func run() throws {
         try runOrExit {
             let connection = try database.connect(applicationName: "oversight-results")
-            let exists = try connection.query("SELECT 1 FROM oversight.batches WHERE batch_id = \(batch)::uuid")
-            guard exists.rowCount == 1 else { throw CommandFailure("no batch \(batch) in this database") }
+            // Through the views, so that an organisation's reader login sees its own batches.
+            let exists = try connection.query("SELECT 1 FROM oversight.visible_batches WHERE batch_id = \(batch)::uuid")
+            guard exists.rowCount == 1 else { throw CommandFailure("no batch \(batch) in this database (or not visible to this login)") }
             if format == "csv" { print("seq,record_id,verdict,score,applies,fired_rules,needs_information,input_sha256,row_sha256") }
             var after: Int64 = 0
             while true {
                 let rows = try connection.query("""
                     SELECT seq, record_id, verdict, score, applies, result::text, encode(input_sha256, 'hex'),
                            encode(row_sha256, 'hex'), worker, assessed_at::text
-                    FROM oversight.assessments WHERE batch_id = \(batch)::uuid AND seq > \(after)
+                    FROM oversight.results WHERE batch_id = \(batch)::uuid AND seq > \(after)
                     ORDER BY seq LIMIT 5000
                     """)
                 if rows.rowCount == 0 { break }

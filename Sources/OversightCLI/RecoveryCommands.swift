@@ -66,15 +66,14 @@ struct DeadLettersCommand: ParsableCommand {
 /// A request to the coordinator about one batch, answered with its progress.
 struct BatchRequestOptions: ParsableArguments {
     @Argument(help: "Batch id.") var batch: String
-    @Option(help: "The coordinator's client endpoint; several, comma-separated, for a hot standby.") var coordinator = "tcp://127.0.0.1:5556"
-    @Option(help: "Seconds to wait for the coordinator's answer.") var timeout = 30
+    @OptionGroup var connection: CoordinatorConnectionOptions
 
     func validate() throws {
         guard BatchID(batch) != nil else { throw ValidationError("batch id must be a UUID, got \"\(batch)\"") }
     }
 
     func send(_ request: (BatchID) -> ClientRequest) throws -> BatchProgress {
-        let client = try CoordinatorClient(endpoint: coordinator, timeoutSeconds: timeout)
+        let client = try connection.client()
         let reply = try client.request(request(BatchID(batch)!))
         guard case .status(let progress) = reply else { throw CommandFailure("unexpected answer from the coordinator: \(reply)") }
         return progress

@@ -1,4 +1,6 @@
 import ArgumentParser
+import Glibc
+import Wire
 import Coordinator
 import Foundation
 import Worker
@@ -13,19 +15,33 @@ struct CoordinatorCommand: ParsableCommand {
             hot standby: it waits (PostgreSQL advisory lock) and takes over when the active one
             dies; give workers and clients both endpoints, comma-separated.
 
+            Security: with --key, both sockets use CurveZMQ (encrypted, authenticated) and only the
+            public keys in --worker-keys and --client-keys get in; each client key names the
+            organisation its batches belong to. SIGHUP reloads both directories. Without keys the
+            coordinator listens on loopback only, unless --insecure. Every completed batch is
+            sealed: the Merkle root of its assessments, signed with the key's Ed25519 half (see
+            `oversight audit verify`).
+
             Example:
-              oversight coordinator --database postgresql://oversight@db/oversight \\
-                  --worker-endpoint 'tcp://*:5555' --client-endpoint 'tcp://*:5556'
+              oversight keys generate coordinator --directory /etc/oversight
+              oversight coordinator --database postgresql://oversight_coordinator@db/oversight \\
+                  --worker-endpoint 'tcp://*:5555' --client-endpoint 'tcp://*:5556' \\
+                  --key /etc/oversight/coordinator.key_secret \\
+                  --worker-keys /etc/oversight/workers --client-keys /etc/oversight/clients
             """)
 
     @OptionGroup var database: DatabaseOptions
-    @Option(help: "ZeroMQ endpoint workers connect to.") var workerEndpoint = "tcp://*:5555"
-    @Option(help: "ZeroMQ endpoint clients (submit, status) connect to.") var clientEndpoint = "tcp://*:5556"
+    @Option(help: "ZeroMQ endpoint workers connect to ('tcp://*:5555' for every interface, which needs keys or --insecure).") var workerEndpoint = "tcp://127.0.0.1:5555"
+    @Option(help: "ZeroMQ endpoint clients (submit, status) connect to.") var clientEndpoint = "tcp://127.0.0.1:5556"
+    @OptionGroup var security: CoordinatorSecurityOptions
     @Option(help: "Most jobs sent to a worker in one message.") var bundleSize = 256
     @Option(help: "Most waiting jobs held in memory; the rest are read back from PostgreSQL in order.") var pendingWindow = 20_000
     @Option(help: "Heartbeat interval in milliseconds.") var heartbeatInterval: Int64 = 1_000
     @Option(help: "Missed heartbeat intervals before a worker is declared dead and its jobs are re-sent.") var liveness: Int64 = 3
     @Option(help: "Attempts before a job that keeps failing is given up.") var maxAttempts = 3
+    @Option(help: "Largest record accepted, in bytes (larger ones are rejected by line).") var maxRecordBytes = 1024 * 1024
+    @Option(help: "Longest text accepted in any one field, in bytes.") var maxFieldBytes = 64 * 1024
+    @Option(help: "Most records in one batch.") var maxBatchRecords: Int64 = 10_000_000
     @OptionGroup var log: LogOptions
 
     func validate() throws {
@@ -34,6 +50,11 @@ struct CoordinatorCommand: ParsableCommand {
         guard heartbeatInterval >= 50 else { throw ValidationError("--heartbeat-interval must be at least 50 ms") }
         guard liveness >= 2 else { throw ValidationError("--liveness must be at least 2") }
         guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1") }
+        guard (256...Envelope.maximumRecordSize).contains(maxRecordBytes) else {
+            throw ValidationError("--max-record-bytes must be between 256 and \(Envelope.maximumRecordSize)")
+        }
+        guard (16...maxRecordBytes).contains(maxFieldBytes) else { throw ValidationError("--max-field-bytes must be between 16 and --max-record-bytes") }
+        guard maxBatchRecords >= 1 else { throw ValidationError("--max-batch-records must be at least 1") }
     }
 
     func run() throws {
@@ -46,10 +67,22 @@ struct CoordinatorCommand: ParsableCommand {
             configuration.heartbeatIntervalMilliseconds = heartbeatInterval
             configuration.liveness = liveness
             configuration.maxAttempts = maxAttempts
-            let service = CoordinatorService(configuration: configuration, logger: log.logger("oversight.coordinator"))
+            configuration.limits.record.maximumBytes = maxRecordBytes
+            configuration.limits.record.maximumStringBytes = maxFieldBytes
+            configuration.limits.maximumBatchRecords = maxBatchRecords
+            let logger = log.logger("oversight.coordinator")
+            let settings = try security.settings(endpoints: [workerEndpoint, clientEndpoint], logger: logger)
+            configuration.curve = settings.curve
+            configuration.sealKey = settings.sealKey
+            let service = CoordinatorService(configuration: configuration, logger: logger)
             let trap = SignalTrap { _ in service.stop() }
+            let reload = SignalTrap([SIGHUP]) { _ in
+                do { try settings.curve?.authenticator.reload() } catch {
+                    logger.error("key allowlists not reloaded; the previous ones stay in force", metadata: ["error": "\(error)"])
+                }
+            }
             try service.run()
-            _ = trap
+            _ = (trap, reload)
         }
     }
 }
@@ -64,6 +97,7 @@ struct WorkerCommand: ParsableCommand {
 
             Example:
               oversight worker --coordinator tcp://coordinator.example:5555 \\
+                  --key worker-7.key_secret --coordinator-key coordinator.key \\
                   --database postgresql://oversight_worker@db/oversight
             """)
 
@@ -73,6 +107,7 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: "Jobs this worker may hold at once.") var credit: UInt32 = 512
     @Option(help: "Heartbeat interval in milliseconds.") var heartbeatInterval: Int64 = 1_000
     @Option(help: "Missed heartbeat intervals before the coordinator is presumed gone and the worker reconnects.") var liveness: Int64 = 3
+    @OptionGroup var security: PeerSecurityOptions
     @OptionGroup var log: LogOptions
 
     func validate() throws {
@@ -88,6 +123,7 @@ struct WorkerCommand: ParsableCommand {
             configuration.credit = credit
             configuration.heartbeatIntervalMilliseconds = heartbeatInterval
             configuration.liveness = liveness
+            configuration.curve = try security.curve(for: coordinator)
             let service = WorkerService(configuration: configuration, logger: log.logger("oversight.worker"))
             let trap = SignalTrap { _ in service.stop() }
             try service.run()

@@ -21,13 +21,12 @@ struct SubmitCommand: ParsableCommand {
             """)
 
     @Argument(help: "The batch file: .jsonl (one JSON record per line) or .csv.") var file: String
-    @Option(help: "The coordinator's client endpoint; several, comma-separated, for a hot standby.") var coordinator = "tcp://127.0.0.1:5556"
+    @OptionGroup var connection: CoordinatorConnectionOptions
     @Option(help: "File format, when the file name does not tell: jsonl or csv.") var format: String?
     @OptionGroup var packOptions: PackOptions
     @Option(help: "A name for the batch (default: the file name).") var name: String?
     @Option(help: "Batch id (a UUID) to create or resume; default: a new one.") var batchID: String?
     @Flag(help: "Wait until every record is assessed, showing progress.") var wait = false
-    @Option(help: "Seconds to wait for each answer from the coordinator.") var timeout = 30
 
     func validate() throws {
         if let format, BatchFile.Format(rawValue: format) == nil {
@@ -36,14 +35,13 @@ struct SubmitCommand: ParsableCommand {
         if let batchID, BatchID(batchID) == nil {
             throw ValidationError("--batch-id must be a UUID such as 0b7f2c4e-8d1a-4c3b-9e5f-2a6d8c1b4e70")
         }
-        guard timeout >= 1 else { throw ValidationError("--timeout must be at least 1 second") }
     }
 
     func run() throws {
         try runOrExit {
             let packs = try packOptions.resolve()
             let batchFile = try BatchFile(path: file, format: format.flatMap(BatchFile.Format.init(rawValue:)))
-            let client = try CoordinatorClient(endpoint: coordinator, timeoutSeconds: timeout)
+            let client = try connection.client()
             let id = batchID.flatMap(BatchID.init) ?? BatchID()
             var submission = Submission(file: batchFile, client: client, batchID: id,
                                         name: name ?? (file as NSString).lastPathComponent, packs: packs.map(\.spec))

@@ -1,9 +1,9 @@
 public import Logging
+public import ZeroMQ
 import AuditStore
 import Assessment
 import LibPQ
 import Wire
-import ZeroMQ
 import Foundation
 
 /// How a worker runs.
@@ -15,6 +15,8 @@ public struct WorkerConfiguration: Sendable {
     public var credit: UInt32 = 512
     public var heartbeatIntervalMilliseconds: Int64 = 1_000
     public var liveness: Int64 = 3
+    /// CURVE: this worker's key pair and the coordinator's public key. Nil: plain TCP.
+    public var curve: CurveClient?
 
     public init(coordinatorEndpoint: String, conninfo: String, name: String) {
         self.coordinatorEndpoint = coordinatorEndpoint
@@ -151,6 +153,7 @@ public final class WorkerService: @unchecked Sendable {
 
     private func connect(_ context: ZMQContext) throws(ZMQError) -> ZMQSocket {
         let socket = try ZMQSocket(context, .dealer)
+        if let curve = configuration.curve { try socket.makeCurveClient(curve.keys, serverKey: curve.serverKey) }
         try socket.setMaximumMessageSize(Int64(Envelope.maximumMessageSize))
         try socket.setReconnectInterval(milliseconds: 100, maximum: 2_000)
         // Each connection gets a fresh routing id: jobs the coordinator sent into a connection
@@ -160,7 +163,8 @@ public final class WorkerService: @unchecked Sendable {
         for endpoint in configuration.coordinatorEndpoint.split(separator: ",") {
             try socket.connect(String(endpoint).trimmingCharacters(in: .whitespaces))
         }
-        logger.info("worker connecting", metadata: ["coordinator": "\(configuration.coordinatorEndpoint)", "credit": "\(configuration.credit)"])
+        logger.info("worker connecting", metadata: ["coordinator": "\(configuration.coordinatorEndpoint)", "credit": "\(configuration.credit)",
+                                                   "security": "\(configuration.curve == nil ? "none (plain TCP)" : "CURVE")"])
         return socket
     }
 

@@ -78,3 +78,13 @@ extension ZMQSocket {
         try setOption(ZMQ_ZAP_DOMAIN, bytes: Array(domain.utf8))
     }
 }
+
+/// A CURVE client's settings: its own key pair and the server's public key.
+public struct CurveClient: Sendable, Equatable {
+    public let keys: CurveKeyPair
+    public let serverKey: [UInt8]
+    public init(keys: CurveKeyPair, serverKey: [UInt8]) {
+        self.keys = keys
+        self.serverKey = serverKey
+    }
+}

@@ -1,0 +1,74 @@
+import ArgumentParser
+import AuditStore
+import Coordinator
+import Foundation
+import Wire
+import ZeroMQ
+
+struct AuditCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "audit",
+        abstract: "Check that a batch's audit trail is what the coordinator sealed.",
+        subcommands: [VerifyAudit.self])
+}
+
+struct VerifyAudit: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Recompute every row hash and the Merkle root of a batch and check its signed seal.",
+        discussion: """
+            When a batch completes, the coordinator seals it: the Merkle root of its assessments'
+            row hashes, signed with the coordinator's Ed25519 key, in oversight.batch_seals. This
+            command reads every assessment back, recomputes its row hash from the stored content
+            (and its input hash from the submitted record), rebuilds the root and checks the
+            signature. It names each altered, missing or extra row and exits 1 if there is any;
+            0 means the batch is exactly as sealed.
+
+            With --trusted-key (the coordinator's public .key file) it also checks that the seal
+            was made by that key, not by someone who rewrote rows and re-signed them.
+
+            Example:
+              oversight audit verify 0b7f2c4e-8d1a-4c3b-9e5f-2a6d8c1b4e70 --trusted-key coordinator.key
+            """)
+
+    @Argument(help: "Batch id.") var batch: String
+    @Option(help: ArgumentHelp("The coordinator's public key file; the seal must be signed by its signing key.", valueName: "file"))
+    var trustedKey: String?
+    @OptionGroup var database: DatabaseOptions
+
+    func validate() throws {
+        guard BatchID(batch) != nil else { throw ValidationError("batch id must be a UUID, got \"\(batch)\"") }
+    }
+
+    func run() throws {
+        try runOrExit {
+            var trusted: [UInt8]?
+            if let trustedKey {
+                let certificate = try CertificateFile.read(trustedKey)
+                guard let key = certificate["signing", "ed25519-public-key"].flatMap(Z85.decode), key.count == 32 else {
+                    throw CommandFailure("\(trustedKey): no `signing` / `ed25519-public-key`; give the coordinator's .key file")
+                }
+                trusted = key
+            }
+            let store = try AuditStore(conninfo: database.conninfo, applicationName: "oversight-audit")
+            let id = BatchID(batch)!.description
+            guard let report = try store.verify(batchID: id, trustedKey: trusted) else {
+                throw CommandFailure("no batch \(id) in this database (or not visible to this role)")
+            }
+            if let seal = report.seal {
+                print("batch \(report.batchID) (organisation \(report.organisation)): seal \(seal.seal) of \(seal.sealedAt), \(seal.assessments) assessments")
+                print("signed by \(keyFingerprint(seal.signingKey))\(trusted == nil ? " (not checked against a trusted key; see --trusted-key)" : "")")
+            }
+            for problem in report.problems { print(problem.description) }
+            if report.ok {
+                print("verified: \(report.rows) assessments recomputed; every row hash, the Merkle root and the signature match")
+            } else {
+                let altered = Set(report.problems.compactMap { if case .altered(let seq, _, _) = $0 { seq } else { nil } }).count
+                let missing = report.problems.filter { if case .missing = $0 { true } else { false } }.count
+                let extra = report.problems.filter { if case .extra = $0 { true } else { false } }.count
+                printError("verification FAILED: \(altered) altered, \(missing) missing, \(extra) extra rows; \(report.problems.count) problems in all")
+                throw ExitCode.failure
+            }
+        }
+    }
+}
