@@ -18,6 +18,11 @@ public enum RecordCheck {
         }
         if let long = longString(in: value, path: "", limit: limits.maximumStringBytes) { return .invalid(long) }
         if let first = schema.validate(value, limit: 1).first { return .invalid(first) }
+        // The id is an identifier (and a text column): no control characters. Free-text fields
+        // keep whatever they hold, NUL included, in the stored record.
+        if let id = value["id"]?.stringValue, id.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
+            return .invalid(SchemaViolation(field: "id", message: "an identifier may not contain control characters (U+0000–U+001F, U+007F)"))
+        }
         return .valid(value)
     }
 

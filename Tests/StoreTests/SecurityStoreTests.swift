@@ -1,0 +1,183 @@
+import Foundation
+import Testing
+import Assessment
+import AuditStore
+import LibPQ
+import TestSupport
+
+/// Seals, `audit verify`, the roles' privileges and row-level security, against PostgreSQL.
+@Suite struct SecurityStoreTests {
+    let set = CriteriaSet.builtIn
+
+    func migratedStore(_ label: String) throws -> AuditStore {
+        let store = try AuditStore(conninfo: try TestDatabase.create(label), applicationName: "tests")
+        try Migrator.migrate(store.connection)
+        try store.register(set)
+        return store
+    }
+
+    /// A batch of `count` records of `organisation`, stored and assessed as the services would.
+    @discardableResult
+    func assessedBatch(_ store: AuditStore, organisation: String, count: Int, seed: UInt64 = 1) throws -> String {
+        let id = UUID().uuidString.lowercased()
+        _ = try store.openBatch(id: id, name: "b", source: "s", organisation: organisation, criteriaSHA256: set.sha256)
+        let records = Array(SyntheticDeployments(count: count, seed: seed))
+        let accepted = records.enumerated().map { AcceptedRecord(seq: Int64($0 + 1), line: Int64($0 + 1), record: $1.canonicalBytes) }
+        _ = try store.storeChunk(batchID: id, number: 1, accepted: accepted, rejected: [])
+        let rows = records.enumerated().map { i, record in
+            AssessmentRow(batchID: id, seq: Int64(i + 1), recordID: record["id"]?.stringValue, result: set.assess(record),
+                          criteriaSHA256: set.sha256, inputSHA256: AuditHash.input(record), attempt: 1)
+        }
+        try store.writeAssessments(batchID: id, criteriaSHA256: set.sha256, worker: "w", rows: rows)
+        try store.markCompleted(batchID: id)
+        return id
+    }
+
+    /// Changes rows the way only a superuser could: with the append-only triggers off.
+    func tamper(_ store: AuditStore, _ statements: [PGQuery]) throws {
+        try store.connection.query("ALTER TABLE oversight.assessments DISABLE TRIGGER USER")
+        for statement in statements { try store.connection.query(statement) }
+        try store.connection.query("ALTER TABLE oversight.assessments ENABLE TRIGGER USER")
+    }
+
+    @Test func verifyNamesEveryAlteredMissingAndExtraRow() throws {
+        let store = try migratedStore("seal")
+        let id = try assessedBatch(store, organisation: "amnesty", count: 40)
+        let key = SealKey()
+        #expect(try store.seal(batchID: id, key: key) == 1)
+        #expect(try store.seal(batchID: id, key: key) == nil, "nothing changed: no second seal")
+        let clean = try #require(try store.verify(batchID: id, trustedKey: key.publicKey))
+        #expect(clean.ok, "\(clean.problems)")
+        #expect(clean.rows == 40)
+
+        try tamper(store, [
+            // Content changed, hash left: the row no longer gives its hash.
+            "UPDATE oversight.assessments SET result = replace(result::text, '\"score\":', '\"score\":1')::json WHERE batch_id = \(id)::uuid AND seq = 7",
+            // A copied column changed.
+            "UPDATE oversight.assessments SET verdict = 'minimal', score = 0 WHERE batch_id = \(id)::uuid AND seq = 8 AND verdict <> 'minimal'",
+            "UPDATE oversight.assessments SET score = score + 1 WHERE batch_id = \(id)::uuid AND seq = 9",
+            "DELETE FROM oversight.assessments WHERE batch_id = \(id)::uuid AND seq = 11",
+            """
+            INSERT INTO oversight.assessments (batch_id, seq, record_id, verdict, score, applies, criteria_sha256, input_sha256,
+                row_sha256, result, engine, worker, attempt)
+            SELECT batch_id, 99, record_id, verdict, score, applies, criteria_sha256, input_sha256, row_sha256, result, engine, worker, attempt
+            FROM oversight.assessments WHERE batch_id = \(id)::uuid AND seq = 12
+            """,
+        ])
+        let report = try #require(try store.verify(batchID: id, trustedKey: key.publicKey))
+        #expect(!report.ok)
+        let altered = Set(report.problems.compactMap { if case .altered(let seq, _, _) = $0 { seq } else { nil } })
+        #expect(altered.isSuperset(of: [7, 9]))
+        #expect(report.problems.contains(.missing(seq: 11)))
+        #expect(report.problems.contains { if case .extra(99, _) = $0 { true } else { false } })
+        #expect(!altered.contains(10) && !altered.contains(1), "untouched rows are not named")
+
+        // Another key's signature is refused when a trusted key is given.
+        let other = try #require(try store.verify(batchID: id, trustedKey: SealKey().publicKey))
+        #expect(other.problems.contains(.seal("signed by a key that is not the trusted one")))
+    }
+
+    @Test func aResealAfterRetryCoversTheNewRowsAndTheSignatureCoversTheOrganisation() throws {
+        let store = try migratedStore("reseal")
+        let id = try assessedBatch(store, organisation: "amnesty", count: 5)
+        let key = SealKey()
+        _ = try store.seal(batchID: id, key: key)
+        // Moving the batch to another organisation breaks the signature.
+        try store.connection.query("UPDATE oversight.batches SET organisation = 'hrw' WHERE batch_id = \(id)::uuid")
+        let moved = try #require(try store.verify(batchID: id, trustedKey: nil))
+        #expect(moved.problems.contains { if case .seal(let m) = $0 { m.contains("signature does not verify") } else { false } })
+        try store.connection.query("UPDATE oversight.batches SET organisation = 'amnesty' WHERE batch_id = \(id)::uuid")
+        #expect(try store.verify(batchID: id, trustedKey: nil)?.ok == true)
+    }
+
+    /// Every role the schema creates, and a reader login, is refused UPDATE, DELETE and TRUNCATE
+    /// on assessments and seals; the owner is refused by the triggers.
+    @Test func auditRowsCannotBeChangedByAnyRole() throws {
+        let store = try migratedStore("roles")
+        let id = try assessedBatch(store, organisation: "amnesty", count: 3)
+        _ = try store.seal(batchID: id, key: SealKey())
+        let reader = "t_reader_\(UInt32.random(in: 0...UInt32.max))"
+        try store.connection.query("SELECT oversight.grant_reader(\(reader), 'amnesty', NULL)")
+        defer { dropRole(store, reader) }
+        for role in ["oversight_coordinator", "oversight_worker", "oversight_reader", reader, nil] {
+            for table in ["assessments", "batch_seals"] {
+                for statement in ["UPDATE oversight.\(table) SET batch_id = batch_id", "DELETE FROM oversight.\(table)", "TRUNCATE oversight.\(table)"] {
+                    if let role { try store.connection.runScript("SET ROLE \(role)") }
+                    #expect(throws: PQError.self, "\(role ?? "owner"): \(statement)") { try store.connection.runScript(statement) }
+                    try store.connection.runScript("RESET ROLE")
+                }
+            }
+        }
+        #expect(try store.assessedCount(batchID: id) == 3)
+    }
+
+    @Test func theServiceRolesCanDoTheirWorkAndNoMore() throws {
+        let store = try migratedStore("services")
+        try store.connection.runScript("SET ROLE oversight_coordinator")
+        let id = UUID().uuidString.lowercased()
+        _ = try store.openBatch(id: id, name: "b", source: "s", organisation: "amnesty", criteriaSHA256: set.sha256)
+        let record = Array(SyntheticDeployments(count: 1))[0]
+        #expect(try store.storeChunk(batchID: id, number: 1, accepted: [AcceptedRecord(seq: 1, line: 1, record: record.canonicalBytes)], rejected: []))
+        try store.connection.runScript("SET ROLE oversight_worker")
+        #expect(try store.criteriaSet(sha256: set.sha256) != nil)
+        let row = AssessmentRow(batchID: id, seq: 1, recordID: nil, result: set.assess(record), criteriaSHA256: set.sha256,
+                                inputSHA256: AuditHash.input(record), attempt: 1)
+        #expect(try store.writeAssessments(batchID: id, criteriaSHA256: set.sha256, worker: "w", rows: [row]) == 1)
+        // A worker reads no results, no records, no batches.
+        for statement in ["SELECT result FROM oversight.assessments", "SELECT record FROM oversight.jobs", "SELECT * FROM oversight.batches"] {
+            #expect(throws: PQError.self, "\(statement)") { try store.connection.runScript(statement) }
+        }
+        try store.connection.runScript("SET ROLE oversight_coordinator")
+        try store.markCompleted(batchID: id)
+        #expect(try store.seal(batchID: id, key: SealKey()) == 1)
+        #expect(throws: PQError.self, "DDL") { try store.connection.runScript("DROP TABLE oversight.jobs") }
+        try store.connection.runScript("RESET ROLE")
+    }
+
+    /// An organisation's reader sees its own batches through the views and, under row-level
+    /// security, even through tables someone granted it; nothing of another organisation.
+    @Test func readersSeeOnlyTheirOrganisation() throws {
+        let store = try migratedStore("tenancy")
+        let a = try assessedBatch(store, organisation: "amnesty", count: 6, seed: 1)
+        let b = try assessedBatch(store, organisation: "hrw", count: 4, seed: 2)
+        let suffix = UInt32.random(in: 0...UInt32.max)
+        let readerA = "t_anna_\(suffix)", readerB = "t_bob_\(suffix)", stray = "t_stray_\(suffix)"
+        try store.connection.query("SELECT oversight.grant_reader(\(readerA), 'amnesty', NULL)")
+        try store.connection.query("SELECT oversight.grant_reader(\(readerB), 'hrw', NULL)")
+        try store.connection.runScript("CREATE ROLE \(stray) LOGIN IN ROLE oversight_reader")
+        defer { for r in [readerA, readerB, stray] { dropRole(store, r) } }
+
+        func setRole(_ role: String?) throws { try store.connection.runScript(role.map { "SET ROLE \($0)" } ?? "RESET ROLE") }
+        func ids(_ sql: PGQuery) throws -> Set<String> {
+            let rows = try store.connection.query(sql)
+            return Set((0..<rows.rowCount).map { rows.string($0, 0)! })
+        }
+        try setRole(readerA)
+        #expect(try ids("SELECT batch_id::text FROM oversight.batch_progress") == [a])
+        #expect(try ids("SELECT DISTINCT batch_id::text FROM oversight.results") == [a])
+        #expect(try ids("SELECT DISTINCT batch_id::text FROM oversight.findings") == [a])
+        #expect(try ids("SELECT DISTINCT batch_id::text FROM oversight.submitted_records") == [a])
+        #expect(try store.connection.query("SELECT count(*) FROM oversight.results WHERE batch_id = \(b)::uuid").int(0, 0) == 0)
+        #expect(throws: PQError.self, "views only") { try store.connection.runScript("SELECT * FROM oversight.assessments") }
+        try setRole(nil)
+        try setRole(readerB)
+        #expect(try ids("SELECT batch_id::text FROM oversight.batch_progress") == [b])
+        #expect(try store.connection.query("SELECT count(*) FROM oversight.results").int(0, 0) == 4)
+        try setRole(nil)
+        try setRole(stray)
+        #expect(try store.connection.query("SELECT count(*) FROM oversight.batch_progress").int(0, 0) == 0, "a reader without a grant sees nothing")
+        try setRole(nil)
+        // Row-level security holds even if someone grants a reader the tables themselves.
+        try store.connection.runScript("GRANT SELECT ON oversight.assessments, oversight.batches, oversight.batch_seals TO \(readerA)")
+        try setRole(readerA)
+        #expect(try ids("SELECT DISTINCT batch_id::text FROM oversight.assessments") == [a])
+        #expect(try ids("SELECT batch_id::text FROM oversight.batches") == [a])
+        try setRole(nil)
+        // The owner sees everything.
+        #expect(try ids("SELECT batch_id::text FROM oversight.batch_progress") == [a, b])
+    }
+
+    func dropRole(_ store: AuditStore, _ role: String) {
+        _ = try? store.connection.runScript("RESET ROLE; DROP OWNED BY \(role); DROP ROLE \(role)")
+    }
+}
