@@ -135,8 +135,9 @@ final class RunningSystem {
 
 @Suite struct CommandLineTests {
     @Test func everyCommandHasHelpWithAnExample() throws {
-        for command in ["coordinator", "worker", "submit", "status", "results", "migrate", "demo", "generate", "local-db"] {
-            let help = try OversightBinary.runSplit([command, "--help"])
+        for command in [["coordinator"], ["worker"], ["submit"], ["status"], ["results"], ["migrate"], ["demo"], ["generate"],
+                        ["local-db"], ["keys", "generate"], ["keys", "show"], ["audit", "verify"], ["grant-reader"], ["grant-service"]] {
+            let help = try OversightBinary.runSplit(command + ["--help"])
             #expect(help.status == 0)
             #expect(help.stdout.contains("Example"), "\(command) --help")
         }

@@ -1,0 +1,289 @@
+import Foundation
+import Testing
+import Assessment
+import LibPQ
+import TestSupport
+
+/// Keys made with `oversight keys generate`, laid out as an operator would.
+struct KeyRing {
+    let directory: String
+    var coordinatorSecret: String { directory + "/coordinator.key_secret" }
+    var coordinatorPublic: String { directory + "/coordinator.key" }
+    var workers: String { directory + "/workers" }
+    var clients: String { directory + "/clients" }
+    var strangers: String { directory + "/strangers" }
+
+    init() throws {
+        directory = NSTemporaryDirectory() + "oversight-keys-\(UUID().uuidString)"
+        for sub in ["", "/workers", "/clients", "/strangers"] {
+            try FileManager.default.createDirectory(atPath: directory + sub, withIntermediateDirectories: true)
+        }
+        try make("coordinator", in: directory)
+        try make("w1", in: workers)
+        try make("anna", in: clients, organisation: "amnesty")
+        try make("bob", in: clients, organisation: "hrw")
+        try make("mallory", in: strangers)
+        try make("eve", in: strangers, organisation: "amnesty")
+    }
+
+    func make(_ name: String, in directory: String, organisation: String? = nil) throws {
+        let result = try OversightBinary.runSplit(["keys", "generate", name, "--directory", directory]
+                                                  + (organisation.map { ["--organisation", $0] } ?? []))
+        guard result.status == 0 else { throw RelayError(description: "keys generate \(name): \(result.stderr)") }
+    }
+
+    func peer(_ secret: String) -> [String] { ["--key", secret, "--coordinator-key", coordinatorPublic] }
+}
+
+/// A coordinator with CURVE and allowlists, as a separate process on a fresh database.
+final class SecureSystem {
+    let keys: KeyRing
+    let conninfo: String
+    let workerEndpoint: String
+    let clientEndpoint: String
+    let coordinator: RunningProcess
+    var workers: [RunningProcess] = []
+
+    let curve: Bool
+
+    /// With `curve` false: the same coordinator in plain TCP, which off loopback needs --insecure.
+    init(label: String, host: String = "127.0.0.1", curve: Bool = true) throws {
+        keys = try KeyRing()
+        self.curve = curve
+        conninfo = try TestDatabase.create(label)
+        workerEndpoint = "tcp://\(host):\(freeLoopbackPort())"
+        clientEndpoint = "tcp://\(host):\(freeLoopbackPort())"
+        let security = curve ? ["--key", keys.coordinatorSecret, "--worker-keys", keys.workers, "--client-keys", keys.clients] : ["--insecure"]
+        coordinator = try RunningProcess(["coordinator", "--database", conninfo, "--worker-endpoint", workerEndpoint,
+                                          "--client-endpoint", clientEndpoint, "--heartbeat-interval", "200"] + security,
+                                         logPath: keys.directory + "/coordinator.log")
+    }
+
+    @discardableResult
+    func startWorker(_ secret: String, endpoint: String? = nil, _ extra: [String] = []) throws -> RunningProcess {
+        let worker = try RunningProcess(["worker", "--coordinator", endpoint ?? workerEndpoint, "--database", conninfo,
+                                         "--heartbeat-interval", "200"] + peer(secret) + extra,
+                                        logPath: keys.directory + "/worker-\(workers.count + 1).log")
+        workers.append(worker)
+        return worker
+    }
+
+    func submit(_ file: String, as secret: String, _ extra: [String] = []) throws -> (status: Int32, stdout: String, stderr: String) {
+        try OversightBinary.runSplit(["submit", file, "--coordinator", clientEndpoint] + peer(secret) + extra, timeout: 120)
+    }
+
+    /// The options a worker or client needs to reach this coordinator.
+    func peer(_ secret: String) -> [String] { curve ? keys.peer(secret) : ["--insecure"] }
+
+    var logs: String { ([coordinator] + workers).map { "--- \($0.logPath)\n\($0.log)" }.joined(separator: "\n") }
+
+    func stop() { for p in workers + [coordinator] { p.stop() } }
+    deinit { stop(); try? FileManager.default.removeItem(atPath: keys.directory) }
+}
+
+func writeRecords(_ count: Int, seed: UInt64, to path: String) throws {
+    var text = ""
+    for record in SyntheticDeployments(count: count, seed: seed) { text += record.canonicalString + "\n" }
+    try text.write(toFile: path, atomically: true, encoding: .utf8)
+}
+
+func poll(seconds: Double, _ condition: () throws -> Bool) rethrows -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if try condition() { return true }
+        usleep(100_000)
+    }
+    return try condition()
+}
+
+@Suite(.serialized) struct SecurityTests {
+    /// A worker whose key is not allowed gets no job; a client whose key is not allowed cannot
+    /// submit; both are logged by fingerprint and no secret reaches a log.
+    @Test func unknownKeysGetNothing() throws {
+        let system = try SecureSystem(label: "curveauth")
+        let file = system.keys.directory + "/batch.jsonl"
+        try writeRecords(200, seed: 5, to: file)
+        let mallory = system.keys.strangers + "/mallory.key_secret"
+        try system.startWorker(mallory)
+        let sent = try system.submit(file, as: system.keys.clients + "/anna.key_secret")
+        #expect(sent.status == 0, "\(sent.stderr)\n\(system.logs)")
+        let batch = sent.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let db = try PGConnection(system.conninfo)
+        Thread.sleep(forTimeInterval: 2)
+        #expect(try db.query("SELECT count(*) FROM oversight.assessments").int(0, 0) == 0, "the unknown worker got no job")
+        let fingerprint = try OversightBinary.runSplit(["keys", "show", system.keys.strangers + "/mallory.key"]).stdout
+            .split(separator: "\n").first { $0.hasPrefix("curve") }!.split(separator: " ").last!
+        #expect(system.coordinator.log.contains("refused a worker"))
+        #expect(system.coordinator.log.contains(String(fingerprint)), "refusals name the key's fingerprint")
+
+        let eve = try system.submit(file, as: system.keys.strangers + "/eve.key_secret", ["--timeout", "3"])
+        #expect(eve.status != 0)
+        #expect(try db.query("SELECT count(*) FROM oversight.batches").int(0, 0) == 1, "nothing of eve's was stored")
+        #expect(system.coordinator.log.contains("refused a client"))
+
+        // The allowed worker does the work.
+        try system.startWorker(system.keys.workers + "/w1.key_secret")
+        #expect(try poll(seconds: 60) {
+            try db.query("SELECT state FROM oversight.batch_progress WHERE batch_id = \(batch)::uuid").string(0, 0) == "completed"
+        }, "\(system.logs)")
+        #expect(try db.query("SELECT count(*), count(DISTINCT worker) FROM oversight.assessments").int(0, 0) == 200)
+        // No secret key text in any log.
+        for file in ["coordinator.key_secret", "workers/w1.key_secret", "strangers/mallory.key_secret", "clients/anna.key_secret"] {
+            let secret = try String(contentsOfFile: system.keys.directory + "/" + file, encoding: .utf8)
+                .split(separator: "\n").filter { $0.contains("secret-key") }.map { $0.split(separator: "\"")[1] }
+            for s in secret { #expect(!system.logs.contains(String(s)), "\(file) leaked") }
+        }
+        system.stop()
+    }
+
+    /// Batches belong to the submitting key's organisation: another organisation's client cannot
+    /// touch them, and each organisation's reader login sees only its own, through the CLI and SQL.
+    /// The completed batch is sealed; a superuser's change to one row is named by `audit verify`.
+    @Test func organisationsAreIsolatedAndTheAuditIsSealed() throws {
+        let system = try SecureSystem(label: "tenancy")
+        try system.startWorker(system.keys.workers + "/w1.key_secret")
+        let file = system.keys.directory + "/batch.jsonl"
+        try writeRecords(300, seed: 8, to: file)
+        let anna = system.keys.clients + "/anna.key_secret", bob = system.keys.clients + "/bob.key_secret"
+        let sent = try system.submit(file, as: anna, ["--wait"])
+        #expect(sent.status == 0, "\(sent.stderr)\n\(system.logs)")
+        let batch = sent.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let bobs = try system.submit(file, as: bob, ["--wait"])
+        #expect(bobs.status == 0)
+        let bobBatch = bobs.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+
+        // Bob's client cannot cancel or retry Anna's batch: to him it does not exist.
+        for verb in ["cancel", "retry"] {
+            let result = try OversightBinary.runSplit([verb, batch, "--coordinator", system.clientEndpoint] + system.keys.peer(bob))
+            #expect(result.status != 0, "\(verb)")
+            #expect(result.stderr.contains("no batch"), "\(verb): \(result.stderr)")
+        }
+        let db = try PGConnection(system.conninfo)
+        let owners = try db.query("SELECT batch_id::text, organisation, state FROM oversight.batch_progress ORDER BY organisation")
+        #expect(owners.string(0, 0) == batch && owners.string(0, 1) == "amnesty" && owners.string(0, 2) == "completed")
+        #expect(owners.string(1, 0) == bobBatch && owners.string(1, 1) == "hrw")
+
+        // Reader logins, made with the CLI; each reads only its organisation.
+        let suffix = UInt32.random(in: 0...UInt32.max)
+        let annaReader = "e2e_anna_\(suffix)", bobReader = "e2e_bob_\(suffix)"
+        for (org, role) in [("amnesty", annaReader), ("hrw", bobReader)] {
+            let made = try OversightBinary.runSplit(["grant-reader", org, "--role", role, "--database", system.conninfo])
+            #expect(made.status == 0, "\(made.stderr)")
+            #expect(made.stdout.hasPrefix("password for \(role): "), "a generated password, shown once")
+        }
+        defer { for role in [annaReader, bobReader] { _ = try? db.runScript("DROP OWNED BY \(role); DROP ROLE \(role)") } }
+        let asAnna = system.conninfo + " user=\(annaReader)", asBob = system.conninfo + " user=\(bobReader)"
+        let own = try OversightBinary.runSplit(["results", batch, "--format", "csv", "--database", asAnna])
+        #expect(own.status == 0, "\(own.stderr)")
+        #expect(own.stdout.split(separator: "\n").count == 301)
+        let foreign = try OversightBinary.runSplit(["results", batch, "--database", asBob])
+        #expect(foreign.status == 1)
+        #expect(foreign.stderr.contains("no batch"))
+        let listed = try OversightBinary.runSplit(["status", "--database", asBob])
+        #expect(listed.stdout.contains(bobBatch) && !listed.stdout.contains(batch), "\(listed.stdout)")
+        let sql = try PGConnection(asBob)
+        #expect(try sql.query("SELECT count(*) FROM oversight.results").int(0, 0) == 300)
+        #expect(try sql.query("SELECT count(*) FROM oversight.results WHERE batch_id = \(batch)::uuid").int(0, 0) == 0)
+        #expect(throws: PQError.self) { try sql.query("SELECT count(*) FROM oversight.assessments") }
+
+        // The seal holds, and names the row a superuser changed.
+        let verified = try OversightBinary.runSplit(["audit", "verify", batch, "--trusted-key", system.keys.coordinatorPublic, "--database", system.conninfo])
+        #expect(verified.status == 0, "\(verified.stdout)\(verified.stderr)")
+        #expect(verified.stdout.contains("verified: 300 assessments"))
+        try db.runScript("ALTER TABLE oversight.assessments DISABLE TRIGGER USER")
+        try db.query("UPDATE oversight.assessments SET result = replace(result::text, '\"score\":', '\"score\":9')::json WHERE batch_id = \(batch)::uuid AND seq = 123")
+        try db.runScript("ALTER TABLE oversight.assessments ENABLE TRIGGER USER")
+        let tampered = try OversightBinary.runSplit(["audit", "verify", batch, "--database", system.conninfo])
+        #expect(tampered.status == 1)
+        #expect(tampered.stdout.contains("seq 123"), "\(tampered.stdout)")
+        #expect(!tampered.stdout.contains("seq 124"))
+        #expect(tampered.stderr.contains("verification FAILED: 1 altered, 0 missing, 0 extra"))
+        system.stop()
+    }
+
+    /// Quotes, backslashes, NUL and long Unicode in every free-text field arrive in PostgreSQL
+    /// byte for byte; a control character in an identifier is refused with the field named.
+    @Test func hostileStringsArriveIntact() throws {
+        let system = try SecureSystem(label: "hostile")
+        try system.startWorker(system.keys.workers + "/w1.key_secret")
+        let hostile = #"q\"uo'te \\back\\slash\u0000nul ; DROP TABLE oversight.jobs; -- $1 %s 🛰️👁️‍🗨️ שלום עליכם \u202e ZW\u200dJ "#
+            + String(repeating: "ü̈", count: 150)
+        func record(_ n: Int) -> String {
+            let id = #"id-\#(n) \"q\" \\ ☃ 🛰️"#
+            return #"{"id":"\#(id)","summary":"\#(hostile)","operator":{"name":"\#(hostile)","country":"DE"},"# +
+                #""system":{"type":"facial_recognition","vendor":"\#(hostile)"},"sources":[{"url":"\#(hostile)","publisher":"\#(hostile)","date":"\#(hostile.prefix(60))"}]}"#
+        }
+        var lines = (1...20).map(record)
+        lines.append(#"{"id":"bad\u0000id","system":{"type":"alpr"}}"#)
+        let file = system.keys.directory + "/hostile.jsonl"
+        try (lines.joined(separator: "\n") + "\n").write(toFile: file, atomically: true, encoding: .utf8)
+        let sent = try system.submit(file, as: system.keys.clients + "/anna.key_secret", ["--wait"])
+        #expect(sent.status == 0, "\(sent.stderr)\n\(system.logs)")
+        #expect(sent.stderr.contains("hostile.jsonl:21: field \"id\""), "\(sent.stderr)")
+        let db = try PGConnection(system.conninfo)
+        let rows = try db.query("SELECT j.seq, j.record, a.record_id, a.result::text FROM oversight.jobs j JOIN oversight.assessments a USING (batch_id, seq) ORDER BY j.seq")
+        #expect(rows.rowCount == 20)
+        for i in 0..<rows.rowCount {
+            #expect(rows.textBytes(i, 1) == Array(lines[i].utf8), "record \(i + 1) stored byte for byte")
+            let parsed = try JSONParser.parse(lines[i])
+            #expect(rows.string(i, 2) == parsed["id"]?.stringValue)
+            #expect(parsed["operator"]?["name"]?.stringValue?.contains("\u{0}") == true)
+            #expect((try? JSONParser.parse(rows.string(i, 3)!)) != nil)
+        }
+        let rejected = try db.query("SELECT field, message FROM oversight.rejected_records")
+        #expect(rejected.string(0, 0) == "id" && rejected.string(0, 1)!.contains("control characters"))
+        system.stop()
+    }
+
+    /// On an interface other than loopback: plain TCP is refused unless --insecure; with CURVE a
+    /// capture of everything between worker and coordinator holds no record text, while the same
+    /// run with --insecure shows it (so the capture would see it).
+    @Test func trafficOffLoopbackIsEncrypted() throws {
+        let host = try TCPRelay.nonLoopbackAddress()
+        let marker = "MARKER-\(UUID().uuidString)"
+        var text = ""
+        for (i, record) in SyntheticDeployments(count: 50, seed: 12).enumerated() {
+            guard case .object(var members) = record else { continue }
+            members.removeAll { $0.key == "summary" }
+            members.append((key: "summary", value: .string("\(marker) \(i)")))
+            text += JSONValue.object(members).canonicalString + "\n"
+        }
+
+        // Without keys, no coordinator listens off loopback, no worker connects off loopback.
+        let db = try TestDatabase.create("insecure")
+        let refused = try OversightBinary.runSplit(["coordinator", "--database", db, "--worker-endpoint", "tcp://\(host):\(freeLoopbackPort())",
+                                                    "--client-endpoint", "tcp://127.0.0.1:\(freeLoopbackPort())"], timeout: 30)
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("--insecure"), "\(refused.stderr)")
+        let plainWorker = try OversightBinary.runSplit(["worker", "--coordinator", "tcp://\(host):1", "--database", db], timeout: 30)
+        #expect(plainWorker.status == 1)
+        #expect(plainWorker.stderr.contains("--insecure"), "\(plainWorker.stderr)")
+
+        for secure in [true, false] {
+            let system = try SecureSystem(label: secure ? "curvewire" : "plainwire", host: host, curve: secure)
+            try run(system, text: text, marker: marker, host: host)
+            system.stop()
+        }
+    }
+
+    func run(_ system: SecureSystem, text: String, marker: String, host: String) throws {
+        let secure = system.curve
+        let port = Int(system.workerEndpoint.split(separator: ":").last!)!
+        let relay = try TCPRelay(host: host, target: host, targetPort: port)
+        defer { relay.stop() }
+        let file = system.keys.directory + "/marked.jsonl"
+        try text.write(toFile: file, atomically: true, encoding: .utf8)
+        let relayed = "tcp://\(host):\(relay.port)"
+        try system.startWorker(system.keys.workers + "/w1.key_secret", endpoint: relayed)
+        let submit = try system.submit(file, as: system.keys.clients + "/anna.key_secret", ["--wait"])
+        #expect(submit.status == 0, "\(submit.stderr)\n\(system.logs)")
+        #expect(submit.stderr.contains("completed: 50 assessed"))
+        #expect(relay.captured.count > 5_000, "the jobs went through the relay")
+        if secure {
+            #expect(!relay.contains(marker), "CURVE: no record text on the wire")
+            #expect(!relay.contains("facial_recognition") && !relay.contains("OVS1"), "nor any protocol text")
+        } else {
+            #expect(relay.contains(marker), "the capture sees plain TCP (the control)")
+        }
+    }
+}
