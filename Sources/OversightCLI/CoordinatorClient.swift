@@ -24,12 +24,14 @@ final class CoordinatorClient {
     let timeout: Int
     private let context = ZMQContext()
     private let socket: ZMQSocket
+    private let monitor: HandshakeMonitor?
 
     init(endpoint: String, curve: CurveClient?, timeoutSeconds: Int = 15) throws {
         self.endpoint = endpoint
         self.timeout = timeoutSeconds
         socket = try ZMQSocket(context, .dealer)
         if let curve { try socket.makeCurveClient(curve.keys, serverKey: curve.serverKey) }
+        monitor = curve == nil ? nil : try HandshakeMonitor(socket, context: context)
         try socket.setMaximumMessageSize(Int64(Envelope.maximumMessageSize))
         try socket.setSendHighWaterMark(64)
         // Queue requests only on connections that are up: with a standby endpoint listed, a
@@ -44,12 +46,15 @@ final class CoordinatorClient {
     }
 
     deinit {
+        monitor?.close()
         socket.close()
         context.shutdown()
     }
 
     func send(_ request: ClientRequest) throws {
-        do { try socket.send(request.encode()) } catch let error as ZMQError where error.code == .wouldBlock {
+        do { try socket.send(request.encode()) } catch where error.code == .wouldBlock {
+            // No connection completed: say why, if the handshake says.
+            if let failure = monitor?.failures().first { throw Refused(message: Self.explain(failure)) }
             throw Unreachable(endpoint: endpoint, seconds: timeout)
         }
     }
@@ -61,6 +66,7 @@ final class CoordinatorClient {
         let seconds = timeoutSeconds ?? timeout
         let deadline = Date().addingTimeInterval(Double(seconds))
         while Date() < deadline {
+            if let failure = monitor?.failures().first { throw Refused(message: Self.explain(failure)) }
             let ready = try poller.poll(timeout: 200)
             guard ready[0], let frames = try socket.receive(dontWait: true) else { continue }
             let reply = try ClientReply.decode(frames[...])
@@ -70,6 +76,15 @@ final class CoordinatorClient {
             return reply
         }
         throw Unreachable(endpoint: endpoint, seconds: seconds)
+    }
+
+    static func explain(_ failure: HandshakeMonitor.Failure) -> String {
+        switch failure {
+        case .refused:
+            return "the coordinator refused this client's key: ask its operator to add your public .key file (with your organisation) to its --client-keys directory"
+        case .failed:
+            return "the secure handshake with the coordinator failed: is --coordinator-key the key of this coordinator, and does it run with --key?"
+        }
     }
 
     func request(_ request: ClientRequest, timeoutSeconds: Int? = nil) throws -> ClientReply {

@@ -63,6 +63,9 @@ public final class WorkerService: @unchecked Sendable {
         defer { context.shutdown() }
         var socket = try connect(context)
         var poller = Self.poller(socket, wakeup)
+        // With CURVE, a refused key must be said, not look like a coordinator that is down.
+        var monitor = configuration.curve == nil ? nil : try HandshakeMonitor(socket, context: context)
+        var refusalsLogged = 0
         let clock = ContinuousClock()
         let start = clock.now
         func now() -> Int64 { let d = clock.now - start; return d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000 }
@@ -95,6 +98,15 @@ public final class WorkerService: @unchecked Sendable {
                 break
             }
             let ready = try poller.poll(timeout: Int(draining ? 50 : configuration.heartbeatIntervalMilliseconds / 2))
+            if let failure = monitor?.failures().first, refusalsLogged < 3 {
+                refusalsLogged += 1
+                switch failure {
+                case .refused:
+                    logger.error("the coordinator refused this worker's key: add its public .key file to the coordinator's --worker-keys directory (then SIGHUP the coordinator)")
+                case .failed:
+                    logger.error("the secure handshake with the coordinator failed: is --coordinator-key this coordinator's key, and does it run with --key?")
+                }
+            }
             if ready[1] {
                 wakeup.drain()
                 unsent += outbox.drain()
@@ -123,11 +135,13 @@ public final class WorkerService: @unchecked Sendable {
             if t - lastReceived > configuration.heartbeatIntervalMilliseconds * configuration.liveness {
                 // Paranoid Pirate: the coordinator is silent; reconnect and announce again.
                 logger.warning("coordinator silent, reconnecting", metadata: ["backoff_ms": "\(backoff)"])
+                monitor?.close()
                 socket.close()
                 Thread.sleep(forTimeInterval: Double(backoff) / 1000)
                 backoff = min(backoff * 2, 8_000)
                 socket = try connect(context)
                 poller = Self.poller(socket, wakeup)
+                monitor = configuration.curve == nil ? nil : try HandshakeMonitor(socket, context: context)
                 unsent.removeAll { if case .ready = $0 { return true } else { return false } }
                 unsent.insert(.ready(name: configuration.name, credit: configuration.credit), at: 0)
                 lastReceived = now()
@@ -140,6 +154,7 @@ public final class WorkerService: @unchecked Sendable {
         bundles.close()
         try? socket.send(WorkerMessage.disconnect.encode(), dontWait: true)
         try? socket.setLinger(milliseconds: 500)
+        monitor?.close()
         socket.close()
         logger.info("worker stopped")
     }

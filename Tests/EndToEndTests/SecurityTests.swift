@@ -118,6 +118,8 @@ func poll(seconds: Double, _ condition: () throws -> Bool) rethrows -> Bool {
 
         let eve = try system.submit(file, as: system.keys.strangers + "/eve.key_secret", ["--timeout", "3"])
         #expect(eve.status != 0)
+        #expect(eve.stderr.contains("the coordinator refused this client's key"), "\(eve.stderr)")
+        #expect(system.workers[0].log.contains("the coordinator refused this worker's key"), "\(system.workers[0].log)")
         #expect(try db.query("SELECT count(*) FROM oversight.batches").int(0, 0) == 1, "nothing of eve's was stored")
         #expect(system.coordinator.log.contains("refused a client"))
 
