@@ -53,7 +53,7 @@ struct CoordinatorCommand: ParsableCommand {
         guard (256...Envelope.maximumRecordSize).contains(maxRecordBytes) else {
             throw ValidationError("--max-record-bytes must be between 256 and \(Envelope.maximumRecordSize)")
         }
-        guard (16...maxRecordBytes).contains(maxFieldBytes) else { throw ValidationError("--max-field-bytes must be between 16 and --max-record-bytes") }
+        guard maxFieldBytes >= 16 else { throw ValidationError("--max-field-bytes must be at least 16") }
         guard maxBatchRecords >= 1 else { throw ValidationError("--max-batch-records must be at least 1") }
     }
 

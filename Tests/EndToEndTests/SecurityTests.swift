@@ -47,7 +47,7 @@ final class SecureSystem {
     let curve: Bool
 
     /// With `curve` false: the same coordinator in plain TCP, which off loopback needs --insecure.
-    init(label: String, host: String = "127.0.0.1", curve: Bool = true) throws {
+    init(label: String, host: String = "127.0.0.1", curve: Bool = true, extra: [String] = []) throws {
         keys = try KeyRing()
         self.curve = curve
         conninfo = try TestDatabase.create(label)
@@ -55,7 +55,7 @@ final class SecureSystem {
         clientEndpoint = "tcp://\(host):\(freeLoopbackPort())"
         let security = curve ? ["--key", keys.coordinatorSecret, "--worker-keys", keys.workers, "--client-keys", keys.clients] : ["--insecure"]
         coordinator = try RunningProcess(["coordinator", "--database", conninfo, "--worker-endpoint", workerEndpoint,
-                                          "--client-endpoint", clientEndpoint, "--heartbeat-interval", "200"] + security,
+                                          "--client-endpoint", clientEndpoint, "--heartbeat-interval", "200"] + security + extra,
                                          logPath: keys.directory + "/coordinator.log")
     }
 
@@ -123,12 +123,15 @@ func poll(seconds: Double, _ condition: () throws -> Bool) rethrows -> Bool {
         #expect(try db.query("SELECT count(*) FROM oversight.batches").int(0, 0) == 1, "nothing of eve's was stored")
         #expect(system.coordinator.log.contains("refused a client"))
 
-        // The allowed worker does the work.
-        try system.startWorker(system.keys.workers + "/w1.key_secret")
+        // Allowed on the fly: its public key into the allowlist, SIGHUP, and the same worker
+        // process (which kept trying) gets in and does the work.
+        try FileManager.default.copyItem(atPath: system.keys.strangers + "/mallory.key", toPath: system.keys.workers + "/mallory.key")
+        kill(system.coordinator.process.processIdentifier, SIGHUP)
         #expect(try poll(seconds: 60) {
             try db.query("SELECT state FROM oversight.batch_progress WHERE batch_id = \(batch)::uuid").string(0, 0) == "completed"
         }, "\(system.logs)")
         #expect(try db.query("SELECT count(*), count(DISTINCT worker) FROM oversight.assessments").int(0, 0) == 200)
+        #expect(system.coordinator.log.contains("key allowlists loaded") && system.coordinator.process.isRunning, "reloaded, not restarted")
         // No secret key text in any log.
         for file in ["coordinator.key_secret", "workers/w1.key_secret", "strangers/mallory.key_secret", "clients/anna.key_secret"] {
             let secret = try String(contentsOfFile: system.keys.directory + "/" + file, encoding: .utf8)
@@ -217,11 +220,19 @@ func poll(seconds: Double, _ condition: () throws -> Bool) rethrows -> Bool {
         }
         var lines = (1...20).map(record)
         lines.append(#"{"id":"bad\u0000id","system":{"type":"alpr"}}"#)
+        lines.append(String(repeating: #"{"summary":"#, count: 1) + String(repeating: "[", count: 100) + String(repeating: "]", count: 100) + "}")
+        lines.append(#"{"id":"lone","summary":"\ud800"}"#)
         let file = system.keys.directory + "/hostile.jsonl"
-        try (lines.joined(separator: "\n") + "\n").write(toFile: file, atomically: true, encoding: .utf8)
+        var bytes = Array((lines.joined(separator: "\n") + "\n").utf8)
+        bytes += Array(#"{"id":"latin1","summary":""#.utf8) + [0xE9, 0x28] + Array("\"}\n".utf8)  // invalid UTF-8
+        try Data(bytes).write(to: URL(fileURLWithPath: file))
         let sent = try system.submit(file, as: system.keys.clients + "/anna.key_secret", ["--wait"])
         #expect(sent.status == 0, "\(sent.stderr)\n\(system.logs)")
         #expect(sent.stderr.contains("hostile.jsonl:21: field \"id\""), "\(sent.stderr)")
+        #expect(sent.stderr.contains("hostile.jsonl:22:") && sent.stderr.contains("nesting deeper than 64 levels"), "\(sent.stderr)")
+        #expect(sent.stderr.contains("hostile.jsonl:23:"), "a lone surrogate is not text")
+        #expect(sent.stderr.contains("hostile.jsonl:24:") && sent.stderr.contains("not valid UTF-8"), "\(sent.stderr)")
+        #expect(sent.stderr.contains("20 assessed, 0 failed, 4 rejected"), "\(sent.stderr)")
         let db = try PGConnection(system.conninfo)
         let rows = try db.query("SELECT j.seq, j.record, a.record_id, a.result::text FROM oversight.jobs j JOIN oversight.assessments a USING (batch_id, seq) ORDER BY j.seq")
         #expect(rows.rowCount == 20)
@@ -232,8 +243,34 @@ func poll(seconds: Double, _ condition: () throws -> Bool) rethrows -> Bool {
             #expect(parsed["operator"]?["name"]?.stringValue?.contains("\u{0}") == true)
             #expect((try? JSONParser.parse(rows.string(i, 3)!)) != nil)
         }
-        let rejected = try db.query("SELECT field, message FROM oversight.rejected_records")
+        let rejected = try db.query("SELECT field, message, raw FROM oversight.rejected_records ORDER BY line")
+        #expect(rejected.rowCount == 4)
         #expect(rejected.string(0, 0) == "id" && rejected.string(0, 1)!.contains("control characters"))
+        #expect(rejected.string(3, 2)!.contains("latin1"), "the unreadable line is kept, its bad bytes replaced")
+        system.stop()
+    }
+
+    /// A batch over the coordinator's record limit is stopped with a clear error, and a record
+    /// over the size limit is rejected by line; nothing past the limit is stored.
+    @Test func intakeLimitsAreClearErrors() throws {
+        let system = try SecureSystem(label: "limits", extra: ["--max-batch-records", "1000", "--max-record-bytes", "2000"])
+        try system.startWorker(system.keys.workers + "/w1.key_secret")
+        var text = ""
+        for record in SyntheticDeployments(count: 5, seed: 2) { text += record.canonicalString + "\n" }
+        text += #"{"id":"big","summary":""# + String(repeating: "x", count: 2100) + "\"}\n"
+        let small = system.keys.directory + "/small.jsonl"
+        try text.write(toFile: small, atomically: true, encoding: .utf8)
+        let ok = try system.submit(small, as: system.keys.clients + "/anna.key_secret", ["--wait"])
+        #expect(ok.status == 0, "\(ok.stderr)")
+        #expect(ok.stderr.contains("small.jsonl:6:") && ok.stderr.contains("the limit is 2000 bytes"), "\(ok.stderr)")
+
+        let large = system.keys.directory + "/large.jsonl"
+        try writeRecords(3000, seed: 3, to: large)
+        let refused = try system.submit(large, as: system.keys.clients + "/anna.key_secret")
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("exceed 1000 records"), "\(refused.stderr)")
+        let db = try PGConnection(system.conninfo)
+        #expect(try db.query("SELECT max(accepted) FROM oversight.batches").int(0, 0)! <= 1000)
         system.stop()
     }
 

@@ -165,6 +165,17 @@ final class RunningSystem {
         }
     }
 
+    @Test func aPasswordOnTheCommandLineIsRefused() throws {
+        for command in [["coordinator"], ["worker"], ["status"], ["migrate"]] {
+            let result = try OversightBinary.runSplit(command + ["--database", "postgresql://u:hunter2@127.0.0.1:1/db"])
+            #expect(result.status != 0)
+            #expect(result.stderr.contains("contains a password") && result.stderr.contains(".pgpass"), "\(command): \(result.stderr)")
+            #expect(!result.stderr.contains("hunter2"), "the password is never echoed")
+        }
+        let keyValue = try OversightBinary.runSplit(["status", "--database", "host=db password=hunter2"])
+        #expect(keyValue.stderr.contains("contains a password"))
+    }
+
     @Test func badOptionsAreRejectedWithWhatToDo() throws {
         let result = try OversightBinary.runSplit(["submit", "x.jsonl", "--format", "xml"])
         #expect(result.status != 0)
