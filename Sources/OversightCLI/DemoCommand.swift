@@ -84,6 +84,8 @@ struct DemoCommand: ParsableCommand {
                 Query the results with psql\(keepDatabase ? "" : " (start the database again with `oversight demo --keep-database`, or `oversight local-db start --data-dir \(dataDir)`)"):
                   psql "\(cluster.conninfo)" -c 'SELECT * FROM oversight.assessment_summary'
                   psql "\(cluster.conninfo)" -c 'SELECT record_id, rule, outcome, citation, missing_fields FROM oversight.findings LIMIT 20'
+                Check that a batch is exactly as the coordinator sealed it:
+                  oversight audit verify \(batchIDs.first?.description ?? "BATCH") --database "\(cluster.conninfo)"
                 """)
         }
     }

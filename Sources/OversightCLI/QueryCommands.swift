@@ -10,6 +10,9 @@ struct StatusCommand: ParsableCommand {
         commandName: "status",
         abstract: "Show the progress of one batch, or of all batches, from the audit store.",
         discussion: """
+            Reads the batch_progress view: an organisation's reader login sees its own batches.
+            A state marked * is sealed (see `oversight audit verify`).
+
             Example:
               oversight status --database postgresql://localhost/oversight
               oversight status 0b7f2c4e-8d1a-4c3b-9e5f-2a6d8c1b4e70 --json
@@ -29,13 +32,15 @@ struct StatusCommand: ParsableCommand {
             let rows: PGResult
             if let batch {
                 rows = try connection.query("""
-                    SELECT batch_id::text, name, array_to_string(packs, ' '), state, accepted, rejected, assessed, failing, created_at::text
+                    SELECT batch_id::text, name, array_to_string(packs, ' '), state, accepted, rejected, assessed, failing, created_at::text,
+                           organisation, sealed_at IS NOT NULL
                     FROM oversight.batch_progress WHERE batch_id = \(batch)::uuid
                     """)
                 guard rows.rowCount == 1 else { throw CommandFailure("no batch \(batch) in this database") }
             } else {
                 rows = try connection.query("""
-                    SELECT batch_id::text, name, array_to_string(packs, ' '), state, accepted, rejected, assessed, failing, created_at::text
+                    SELECT batch_id::text, name, array_to_string(packs, ' '), state, accepted, rejected, assessed, failing, created_at::text,
+                           organisation, sealed_at IS NOT NULL
                     FROM oversight.batch_progress ORDER BY created_at
                     """)
             }
@@ -45,15 +50,17 @@ struct StatusCommand: ParsableCommand {
                              ("packs", .array(rows.string(i, 2)!.split(separator: " ").map { .string(String($0)) })), ("state", .string(rows.string(i, 3)!)),
                              ("accepted", .number(Double(rows.int64(i, 4)!))), ("rejected", .number(Double(rows.int64(i, 5)!))),
                              ("assessed", .number(Double(rows.int64(i, 6)!))), ("failing", .number(Double(rows.int64(i, 7)!))),
-                             ("created_at", .string(rows.string(i, 8)!))])
+                             ("created_at", .string(rows.string(i, 8)!)), ("organisation", .string(rows.string(i, 9)!)),
+                             ("sealed", .bool(rows.bool(i, 10)!))])
                 }
                 print(batch == nil ? JSONValue.array(objects).canonicalString : objects[0].canonicalString)
                 return
             }
-            print("BATCH                                 STATE      ACCEPTED  ASSESSED  REJECTED  FAILING  NAME")
+            print("BATCH                                 ORGANISATION  STATE      ACCEPTED  ASSESSED  REJECTED  FAILING  NAME")
             for i in 0..<rows.rowCount {
                 print(rows.string(i, 0)!.padding(toLength: 38, withPad: " ", startingAt: 0)
-                      + rows.string(i, 3)!.padding(toLength: 11, withPad: " ", startingAt: 0)
+                      + rows.string(i, 9)!.padding(toLength: 14, withPad: " ", startingAt: 0)
+                      + (rows.string(i, 3)! + (rows.bool(i, 10)! ? "*" : "")).padding(toLength: 11, withPad: " ", startingAt: 0)
                       + pad(rows.string(i, 4)!, 8) + "  " + pad(rows.string(i, 6)!, 8) + "  "
                       + pad(rows.string(i, 5)!, 8) + "  " + pad(rows.string(i, 7)!, 7) + "  " + rows.string(i, 1)!)
             }

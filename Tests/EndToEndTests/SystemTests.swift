@@ -103,6 +103,10 @@ final class RunningSystem {
         let json = try JSONParser.parse(status.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
         #expect(json["assessed"] == .number(10_000))
         #expect(json["state"] == .string("completed"))
+        #expect(json["organisation"] == .string("local"), "a loopback client without a key")
+        #expect(json["sealed"] == .bool(true))
+        let verify = try OversightBinary.runSplit(["audit", "verify", batch, "--database", system.conninfo])
+        #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")
 
         let csv = try OversightBinary.runSplit(["results", batch, "--format", "csv", "--database", system.conninfo])
         #expect(csv.status == 0)
