@@ -28,7 +28,11 @@ public struct ByteWriter {
     public mutating func raw(_ v: [UInt8]) { bytes.append(contentsOf: v) }
     /// A string of at most 65,535 UTF-8 bytes (longer strings are cut at a character boundary).
     public mutating func string(_ s: String) {
+        // NUL cannot be stored in a text column, so the reader refuses it: never send one.
         var utf8 = Array(s.utf8)
+        if utf8.contains(0) {
+            utf8 = Array(String(String.UnicodeScalarView(s.unicodeScalars.map { $0 == "\u{0}" ? "\u{FFFD}" : $0 })).utf8)
+        }
         if utf8.count > Int(UInt16.max) {
             var cut = Int(UInt16.max)
             while cut > 0 && (utf8[cut] & 0xC0) == 0x80 { cut -= 1 }
@@ -73,6 +77,8 @@ public struct ByteReader {
         let n = Int(try u16(what))
         let slice = try take(n, what)
         guard let s = String(validating: slice, as: UTF8.self) else { throw WireError(.invalidValue, "\(what) is not valid UTF-8") }
+        // Short strings are names and reasons: they end up in text columns, which cannot hold NUL.
+        guard !slice.contains(0) else { throw WireError(.invalidValue, "\(what) contains a NUL character") }
         return s
     }
 

@@ -114,4 +114,17 @@ import TestSupport
         }
         #expect(decoded > 0)
     }
+
+    /// Names and reasons go to text columns: a NUL is never sent, and refused when received.
+    @Test func shortStringsNeverCarryNUL() throws {
+        let sent = WorkerMessage.done(batchID: Self.batch, committed: [], failed: [JobFailure(seq: 1, reason: "a\u{0}b")])
+        guard case .done(_, _, let failed) = try WorkerMessage.decode(sent.encode()[...]) else { Issue.record("not done"); return }
+        #expect(failed[0].reason == "a\u{FFFD}b")
+        var forged = ByteWriter()
+        forged.string("ok")
+        var bytes = forged.bytes
+        bytes[bytes.count - 1] = 0
+        var reader = ByteReader(bytes)
+        #expect(throws: WireError.self) { _ = try reader.string("name") }
+    }
 }
