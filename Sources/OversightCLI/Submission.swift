@@ -11,6 +11,8 @@ struct Submission {
     let packs: [PackSpec]
     var chunkSize = 1_000
     var maxRejectionsShown = 20
+    /// Called with each chunk's number when its acknowledgement arrives (the bench times them).
+    var onAcknowledged: ((UInt64) -> Void)?
 
     struct Outcome {
         var accepted: Int64 = 0
@@ -49,9 +51,10 @@ struct Submission {
             }
             guard inFlight > 0 else { break }
             let reply = try client.receive()
-            guard case .acknowledged(_, _, let accepted, let rejections) = reply else {
+            guard case .acknowledged(_, let acknowledgedNumber, let accepted, let rejections) = reply else {
                 throw CoordinatorClient.Refused(message: "unexpected reply to CHUNK: \(reply)")
             }
+            onAcknowledged?(acknowledgedNumber)
             inFlight -= 1
             outcome.accepted += Int64(accepted)
             outcome.rejected += Int64(rejections.count)
@@ -82,7 +85,7 @@ struct Submission {
     /// Polls the coordinator until every accepted record is assessed or failed. Rides through a
     /// coordinator restart or failover: an unanswered poll is repeated until `patience` seconds
     /// have passed without any answer.
-    func wait(showProgress: Bool, patience: Double = 300) throws -> BatchProgress {
+    func wait(showProgress: Bool, patience: Double = 300, interval: Double = 0.2) throws -> BatchProgress {
         var display = ProgressDisplay(label: "assessing")
         var first = true
         var lastAnswer = Date()
@@ -110,7 +113,7 @@ struct Submission {
                 if showProgress { display.finish() }
                 return p
             }
-            Thread.sleep(forTimeInterval: 0.2)
+            Thread.sleep(forTimeInterval: interval)
         }
     }
 }

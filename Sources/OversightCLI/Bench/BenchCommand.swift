@@ -1,0 +1,122 @@
+import ArgumentParser
+import Assessment
+import Foundation
+import LibPQ
+import AuditStore
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure the whole system on this machine against its own ceiling, and the engine on one core.",
+        discussion: """
+            In one run: starts a private PostgreSQL cluster (in --data-dir; or uses --database), a
+            coordinator and --workers workers as separate processes; generates --records seeded
+            records (the Atlas of Surveillance's mix of system types) and submits them with the
+            built-in packs. It reports, end to end from the first chunk sent to the last assessment
+            committed: assessments per second; p50 and p99 latency from a chunk's acknowledgement
+            to each of its assessments' commit; peak RSS of the coordinator and of each worker; CPU
+            seconds per 1,000 assessments (coordinator and workers, and with PostgreSQL). Then a
+            10-record batch, five times: milliseconds until all its results are visible.
+
+            The ceiling: the same records COPY'd into a copy of `jobs` (1,000 per transaction, one
+            connection) and as many result rows COPY'd into a copy of `assessments` (256 per
+            transaction, one connection per worker), with no ZeroMQ and no scoring; the ratio is
+            end to end / ceiling. Micro-benchmarks on one core: scoring, scoring with canonical
+            output, record decoding, wire codec.
+
+            The private cluster is durable (fsync on), like a real one. Build with -c release.
+
+            Example:
+              swift build -c release && .build/release/oversight bench
+              oversight bench --records 100000 --workers 2 --json bench.json
+            """)
+
+    @Option(help: "Records in the end-to-end batch.") var records = 1_000_000
+    @Option(help: "Worker processes (default: one per core).") var workers = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "Use this database instead of a private cluster (it gets a bench batch, and a scratch schema for the ceiling that is dropped).")
+    var database: String?
+    @Option(help: "Directory of the private cluster, logs and generated records.") var dataDir = ".oversight/bench"
+    @Option(help: "Records per micro-benchmark round.") var microRecords = 50_000
+    @Option(help: "Rounds per micro-benchmark; the best is reported.") var rounds = 3
+    @Flag(help: "Run the micro-benchmarks only.") var microOnly = false
+    @Option(help: "Write every figure to this JSON file.") var json: String?
+
+    func validate() throws {
+        guard records >= 1_000 else { throw ValidationError("--records must be at least 1000") }
+        guard (1...64).contains(workers) else { throw ValidationError("--workers must be between 1 and 64") }
+        guard microRecords >= 1_000 else { throw ValidationError("--micro-records must be at least 1000") }
+        guard (1...100).contains(rounds) else { throw ValidationError("--rounds must be between 1 and 100") }
+        if let database, PGConnection.conninfoHasPassword(database) {
+            throw ValidationError("--database contains a password; put it in ~/.pgpass, PGPASSFILE or PGSERVICE")
+        }
+    }
+
+    func run() throws {
+        try runOrExit {
+            var figures: [(String, Double)] = []
+            printError("micro-benchmarks: \(microRecords) records, best of \(rounds)")
+            figures += MicroBenchmarks(records: microRecords, rounds: rounds).run()
+            if !microOnly { figures += try systemFigures() }
+            printTable(figures)
+            if let json {
+                let object = JSONValue.object(figures.map { ($0.0, .number(($0.1 * 100).rounded() / 100)) })
+                try (object.canonicalString + "\n").write(toFile: json, atomically: true, encoding: .utf8)
+                printError("figures written to \(json)")
+            }
+        }
+    }
+
+    private func systemFigures() throws -> [(String, Double)] {
+        let directory = URL(fileURLWithPath: dataDir).standardizedFileURL.path
+        try FileManager.default.createDirectory(atPath: directory + "/logs", withIntermediateDirectories: true)
+        var cluster: LocalCluster?
+        let conninfo: String
+        if let database {
+            conninfo = database
+        } else {
+            let local = try LocalCluster(dataDirectory: directory + "/cluster")
+            printError("starting PostgreSQL in \(local.dataDirectory) (port \(local.port))")
+            try local.start()
+            cluster = local
+            conninfo = local.conninfo
+        }
+        defer { try? cluster?.stop() }
+        try Migrator.migrate(try PGConnection(conninfo, applicationName: "oversight-bench"))
+
+        printError("end to end: \(records) records, \(workers) workers (logs in \(directory)/logs)")
+        var run = EndToEndRun(conninfo: conninfo, records: records, seed: 42, workers: workers, directory: directory + "/logs")
+        run.showProgress = isatty(2) == 1
+        let e2e = try run.run()
+        printError("ceiling: the same \(records) records and results COPY'd with no ZeroMQ and no scoring")
+        let ceiling = try Ceiling(conninfo: conninfo, records: records, seed: 42, connections: workers).run()
+        let ceilingPerSecond = Double(records) / (ceiling.jobs + ceiling.assessments)
+        let perThousand = 1000 / Double(records)
+        let small = e2e.smallBatchMilliseconds.sorted()
+        return [
+            ("records", Double(records)),
+            ("workers", Double(workers)),
+            ("end_to_end_seconds", e2e.seconds),
+            ("assessments_per_second", e2e.assessmentsPerSecond),
+            ("ceiling_per_second", ceilingPerSecond),
+            ("ceiling_jobs_per_second", Double(records) / ceiling.jobs),
+            ("ceiling_assessments_per_second", Double(records) / ceiling.assessments),
+            ("ratio", e2e.assessmentsPerSecond / ceilingPerSecond),
+            ("p50_ms", e2e.p50Milliseconds),
+            ("p99_ms", e2e.p99Milliseconds),
+            ("coordinator_peak_rss_mib", e2e.coordinatorPeakRSSMiB),
+            ("worker_peak_rss_mib_max", e2e.workerPeakRSSMiB.max() ?? 0),
+            ("cpu_seconds_per_1000_oversight", e2e.oversightCPUSeconds * perThousand),
+            ("cpu_seconds_per_1000_with_postgres", (e2e.oversightCPUSeconds + e2e.postgresCPUSeconds) * perThousand),
+            ("small_batch_visible_ms_median", small[small.count / 2]),
+            ("small_batch_visible_ms_max", small.last ?? 0),
+        ] + e2e.workerPeakRSSMiB.enumerated().map { ("worker_\($0.offset + 1)_peak_rss_mib", $0.element) }
+    }
+
+    private func printTable(_ figures: [(String, Double)]) {
+        print("FIGURE                                                       VALUE")
+        for (name, value) in figures {
+            let text = value >= 1000 || value == value.rounded() ? String(format: "%.0f", value) : String(format: "%.2f", value)
+            print(name.padding(toLength: 52, withPad: " ", startingAt: 0) + String(repeating: " ", count: max(1, 14 - text.count)) + text)
+        }
+    }
+}

@@ -1,0 +1,139 @@
+import Assessment
+import Foundation
+import LibPQ
+
+/// The most this machine's PostgreSQL can take of the system's writes, with no ZeroMQ and no
+/// scoring: the same records COPY'd into a copy of `jobs` in chunks of the intake's size over
+/// one connection (as the coordinator writes them), then as many result rows COPY'd into a copy
+/// of `assessments` in bundles of the dispatch size over one connection per worker (as the
+/// workers write them), each chunk or bundle its own transaction. The copies live in a scratch
+/// schema (same columns, keys and indexes) that is dropped afterwards.
+struct Ceiling {
+    let conninfo: String
+    let records: Int
+    let seed: UInt64
+    let connections: Int
+    var chunkSize = 1_000
+    var bundleSize = 256
+
+    /// Seconds for the jobs and for the assessments.
+    func run() throws -> (jobs: Double, assessments: Double) {
+        let admin = try PGConnection(conninfo, applicationName: "oversight-bench")
+        try admin.runScript("""
+            DROP SCHEMA IF EXISTS oversight_bench_ceiling CASCADE;
+            CREATE SCHEMA oversight_bench_ceiling;
+            CREATE TABLE oversight_bench_ceiling.jobs (LIKE oversight.jobs INCLUDING ALL);
+            CREATE TABLE oversight_bench_ceiling.assessments (LIKE oversight.assessments INCLUDING ALL);
+            """)
+        defer { _ = try? admin.runScript("DROP SCHEMA IF EXISTS oversight_bench_ceiling CASCADE") }
+        let batch = UUID().uuidString.lowercased()
+
+        // Jobs: the records as the coordinator stores them.
+        var texts: [[UInt8]] = []
+        texts.reserveCapacity(chunkSize)
+        var jobsSeconds = 0.0
+        var seq: Int64 = 0
+        func flushJobs() throws {
+            guard !texts.isEmpty else { return }
+            let start = ContinuousClock.now
+            try admin.transaction {
+                _ = try admin.copyIn("COPY oversight_bench_ceiling.jobs (batch_id, seq, line, record) FROM STDIN") { w in
+                    for text in texts {
+                        seq += 1
+                        w.add(utf8: Array(batch.utf8)); w.add(seq); w.add(seq); w.add(utf8: text)
+                        try w.endRow()
+                    }
+                }
+            }
+            jobsSeconds += (ContinuousClock.now - start).seconds
+            texts.removeAll(keepingCapacity: true)
+        }
+        for record in SyntheticDeployments(count: records, seed: seed) {
+            texts.append(record.canonicalBytes)
+            if texts.count == chunkSize { try flushJobs() }
+        }
+        try flushJobs()
+
+        // Results: real result rows of the same records (a pool, reused), written in bundles.
+        let criteria = CriteriaSet.builtIn
+        let pool = Array(SyntheticDeployments(count: min(records, 1_000), seed: seed)).enumerated().map { i, record in
+            AssessmentRowText(seq: Int64(i + 1), record: record, criteria: criteria, batchID: batch)
+        }
+        let start = ContinuousClock.now
+        let failures = Mailbox()
+        let group = DispatchGroup()
+        for c in 0..<connections {
+            group.enter()
+            let thread = Thread { [conninfo, records, bundleSize, connections] in
+                defer { group.leave() }
+                do {
+                    let connection = try PGConnection(conninfo, applicationName: "oversight-bench-\(c)")
+                    // Interleaved bundles, as a dispatcher deals them out.
+                    var first = c * bundleSize
+                    while first < records {
+                        let last = min(first + bundleSize, records)
+                        try connection.transaction {
+                            _ = try connection.copyIn("""
+                                COPY oversight_bench_ceiling.assessments (batch_id, seq, record_id, verdict, score, applies, criteria_sha256,
+                                    input_sha256, row_sha256, result, engine, worker, attempt) FROM STDIN
+                                """) { w in
+                                for s in first..<last { try pool[s % pool.count].write(seq: Int64(s + 1), into: &w) }
+                            }
+                        }
+                        first += connections * bundleSize
+                    }
+                } catch {
+                    failures.post("\(error)")
+                }
+            }
+            thread.start()
+        }
+        group.wait()
+        if let failure = failures.first { throw CommandFailure("ceiling measurement failed: \(failure)") }
+        return (jobsSeconds, (ContinuousClock.now - start).seconds)
+    }
+
+    /// A thread-safe list of failures.
+    final class Mailbox: @unchecked Sendable {
+        private let lock = NSLock()
+        private var items: [String] = []
+        func post(_ item: String) { lock.withLock { items.append(item) } }
+        var first: String? { lock.withLock { items.first } }
+    }
+}
+
+/// One result row, its text precomputed, ready to be written under any seq.
+struct AssessmentRowText: Sendable {
+    let batch: [UInt8]
+    let recordID: String?
+    let verdict: String
+    let score: Int
+    let applies: String
+    let criteria: [UInt8]
+    let input: [UInt8]
+    let row: [UInt8]
+    let result: [UInt8]
+    let engine: String
+
+    init(seq: Int64, record: JSONValue, criteria set: CriteriaSet, batchID: String) {
+        let result = set.assess(record)
+        let canonical = result.canonicalBytes
+        batch = Array(batchID.utf8)
+        recordID = record["id"]?.stringValue
+        verdict = result.verdict.rawValue
+        score = result.score
+        applies = Applicability.overall(result.packs.map(\.applies)).rawValue
+        criteria = set.sha256
+        input = AuditHash.input(record)
+        row = AuditHash.row(batchID: batchID, seq: seq, inputSHA256: input, criteriaSHA256: set.sha256, result: canonical)
+        self.result = canonical
+        engine = result.engine
+    }
+
+    func write(seq: Int64, into w: inout PGCopyWriter) throws {
+        w.add(utf8: batch); w.add(seq); w.add(recordID); w.add(verdict); w.add(score); w.add(applies)
+        w.add(bytea: criteria); w.add(bytea: input); w.add(bytea: row); w.add(utf8: result); w.add(engine)
+        w.add("ceiling"); w.add(1)
+        try w.endRow()
+    }
+}

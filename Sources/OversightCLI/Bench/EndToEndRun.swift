@@ -1,0 +1,149 @@
+import Assessment
+import ChildProcess
+import Foundation
+import LibPQ
+import Wire
+
+/// One batch through a coordinator and workers started as separate processes, timed from the
+/// first byte submitted to the last assessment committed; then a 10-record batch, timed until
+/// all its results are visible in PostgreSQL.
+struct EndToEndRun {
+    let conninfo: String
+    let records: Int
+    let seed: UInt64
+    let workers: Int
+    let directory: String
+    var showProgress = false
+
+    struct Result {
+        var seconds = 0.0
+        var assessmentsPerSecond = 0.0
+        var p50Milliseconds = 0.0
+        var p99Milliseconds = 0.0
+        var coordinatorPeakRSSMiB = 0.0
+        var workerPeakRSSMiB: [Double] = []
+        var oversightCPUSeconds = 0.0
+        var postgresCPUSeconds = 0.0
+        var smallBatchMilliseconds: [Double] = []
+    }
+
+    func run() throws -> Result {
+        let input = try inputFile()
+        let workerPort = try LocalCluster.freePort(), clientPort = try LocalCluster.freePort()
+        var children: [ChildProcess] = []
+        defer { DemoCommand.stop(children) }
+        children.append(try DemoCommand.spawn(["coordinator", "--database", conninfo,
+                                               "--worker-endpoint", "tcp://127.0.0.1:\(workerPort)",
+                                               "--client-endpoint", "tcp://127.0.0.1:\(clientPort)"],
+                                              log: directory + "/coordinator.log"))
+        for n in 1...workers {
+            children.append(try DemoCommand.spawn(["worker", "--coordinator", "tcp://127.0.0.1:\(workerPort)",
+                                                   "--database", conninfo, "--name", "bench-\(n)"],
+                                                  log: directory + "/worker-\(n).log"))
+        }
+        let client = try CoordinatorClient(endpoint: "tcp://127.0.0.1:\(clientPort)", curve: nil, timeoutSeconds: 60)
+        // Let every worker announce itself before the clock starts.
+        try waitForWorkers(client)
+
+        let postgresBefore = ProcessStats.cpuSeconds(ofCommandsStartingWith: "postgres")
+        var acknowledged: [UInt64: Double] = [:]
+        let batch = BatchID()
+        var submission = Submission(file: try BatchFile(path: input, format: .jsonl), client: client, batchID: batch,
+                                    name: "bench \(records)", packs: CriteriaPack.builtIn.map { .builtIn($0.id) })
+        submission.onAcknowledged = { acknowledged[$0] = Date().timeIntervalSince1970 }
+        let started = Date()
+        let outcome = try submission.send(showProgress: showProgress)
+        guard outcome.accepted == Int64(records) else {
+            throw CommandFailure("the bench batch had \(outcome.rejected) rejected records; see \(directory)")
+        }
+        let progress = try submission.wait(showProgress: showProgress, interval: 0.02)
+        var result = Result()
+        result.seconds = Date().timeIntervalSince(started)
+        guard progress.state == .completed, progress.done == Int64(records) else {
+            throw CommandFailure("the bench batch ended \(progress.state) with \(progress.done) of \(records) assessed; see the logs in \(directory)")
+        }
+        result.assessmentsPerSecond = Double(records) / result.seconds
+
+        // Resources, read while everything still runs.
+        let stats = children.map { ProcessStats(pid: $0.pid) }
+        result.coordinatorPeakRSSMiB = stats[0]?.peakRSSMiB ?? 0
+        result.workerPeakRSSMiB = stats.dropFirst().map { $0?.peakRSSMiB ?? 0 }
+        result.oversightCPUSeconds = stats.reduce(0) { $0 + ($1?.cpuSeconds ?? 0) }
+        let postgresAfter = ProcessStats.cpuSeconds(ofCommandsStartingWith: "postgres")
+        result.postgresCPUSeconds = postgresAfter.reduce(0) { $0 + $1.value - (postgresBefore[$1.key] ?? 0) }
+
+        let connection = try PGConnection(conninfo, applicationName: "oversight-bench")
+        (result.p50Milliseconds, result.p99Milliseconds) = try latencies(connection, batch: batch, acknowledged: acknowledged,
+                                                                          chunkSize: submission.chunkSize)
+        result.smallBatchMilliseconds = try (0..<5).map { _ in try smallBatch(client, connection) }
+        return result
+    }
+
+    /// The generated records as JSON Lines, kept between runs with the same size and seed.
+    func inputFile() throws -> String {
+        let path = directory + "/records-\(records)-\(seed).jsonl"
+        if FileManager.default.fileExists(atPath: path) { return path }
+        let partial = path + ".partial"
+        FileManager.default.createFile(atPath: partial, contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: partial))
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(1 << 20)
+        for record in SyntheticDeployments(count: records, seed: seed) {
+            record.writeCanonical(into: &buffer)
+            buffer.append(0x0A)
+            if buffer.count >= 1 << 20 { handle.write(Data(buffer)); buffer.removeAll(keepingCapacity: true) }
+        }
+        handle.write(Data(buffer))
+        try handle.close()
+        try FileManager.default.moveItem(atPath: partial, toPath: path)
+        return path
+    }
+
+    private func waitForWorkers(_ client: CoordinatorClient) throws {
+        // A status request answers once the coordinator is up; workers connect within their first
+        // heartbeat, and their log says when they were accepted.
+        _ = try? client.request(.status(batchID: BatchID()), timeoutSeconds: 30)
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            let log = (try? String(contentsOfFile: directory + "/coordinator.log", encoding: .utf8)) ?? ""
+            if log.components(separatedBy: "worker ready").count - 1 >= workers { return }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        throw CommandFailure("the bench workers did not connect within 30 s; see the logs in \(directory)")
+    }
+
+    /// p50 and p99 of (commit of a record's assessment) − (arrival of its chunk's acknowledgement
+    /// at the client), in milliseconds. The commit time is the writing transaction's start
+    /// (`assessed_at`), a few milliseconds early.
+    private func latencies(_ connection: PGConnection, batch: BatchID, acknowledged: [UInt64: Double], chunkSize: Int) throws -> (Double, Double) {
+        let times = (1...UInt64(max(acknowledged.count, 1))).map { acknowledged[$0] ?? 0 }
+        let rows = try connection.query("""
+            WITH acks AS (SELECT n, t FROM unnest(\(PGTextArray(times.map { String($0) }))::float8[]) WITH ORDINALITY AS a(t, n))
+            SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY d), percentile_disc(0.99) WITHIN GROUP (ORDER BY d)
+            FROM (SELECT greatest(0, extract(epoch FROM a.assessed_at) - acks.t) * 1000 AS d
+                  FROM oversight.assessments a JOIN acks ON acks.n = (a.seq - 1) / \(Int64(chunkSize)) + 1
+                  WHERE a.batch_id = \(batch.description)::uuid) AS l
+            """)
+        return (rows.double(0, 0) ?? 0, rows.double(0, 1) ?? 0)
+    }
+
+    /// Milliseconds from opening a 10-record batch until its 10 results are in PostgreSQL.
+    private func smallBatch(_ client: CoordinatorClient, _ connection: PGConnection) throws -> Double {
+        let path = directory + "/small.jsonl"
+        if !FileManager.default.fileExists(atPath: path) {
+            let text = SyntheticDeployments(count: 10, seed: seed &+ 1).map { $0.canonicalString + "\n" }.joined()
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+        }
+        let batch = BatchID()
+        var submission = Submission(file: try BatchFile(path: path, format: .jsonl), client: client, batchID: batch,
+                                    name: "bench small", packs: CriteriaPack.builtIn.map { .builtIn($0.id) })
+        let started = ContinuousClock.now
+        _ = try submission.send(showProgress: false)
+        while true {
+            let count = try connection.query("SELECT count(*) FROM oversight.assessments WHERE batch_id = \(batch.description)::uuid").int(0, 0) ?? 0
+            if count == 10 { return (ContinuousClock.now - started).seconds * 1000 }
+            if (ContinuousClock.now - started).seconds > 30 { throw CommandFailure("a 10-record batch took over 30 s; see the logs in \(directory)") }
+            usleep(1_000)
+        }
+    }
+}
