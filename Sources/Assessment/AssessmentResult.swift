@@ -1,43 +1,64 @@
 import Crypto
 
-/// The version of the rule engine's semantics, stored with every assessment: a change to how
-/// conditions evaluate or results aggregate gets a new version.
+/// The version of the rule engine's semantics and stored format, stored with every assessment:
+/// a change to how conditions evaluate, results aggregate or results are written gets a new one.
+/// 3: stored findings name their rule and carry outcome, severity, points, facts and missing
+/// fields; the rule's title and citation, like its rationale and remediation, stay in the pack
+/// that the assessment names by SHA-256 (`oversight.findings` joins them back).
 public enum Engine {
-    public static let version = "oversight-engine/2"
+    public static let version = "oversight-engine/3"
 }
 
-/// What one rule said about one record. Stored findings carry the rule's id, citation, title,
-/// severity and points with the facts and missing fields; the rule's rationale and remediation
-/// stay in the pack, which the assessment names by SHA-256 (so they are fixed, and not repeated
-/// in millions of rows): the `oversight.findings` view joins them back.
+/// What one rule said about one record. Holds its rule by reference, so the title, citation,
+/// rationale and remediation are the pack's own and cost nothing to carry.
 public struct Finding: Sendable, Hashable {
     public enum Outcome: String, Sendable { case fired, needsInformation = "needs_information" }
-    /// Number of the rule in its pack.
-    let rule: Int
-    public let ruleID: String
+    /// The rule, as compiled in its pack.
+    public let definition: CriteriaPack.Rule
     public let outcome: Outcome
-    public let severity: Verdict
-    public let points: Int
-    public let title: String
-    public let citation: String
-    /// For `fired`: the facts of the record that made it fire, by field path.
-    public let facts: [String: JSONValue]
-    /// For `needs_information`: the absent fields that decide the rule, sorted.
-    public let missing: [String]
-    public let rationale: String
-    public let remediation: String
+    /// A fact of the record that made the rule fire.
+    public struct Fact: Sendable, Hashable {
+        public let path: String
+        public let value: JSONValue
+    }
+    /// For `fired`: the facts of the record that made it fire, sorted by field path.
+    public let factList: [Fact]
+    /// For `needs_information`: the absent fields that decide the rule.
+    let missingFields: FieldSet
+    let table: FieldTable
 
+    public var ruleID: String { definition.id }
+    public var severity: Verdict { definition.severity }
+    public var points: Int { definition.points }
+    public var title: String { definition.title }
+    public var citation: String { definition.citation }
+    public var rationale: String { definition.rationale }
+    public var remediation: String { definition.remediation }
+    public var facts: [String: JSONValue] { Dictionary(uniqueKeysWithValues: factList.map { ($0.path, $0.value) }) }
+    /// The absent fields that decide the rule, sorted.
+    public var missing: [String] { missingFields.members.map { table.fields[$0].path } }
+
+    public static func == (a: Finding, b: Finding) -> Bool {
+        a.definition === b.definition && a.outcome == b.outcome && a.missingFields == b.missingFields
+            && a.factList == b.factList
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(ObjectIdentifier(definition)); hasher.combine(outcome); hasher.combine(missingFields)
+    }
+
+    /// Empty facts and missing lists are left out.
     var canonicalJSON: JSONValue {
-        .object([
-            ("citation", .string(citation)),
-            ("facts", .object(facts.map { ($0.key, $0.value) })),
-            ("missing", .array(missing.map(JSONValue.string))),
+        var members: [(key: String, value: JSONValue)] = []
+        if !factList.isEmpty { members.append(("facts", .object(factList.map { ($0.path, $0.value) }))) }
+        if !missingFields.isEmpty { members.append(("missing", .array(missing.map(JSONValue.string)))) }
+        members += [
             ("outcome", .string(outcome.rawValue)),
             ("points", .number(Double(points))),
             ("rule", .string(ruleID)),
             ("severity", .string(severity.rawValue)),
-            ("title", .string(title)),
-        ])
+        ]
+        return .object(members)
     }
 }
 
@@ -74,12 +95,15 @@ public struct AssessmentResult: Sendable, Hashable {
     public let verdict: Verdict
     public let score: Int
     public let packs: [PackResult]
-    /// Every field whose absence leaves a rule undecided, in any pack, sorted.
-    public let missing: [String]
+    /// Every field whose absence leaves a rule undecided, in any pack.
+    let missingFields: FieldSet
     let criteria: CriteriaSet
 
+    /// Every field whose absence leaves a rule undecided, in any pack, sorted.
+    public var missing: [String] { missingFields.members.map { criteria.packs[0].table.fields[$0].path } }
+
     public static func == (a: AssessmentResult, b: AssessmentResult) -> Bool {
-        a.engine == b.engine && a.verdict == b.verdict && a.score == b.score && a.packs == b.packs && a.missing == b.missing
+        a.engine == b.engine && a.verdict == b.verdict && a.score == b.score && a.packs == b.packs && a.missingFields == b.missingFields
     }
 
     public func hash(into hasher: inout Hasher) { hasher.combine(verdict); hasher.combine(score); hasher.combine(packs) }
@@ -88,45 +112,75 @@ public struct AssessmentResult: Sendable, Hashable {
     /// `canonicalJSON.canonicalBytes`, several times faster (it is on the hot path of every worker).
     public var canonicalBytes: [UInt8] {
         var out: [UInt8] = []
-        out.reserveCapacity(2048)
-        out += Array(#"{"engine":"#.utf8)
+        out.reserveCapacity(1536)
+        let table = criteria.packs[0].table
+        out += Self.engineHead
         JSONValue.writeString(engine, into: &out)
-        out += Array(#","missing":["#.utf8)
-        for (i, field) in missing.enumerated() {
-            if i > 0 { out.append(UInt8(ascii: ",")) }
-            JSONValue.writeString(field, into: &out)
-        }
-        out += Array(#"],"packs":["#.utf8)
-        for (p, result) in packs.enumerated() {
+        out += Self.missingHead
+        Self.writePaths(missingFields, table, into: &out)
+        out += Self.packsHead
+        for p in packs.indices {
             if p > 0 { out.append(UInt8(ascii: ",")) }
-            let pack = criteria.packs[p]
-            out += Array(#"{"applies":""#.utf8) + Array(result.applies.rawValue.utf8) + Array(#"","findings":["#.utf8)
-            for (f, finding) in result.findings.enumerated() {
+            let result = packs[p]
+            out += Self.appliesHead
+            out += result.applies.rawValue.utf8
+            out += Self.findingsHead
+            for f in result.findings.indices {
                 if f > 0 { out.append(UInt8(ascii: ",")) }
-                let rule = pack.rules[finding.rule]
-                out += rule.findingHead
+                let finding = result.findings[f]
                 out.append(UInt8(ascii: "{"))
-                for (k, key) in finding.facts.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }).enumerated() {
-                    if k > 0 { out.append(UInt8(ascii: ",")) }
-                    JSONValue.writeString(key, into: &out)
-                    out.append(UInt8(ascii: ":"))
-                    finding.facts[key]!.writeCanonical(into: &out)
+                if !finding.factList.isEmpty {
+                    out += Self.factsHead
+                    for k in finding.factList.indices {
+                        if k > 0 { out.append(UInt8(ascii: ",")) }
+                        JSONValue.writeString(finding.factList[k].path, into: &out)
+                        out.append(UInt8(ascii: ":"))
+                        finding.factList[k].value.writeCanonical(into: &out)
+                    }
+                    out += Self.factsTail
                 }
-                out += Array(#"},"missing":["#.utf8)
-                for (m, field) in finding.missing.enumerated() {
-                    if m > 0 { out.append(UInt8(ascii: ",")) }
-                    JSONValue.writeString(field, into: &out)
+                if !finding.missingFields.isEmpty {
+                    out += Self.findingMissingHead
+                    Self.writePaths(finding.missingFields, table, into: &out)
+                    out += Self.findingMissingTail
                 }
-                out.append(UInt8(ascii: "]"))
-                out += finding.outcome == .fired ? rule.firedTail : rule.unknownTail
+                out += finding.outcome == .fired ? finding.definition.firedTail : finding.definition.unknownTail
             }
-            out += pack.resultMiddle
-            out += Array(String(result.score).utf8)
-            out += Array(#","verdict":""#.utf8) + Array(result.verdict.rawValue.utf8) + Array(#""}"#.utf8)
+            out += criteria.packs[p].resultMiddle
+            out += String(result.score).utf8
+            out += Self.verdictHead
+            out += result.verdict.rawValue.utf8
+            out += Self.objectTail
         }
-        out += Array(#"],"score":"#.utf8) + Array(String(score).utf8)
-        out += Array(#","verdict":""#.utf8) + Array(verdict.rawValue.utf8) + Array(#""}"#.utf8)
+        out += Self.scoreHead
+        out += String(score).utf8
+        out += Self.verdictHead
+        out += verdict.rawValue.utf8
+        out += Self.objectTail
         return out
+    }
+
+    private static let engineHead = Array(#"{"engine":"#.utf8)
+    private static let missingHead = Array(#","missing":["#.utf8)
+    private static let packsHead = Array(#"],"packs":["#.utf8)
+    private static let appliesHead = Array(#"{"applies":""#.utf8)
+    private static let findingsHead = Array(#"","findings":["#.utf8)
+    private static let factsHead = Array(#""facts":{"#.utf8)
+    private static let factsTail = Array(#"},"#.utf8)
+    private static let findingMissingHead = Array(#""missing":["#.utf8)
+    private static let findingMissingTail = Array(#"],"#.utf8)
+    private static let scoreHead = Array(#"],"score":"#.utf8)
+    private static let verdictHead = Array(#","verdict":""#.utf8)
+    private static let objectTail = Array(#""}"#.utf8)
+
+    /// Field paths as a JSON array body (no brackets); field numbers follow path order.
+    private static func writePaths(_ fields: FieldSet, _ table: FieldTable, into out: inout [UInt8]) {
+        var first = true
+        fields.forEach { field in
+            if !first { out.append(UInt8(ascii: ",")) }
+            first = false
+            out += table.quotedPaths[field]
+        }
     }
 
     /// The `result` column and part of the row hash: same input, same packs → same bytes.
@@ -161,7 +215,7 @@ extension CriteriaPack {
         var findings: [Finding] = []
         var worstFired: Verdict = .minimal
         var worstUnknown: Verdict? = nil
-        var points = 0.0
+        var points = 0
         var largestUnknown = 0
         var allMissing = FieldSet()
         for index in rules.indices {
@@ -172,39 +226,44 @@ extension CriteriaPack {
             case .no: continue
             case .yes:
                 worstFired = min(worstFired, rule.severity)
-                points += Double(rule.points)
+                points += rule.points
                 evaluation.decidingFacts(root, into: &fields)
-                var deciding: [String: JSONValue] = [:]
-                for field in fields.members { deciding[table.fields[field].path] = facts.values[field] ?? .null }
-                findings.append(Finding(rule: index, ruleID: rule.id, outcome: .fired, severity: rule.severity, points: rule.points,
-                                        title: rule.title, citation: rule.citation, facts: deciding, missing: [],
-                                        rationale: rule.rationale, remediation: rule.remediation))
+                var deciding: [Finding.Fact] = []
+                fields.forEach { field in deciding.append(Finding.Fact(path: table.fields[field].path, value: facts.value(of: field) ?? .null)) }
+                findings.append(Finding(definition: rule, outcome: .fired, factList: deciding, missingFields: FieldSet(), table: table))
             case .unknown:
                 allMissing.formUnion(fields)
-                if rule.blocksVerdict && blockingSeverities.contains(rule.severity) {
+                if blocking[index] {
                     worstUnknown = worstUnknown.map { min($0, rule.severity) } ?? rule.severity
                 }
                 guard rule.reportsUnknown else { continue }
                 largestUnknown = max(largestUnknown, rule.points)
-                findings.append(Finding(rule: index, ruleID: rule.id, outcome: .needsInformation, severity: rule.severity, points: rule.points,
-                                        title: rule.title, citation: rule.citation, facts: [:],
-                                        missing: fields.members.map { table.fields[$0].path },
-                                        rationale: rule.rationale, remediation: rule.remediation))
+                findings.append(Finding(definition: rule, outcome: .needsInformation, factList: [], missingFields: fields, table: table))
             }
         }
-        points += unknownWeight * Double(largestUnknown)
+        let total = Double(points) + unknownWeight * Double(largestUnknown)
         var verdict = worstFired
         if let worstUnknown, worstUnknown < worstFired { verdict = .insufficientInformation }
-        return PackResult(packID: id, packVersion: version, packSHA256: sha256, applies: applicability(for: record),
-                          verdict: verdict, score: min(100, Int(points.rounded(.toNearestOrAwayFromZero))),
+        return PackResult(packID: id, packVersion: version, packSHA256: sha256, applies: applicability(facts),
+                          verdict: verdict, score: min(100, Int(total.rounded(.toNearestOrAwayFromZero))),
                           findings: findings, worstFired: worstFired, worstBlockingUnknown: worstUnknown,
                           missingFields: allMissing)
     }
 
     public func applicability(for record: JSONValue) -> Applicability {
+        applicability(country: record["operator"]?["country"]?.stringValue.map { $0.uppercased() })
+    }
+
+    func applicability(country: String?) -> Applicability {
         guard !bindingIn.isEmpty else { return .benchmark }
-        guard let country = record["operator"]?["country"]?.stringValue else { return .undetermined }
-        return bindingIn.contains(country.uppercased()) ? .binding : .benchmark
+        guard let country else { return .undetermined }
+        return bindingIn.contains(country) ? .binding : .benchmark
+    }
+
+    func applicability(_ facts: RecordFacts) -> Applicability {
+        guard !bindingIn.isEmpty else { return .benchmark }
+        if let code = facts.countryCode { return bindingCodes[Int(code) >> 6] & (1 << UInt64(code & 63)) != 0 ? .binding : .benchmark }
+        return applicability(country: facts.countryText)
     }
 }
 
@@ -233,15 +292,23 @@ public struct CriteriaSet: Sendable {
     /// pack score.
     public func assess(_ record: JSONValue) -> AssessmentResult {
         let facts = RecordFacts(record, table: packs[0].table)
-        let results = packs.map { $0.table === packs[0].table ? $0.assess(facts, record: record) : $0.assess(record) }
-        let worstFired = results.map(\.worstFired).min() ?? .minimal
-        let worstUnknown = results.compactMap(\.worstBlockingUnknown).min()
+        var results: [PackResult] = []
+        results.reserveCapacity(packs.count)
+        var worstFired: Verdict = .minimal
+        var worstUnknown: Verdict? = nil
+        var missing = FieldSet()
+        var score = 0
+        for p in packs.indices {
+            let result = packs[p].table === packs[0].table ? packs[p].assess(facts, record: record) : packs[p].assess(record)
+            worstFired = min(worstFired, result.worstFired)
+            if let unknown = result.worstBlockingUnknown { worstUnknown = worstUnknown.map { min($0, unknown) } ?? unknown }
+            missing.formUnion(result.missingFields)
+            score = max(score, result.score)
+            results.append(result)
+        }
         var verdict = worstFired
         if let worstUnknown, worstUnknown < worstFired { verdict = .insufficientInformation }
-        var missing = FieldSet()
-        for result in results { missing.formUnion(result.missingFields) }
-        return AssessmentResult(engine: Engine.version, verdict: verdict, score: results.map(\.score).max() ?? 0,
-                                packs: results, missing: missing.members.map { packs[0].table.fields[$0].path }, criteria: self)
+        return AssessmentResult(engine: Engine.version, verdict: verdict, score: score, packs: results, missingFields: missing, criteria: self)
     }
 }
 

@@ -42,12 +42,18 @@ indirect enum Condition: Sendable {
 struct Evaluation {
     let facts: RecordFacts
     let program: ConditionProgram
-    private var cache: [(truth: Truth, missing: FieldSet)?]
+    /// A definition's value for this record, once evaluated.
+    private struct Remembered {
+        var known = false
+        var truth = Truth.unknown
+        var missing = FieldSet()
+    }
+    private var cache: [Remembered]
 
     init(facts: RecordFacts, program: ConditionProgram) {
         self.facts = facts
         self.program = program
-        cache = Array(repeating: nil, count: program.definitionRoots.count)
+        cache = Array(repeating: Remembered(), count: program.definitionRoots.count)
     }
 
     mutating func truth(_ node: Int32) -> Truth {
@@ -111,13 +117,13 @@ struct Evaluation {
             return .unknown
         case .ref:
             let i = Int(node.value)
-            if let known = cache[i] {
-                if known.truth == .unknown { missing.formUnion(known.missing) }
-                return known.truth
+            if cache[i].known {
+                if cache[i].truth == .unknown { missing.formUnion(cache[i].missing) }
+                return cache[i].truth
             }
             var fields = FieldSet()
             let value = evaluate(program.definitionRoots[i], missing: &fields)
-            cache[i] = (value, fields)
+            cache[i] = Remembered(known: true, truth: value, missing: fields)
             if value == .unknown { missing.formUnion(fields) }
             return value
         }
@@ -168,7 +174,7 @@ struct Evaluation {
         default: break
         }
         // Tests on free text or mixed values compare the value as submitted.
-        let value = facts.values[field]
+        let value = facts.value(of: field)
         switch test {
         case .equals(let expected): return value == expected ? .yes : .no
         case .isIn(let options): return value.map { options.contains($0) } == true ? .yes : .no

@@ -2,7 +2,7 @@ import Crypto
 
 /// A criteria pack, compiled once: rules with citations and conditions, and how their outcomes
 /// aggregate into a verdict and a score. Scoring a record parses nothing.
-public struct CriteriaPack: Sendable {
+public final class CriteriaPack: Sendable {
     /// A rule: a class, so that iterating rules on the hot path copies one reference, not twelve.
     public final class Rule: Sendable {
         public let id: String
@@ -20,8 +20,7 @@ public struct CriteriaPack: Sendable {
         let condition: Condition
         /// The fields the rule reads, for `criteria show`.
         public let fields: [String]
-        /// Canonical JSON of a finding of this rule, around its facts and missing fields.
-        let findingHead: [UInt8]
+        /// Canonical JSON of a finding of this rule after its facts and missing fields.
         let firedTail: [UInt8]
         let unknownTail: [UInt8]
 
@@ -30,17 +29,12 @@ public struct CriteriaPack: Sendable {
             self.id = id; self.title = title; self.citation = citation; self.severity = severity; self.points = points
             self.rationale = rationale; self.remediation = remediation; self.blocksVerdict = blocksVerdict
             self.reportsUnknown = reportsUnknown; self.condition = condition; self.fields = fields
-            var head: [UInt8] = Array(#"{"citation":"#.utf8)
-            JSONValue.writeString(citation, into: &head)
-            head += Array(#","facts":"#.utf8)
-            findingHead = head
             func tail(_ outcome: Finding.Outcome) -> [UInt8] {
-                var t: [UInt8] = Array(#","outcome":"#.utf8)
+                var t: [UInt8] = Array(#""outcome":"#.utf8)
                 JSONValue.writeString(outcome.rawValue, into: &t)
                 t += Array(#","points":"#.utf8) + Array(String(points).utf8)
                 t += Array(#","rule":"#.utf8); JSONValue.writeString(id, into: &t)
                 t += Array(#","severity":"#.utf8); JSONValue.writeString(severity.rawValue, into: &t)
-                t += Array(#","title":"#.utf8); JSONValue.writeString(title, into: &t)
                 t.append(UInt8(ascii: "}"))
                 return t
             }
@@ -67,6 +61,10 @@ public struct CriteriaPack: Sendable {
     let table: FieldTable
     /// Canonical JSON of a pack result between its findings and its score.
     let resultMiddle: [UInt8]
+    /// Per rule: may its needing information make the verdict insufficient_information?
+    let blocking: [Bool]
+    /// `bindingIn`'s two-letter codes as a bit set over `CountryCode` (676 bits).
+    let bindingCodes: [UInt64]
 
     public var sha256Hex: String { sha256.hexString }
 
@@ -84,7 +82,7 @@ public struct CriteriaPack: Sendable {
     }
 
     /// Parses and compiles a pack; errors carry the JSON path and the line in `text`.
-    public init(json text: String, schema: RecordSchema = .deployment) throws(CompileError) {
+    public convenience init(json text: String, schema: RecordSchema = .deployment) throws(CompileError) {
         let parsed: (value: JSONValue, lines: [String: Int])
         do { parsed = try JSONParser.parseWithLines(text) } catch {
             let (line, column) = text.lineAndColumn(ofByte: error.offset)
@@ -154,6 +152,14 @@ public struct CriteriaPack: Sendable {
                               fields: compiler.fields(of: condition).sorted()))
         }
         self.rules = rules
+        let blockingSet = blockingSeverities, bindingSet = bindingIn
+        blocking = rules.map { $0.blocksVerdict && blockingSet.contains($0.severity) }
+        var codes = [UInt64](repeating: 0, count: 11)
+        for code in bindingSet {
+            let bytes = Array(code.utf8)
+            if bytes.count == 2, let n = CountryCode(bytes[0], bytes[1]) { codes[Int(n) >> 6] |= 1 << UInt64(n & 63) }
+        }
+        bindingCodes = codes
         program = ConditionProgram(definitions: compiler.compiled, rules: rules.map(\.condition))
         table = compiler.table
         canonicalText = document.canonicalString

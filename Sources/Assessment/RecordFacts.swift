@@ -3,6 +3,8 @@
 final class FieldTable: Sendable {
     struct Field: Sendable {
         let path: String
+        /// The path's keys, for reading the field's value from a record.
+        let keys: [String]
         /// Enum values, for enum fields and arrays of enums (at most 64); empty otherwise.
         let values: [String]
         let isArray: Bool
@@ -16,8 +18,12 @@ final class FieldTable: Sendable {
     }
 
     let fields: [Field]
+    /// Each field's path as a JSON string literal, ready to copy into canonical output.
+    let quotedPaths: [[UInt8]]
     let index: [String: Int]
     let root: Node
+    /// The field that says where the operator is (for whether a pack binds), if the schema has it.
+    let countryField: Int?
 
     /// Fields are numbered in the order of their paths' UTF-8 bytes, so a `FieldSet`'s members
     /// come out already sorted as canonical JSON wants them.
@@ -38,10 +44,17 @@ final class FieldTable: Sendable {
         precondition(leaves.count <= 256, "the deployment schema has more than 256 leaf fields; widen FieldSet")
         fields = leaves.map { leaf in
             let values = leaf.schema.allowedValues ?? []
-            return Field(path: leaf.path, values: values.count <= 64 ? values : [], isArray: leaf.schema.isArray)
+            return Field(path: leaf.path, keys: leaf.path.split(separator: ".").map(String.init),
+                         values: values.count <= 64 ? values : [], isArray: leaf.schema.isArray)
         }
         let numbers = Dictionary(uniqueKeysWithValues: fields.enumerated().map { ($1.path, $0) })
         index = numbers
+        quotedPaths = fields.map { field in
+            var quoted: [UInt8] = []
+            JSONValue.writeString(field.path, into: &quoted)
+            return quoted
+        }
+        countryField = numbers["operator.country"]
         func build(_ schema: RecordSchema, path: String) -> Node {
             if isObject(schema) {
                 return Node(children: schema.propertyOrder.map { key in
@@ -66,32 +79,63 @@ enum Fact: Sendable {
     case number(Double)
     case symbol(Int)
     case symbols(UInt64)
-    case other(JSONValue)
+    /// Free text or a value no enum covers: tests read it from the record.
+    case other
 }
 
 /// The facts of one record, extracted once and shared by every rule of every pack.
 struct RecordFacts {
     var facts: [Fact]
-    /// The values as submitted, for reporting which facts made a rule fire.
-    var values: [JSONValue?]
+    let record: JSONValue
+    let table: FieldTable
+    /// The operator's country as two upper-case ASCII letters packed in 16 bits, when it is such
+    /// a code (what binding_in lists); `countryText` otherwise.
+    let countryCode: UInt16?
+    let countryText: String?
 
     init(_ record: JSONValue, table: FieldTable = .deployment) {
+        self.record = record
+        self.table = table
         facts = Array(repeating: .absent, count: table.fields.count)
-        values = Array(repeating: nil, count: table.fields.count)
-        Self.walk(record, table.root, table, &facts, &values)
+        Self.walk(record, table.root, table, &facts)
+        if let field = table.countryField, case .string(let code)? = Self.value(of: field, in: record, table) {
+            let bytes = Array(code.utf8)
+            if bytes.count == 2, let code = CountryCode(bytes[0], bytes[1]) {
+                countryCode = code
+                countryText = nil
+            } else {
+                countryCode = nil
+                countryText = code.uppercased()
+            }
+        } else {
+            countryCode = nil
+            countryText = nil
+        }
     }
 
-    private static func walk(_ value: JSONValue, _ node: FieldTable.Node, _ table: FieldTable, _ facts: inout [Fact], _ values: inout [JSONValue?]) {
+    /// The field's value as submitted (nil when absent or null), for reporting facts and for
+    /// tests on free text; read from the record, since few rules need it.
+    func value(of field: Int) -> JSONValue? { Self.value(of: field, in: record, table) }
+
+    static func value(of field: Int, in record: JSONValue, _ table: FieldTable) -> JSONValue? {
+        var value = record
+        for key in table.fields[field].keys {
+            guard case .object(let members) = value, let next = members.first(where: { $0.key == key }) else { return nil }
+            value = next.value
+        }
+        return value == .null ? nil : value
+    }
+
+    private static func walk(_ value: JSONValue, _ node: FieldTable.Node, _ table: FieldTable, _ facts: inout [Fact]) {
         if let field = node.field {
             if value == .null { return }
-            values[field] = value
             facts[field] = fact(value, field: field, table: table)
             return
         }
         guard case .object(let members) = value else { return }
         for member in members {
             for child in node.children where child.key == member.key {
-                walk(member.value, child.node, table, &facts, &values)
+                walk(member.value, child.node, table, &facts)
                 break
             }
         }
@@ -104,17 +148,30 @@ struct RecordFacts {
         case .number(let n): return .number(n)
         case .string(let s):
             if !spec.values.isEmpty, let i = table.symbol(s, of: field) { return .symbol(i) }
-            return .other(value)
+            return .other
         case .array(let elements) where !spec.values.isEmpty:
             var mask: UInt64 = 0
             for element in elements {
-                guard case .string(let s) = element, let i = table.symbol(s, of: field) else { return .other(value) }
+                guard case .string(let s) = element, let i = table.symbol(s, of: field) else { return .other }
                 mask |= 1 << UInt64(i)
             }
             return .symbols(mask)
-        default: return .other(value)
+        default: return .other
         }
     }
+}
+
+/// A two-letter country code as a number in 0..<676 (case-insensitive), for a bit-set lookup.
+func CountryCode(_ a: UInt8, _ b: UInt8) -> UInt16? {
+    func letter(_ c: UInt8) -> UInt16? {
+        switch c {
+        case 0x41...0x5A: UInt16(c - 0x41)
+        case 0x61...0x7A: UInt16(c - 0x61)
+        default: nil
+        }
+    }
+    guard let x = letter(a), let y = letter(b) else { return nil }
+    return x * 26 + y
 }
 
 /// A set of field numbers as a 256-bit mask: no allocation, no hashing.
@@ -146,12 +203,25 @@ struct FieldSet: Hashable, Sendable {
 
     var isEmpty: Bool { words.0 | words.1 | words.2 | words.3 == 0 }
 
+    /// Calls `body` with each member, ascending; allocates nothing.
+    @inline(__always)
+    func forEach(_ body: (Int) -> Void) {
+        Self.each(words.0, 0, body); Self.each(words.1, 64, body); Self.each(words.2, 128, body); Self.each(words.3, 192, body)
+    }
+
+    @inline(__always)
+    private static func each(_ word: UInt64, _ base: Int, _ body: (Int) -> Void) {
+        var rest = word
+        while rest != 0 {
+            body(base + rest.trailingZeroBitCount)
+            rest &= rest - 1
+        }
+    }
+
     /// The members, ascending.
     var members: [Int] {
         var out: [Int] = []
-        for (w, word) in [words.0, words.1, words.2, words.3].enumerated() where word != 0 {
-            for b in 0..<64 where word & (1 << UInt64(b)) != 0 { out.append(w * 64 + b) }
-        }
+        forEach { out.append($0) }
         return out
     }
 }

@@ -18,14 +18,18 @@ public struct PGCopyWriter {
     public mutating func add(utf8 value: [UInt8]?) {
         separator()
         guard let value else { buffer.append(contentsOf: [0x5C, UInt8(ascii: "N")]); return }
-        for byte in value {
-            switch byte {
-            case 0x5C: buffer.append(0x5C); buffer.append(0x5C)
-            case 0x09: buffer.append(0x5C); buffer.append(UInt8(ascii: "t"))
-            case 0x0A: buffer.append(0x5C); buffer.append(UInt8(ascii: "n"))
-            case 0x0D: buffer.append(0x5C); buffer.append(UInt8(ascii: "r"))
-            default: buffer.append(byte)
+        // Runs of bytes that need no escape are copied at once (results are mostly such runs).
+        value.withUnsafeBufferPointer { bytes in
+            var start = 0
+            for i in 0..<bytes.count {
+                let byte = bytes[i]
+                guard byte == 0x5C || byte == 0x09 || byte == 0x0A || byte == 0x0D else { continue }
+                buffer.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<i]))
+                buffer.append(0x5C)
+                buffer.append(byte == 0x5C ? 0x5C : byte == 0x09 ? UInt8(ascii: "t") : byte == 0x0A ? UInt8(ascii: "n") : UInt8(ascii: "r"))
+                start = i + 1
             }
+            buffer.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start...]))
         }
     }
 
@@ -47,7 +51,14 @@ public struct PGCopyWriter {
         separator()
         let digits: [UInt8] = Array("0123456789abcdef".utf8)
         buffer.append(contentsOf: [0x5C, 0x5C, UInt8(ascii: "x")])
-        for byte in value { buffer.append(digits[Int(byte >> 4)]); buffer.append(digits[Int(byte & 0xF)]) }
+        let start = buffer.count
+        buffer.append(contentsOf: repeatElement(0, count: value.count * 2))
+        buffer.withUnsafeMutableBufferPointer { out in
+            for (i, byte) in value.enumerated() {
+                out[start + 2 * i] = digits[Int(byte >> 4)]
+                out[start + 2 * i + 1] = digits[Int(byte & 0xF)]
+            }
+        }
     }
 
     /// Ends the current row; sends a chunk when the buffer is full.
