@@ -62,20 +62,57 @@ public struct Finding: Sendable, Hashable {
     }
 }
 
+/// One rule's outcome, as plain bits: what scoring produces (no reference counting, no
+/// strings); `PackResult.findings` turns them into `Finding`s when someone asks.
+struct Outcome: Sendable, Hashable {
+    let rule: Int32
+    let fired: Bool
+    /// Fired: the fields whose facts decided it. Needs information: the absent deciding fields.
+    let fields: FieldSet
+}
+
 /// The assessment of one record against one pack.
 public struct PackResult: Sendable, Hashable {
-    public let packID: String
-    public let packVersion: String
-    public let packSHA256: [UInt8]
+    let pack: CriteriaPack
+    /// The record assessed, for the facts a fired finding reports.
+    let record: JSONValue
     public let applies: Applicability
     public let verdict: Verdict
     public let score: Int
-    public let findings: [Finding]
+    let outcomes: [Outcome]
     /// Most severe fired severity, and most severe blocking unknown: for aggregating packs.
     let worstFired: Verdict
     let worstBlockingUnknown: Verdict?
     /// Missing fields of every rule that needs information, reported or not.
     let missingFields: FieldSet
+
+    public var packID: String { pack.id }
+    public var packVersion: String { pack.version }
+    public var packSHA256: [UInt8] { pack.sha256 }
+
+    /// The findings: fired rules and reported rules that need information, in pack order.
+    public var findings: [Finding] {
+        outcomes.map { outcome in
+            var facts: [Finding.Fact] = []
+            if outcome.fired {
+                outcome.fields.forEach { field in
+                    facts.append(Finding.Fact(path: pack.table.fields[field].path,
+                                              value: RecordFacts.value(of: field, in: record, pack.table) ?? .null))
+                }
+            }
+            return Finding(definition: pack.rules[Int(outcome.rule)], outcome: outcome.fired ? .fired : .needsInformation,
+                           factList: facts, missingFields: outcome.fired ? FieldSet() : outcome.fields, table: pack.table)
+        }
+    }
+
+    public static func == (a: PackResult, b: PackResult) -> Bool {
+        a.pack === b.pack && a.applies == b.applies && a.verdict == b.verdict && a.score == b.score
+            && a.outcomes == b.outcomes && a.missingFields == b.missingFields && a.record == b.record
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(ObjectIdentifier(pack)); hasher.combine(verdict); hasher.combine(score); hasher.combine(outcomes)
+    }
 
     var canonicalJSON: JSONValue {
         .object([
@@ -125,26 +162,33 @@ public struct AssessmentResult: Sendable, Hashable {
             out += Self.appliesHead
             out += result.applies.rawValue.utf8
             out += Self.findingsHead
-            for f in result.findings.indices {
+            let rules = criteria.packs[p].rules
+            for f in result.outcomes.indices {
                 if f > 0 { out.append(UInt8(ascii: ",")) }
-                let finding = result.findings[f]
+                let outcome = result.outcomes[f]
                 out.append(UInt8(ascii: "{"))
-                if !finding.factList.isEmpty {
-                    out += Self.factsHead
-                    for k in finding.factList.indices {
-                        if k > 0 { out.append(UInt8(ascii: ",")) }
-                        JSONValue.writeString(finding.factList[k].path, into: &out)
-                        out.append(UInt8(ascii: ":"))
-                        finding.factList[k].value.writeCanonical(into: &out)
+                if outcome.fired {
+                    if !outcome.fields.isEmpty {
+                        out += Self.factsHead
+                        var first = true
+                        outcome.fields.forEach { field in
+                            if !first { out.append(UInt8(ascii: ",")) }
+                            first = false
+                            out += table.quotedPaths[field]
+                            out.append(UInt8(ascii: ":"))
+                            (RecordFacts.value(of: field, in: result.record, table) ?? .null).writeCanonical(into: &out)
+                        }
+                        out += Self.factsTail
                     }
-                    out += Self.factsTail
+                    out += rules[Int(outcome.rule)].firedTail
+                } else {
+                    if !outcome.fields.isEmpty {
+                        out += Self.findingMissingHead
+                        Self.writePaths(outcome.fields, table, into: &out)
+                        out += Self.findingMissingTail
+                    }
+                    out += rules[Int(outcome.rule)].unknownTail
                 }
-                if !finding.missingFields.isEmpty {
-                    out += Self.findingMissingHead
-                    Self.writePaths(finding.missingFields, table, into: &out)
-                    out += Self.findingMissingTail
-                }
-                out += finding.outcome == .fired ? finding.definition.firedTail : finding.definition.unknownTail
             }
             out += criteria.packs[p].resultMiddle
             out += String(result.score).utf8
@@ -211,42 +255,42 @@ extension CriteriaPack {
     }
 
     func assess(_ facts: RecordFacts, record: JSONValue) -> PackResult {
-        var evaluation = Evaluation(facts: facts, program: program)
-        var findings: [Finding] = []
+        var outcomes: [Outcome] = []
         var worstFired: Verdict = .minimal
         var worstUnknown: Verdict? = nil
         var points = 0
         var largestUnknown = 0
         var allMissing = FieldSet()
-        for index in rules.indices {
-            let rule = rules[index]
-            var fields = FieldSet()
-            let root = program.ruleRoots[index]
-            switch evaluation.evaluate(root, missing: &fields) {
-            case .no: continue
-            case .yes:
-                worstFired = min(worstFired, rule.severity)
-                points += rule.points
-                evaluation.decidingFacts(root, into: &fields)
-                var deciding: [Finding.Fact] = []
-                fields.forEach { field in deciding.append(Finding.Fact(path: table.fields[field].path, value: facts.value(of: field) ?? .null)) }
-                findings.append(Finding(definition: rule, outcome: .fired, factList: deciding, missingFields: FieldSet(), table: table))
-            case .unknown:
-                allMissing.formUnion(fields)
-                if blocking[index] {
-                    worstUnknown = worstUnknown.map { min($0, rule.severity) } ?? rule.severity
+        program.evaluate(facts) { evaluation in
+            for index in rules.indices {
+                var fields = FieldSet()
+                let root = program.ruleRoots[index]
+                switch evaluation.evaluate(root, missing: &fields) {
+                case .no: continue
+                case .yes:
+                    let severity = severities[index]
+                    worstFired = min(worstFired, severity)
+                    points += rulePoints[index]
+                    evaluation.decidingFacts(root, into: &fields)
+                    outcomes.append(Outcome(rule: Int32(index), fired: true, fields: fields))
+                case .unknown:
+                    allMissing.formUnion(fields)
+                    if blocking[index] {
+                        let severity = severities[index]
+                        worstUnknown = worstUnknown.map { min($0, severity) } ?? severity
+                    }
+                    guard reporting[index] else { continue }
+                    largestUnknown = max(largestUnknown, rulePoints[index])
+                    outcomes.append(Outcome(rule: Int32(index), fired: false, fields: fields))
                 }
-                guard rule.reportsUnknown else { continue }
-                largestUnknown = max(largestUnknown, rule.points)
-                findings.append(Finding(definition: rule, outcome: .needsInformation, factList: [], missingFields: fields, table: table))
             }
         }
         let total = Double(points) + unknownWeight * Double(largestUnknown)
         var verdict = worstFired
         if let worstUnknown, worstUnknown < worstFired { verdict = .insufficientInformation }
-        return PackResult(packID: id, packVersion: version, packSHA256: sha256, applies: applicability(facts),
+        return PackResult(pack: self, record: record, applies: applicability(facts),
                           verdict: verdict, score: min(100, Int(total.rounded(.toNearestOrAwayFromZero))),
-                          findings: findings, worstFired: worstFired, worstBlockingUnknown: worstUnknown,
+                          outcomes: outcomes, worstFired: worstFired, worstBlockingUnknown: worstUnknown,
                           missingFields: allMissing)
     }
 

@@ -38,23 +38,21 @@ indirect enum Condition: Sendable {
 }
 
 /// Evaluates the conditions of one pack against one record's facts, walking the pack's
-/// flattened `ConditionProgram`; definitions are evaluated once per record and remembered.
+/// flattened `ConditionProgram` through buffers (no reference counting on the way); definitions
+/// are evaluated once per record and remembered. Lives inside `ConditionProgram.evaluate`.
 struct Evaluation {
-    let facts: RecordFacts
+    let facts: UnsafeBufferPointer<Fact>
+    let record: RecordFacts
     let program: ConditionProgram
+    let nodes: UnsafeBufferPointer<ConditionProgram.Node>
+    let children: UnsafeBufferPointer<Int32>
     /// A definition's value for this record, once evaluated.
-    private struct Remembered {
+    struct Remembered {
         var known = false
         var truth = Truth.unknown
         var missing = FieldSet()
     }
-    private var cache: [Remembered]
-
-    init(facts: RecordFacts, program: ConditionProgram) {
-        self.facts = facts
-        self.program = program
-        cache = Array(repeating: Remembered(), count: program.definitionRoots.count)
-    }
+    let cache: UnsafeMutableBufferPointer<Remembered>
 
     mutating func truth(_ node: Int32) -> Truth {
         var ignored = FieldSet()
@@ -64,18 +62,19 @@ struct Evaluation {
     /// The truth value, in one pass; when it is unknown, `missing` gains the absent fields that
     /// leave it so (a bit set: collecting them costs a few instructions).
     mutating func evaluate(_ index: Int32, missing: inout FieldSet) -> Truth {
-        let node = program.nodes[Int(index)]
+        let node = nodes[Int(index)]
         switch node.kind {
         case .leaf:
             let field = Int(node.value)
-            let value = Self.apply(program.tests[Int(node.test)], field: field, facts)
+            let value = node.op == .general ? Self.apply(program.tests[Int(node.test)], field: field, facts[field], record)
+                                            : Self.apply(node.op, node.operand, facts[field])
             if value == .unknown { missing.insert(field) }
             return value
         case .all:
             var result = Truth.yes
             var unknownFields = FieldSet()
             for c in node.first..<node.first + node.count {
-                switch evaluate(program.children[Int(c)], missing: &unknownFields) {
+                switch evaluate(children[Int(c)], missing: &unknownFields) {
                 case .no: return .no
                 case .unknown: result = .unknown
                 case .yes: break
@@ -87,7 +86,7 @@ struct Evaluation {
             var result = Truth.no
             var unknownFields = FieldSet()
             for c in node.first..<node.first + node.count {
-                switch evaluate(program.children[Int(c)], missing: &unknownFields) {
+                switch evaluate(children[Int(c)], missing: &unknownFields) {
                 case .yes: return .yes
                 case .unknown: result = .unknown
                 case .no: break
@@ -96,7 +95,7 @@ struct Evaluation {
             if result == .unknown { missing.formUnion(unknownFields) }
             return result
         case .not:
-            switch evaluate(program.children[Int(node.first)], missing: &missing) {
+            switch evaluate(children[Int(node.first)], missing: &missing) {
             case .yes: return .no
             case .no: return .yes
             case .unknown: return .unknown
@@ -105,7 +104,7 @@ struct Evaluation {
             var yes: Int32 = 0, unknown: Int32 = 0
             var unknownFields = FieldSet()
             for c in node.first..<node.first + node.count {
-                switch evaluate(program.children[Int(c)], missing: &unknownFields) {
+                switch evaluate(children[Int(c)], missing: &unknownFields) {
                 case .yes: yes += 1
                 case .unknown: unknown += 1
                 case .no: break
@@ -126,6 +125,27 @@ struct Evaluation {
             cache[i] = Remembered(known: true, truth: value, missing: fields)
             if value == .unknown { missing.formUnion(fields) }
             return value
+        }
+    }
+
+    /// The common tests, on plain values.
+    @inline(__always)
+    static func apply(_ op: ConditionProgram.Op, _ operand: UInt64, _ fact: Fact) -> Truth {
+        if op == .exists {
+            if case .absent = fact { return operand == 1 ? .no : .yes }
+            return operand == 1 ? .yes : .no
+        }
+        switch (op, fact) {
+        case (_, .absent): return .unknown
+        case (.symbolIn, .symbol(let i)): return operand & (1 << UInt64(i)) != 0 ? .yes : .no
+        case (.anyOf, .symbols(let set)): return operand & set != 0 ? .yes : .no
+        case (.allOf, .symbols(let set)): return operand & set == operand ? .yes : .no
+        case (.boolEquals, .bool(let v)): return (operand == 1) == v ? .yes : .no
+        case (.gt, .number(let n)): return n > Double(bitPattern: operand) ? .yes : .no
+        case (.gte, .number(let n)): return n >= Double(bitPattern: operand) ? .yes : .no
+        case (.lt, .number(let n)): return n < Double(bitPattern: operand) ? .yes : .no
+        case (.lte, .number(let n)): return n <= Double(bitPattern: operand) ? .yes : .no
+        default: return .no
         }
     }
 
@@ -151,9 +171,8 @@ struct Evaluation {
         }
     }
 
-    @inline(__always)
-    static func apply(_ test: Condition.Test, field: Int, _ facts: RecordFacts) -> Truth {
-        let fact = facts.facts[field]
+    /// Any test, including those on free text or mixed values, which compare the value as submitted.
+    static func apply(_ test: Condition.Test, field: Int, _ fact: Fact, _ facts: RecordFacts) -> Truth {
         if case .exists(let expected) = test {
             if case .absent = fact { return expected ? .no : .yes }
             return expected ? .yes : .no

@@ -4,6 +4,10 @@
 final class ConditionProgram: Sendable {
     enum Kind: UInt8, Sendable { case leaf, all, any, not, atLeast, ref }
 
+    /// How a leaf tests its fact without looking at `tests`: the common tests on enum, boolean
+    /// and number facts, with their operand in `Node.operand`. `general` reads `tests`.
+    enum Op: UInt8, Sendable { case general, symbolIn, anyOf, allOf, boolEquals, exists, gt, gte, lt, lte }
+
     struct Node: Sendable {
         let kind: Kind
         /// leaf: field number; atLeast: n; ref: definition number.
@@ -13,6 +17,9 @@ final class ConditionProgram: Sendable {
         let count: Int32
         /// leaf: index into `tests`.
         let test: Int32
+        var op: Op = .general
+        /// symbolIn/anyOf/allOf: the mask; boolEquals/exists: 0 or 1; comparisons: the bound's bits.
+        var operand: UInt64 = 0
     }
 
     let nodes: [Node]
@@ -30,7 +37,19 @@ final class ConditionProgram: Sendable {
             switch condition {
             case .leaf(let field, let test):
                 tests.append(test)
-                nodes.append(Node(kind: .leaf, value: Int32(field), first: 0, count: 0, test: Int32(tests.count - 1)))
+                var node = Node(kind: .leaf, value: Int32(field), first: 0, count: 0, test: Int32(tests.count - 1))
+                switch test {
+                case .symbolIn(let mask): node.op = .symbolIn; node.operand = mask
+                case .anyOf(let mask): node.op = .anyOf; node.operand = mask
+                case .allOf(let mask): node.op = .allOf; node.operand = mask
+                case .boolEquals(let b): node.op = .boolEquals; node.operand = b ? 1 : 0
+                case .exists(let b): node.op = .exists; node.operand = b ? 1 : 0
+                case .compare(let comparison, let bound):
+                    node.op = switch comparison { case .gt: .gt; case .gte: .gte; case .lt: .lt; case .lte: .lte }
+                    node.operand = bound.bitPattern
+                default: break
+                }
+                nodes.append(node)
             case .ref(let i):
                 nodes.append(Node(kind: .ref, value: Int32(i), first: 0, count: 0, test: 0))
             case .not(let inner):
@@ -58,5 +77,21 @@ final class ConditionProgram: Sendable {
         self.nodes = nodes
         self.children = children
         self.tests = tests
+    }
+
+    /// Runs `body` with an evaluation of this program over `facts`, its state on the stack.
+    func evaluate<T>(_ facts: RecordFacts, _ body: (inout Evaluation) -> T) -> T {
+        facts.facts.withUnsafeBufferPointer { factBuffer in
+            nodes.withUnsafeBufferPointer { nodeBuffer in
+                children.withUnsafeBufferPointer { childBuffer in
+                    withUnsafeTemporaryAllocation(of: Evaluation.Remembered.self, capacity: definitionRoots.count) { cache in
+                        _ = cache.initialize(from: repeatElement(Evaluation.Remembered(), count: cache.count))
+                        var evaluation = Evaluation(facts: factBuffer, record: facts, program: self, nodes: nodeBuffer,
+                                                    children: childBuffer, cache: cache)
+                        return body(&evaluation)
+                    }
+                }
+            }
+        }
     }
 }

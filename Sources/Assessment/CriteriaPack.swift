@@ -63,6 +63,10 @@ public final class CriteriaPack: Sendable {
     let resultMiddle: [UInt8]
     /// Per rule: may its needing information make the verdict insufficient_information?
     let blocking: [Bool]
+    /// Per rule, as plain values for the scoring loop: severity, points, whether it reports unknowns.
+    let severities: [Verdict]
+    let rulePoints: [Int]
+    let reporting: [Bool]
     /// `bindingIn`'s two-letter codes as a bit set over `CountryCode` (676 bits).
     let bindingCodes: [UInt64]
 
@@ -154,6 +158,9 @@ public final class CriteriaPack: Sendable {
         self.rules = rules
         let blockingSet = blockingSeverities, bindingSet = bindingIn
         blocking = rules.map { $0.blocksVerdict && blockingSet.contains($0.severity) }
+        severities = rules.map(\.severity)
+        rulePoints = rules.map(\.points)
+        reporting = rules.map(\.reportsUnknown)
         var codes = [UInt64](repeating: 0, count: 11)
         for code in bindingSet {
             let bytes = Array(code.utf8)

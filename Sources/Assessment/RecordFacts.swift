@@ -127,16 +127,23 @@ struct RecordFacts {
     }
 
     private static func walk(_ value: JSONValue, _ node: FieldTable.Node, _ table: FieldTable, _ facts: inout [Fact]) {
-        if let field = node.field {
-            if value == .null { return }
-            facts[field] = fact(value, field: field, table: table)
-            return
-        }
         guard case .object(let members) = value else { return }
-        for member in members {
-            for child in node.children where child.key == member.key {
-                walk(member.value, child.node, table, &facts)
-                break
+        // Buffers, not iterators: reading members in place spares a retain and release of
+        // every key and value (this walk runs for every record).
+        members.withUnsafeBufferPointer { members in
+            node.children.withUnsafeBufferPointer { children in
+                for m in members.indices {
+                    for c in children.indices where children[c].key == members[m].key {
+                        let child = children[c].node
+                        if let field = child.field {
+                            if case .null = members[m].value { break }
+                            facts[field] = fact(members[m].value, field: field, table: table)
+                        } else {
+                            walk(members[m].value, child, table, &facts)
+                        }
+                        break
+                    }
+                }
             }
         }
     }
