@@ -39,6 +39,41 @@ public enum MerkleTree {
     }
 }
 
+extension MerkleTree {
+    /// The same root, computed leaf by leaf in O(log n) memory: a stack of the perfect subtrees
+    /// so far (sizes: the binary digits of the count), folded right to left at the end.
+    public struct Builder: Sendable {
+        private var stack: [(hash: [UInt8], size: Int)] = []
+        public private(set) var count = 0
+
+        public init() {}
+
+        public mutating func append(leafHash: [UInt8]) {
+            var node = (hash: leafHash, size: 1)
+            count += 1
+            while let top = stack.last, top.size == node.size {
+                stack.removeLast()
+                node = (MerkleTree.parent(top.hash, node.hash), top.size * 2)
+            }
+            stack.append(node)
+        }
+
+        public var root: [UInt8] {
+            guard var acc = stack.last?.hash else { return AuditHash.sha256([]) }
+            for entry in stack.dropLast().reversed() { acc = MerkleTree.parent(entry.hash, acc) }
+            return acc
+        }
+    }
+
+    static func parent(_ left: [UInt8], _ right: [UInt8]) -> [UInt8] {
+        var hasher = SHA256()
+        hasher.update(data: [0x01])
+        hasher.update(data: left)
+        hasher.update(data: right)
+        return Array(hasher.finalize())
+    }
+}
+
 /// What a seal signs: the batch, its organisation and criteria, how many assessments, and
 /// their Merkle root, length-prefixed under a domain tag so that no other message verifies.
 public struct SealStatement: Sendable, Equatable {

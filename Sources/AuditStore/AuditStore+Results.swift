@@ -37,23 +37,25 @@ extension AuditStore {
     @discardableResult
     public func writeAssessments(batchID: String, criteriaSHA256: [UInt8], worker: String, rows: [AssessmentRow],
                                  failures: [(seq: Int64, attempt: Int, reason: String)] = []) throws -> Int {
+        // The fast path: one COPY straight into the table. A redelivered job (its row exists)
+        // aborts it with a unique violation; then, and when row-level security forbids COPY for
+        // this role, the bundle goes through the staging table, which skips existing rows.
+        if directCopy && !rows.isEmpty {
+            do {
+                return try connection.transaction {
+                    try copyRows(into: "oversight.assessments", batchID: batchID, criteriaSHA256: criteriaSHA256, worker: worker, rows: rows)
+                    try insertFailures(batchID: batchID, worker: worker, failures)
+                    return rows.count
+                }
+            } catch let error as PQError where error.sqlState == "23505" || error.sqlState == "0A000" {
+                if error.sqlState == "0A000" { directCopy = false }
+            }
+        }
         try ensureStaging()
         return try connection.transaction {
             var inserted = 0
             if !rows.isEmpty {
-                let id = Array(batchID.utf8)
-                let workerBytes = Array(worker.utf8)
-                try connection.copyIn("""
-                    COPY assessments_staging (batch_id, seq, record_id, verdict, score, applies, criteria_sha256,
-                        input_sha256, row_sha256, result, engine, worker, attempt) FROM STDIN
-                    """) { w in
-                    for r in rows {
-                        w.add(utf8: id); w.add(r.seq); w.add(r.recordID); w.add(r.verdict.rawValue); w.add(r.score)
-                        w.add(r.applies.rawValue); w.add(bytea: criteriaSHA256); w.add(bytea: r.inputSHA256)
-                        w.add(bytea: r.rowSHA256); w.add(utf8: r.result); w.add(r.engine); w.add(utf8: workerBytes); w.add(r.attempt)
-                        try w.endRow()
-                    }
-                }
+                try copyRows(into: "assessments_staging", batchID: batchID, criteriaSHA256: criteriaSHA256, worker: worker, rows: rows)
                 inserted = try connection.query("""
                     INSERT INTO oversight.assessments (batch_id, seq, record_id, verdict, score, applies, criteria_sha256,
                         input_sha256, row_sha256, result, engine, worker, attempt)
@@ -62,13 +64,33 @@ extension AuditStore {
                     ON CONFLICT (batch_id, seq) DO NOTHING
                     """).affectedRows
             }
-            for f in failures {
-                try connection.query("""
-                    INSERT INTO oversight.job_failures (batch_id, seq, attempt, worker, reason)
-                    VALUES (\(batchID)::uuid, \(f.seq), \(f.attempt), \(worker), \(f.reason))
-                    """)
-            }
+            try insertFailures(batchID: batchID, worker: worker, failures)
             return inserted
+        }
+    }
+
+    private func copyRows(into table: StaticString, batchID: String, criteriaSHA256: [UInt8], worker: String, rows: [AssessmentRow]) throws {
+        let id = Array(batchID.utf8)
+        let workerBytes = Array(worker.utf8)
+        try connection.copyIn("""
+            COPY \(unescaped: table) (batch_id, seq, record_id, verdict, score, applies, criteria_sha256,
+                input_sha256, row_sha256, result, engine, worker, attempt) FROM STDIN
+            """) { w in
+            for r in rows {
+                w.add(utf8: id); w.add(r.seq); w.add(r.recordID); w.add(r.verdict.rawValue); w.add(r.score)
+                w.add(r.applies.rawValue); w.add(bytea: criteriaSHA256); w.add(bytea: r.inputSHA256)
+                w.add(bytea: r.rowSHA256); w.add(utf8: r.result); w.add(r.engine); w.add(utf8: workerBytes); w.add(r.attempt)
+                try w.endRow()
+            }
+        }
+    }
+
+    private func insertFailures(batchID: String, worker: String, _ failures: [(seq: Int64, attempt: Int, reason: String)]) throws {
+        for f in failures {
+            try connection.query("""
+                INSERT INTO oversight.job_failures (batch_id, seq, attempt, worker, reason)
+                VALUES (\(batchID)::uuid, \(f.seq), \(f.attempt), \(worker), \(f.reason))
+                """)
         }
     }
 

@@ -63,8 +63,9 @@ extension AuditStore {
         guard batch.rowCount == 1, let organisation = batch.string(0, 0), let criteria = batch.bytes(0, 1) else {
             throw StoreError(message: "cannot seal unknown batch \(batchID)")
         }
-        var leafBytes: [UInt8] = []
-        var hashes: [[UInt8]] = []
+        // Streamed: the tree needs O(log n) memory, and the leaf list is built by the server
+        // from the same snapshot, so a million rows cost this process a page at a time.
+        var tree = MerkleTree.Builder()
         var after = Int64.min
         while true {
             let page = try connection.query("""
@@ -72,27 +73,28 @@ extension AuditStore {
                 WHERE batch_id = \(batchID)::uuid AND seq > \(after) ORDER BY seq LIMIT 50000
                 """)
             for i in 0..<page.rowCount {
-                let seq = page.int64(i, 0)!, row = page.bytes(i, 1)!
-                withUnsafeBytes(of: UInt64(bitPattern: seq).bigEndian) { leafBytes.append(contentsOf: $0) }
-                leafBytes.append(contentsOf: row)
-                hashes.append(MerkleTree.leafHash(seq: seq, rowSHA256: row))
+                let seq = page.int64(i, 0)!
+                tree.append(leafHash: MerkleTree.leafHash(seq: seq, rowSHA256: page.bytes(i, 1)!))
                 after = seq
             }
             if page.rowCount < 50000 { break }
         }
-        let root = MerkleTree.root(hashes)
+        let root = tree.root
+        let count = Int64(tree.count)
         let newest = try connection.query("""
             SELECT seal, merkle_root, assessments FROM oversight.batch_seals
             WHERE batch_id = \(batchID)::uuid ORDER BY seal DESC LIMIT 1
             """)
         let number = newest.rowCount == 1 ? newest.int(0, 0)! + 1 : 1
-        if newest.rowCount == 1, newest.bytes(0, 1) == root, newest.int64(0, 2) == Int64(hashes.count) { return nil }
+        if newest.rowCount == 1, newest.bytes(0, 1) == root, newest.int64(0, 2) == count { return nil }
         let statement = SealStatement(batchID: batchID, organisation: organisation, criteriaSHA256: criteria,
-                                      assessments: Int64(hashes.count), merkleRoot: root)
+                                      assessments: count, merkleRoot: root)
         try connection.query("""
             INSERT INTO oversight.batch_seals (batch_id, seal, assessments, merkle_root, leaves, signing_key, signature, algorithm)
-            VALUES (\(batchID)::uuid, \(number), \(Int64(hashes.count)), \(root), \(leafBytes), \(key.publicKey),
-                    \(key.sign(statement)), 'ed25519')
+            SELECT \(batchID)::uuid, \(number), \(count), \(root),
+                   (SELECT coalesce(string_agg(int8send(seq) || row_sha256, ''::bytea ORDER BY seq), ''::bytea)
+                    FROM oversight.assessments WHERE batch_id = \(batchID)::uuid),
+                   \(key.publicKey), \(key.sign(statement)), 'ed25519'
             """)
         return number
     }

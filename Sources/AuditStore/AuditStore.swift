@@ -7,6 +7,8 @@ public final class AuditStore {
     public let connection: PGConnection
     /// The session's staging table for results exists (it lives as long as the connection).
     var stagingReady = false
+    /// Whether results may be COPY'd straight into assessments (not for a role under row-level security).
+    var directCopy = true
 
     public init(connection: PGConnection) { self.connection = connection }
 

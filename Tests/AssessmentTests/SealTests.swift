@@ -20,6 +20,9 @@ import TestSupport
                 MerkleTree.leafHash(seq: Int64(i + 1), rowSHA256: (0..<32).map { _ in UInt8(truncatingIfNeeded: random.next()) })
             }
             #expect(MerkleTree.root(leaves) == referenceRoot(leaves[...]), "n = \(n)")
+            var builder = MerkleTree.Builder()
+            for leaf in leaves { builder.append(leafHash: leaf) }
+            #expect(builder.root == MerkleTree.root(leaves), "streamed, n = \(n)")
         }
     }
 
