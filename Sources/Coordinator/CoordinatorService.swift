@@ -11,7 +11,7 @@ public struct CoordinatorConfiguration: Sendable {
     public var workerEndpoint = "tcp://127.0.0.1:5555"
     public var clientEndpoint = "tcp://127.0.0.1:5556"
     public var bundleSize = 256
-    public var pendingWindow = 20_000
+    public var pendingWindow = 10_000
     public var heartbeatIntervalMilliseconds: Int64 = 1_000
     public var liveness: Int64 = 3
     public var maxAttempts = 3

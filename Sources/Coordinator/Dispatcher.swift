@@ -13,7 +13,9 @@ struct Dispatcher {
         /// Most jobs in one JOBS message.
         var bundleSize = 256
         /// Most jobs of all batches held in memory, waiting to be sent.
-        var pendingWindow = 20_000
+        var pendingWindow = 10_000
+        /// Most jobs read back from the store at once.
+        var loadPage = 2_500
         /// Interval between heartbeats, in milliseconds.
         var heartbeatInterval: Int64 = 1_000
         /// A peer silent for `liveness` intervals is dead.
@@ -122,13 +124,15 @@ struct Dispatcher {
 
     /// A chunk was committed to `jobs`: its records may go straight to the window.
     mutating func chunkStored(_ id: BatchID, jobs: [(seq: Int64, record: [UInt8])], rejected: Int, now: Int64) -> [Action] {
-        guard var batch = batches[id], let first = jobs.first else {
+        guard batches[id] != nil, let first = jobs.first else {
             batches[id]?.rejected += Int64(rejected)
             return []
         }
+        let fits = pendingCount + jobs.count <= configuration.pendingWindow
+        // Taken out of the dictionary while it changes, so that its window is not copied.
+        var batch = batches.removeValue(forKey: id)!
         batch.accepted += Int64(jobs.count)
         batch.rejected += Int64(rejected)
-        let fits = pendingCount + jobs.count <= configuration.pendingWindow
         if !batch.loadInFlight && !batch.storeHasMore && batch.loadedThrough == first.seq - 1 && fits {
             for job in jobs { batch.pending.append((job.seq, 0, job.record)) }
             batch.loadedThrough = jobs.last!.seq
@@ -147,7 +151,7 @@ struct Dispatcher {
     /// The store answered a `load`: unassessed jobs in order, every job through `through` examined;
     /// `exhausted` when the store holds no job after `through`.
     mutating func jobsLoaded(_ id: BatchID, jobs: [(seq: Int64, record: [UInt8])], exhausted: Bool, through: Int64, now: Int64) -> [Action] {
-        guard var batch = batches[id] else { return [] }
+        guard var batch = batches.removeValue(forKey: id) else { return [] }
         batch.loadInFlight = false
         for job in jobs where job.seq > batch.loadedThrough {
             let key = JobKey(batch: id, seq: job.seq)
@@ -363,7 +367,7 @@ struct Dispatcher {
                 guard let worker = workers[workerID] else { continue }
                 let room = min(configuration.bundleSize, worker.credit - worker.inFlight.count)
                 guard room > 0, let batchID = nextBatchWithWork() else { continue }
-                var batch = batches[batchID]!
+                var batch = batches.removeValue(forKey: batchID)!
                 var jobs: [Job] = []
                 while jobs.count < room && batch.pendingHead < batch.pending.count {
                     let job = batch.pending[batch.pendingHead]
@@ -409,12 +413,12 @@ struct Dispatcher {
 
     /// Asks the store for more jobs when the window runs low.
     private mutating func refill(_ id: BatchID) -> [Action] {
-        guard var batch = batches[id], batch.storeHasMore, !batch.loadInFlight, !batch.completed, !batch.cancelled else { return [] }
+        guard let batch = batches[id], batch.storeHasMore, !batch.loadInFlight, !batch.completed, !batch.cancelled else { return [] }
         let room = configuration.pendingWindow - pendingCount
         guard batch.pendingCount < configuration.pendingWindow / 2, room >= configuration.bundleSize else { return [] }
-        batch.loadInFlight = true
-        batches[id] = batch
-        return [.load(batch: id, afterSeq: batch.loadedThrough, limit: room)]
+        batches[id]!.loadInFlight = true
+        // Pages of a bounded size: the store's answer is held in memory twice on its way here.
+        return [.load(batch: id, afterSeq: batch.loadedThrough, limit: min(room, configuration.loadPage))]
     }
 
     /// The store's counts of a batch (after `reconcile`): assessments and active dead letters.

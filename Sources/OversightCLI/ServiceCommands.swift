@@ -35,7 +35,7 @@ struct CoordinatorCommand: ParsableCommand {
     @Option(help: "ZeroMQ endpoint clients (submit, status) connect to.") var clientEndpoint = "tcp://127.0.0.1:5556"
     @OptionGroup var security: CoordinatorSecurityOptions
     @Option(help: "Most jobs sent to a worker in one message.") var bundleSize = 256
-    @Option(help: "Most waiting jobs held in memory; the rest are read back from PostgreSQL in order.") var pendingWindow = 20_000
+    @Option(help: "Most waiting jobs held in memory; the rest are read back from PostgreSQL in order.") var pendingWindow = 10_000
     @Option(help: "Heartbeat interval in milliseconds.") var heartbeatInterval: Int64 = 1_000
     @Option(help: "Missed heartbeat intervals before a worker is declared dead and its jobs are re-sent.") var liveness: Int64 = 3
     @Option(help: "Attempts before a job that keeps failing is given up.") var maxAttempts = 3

@@ -5,7 +5,9 @@ import Foundation
 /// in `take`. Nothing else is shared.
 public final class Mailbox<Message: Sendable>: @unchecked Sendable {
     private let condition = NSCondition()
-    private var queue: [Message] = []
+    /// Taken messages are cleared at once and their slots compacted away, so a queue that
+    /// never empties under load holds only what waits (it once held everything ever posted).
+    private var queue: [Message?] = []
     private var head = 0
     private var closed = false
     private let wakeup: Wakeup?
@@ -24,7 +26,7 @@ public final class Mailbox<Message: Sendable>: @unchecked Sendable {
     public func drain() -> [Message] {
         condition.lock()
         defer { condition.unlock() }
-        let messages = Array(queue[head...])
+        let messages = queue[head...].map { $0! }
         queue.removeAll(keepingCapacity: true)
         head = 0
         return messages
@@ -39,9 +41,15 @@ public final class Mailbox<Message: Sendable>: @unchecked Sendable {
             if closed { return nil }
             if !condition.wait(until: deadline) { return nil }
         }
-        let message = queue[head]
+        let message = queue[head].take()!
         head += 1
-        if head == queue.count { queue.removeAll(keepingCapacity: true); head = 0 }
+        if head == queue.count {
+            queue.removeAll(keepingCapacity: true)
+            head = 0
+        } else if head >= 1024 && head * 2 >= queue.count {
+            queue.removeFirst(head)
+            head = 0
+        }
         return message
     }
 
