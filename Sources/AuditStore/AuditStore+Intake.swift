@@ -85,7 +85,7 @@ extension AuditStore {
             }
             if number <= acknowledged { return false }
             guard number == acknowledged + 1 else {
-                throw StoreError(message: "chunk \(number) arrived before chunk \(acknowledged + 1)")
+                throw ChunkOutOfOrder(number: number, expected: acknowledged + 1)
             }
             if !accepted.isEmpty {
                 try connection.copyIn("COPY oversight.jobs (batch_id, seq, line, record) FROM STDIN") { w in
@@ -224,4 +224,12 @@ extension AuditStore {
     public func cancel(batchID: String) throws(PQError) {
         try connection.query("UPDATE oversight.batches SET cancelled_at = COALESCE(cancelled_at, now()) WHERE batch_id = \(batchID)::uuid")
     }
+}
+
+/// A chunk came before the one the batch expects (chunks sent to a coordinator that died were
+/// lost): the client should open the batch again and resume after the last stored chunk.
+public struct ChunkOutOfOrder: Error, CustomStringConvertible, Sendable {
+    public let number: Int64
+    public let expected: Int64
+    public var description: String { "chunk \(number) arrived before chunk \(expected); open the batch again and resume" }
 }

@@ -139,6 +139,10 @@ final class StoreThread: @unchecked Sendable {
     }
 
     private func retryOrFail(_ request: StoreRequest, error: any Error) {
+        if let gap = error as? ChunkOutOfOrder, case .chunk(let client, _, _, _, _) = request {
+            replies.post(.failed(client: client, code: .outOfOrder, message: gap.description))
+            return
+        }
         switch request {
         case .open(let client, _, _, _, _, _), .chunk(let client, _, _, _, _), .close(let client, _, _), .status(let client, _, _),
              .retry(let client, _, _), .cancel(let client, _, _):

@@ -17,6 +17,8 @@ final class CoordinatorClient {
         let message: String
         /// The coordinator could not reach its database: asking again later may work.
         var retryable = false
+        /// The coordinator lost chunks (it restarted): open the batch again and resume.
+        var resumable = false
         var description: String { message }
     }
 
@@ -71,7 +73,8 @@ final class CoordinatorClient {
             guard ready[0], let frames = try socket.receive(dontWait: true) else { continue }
             let reply = try ClientReply.decode(frames[...])
             if case .error(let code, let message) = reply {
-                throw Refused(message: "coordinator refused: \(message)", retryable: code == ClientReply.ErrorCode.storeUnavailable.rawValue)
+                throw Refused(message: "coordinator refused: \(message)", retryable: code == ClientReply.ErrorCode.storeUnavailable.rawValue,
+                              resumable: code == ClientReply.ErrorCode.outOfOrder.rawValue)
             }
             return reply
         }

@@ -11,6 +11,8 @@ struct Submission {
     let packs: [PackSpec]
     var chunkSize = 1_000
     var maxRejectionsShown = 20
+    /// Whether the coordinator has answered OPEN once: only then is silence a restart to wait out.
+    private(set) var opened = false
     /// Called with each chunk's number when its acknowledgement arrives (the bench times them).
     var onAcknowledged: ((UInt64) -> Void)?
 
@@ -20,12 +22,40 @@ struct Submission {
         var progress: BatchProgress?
     }
 
-    mutating func send(showProgress: Bool) throws -> Outcome {
-        let opened = try client.request(.open(batchID: batchID, name: name, packs: packs,
-                                              source: (file.path as NSString).lastPathComponent))
-        guard case .opened(_, let acknowledged, let window) = opened else {
-            throw CoordinatorClient.Refused(message: "unexpected reply to OPEN: \(opened)")
+    /// Sends the whole file. If the coordinator stops answering (killed, restarting, a standby
+    /// taking over), opens the batch again and resumes after the last chunk it stored, until
+    /// `patience` seconds pass without an answer.
+    mutating func send(showProgress: Bool, patience: Double = 300) throws -> Outcome {
+        var silentSince: Date?
+        while true {
+            do {
+                return try sendOnce(showProgress: showProgress)
+            } catch let error as CoordinatorClient.Unreachable {
+                // A coordinator that never answered is a wrong address, not a restart.
+                guard opened else { throw error }
+                let since = silentSince ?? Date()
+                silentSince = since
+                if Date().timeIntervalSince(since) > patience { throw error }
+                printError("no answer from the coordinator while sending; resuming when it is back")
+                Thread.sleep(forTimeInterval: 1)
+                file = try BatchFile(path: file.path, format: file.format)
+            } catch let error as CoordinatorClient.Refused where error.resumable {
+                // A restarted coordinator never saw some chunks: resume after the last one stored.
+                printError("the coordinator lost chunks sent before it restarted; resuming after the last stored chunk")
+                file = try BatchFile(path: file.path, format: file.format)
+            }
         }
+    }
+
+    private mutating func sendOnce(showProgress: Bool) throws -> Outcome {
+        try client.send(.open(batchID: batchID, name: name, packs: packs, source: (file.path as NSString).lastPathComponent))
+        var reply = try client.receive()
+        // After a resume, acknowledgements of chunks sent before may still arrive: skip them.
+        while case .acknowledged = reply { reply = try client.receive() }
+        guard case .opened(_, let acknowledged, let window) = reply else {
+            throw CoordinatorClient.Refused(message: "unexpected reply to OPEN: \(reply)")
+        }
+        opened = true
         var outcome = Outcome()
         var number: UInt64 = 0
         // Resume: skip the chunks the coordinator already stored.
@@ -36,6 +66,7 @@ struct Submission {
         }
         if acknowledged > 0 { printError("resuming batch \(batchID) after chunk \(acknowledged)") }
         var inFlight = 0
+        var outstanding = Set<UInt64>()
         var finished = false
         var shown = 0
         var display = ProgressDisplay(label: "submitting")
@@ -47,6 +78,7 @@ struct Submission {
                 number += 1
                 sentRecords += Int64(records.count)
                 try client.send(.chunk(batchID: batchID, number: number, records: records))
+                outstanding.insert(number)
                 inFlight += 1
             }
             guard inFlight > 0 else { break }
@@ -54,6 +86,8 @@ struct Submission {
             guard case .acknowledged(_, let acknowledgedNumber, let accepted, let rejections) = reply else {
                 throw CoordinatorClient.Refused(message: "unexpected reply to CHUNK: \(reply)")
             }
+            // Only this attempt's chunks count; a late answer to an earlier attempt is ignored.
+            guard outstanding.remove(acknowledgedNumber) != nil else { continue }
             onAcknowledged?(acknowledgedNumber)
             inFlight -= 1
             outcome.accepted += Int64(accepted)

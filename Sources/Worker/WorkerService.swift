@@ -28,8 +28,9 @@ public struct WorkerConfiguration: Sendable {
 /// A worker: receives bundles, scores them, writes the results in one transaction per bundle,
 /// and reports DONE only after COMMIT.
 ///
-/// `run()`'s thread owns the DEALER socket; a second thread owns the PostgreSQL connection and
-/// does the scoring.
+/// `run()`'s thread owns the DEALER socket; a scoring thread scores bundles (reading criteria
+/// sets over its own connection); a writing thread owns the connection that writes results, so
+/// that the next bundle is scored while the last one commits.
 public final class WorkerService: @unchecked Sendable {
     let configuration: WorkerConfiguration
     let logger: Logger
@@ -38,6 +39,15 @@ public final class WorkerService: @unchecked Sendable {
     private let outbox: Mailbox<WorkerMessage>
     private let stopping = Mailbox<Bool>()
     private let scoringFinished = Mailbox<Bool>()
+    /// Scored bundles waiting to be written, in order.
+    private let scored = Mailbox<ScoredBundle>()
+
+    struct ScoredBundle: Sendable {
+        let bundle: JobBundle
+        let criteriaSHA256: [UInt8]
+        let rows: [AssessmentRow]
+        let failures: [(seq: Int64, attempt: Int, reason: String)]
+    }
     /// Seconds a stopping worker may spend finishing the jobs it holds.
     public var drainDeadlineSeconds: Int64 = 20
 
@@ -58,6 +68,9 @@ public final class WorkerService: @unchecked Sendable {
         let scoring = Thread { [self] in self.scoreLoop() }
         scoring.name = "oversight-scoring"
         scoring.start()
+        let writing = Thread { [self] in self.writeLoop() }
+        writing.name = "oversight-writing"
+        writing.start()
 
         let context = ZMQContext()
         defer { context.shutdown() }
@@ -183,10 +196,10 @@ public final class WorkerService: @unchecked Sendable {
         return socket
     }
 
-    // MARK: Scoring thread
+    // MARK: Scoring and writing threads
 
     private func scoreLoop() {
-        defer { scoringFinished.post(true); wakeup.signal() }
+        defer { scored.close() }
         var store: AuditStore?
         var sets: [[UInt8]: CriteriaSet] = [:]
         // OVERSIGHT_FAULT_CRASH_ON_ID: fault injection for the test suite only (see BundleScorer).
@@ -195,10 +208,10 @@ public final class WorkerService: @unchecked Sendable {
             var delay = 0.1
             while true {
                 do {
-                    let current = try store ?? AuditStore(conninfo: configuration.conninfo, applicationName: "oversight-worker")
-                    store = current
                     let criteria: CriteriaSet
                     if let cached = sets[bundle.criteriaSHA256] { criteria = cached } else {
+                        let current = try store ?? AuditStore(conninfo: configuration.conninfo, applicationName: "oversight-worker")
+                        store = current
                         guard let loaded = try current.criteriaSet(sha256: bundle.criteriaSHA256) else {
                             throw StoreError(message: "criteria set \(bundle.criteriaSHA256.hexString) is not in the database")
                         }
@@ -206,33 +219,60 @@ public final class WorkerService: @unchecked Sendable {
                         criteria = loaded
                     }
                     let (rows, failures) = scorer.score(bundle, with: criteria)
-                    try current.writeAssessments(batchID: bundle.batchID.description, criteriaSHA256: criteria.sha256,
-                                                 worker: configuration.name, rows: rows, failures: failures)
-                    outbox.post(.done(batchID: bundle.batchID, committed: rows.map(\.seq),
-                                      failed: failures.map { JobFailure(seq: $0.seq, reason: $0.reason) }))
+                    scored.post(ScoredBundle(bundle: bundle, criteriaSHA256: criteria.sha256, rows: rows, failures: failures))
+                    break
+                } catch let error as PQError where error.isTransient {
+                    store = nil
+                    logger.warning("could not read the criteria set, retrying", metadata: ["error": "\(error)", "retry_in_s": "\(delay)"])
+                    Thread.sleep(forTimeInterval: delay * Double.random(in: 0.5...1.5))
+                    delay = min(delay * 2, 10)
+                    if bundles.isClosed && bundles.count == 0 { return }
+                } catch {
+                    // Not the database being away: retrying cannot help. Report the jobs as
+                    // failed; the coordinator retries them up to its limit, then gives up.
+                    logger.error("cannot score this bundle", metadata: ["batch": "\(bundle.batchID)", "error": "\(error)"])
+                    let reason = "\(error)"
+                    scored.post(ScoredBundle(bundle: bundle, criteriaSHA256: bundle.criteriaSHA256, rows: [],
+                                             failures: bundle.jobs.map { (seq: $0.seq, attempt: Int($0.attempt) + 1, reason: reason) }))
+                    break
+                }
+            }
+        }
+    }
+
+    private func writeLoop() {
+        defer { scoringFinished.post(true); wakeup.signal() }
+        var store: AuditStore?
+        while let work = scored.take(timeout: 3600) {
+            var delay = 0.1
+            while true {
+                do {
+                    let current = try store ?? AuditStore(conninfo: configuration.conninfo, applicationName: "oversight-worker")
+                    store = current
+                    try current.writeAssessments(batchID: work.bundle.batchID.description, criteriaSHA256: work.criteriaSHA256,
+                                                 worker: configuration.name, rows: work.rows, failures: work.failures)
+                    outbox.post(.done(batchID: work.bundle.batchID, committed: work.rows.map(\.seq),
+                                      failed: work.failures.map { JobFailure(seq: $0.seq, reason: $0.reason) }))
                     break
                 } catch {
                     guard let pq = error as? PQError, pq.isTransient else {
-                        // Not the database being away: retrying cannot help. Report the jobs as
-                        // failed; the coordinator retries them up to its limit, then gives up.
-                        logger.error("cannot score this bundle", metadata: ["batch": "\(bundle.batchID)", "error": "\(error)"])
+                        logger.error("cannot store this bundle's results", metadata: ["batch": "\(work.bundle.batchID)", "error": "\(error)"])
                         let reason = "\(error)"
-                        let failures = bundle.jobs.map { (seq: $0.seq, attempt: Int($0.attempt) + 1, reason: reason) }
-                        try? store?.writeAssessments(batchID: bundle.batchID.description, criteriaSHA256: bundle.criteriaSHA256,
+                        let failures = work.bundle.jobs.map { (seq: $0.seq, attempt: Int($0.attempt) + 1, reason: reason) }
+                        try? store?.writeAssessments(batchID: work.bundle.batchID.description, criteriaSHA256: work.criteriaSHA256,
                                                      worker: configuration.name, rows: [], failures: failures)
-                        outbox.post(.done(batchID: bundle.batchID, committed: [],
-                                          failed: bundle.jobs.map { JobFailure(seq: $0.seq, reason: reason) }))
+                        outbox.post(.done(batchID: work.bundle.batchID, committed: [],
+                                          failed: work.bundle.jobs.map { JobFailure(seq: $0.seq, reason: reason) }))
                         break
                     }
-                    // Keep the bundle; results are acknowledged only after a commit.
+                    // Keep the results; they are acknowledged only after a commit.
                     store = nil
                     logger.warning("could not store results, retrying", metadata: ["error": "\(error)", "retry_in_s": "\(delay)"])
                     Thread.sleep(forTimeInterval: delay * Double.random(in: 0.5...1.5))
                     delay = min(delay * 2, 10)
-                    if bundles.isClosed { return }
+                    if bundles.isClosed && scored.isClosed && scored.count == 0 { return }
                 }
             }
         }
     }
 }
-

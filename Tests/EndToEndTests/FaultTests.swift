@@ -59,8 +59,8 @@ final class FaultySystem: @unchecked Sendable {
         return revived
     }
 
-    func submitInBackground(_ file: String) throws -> RunningProcess {
-        try RunningProcess(["submit", file, "--coordinator", clientEndpoint, "--wait"], logPath: directory + "/submit.log")
+    func submitInBackground(_ file: String, _ extra: [String] = []) throws -> RunningProcess {
+        try RunningProcess(["submit", file, "--coordinator", clientEndpoint, "--wait"] + extra, logPath: directory + "/submit.log")
     }
 
     func stopAll() {
@@ -221,6 +221,37 @@ func batchID(fromSubmitLog log: String) -> String? {
         let batch = try #require(batchID(fromSubmitLog: submit.log))
         try system.expectExactlyOnce(batch: batch, accepted: 30_000)
         print("fault test 2: \(try system.redeliveries(batch: batch)) recorded redeliveries; \(submit.log.split(separator: "\n").last ?? "")")
+        system.stopAll()
+    }
+}
+
+extension FaultTests {
+    /// 2b. SIGKILL the coordinator while the batch is still being sent: `submit` opens the batch
+    /// again and resumes after the last chunk the store kept; nothing lost, nothing twice.
+    @Test func coordinatorKilledDuringIntake() throws {
+        let system = try FaultySystem(label: "killintake", workers: 2)
+        try system.startWorkers()
+        let file = system.directory + "/batch.jsonl"
+        try writeRecords(60_000, seed: 29, to: file)
+        let submit = try system.submitInBackground(file, ["--timeout", "3"])
+        let db = try PGConnection(system.conninfo)
+        let deadline = Date().addingTimeInterval(300)
+        var chunks: Int64 = 0
+        while chunks < 3 && Date() < deadline {
+            chunks = try db.query("SELECT coalesce(max(acknowledged_chunks), 0) FROM oversight.batches").int64(0, 0) ?? 0
+            usleep(5_000)
+        }
+        kill(system.coordinator.process.processIdentifier, SIGKILL)
+        system.coordinator.process.waitUntilExit()
+        let storedAtKill = try db.query("SELECT max(acknowledged_chunks) FROM oversight.batches").int64(0, 0) ?? 0
+        usleep(500_000)
+        try system.startCoordinator()
+        while submit.process.isRunning && Date() < deadline { usleep(100_000) }
+        #expect(submit.stop(grace: 1) == 0, "\(submit.log)\n\(system.logs)")
+        #expect(storedAtKill < 60, "killed during intake (\(storedAtKill) of 60 chunks stored)")
+        #expect(submit.log.contains("resuming"), "\(submit.log)")
+        let batch = try #require(batchID(fromSubmitLog: submit.log))
+        try system.expectExactlyOnce(batch: batch, accepted: 60_000)
         system.stopAll()
     }
 }
