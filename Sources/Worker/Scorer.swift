@@ -20,14 +20,22 @@ public struct BundleScorer {
         rows.reserveCapacity(bundle.jobs.count)
         let batchID = bundle.batchID.description
         for job in bundle.jobs {
-            switch RecordCheck.check(job.record) {
-            case .invalid(let violation):
-                failures.append((job.seq, Int(job.attempt) + 1, "record does not validate: \(violation)"))
-            case .valid(let record):
+            // The coordinator validated every record against the schema at intake; here it is
+            // only parsed (a record that does not parse is a failure, not a crash).
+            let parsed: JSONValue
+            do { parsed = try JSONParser.parse(job.record) } catch {
+                failures.append((job.seq, Int(job.attempt) + 1, "record does not parse: \(error)"))
+                continue
+            }
+            switch parsed {
+            case .object:
+                let record = parsed
                 if let crashOnRecordID, record["id"]?.stringValue == crashOnRecordID { kill(getpid(), SIGKILL) }
                 let result = criteria.assess(record)
                 rows.append(AssessmentRow(batchID: batchID, seq: job.seq, recordID: record["id"]?.stringValue, result: result,
                                           criteriaSHA256: criteria.sha256, inputSHA256: AuditHash.input(record), attempt: Int(job.attempt) + 1))
+            default:
+                failures.append((job.seq, Int(job.attempt) + 1, "record is not a JSON object"))
             }
         }
         return (rows, failures)

@@ -59,7 +59,7 @@ struct BenchCommand: ParsableCommand {
             if !microOnly { figures += try systemFigures() }
             printTable(figures)
             if let json {
-                let object = JSONValue.object(figures.map { ($0.0, .number(($0.1 * 100).rounded() / 100)) })
+                let object = JSONValue.object(figures.map { ($0.0, .number(($0.1 * 10_000).rounded() / 10_000)) })
                 try (object.canonicalString + "\n").write(toFile: json, atomically: true, encoding: .utf8)
                 printError("figures written to \(json)")
             }
@@ -106,6 +106,8 @@ struct BenchCommand: ParsableCommand {
             ("coordinator_peak_rss_mib", e2e.coordinatorPeakRSSMiB),
             ("worker_peak_rss_mib_max", e2e.workerPeakRSSMiB.max() ?? 0),
             ("cpu_seconds_per_1000_oversight", e2e.oversightCPUSeconds * perThousand),
+            ("cpu_seconds_per_1000_coordinator", e2e.coordinatorCPUSeconds * perThousand),
+            ("cpu_seconds_per_1000_postgres", e2e.postgresCPUSeconds * perThousand),
             ("cpu_seconds_per_1000_with_postgres", (e2e.oversightCPUSeconds + e2e.postgresCPUSeconds) * perThousand),
             ("small_batch_visible_ms_median", small[small.count / 2]),
             ("small_batch_visible_ms_max", small.last ?? 0),
@@ -115,7 +117,8 @@ struct BenchCommand: ParsableCommand {
     private func printTable(_ figures: [(String, Double)]) {
         print("FIGURE                                                       VALUE")
         for (name, value) in figures {
-            let text = value >= 1000 || value == value.rounded() ? String(format: "%.0f", value) : String(format: "%.2f", value)
+            let text = value >= 1000 || value == value.rounded() ? String(format: "%.0f", value)
+                : value < 1 ? String(format: "%.4f", value) : String(format: "%.2f", value)
             print(name.padding(toLength: 52, withPad: " ", startingAt: 0) + String(repeating: " ", count: max(1, 14 - text.count)) + text)
         }
     }

@@ -23,6 +23,7 @@ struct EndToEndRun {
         var coordinatorPeakRSSMiB = 0.0
         var workerPeakRSSMiB: [Double] = []
         var oversightCPUSeconds = 0.0
+        var coordinatorCPUSeconds = 0.0
         var postgresCPUSeconds = 0.0
         var smallBatchMilliseconds: [Double] = []
     }
@@ -69,6 +70,7 @@ struct EndToEndRun {
         result.coordinatorPeakRSSMiB = stats[0]?.peakRSSMiB ?? 0
         result.workerPeakRSSMiB = stats.dropFirst().map { $0?.peakRSSMiB ?? 0 }
         result.oversightCPUSeconds = stats.reduce(0) { $0 + ($1?.cpuSeconds ?? 0) }
+        result.coordinatorCPUSeconds = stats[0]?.cpuSeconds ?? 0
         let postgresAfter = ProcessStats.cpuSeconds(ofCommandsStartingWith: "postgres")
         result.postgresCPUSeconds = postgresAfter.reduce(0) { $0 + $1.value - (postgresBefore[$1.key] ?? 0) }
 
