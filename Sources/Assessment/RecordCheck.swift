@@ -26,24 +26,25 @@ public enum RecordCheck {
         return .valid(value)
     }
 
-    /// The first string (key or value) longer than `limit` UTF-8 bytes, named by its path.
-    static func longString(in value: JSONValue, path: String, limit: Int) -> SchemaViolation? {
+    /// The first string (key or value) longer than `limit` UTF-8 bytes, named by its path (built
+    /// only when one is found).
+    static func longString(in value: JSONValue, path: @autoclosure () -> String, limit: Int) -> SchemaViolation? {
         func tooLong(_ field: String, _ count: Int) -> SchemaViolation {
             SchemaViolation(field: field, message: "text of \(count) bytes; the limit for one field is \(limit) bytes")
         }
         switch value {
         case .string(let s):
             let n = s.utf8.count
-            return n > limit ? tooLong(path, n) : nil
+            return n > limit ? tooLong(path(), n) : nil
         case .array(let elements):
             for (i, e) in elements.enumerated() {
-                if let v = longString(in: e, path: "\(path)[\(i)]", limit: limit) { return v }
+                if let v = longString(in: e, path: "\(path())[\(i)]", limit: limit) { return v }
             }
         case .object(let members):
             for m in members {
-                let field = path.isEmpty ? m.key : "\(path).\(m.key)"
-                if m.key.utf8.count > limit { return tooLong(field, m.key.utf8.count) }
-                if let v = longString(in: m.value, path: field, limit: limit) { return v }
+                func field() -> String { let p = path(); return p.isEmpty ? m.key : "\(p).\(m.key)" }
+                if m.key.utf8.count > limit { return tooLong(field(), m.key.utf8.count) }
+                if let v = longString(in: m.value, path: field(), limit: limit) { return v }
             }
         default: break
         }

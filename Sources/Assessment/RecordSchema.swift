@@ -13,6 +13,8 @@ public struct SchemaViolation: Error, Hashable, Sendable, CustomStringConvertibl
 /// refused at compile time so that a schema edit can never be silently ignored.
 public final class RecordSchema: Sendable {
     let types: Set<String>?
+    /// `types` as bits of `kindBit` (no hashing per value).
+    let typeMask: UInt8?
     let enumValues: [JSONValue]?
     let properties: [String: RecordSchema]
     let propertyOrder: [String]
@@ -67,6 +69,7 @@ public final class RecordSchema: Sendable {
             }
         }
         self.types = types
+        typeMask = types.map { names in names.reduce(UInt8(0)) { $0 | (Self.kindBits[$1] ?? 0) } }
         self.enumValues = enumValues
         self.properties = properties
         self.propertyOrder = order
@@ -105,13 +108,28 @@ public final class RecordSchema: Sendable {
         return violations
     }
 
-    private func check(_ value: JSONValue, path: String, into violations: inout [SchemaViolation], limit: Int) {
+    static let kindBits: [String: UInt8] = ["null": 1, "boolean": 2, "integer": 4, "number": 8, "string": 16, "array": 32, "object": 64]
+
+    /// The value's kind as a bit; an integral number counts as both integer and number.
+    static func kindBit(_ value: JSONValue) -> UInt8 {
+        switch value {
+        case .null: 1
+        case .bool: 2
+        case .number(let n): n.rounded() == n && abs(n) < 9.007_199_254_740_992e15 ? 4 | 8 : 8
+        case .string: 16
+        case .array: 32
+        case .object: 64
+        }
+    }
+
+    /// `path` is built only when needed: for a violation, or to descend into an object or array
+    /// (building it for every valid leaf was a tenth of intake's time).
+    private func check(_ value: JSONValue, path: @autoclosure () -> String, into violations: inout [SchemaViolation], limit: Int) {
         guard violations.count < limit else { return }
-        func fail(_ message: String) { violations.append(SchemaViolation(field: path, message: message)) }
-        if let types {
-            let actual = value.typeName
-            let ok = types.contains(actual) || (actual == "integer" && types.contains("number"))
-            guard ok else {
+        func fail(_ message: String) { violations.append(SchemaViolation(field: path(), message: message)) }
+        if let types, let typeMask {
+            guard typeMask & Self.kindBit(value) != 0 else {
+                let actual = value.typeName
                 fail("expected \(types.sorted().joined(separator: " or ")), found \(actual)\(preview(value))")
                 return
             }
@@ -126,7 +144,8 @@ public final class RecordSchema: Sendable {
             if let minimum, n < minimum { fail("\(value.canonicalString) is below the minimum \(minimum.formattedBound)") }
             if let maximum, n > maximum { fail("\(value.canonicalString) is above the maximum \(maximum.formattedBound)") }
         case .string(let s):
-            if minLength != nil || maxLength != nil {
+            // Characters are at most UTF-8 bytes: most strings pass without being counted.
+            if minLength != nil || (maxLength.map { s.utf8.count > $0 } ?? false) {
                 let count = s.unicodeScalars.count
                 if let minLength, count < minLength { fail("text is shorter than \(minLength) characters") }
                 if let maxLength, count > maxLength { fail("text is longer than \(maxLength) characters (\(count))") }
@@ -134,21 +153,22 @@ public final class RecordSchema: Sendable {
         case .array(let elements):
             if let maxItems, elements.count > maxItems { fail("more than \(maxItems) items (\(elements.count))") }
             if let items {
+                let base = path()
                 for (i, e) in elements.enumerated() {
-                    items.check(e, path: "\(path)[\(i)]", into: &violations, limit: limit)
+                    items.check(e, path: "\(base)[\(i)]", into: &violations, limit: limit)
                 }
             }
         case .object(let members):
+            let base = path()
             for name in required where !members.contains(where: { $0.key == name }) {
-                violations.append(SchemaViolation(field: join(path, name), message: "is required"))
+                violations.append(SchemaViolation(field: join(base, name), message: "is required"))
             }
             for (key, sub) in members {
-                let subPath = join(path, key)
                 if let schema = properties[key] {
-                    schema.check(sub, path: subPath, into: &violations, limit: limit)
+                    schema.check(sub, path: join(base, key), into: &violations, limit: limit)
                 } else if !additionalProperties {
                     let known = propertyOrder.joined(separator: ", ")
-                    violations.append(SchemaViolation(field: subPath, message: "unknown field (known fields here: \(known))"))
+                    violations.append(SchemaViolation(field: join(base, key), message: "unknown field (known fields here: \(known))"))
                 }
                 if violations.count >= limit { return }
             }
