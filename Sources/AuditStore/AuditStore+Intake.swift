@@ -142,28 +142,40 @@ extension AuditStore {
         var cursor = afterSeq
         while jobs.count < limit {
             let want = limit - jobs.count
+            // A closed range: a batch's seqs are dense, so this is the next `want` jobs, and the
+            // scan stays bounded whatever the planner thinks of a table that grew a million rows
+            // since it last looked (an open `seq > cursor` read the rest of the batch each time).
+            let upper = cursor + Int64(want)
             let rows = try connection.query("""
                 SELECT seq, record FROM oversight.jobs
-                WHERE batch_id = \(batchID)::uuid AND seq > \(cursor) ORDER BY seq LIMIT \(want)
+                WHERE batch_id = \(batchID)::uuid AND seq > \(cursor) AND seq <= \(upper) ORDER BY seq
                 """)
-            guard rows.rowCount > 0 else { return (jobs, cursor, true) }
-            let last = rows.int64(rows.rowCount - 1, 0)!
-            // Assessed jobs, and jobs given up (an active dead letter), are not pending.
-            let done = try connection.query("""
-                SELECT seq FROM oversight.assessments
-                WHERE batch_id = \(batchID)::uuid AND seq > \(cursor) AND seq <= \(last)
-                UNION ALL
-                SELECT seq FROM oversight.dead_letters
-                WHERE batch_id = \(batchID)::uuid AND seq > \(cursor) AND seq <= \(last) AND retried_at IS NULL
-                """)
-            var assessed = Set<Int64>(minimumCapacity: done.rowCount)
-            for i in 0..<done.rowCount { assessed.insert(done.int64(i, 0)!) }
-            for i in 0..<rows.rowCount {
-                let seq = rows.int64(i, 0)!
-                if !assessed.contains(seq) { jobs.append((seq, Array(rows.string(i, 1)!.utf8))) }
+            // Fewer than asked: the end of what is stored now, unless seqs go on after a gap.
+            let short = rows.rowCount < want
+            let more = short ? try connection.query("""
+                SELECT EXISTS (SELECT 1 FROM oversight.jobs WHERE batch_id = \(batchID)::uuid AND seq > \(upper))
+                """).bool(0, 0) ?? false : true
+            if rows.rowCount > 0 {
+                let last = rows.int64(rows.rowCount - 1, 0)!
+                // Assessed jobs, and jobs given up (an active dead letter), are not pending.
+                let done = try connection.query("""
+                    SELECT seq FROM oversight.assessments
+                    WHERE batch_id = \(batchID)::uuid AND seq > \(cursor) AND seq <= \(last)
+                    UNION ALL
+                    SELECT seq FROM oversight.dead_letters
+                    WHERE batch_id = \(batchID)::uuid AND seq > \(cursor) AND seq <= \(last) AND retried_at IS NULL
+                    """)
+                var assessed = Set<Int64>(minimumCapacity: done.rowCount)
+                for i in 0..<done.rowCount { assessed.insert(done.int64(i, 0)!) }
+                for i in 0..<rows.rowCount {
+                    let seq = rows.int64(i, 0)!
+                    if !assessed.contains(seq) { jobs.append((seq, Array(rows.string(i, 1)!.utf8))) }
+                }
+                cursor = last
             }
-            cursor = last
-            if rows.rowCount < want { return (jobs, cursor, true) }
+            // Only a gap may be skipped; seqs not stored yet must be read when they are.
+            if short && more { cursor = upper }
+            if !more { return (jobs, cursor, true) }
         }
         return (jobs, cursor, false)
     }

@@ -59,6 +59,9 @@ struct LocalCluster {
         }
         if try status(bin) { return try createDatabase() }
         var options = "-p \(port) -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c max_connections=200"
+        // Sized for bulk writes, as a real installation would be: a cache for the working set,
+        // and checkpoints far enough apart that full-page writes do not dominate the WAL.
+        options += " -c shared_buffers=256MB -c max_wal_size=4GB -c checkpoint_timeout=15min"
         if unsafeFast { options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off" }
         try run(["\(bin)/pg_ctl", "-D", pgdata, "-l", logFile, "-o", options, "-w", "-t", "60", "start"], asPostgres: Self.runningAsRoot)
         try createDatabase()

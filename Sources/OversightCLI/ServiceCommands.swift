@@ -104,7 +104,7 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: "The coordinator's worker endpoint; several, comma-separated, for a hot standby.") var coordinator = "tcp://127.0.0.1:5555"
     @OptionGroup var database: DatabaseOptions
     @Option(help: "Name in logs and in the audit rows (default: host name and process id).") var name: String?
-    @Option(help: "Jobs this worker may hold at once.") var credit: UInt32 = 512
+    @Option(help: "Jobs this worker may hold at once (bundles being received, scored and written at the same time).") var credit: UInt32 = 1024
     @Option(help: "Heartbeat interval in milliseconds.") var heartbeatInterval: Int64 = 1_000
     @Option(help: "Missed heartbeat intervals before the coordinator is presumed gone and the worker reconnects.") var liveness: Int64 = 3
     @OptionGroup var security: PeerSecurityOptions

@@ -12,7 +12,7 @@ public struct WorkerConfiguration: Sendable {
     public var conninfo: String
     public var name: String
     /// Jobs this worker may hold at once (sent to the coordinator in READY).
-    public var credit: UInt32 = 512
+    public var credit: UInt32 = 1024
     public var heartbeatIntervalMilliseconds: Int64 = 1_000
     public var liveness: Int64 = 3
     /// CURVE: this worker's key pair and the coordinator's public key. Nil: plain TCP.

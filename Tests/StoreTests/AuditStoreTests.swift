@@ -65,7 +65,7 @@ import TestSupport
         let rejected = [RejectedRecord(line: 4, field: "system.type", message: "bad", raw: [0x7B, 0x00, 0xFF])]
         #expect(try store.storeChunk(batchID: id, number: 1, accepted: accepted, rejected: rejected))
         #expect(try store.storeChunk(batchID: id, number: 1, accepted: accepted, rejected: rejected) == false)
-        #expect(throws: StoreError.self) { try store.storeChunk(batchID: id, number: 3, accepted: [], rejected: []) }
+        #expect(throws: ChunkOutOfOrder.self) { try store.storeChunk(batchID: id, number: 3, accepted: [], rejected: []) }
         let batch = try #require(try store.batch(id: id))
         #expect(batch.acknowledgedChunks == 1)
         #expect(batch.nextSeq == 4)

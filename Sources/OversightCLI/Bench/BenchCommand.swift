@@ -81,13 +81,18 @@ struct BenchCommand: ParsableCommand {
             conninfo = local.conninfo
         }
         defer { try? cluster?.stop() }
-        try Migrator.migrate(try PGConnection(conninfo, applicationName: "oversight-bench"))
+        let admin = try PGConnection(conninfo, applicationName: "oversight-bench")
+        try Migrator.migrate(admin)
+        // Both phases start from a checkpoint, so that neither pays for the other's WAL.
+        func checkpoint() { _ = try? admin.runScript("CHECKPOINT") }
+        checkpoint()
 
         printError("end to end: \(records) records, \(workers) workers (logs in \(directory)/logs)")
         var run = EndToEndRun(conninfo: conninfo, records: records, seed: 42, workers: workers, directory: directory + "/logs")
         run.showProgress = isatty(2) == 1
         let e2e = try run.run()
         printError("ceiling: the same \(records) records and results COPY'd with no ZeroMQ and no scoring")
+        checkpoint()
         let ceiling = try Ceiling(conninfo: conninfo, records: records, seed: 42, connections: workers).run()
         let ceilingPerSecond = Double(records) / (ceiling.jobs + ceiling.assessments)
         let perThousand = 1000 / Double(records)
