@@ -65,16 +65,12 @@ struct Evaluation {
         let node = nodes[Int(index)]
         switch node.kind {
         case .leaf:
-            let field = Int(node.value)
-            let value = node.op == .general ? Self.apply(program.tests[Int(node.test)], field: field, facts[field], record)
-                                            : Self.apply(node.op, node.operand, facts[field])
-            if value == .unknown { missing.insert(field) }
-            return value
+            return leaf(node, missing: &missing)
         case .all:
             var result = Truth.yes
             var unknownFields = FieldSet()
             for c in node.first..<node.first + node.count {
-                switch evaluate(children[Int(c)], missing: &unknownFields) {
+                switch child(children[Int(c)], missing: &unknownFields) {
                 case .no: return .no
                 case .unknown: result = .unknown
                 case .yes: break
@@ -86,7 +82,7 @@ struct Evaluation {
             var result = Truth.no
             var unknownFields = FieldSet()
             for c in node.first..<node.first + node.count {
-                switch evaluate(children[Int(c)], missing: &unknownFields) {
+                switch child(children[Int(c)], missing: &unknownFields) {
                 case .yes: return .yes
                 case .unknown: result = .unknown
                 case .no: break
@@ -104,7 +100,7 @@ struct Evaluation {
             var yes: Int32 = 0, unknown: Int32 = 0
             var unknownFields = FieldSet()
             for c in node.first..<node.first + node.count {
-                switch evaluate(children[Int(c)], missing: &unknownFields) {
+                switch child(children[Int(c)], missing: &unknownFields) {
                 case .yes: yes += 1
                 case .unknown: unknown += 1
                 case .no: break
@@ -126,6 +122,22 @@ struct Evaluation {
             if value == .unknown { missing.formUnion(fields) }
             return value
         }
+    }
+
+    /// A child of a composite: leaves, most children, are tested here without a call.
+    @inline(__always)
+    mutating func child(_ index: Int32, missing: inout FieldSet) -> Truth {
+        let node = nodes[Int(index)]
+        return node.kind == .leaf ? leaf(node, missing: &missing) : evaluate(index, missing: &missing)
+    }
+
+    @inline(__always)
+    func leaf(_ node: ConditionProgram.Node, missing: inout FieldSet) -> Truth {
+        let field = Int(node.value)
+        let value = node.op == .general ? Self.apply(program.tests[Int(node.test)], field: field, facts[field], record)
+                                        : Self.apply(node.op, node.operand, facts[field])
+        if value == .unknown { missing.insert(field) }
+        return value
     }
 
     /// The common tests, on plain values.

@@ -18,6 +18,14 @@ final class FieldTable: Sendable {
     }
 
     let fields: [Field]
+    /// The same tree, flattened for the per-record walk (no reference counting): node i's
+    /// children are `childKeys/childNodes[childStart[i] ..< childStart[i] + childCount[i]]`, and
+    /// `nodeField[i]` is its field number, or -1 for an object.
+    let childStart: [Int32]
+    let childCount: [Int32]
+    let childKeys: [String]
+    let childNodes: [Int32]
+    let nodeField: [Int32]
     /// Each field's path as a JSON string literal, ready to copy into canonical output.
     let quotedPaths: [[UInt8]]
     let index: [String: Int]
@@ -64,6 +72,18 @@ final class FieldTable: Sendable {
             return Node(children: [], field: numbers[path])
         }
         root = build(schema, path: "")
+        var start: [Int32] = [], count: [Int32] = [], keys: [String] = [], nodes: [Int32] = [], field: [Int32] = []
+        func flatten(_ node: Node) -> Int32 {
+            let index = Int32(start.count)
+            start.append(0); count.append(0); field.append(Int32(node.field ?? -1))
+            let children = node.children.map { ($0.key, flatten($0.node)) }
+            start[Int(index)] = Int32(keys.count)
+            count[Int(index)] = Int32(children.count)
+            for (key, child) in children { keys.append(key); nodes.append(child) }
+            return index
+        }
+        _ = flatten(root)
+        childStart = start; childCount = count; childKeys = keys; childNodes = nodes; nodeField = field
     }
 
     static let deployment = FieldTable(schema: .deployment)
@@ -97,7 +117,7 @@ struct RecordFacts {
         self.record = record
         self.table = table
         facts = Array(repeating: .absent, count: table.fields.count)
-        Self.walk(record, table.root, table, &facts)
+        Self.walk(record, table, &facts)
         if let field = table.countryField, case .string(let code)? = Self.value(of: field, in: record, table) {
             let bytes = Array(code.utf8)
             if bytes.count == 2, let code = CountryCode(bytes[0], bytes[1]) {
@@ -126,20 +146,47 @@ struct RecordFacts {
         return value == .null ? nil : value
     }
 
-    private static func walk(_ value: JSONValue, _ node: FieldTable.Node, _ table: FieldTable, _ facts: inout [Fact]) {
-        guard case .object(let members) = value else { return }
-        // Buffers, not iterators: reading members in place spares a retain and release of
-        // every key and value (this walk runs for every record).
-        members.withUnsafeBufferPointer { members in
-            node.children.withUnsafeBufferPointer { children in
+    private static func walk(_ record: JSONValue, _ table: FieldTable, _ facts: inout [Fact]) {
+        table.childStart.withUnsafeBufferPointer { start in
+            table.childCount.withUnsafeBufferPointer { count in
+                table.childKeys.withUnsafeBufferPointer { keys in
+                    table.childNodes.withUnsafeBufferPointer { nodes in
+                        table.nodeField.withUnsafeBufferPointer { fields in
+                            facts.withUnsafeMutableBufferPointer { out in
+                                let tree = Tree(start: start, count: count, keys: keys, nodes: nodes, fields: fields, table: table)
+                                tree.walk(record, node: 0, into: out)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The flattened schema tree, borrowed for one walk.
+    private struct Tree {
+        let start: UnsafeBufferPointer<Int32>
+        let count: UnsafeBufferPointer<Int32>
+        let keys: UnsafeBufferPointer<String>
+        let nodes: UnsafeBufferPointer<Int32>
+        let fields: UnsafeBufferPointer<Int32>
+        let table: FieldTable
+
+        func walk(_ value: borrowing JSONValue, node: Int32, into facts: UnsafeMutableBufferPointer<Fact>) {
+            guard case .object(let members) = copy value else { return }
+            // Buffers, not iterators: reading members in place spares a retain and release of
+            // every key and value (this walk runs for every record).
+            members.withUnsafeBufferPointer { members in
+                let first = Int(start[Int(node)]), end = first + Int(count[Int(node)])
                 for m in members.indices {
-                    for c in children.indices where children[c].key == members[m].key {
-                        let child = children[c].node
-                        if let field = child.field {
+                    for c in first..<end where keys[c] == members[m].key {
+                        let child = nodes[c]
+                        let field = fields[Int(child)]
+                        if field >= 0 {
                             if case .null = members[m].value { break }
-                            facts[field] = fact(members[m].value, field: field, table: table)
+                            facts[Int(field)] = RecordFacts.fact(members[m].value, field: Int(field), table: table)
                         } else {
-                            walk(members[m].value, child, table, &facts)
+                            walk(members[m].value, node: child, into: facts)
                         }
                         break
                     }
@@ -148,7 +195,7 @@ struct RecordFacts {
         }
     }
 
-    private static func fact(_ value: JSONValue, field: Int, table: FieldTable) -> Fact {
+    fileprivate static func fact(_ value: JSONValue, field: Int, table: FieldTable) -> Fact {
         let spec = table.fields[field]
         switch value {
         case .bool(let b): return .bool(b)
