@@ -1,0 +1,34 @@
+import Foundation
+import Testing
+import Assessment
+import LibPQ
+import TestSupport
+
+@Suite struct BenchCommandTests {
+    /// The whole bench, small: every figure the issue names is in the JSON file, measured (not
+    /// zero), and the ceiling's scratch schema is gone afterwards.
+    @Test func benchWritesEveryFigure() throws {
+        let conninfo = try TestDatabase.create("bench")
+        let directory = NSTemporaryDirectory() + "oversight-bench-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let json = directory + "/bench.json"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let result = try OversightBinary.runSplit(["bench", "--records", "3000", "--workers", "2", "--micro-records", "1000",
+                                                   "--rounds", "1", "--database", conninfo, "--data-dir", directory, "--json", json],
+                                                  timeout: 300)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("assessments_per_second"))
+        let figures = try JSONParser.parse(try String(contentsOfFile: json, encoding: .utf8))
+        for key in ["assessments_per_second", "ceiling_per_second", "ratio", "p50_ms", "p99_ms", "coordinator_peak_rss_mib",
+                    "worker_1_peak_rss_mib", "worker_2_peak_rss_mib", "cpu_seconds_per_1000_oversight",
+                    "cpu_seconds_per_1000_with_postgres", "scoring_per_second_one_core", "wire_codec_jobs_per_second_one_core",
+                    "record_decoding_per_second_one_core", "small_batch_visible_ms_median"] {
+            guard case .number(let value)? = figures[key] else { Issue.record("\(key) missing"); continue }
+            #expect(value > 0, "\(key)")
+        }
+        #expect(figures["records"] == .number(3000))
+        let db = try PGConnection(conninfo)
+        #expect(try db.query("SELECT count(*) FROM pg_namespace WHERE nspname = 'oversight_bench_ceiling'").int(0, 0) == 0)
+        #expect(try db.query("SELECT count(*) FROM oversight.assessments").int(0, 0) == 3000 + 5 * 10, "the batch and five small ones")
+    }
+}
