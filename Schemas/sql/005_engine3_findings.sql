@@ -19,8 +19,10 @@ LEFT JOIN LATERAL (
       AND r->>'id' = f->>'rule'
 ) AS rule_text ON true;
 
--- Results that exceed the inline limit are compressed with lz4, where the server has it: pglz
--- was a fifth of all CPU time under load (measured with `oversight bench` and perf).
+-- Results stay in the row, uncompressed, up to 8 kB (compressing them cost more CPU than the
+-- bytes saved: pglz was a fifth of all CPU time under load, measured with `oversight bench`
+-- and perf); a larger one is compressed with lz4, where the server has it.
+ALTER TABLE oversight.assessments SET (toast_tuple_target = 8160);
 DO $$
 BEGIN
     IF EXISTS (SELECT 1 FROM pg_settings WHERE name = 'default_toast_compression' AND 'lz4' = ANY (enumvals)) THEN

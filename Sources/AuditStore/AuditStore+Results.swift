@@ -101,7 +101,7 @@ extension AuditStore {
         try connection.query("""
             CREATE TEMP TABLE IF NOT EXISTS assessments_staging (
                 batch_id uuid, seq bigint, record_id text, verdict text, score smallint, applies text,
-                criteria_sha256 bytea, input_sha256 bytea, row_sha256 bytea, result json, engine text,
+                criteria_sha256 bytea, input_sha256 bytea, row_sha256 bytea, result text, engine text,
                 worker text, attempt smallint
             ) ON COMMIT DELETE ROWS
             """)

@@ -23,7 +23,8 @@ struct Ceiling {
             DROP SCHEMA IF EXISTS oversight_bench_ceiling CASCADE;
             CREATE SCHEMA oversight_bench_ceiling;
             CREATE TABLE oversight_bench_ceiling.jobs (LIKE oversight.jobs INCLUDING ALL);
-            CREATE TABLE oversight_bench_ceiling.assessments (LIKE oversight.assessments INCLUDING ALL);
+            CREATE TABLE oversight_bench_ceiling.assessments (LIKE oversight.assessments INCLUDING ALL)
+                WITH (toast_tuple_target = 8160);
             """)
         defer { _ = try? admin.runScript("DROP SCHEMA IF EXISTS oversight_bench_ceiling CASCADE") }
         let batch = UUID().uuidString.lowercased()
