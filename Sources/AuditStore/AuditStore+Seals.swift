@@ -66,18 +66,14 @@ extension AuditStore {
         // Streamed: the tree needs O(log n) memory, and the leaf list is built by the server
         // from the same snapshot, so a million rows cost this process a page at a time.
         var tree = MerkleTree.Builder()
-        var after = Int64.min
-        while true {
+        for (low, high) in try seqRanges(batchID: batchID, step: 50_000) {
             let page = try connection.query("""
                 SELECT seq, row_sha256 FROM oversight.assessments
-                WHERE batch_id = \(batchID)::uuid AND seq > \(after) ORDER BY seq LIMIT 50000
+                WHERE batch_id = \(batchID)::uuid AND seq > \(low) AND seq <= \(high) ORDER BY seq
                 """)
             for i in 0..<page.rowCount {
-                let seq = page.int64(i, 0)!
-                tree.append(leafHash: MerkleTree.leafHash(seq: seq, rowSHA256: page.bytes(i, 1)!))
-                after = seq
+                tree.append(leafHash: MerkleTree.leafHash(seq: page.int64(i, 0)!, rowSHA256: page.bytes(i, 1)!))
             }
-            if page.rowCount < 50000 { break }
         }
         let root = tree.root
         let count = Int64(tree.count)
@@ -115,14 +111,13 @@ extension AuditStore {
 
     /// Calls `body` with every assessment of the batch in seq order, a page at a time.
     public func forEachAssessment(batchID: String, _ body: (StoredAssessment) throws -> Void) throws {
-        var after = Int64.min
-        while true {
+        for (low, high) in try seqRanges(batchID: batchID, step: 10_000) {
             let page = try connection.query("""
                 SELECT a.seq, a.record_id, a.criteria_sha256, a.input_sha256, a.row_sha256, a.result::text, j.record,
                        a.verdict, a.score, a.applies, a.engine
                 FROM oversight.assessments a
                 LEFT JOIN oversight.jobs j ON j.batch_id = a.batch_id AND j.seq = a.seq
-                WHERE a.batch_id = \(batchID)::uuid AND a.seq > \(after) ORDER BY a.seq LIMIT 10000
+                WHERE a.batch_id = \(batchID)::uuid AND a.seq > \(low) AND a.seq <= \(high) ORDER BY a.seq
                 """)
             for i in 0..<page.rowCount {
                 let row = StoredAssessment(seq: page.int64(i, 0)!, recordID: page.string(i, 1),
@@ -131,9 +126,18 @@ extension AuditStore {
                                            inputSHA256: page.bytes(i, 3) ?? [], rowSHA256: page.bytes(i, 4) ?? [],
                                            result: page.textBytes(i, 5) ?? [], record: page.textBytes(i, 6))
                 try body(row)
-                after = row.seq
             }
-            if page.rowCount < 10000 { return }
         }
+    }
+
+    /// Closed seq ranges of `step` covering a batch's assessments, lowest first: each page is a
+    /// bounded index range, where `seq > last ORDER BY seq LIMIT n` let a planner with stale
+    /// statistics read the rest of a million-row batch for every page.
+    func seqRanges(batchID: String, step: Int64) throws -> [(Int64, Int64)] {
+        let bounds = try connection.query("""
+            SELECT min(seq), max(seq) FROM oversight.assessments WHERE batch_id = \(batchID)::uuid
+            """)
+        guard let low = bounds.int64(0, 0), let high = bounds.int64(0, 1) else { return [] }
+        return stride(from: low - 1, to: high, by: Int(step)).map { ($0, min($0 + step, high)) }
     }
 }

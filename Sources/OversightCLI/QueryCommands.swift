@@ -98,15 +98,16 @@ struct ResultsCommand: ParsableCommand {
             let exists = try connection.query("SELECT 1 FROM oversight.visible_batches WHERE batch_id = \(batch)::uuid")
             guard exists.rowCount == 1 else { throw CommandFailure("no batch \(batch) in this database (or not visible to this login)") }
             if format == "csv" { print("seq,record_id,verdict,score,applies,fired_rules,needs_information,input_sha256,row_sha256") }
-            var after: Int64 = 0
-            while true {
+            // Closed seq ranges: bounded pages whatever the planner's statistics say.
+            let bounds = try connection.query("SELECT min(seq), max(seq) FROM oversight.results WHERE batch_id = \(batch)::uuid")
+            let low = bounds.int64(0, 0) ?? 1, high = bounds.int64(0, 1) ?? 0
+            for start in stride(from: low - 1, to: high, by: 5000) {
                 let rows = try connection.query("""
-                    SELECT seq, record_id, verdict, score, applies, result::text, encode(input_sha256, 'hex'),
+                    SELECT seq, record_id, verdict, score, applies, result, encode(input_sha256, 'hex'),
                            encode(row_sha256, 'hex'), worker, assessed_at::text
-                    FROM oversight.results WHERE batch_id = \(batch)::uuid AND seq > \(after)
-                    ORDER BY seq LIMIT 5000
+                    FROM oversight.results WHERE batch_id = \(batch)::uuid AND seq > \(start) AND seq <= \(min(start + 5000, high))
+                    ORDER BY seq
                     """)
-                if rows.rowCount == 0 { break }
                 var text = ""
                 for i in 0..<rows.rowCount {
                     let result = (try? JSONParser.parse(rows.string(i, 5)!)) ?? .null
@@ -122,7 +123,11 @@ struct ResultsCommand: ParsableCommand {
                         text += line.canonicalString + "\n"
                     } else {
                         var fired: [String] = [], unknown: [String] = []
-                        if case .array(let findings)? = result["findings"] {
+                        // Engine 2 and later: findings per pack; engine 1: at the top.
+                        var packs: [JSONValue] = [result]
+                        if case .array(let list)? = result["packs"] { packs = list }
+                        for pack in packs {
+                            guard case .array(let findings)? = pack["findings"] else { continue }
                             for f in findings {
                                 let rule = f["rule"]?.stringValue ?? ""
                                 if f["outcome"]?.stringValue == "fired" { fired.append(rule) } else { unknown.append(rule) }
@@ -134,7 +139,6 @@ struct ResultsCommand: ParsableCommand {
                     }
                 }
                 FileHandle.standardOutput.write(Data(text.utf8))
-                after = rows.int64(rows.rowCount - 1, 0)!
             }
         }
     }

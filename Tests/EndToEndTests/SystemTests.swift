@@ -111,6 +111,14 @@ final class RunningSystem {
         let csv = try OversightBinary.runSplit(["results", batch, "--format", "csv", "--database", system.conninfo])
         #expect(csv.status == 0)
         #expect(csv.stdout.split(separator: "\n").count == 10_001)
+        // The fired-rules column agrees with the findings view.
+        let firedRows = csv.stdout.split(separator: "\n").dropFirst().filter { line in
+            let fields = line.split(separator: ",", omittingEmptySubsequences: false)
+            return fields.count > 5 && !fields[5].isEmpty
+        }.count
+        let firing = try db.query("SELECT count(DISTINCT seq) FROM oversight.findings WHERE batch_id = \(batch)::uuid AND outcome = 'fired'")
+        #expect(firing.int(0, 0) == firedRows)
+        #expect(firedRows > 0)
 
         #expect(system.stop().allSatisfy { $0 == 0 }, "clean exit on SIGTERM")
     }
