@@ -169,7 +169,7 @@ extension AuditStore {
                 for i in 0..<done.rowCount { assessed.insert(done.int64(i, 0)!) }
                 for i in 0..<rows.rowCount {
                     let seq = rows.int64(i, 0)!
-                    if !assessed.contains(seq) { jobs.append((seq, Array(rows.string(i, 1)!.utf8))) }
+                    if !assessed.contains(seq) { jobs.append((seq, rows.textBytes(i, 1)!)) }
                 }
                 cursor = last
             }
