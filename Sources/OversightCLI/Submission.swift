@@ -27,6 +27,7 @@ struct Submission {
     /// `patience` seconds pass without an answer.
     mutating func send(showProgress: Bool, patience: Double = 300) throws -> Outcome {
         var silentSince: Date?
+        var resumes = 0
         while true {
             do {
                 return try sendOnce(showProgress: showProgress)
@@ -41,6 +42,8 @@ struct Submission {
                 file = try BatchFile(path: file.path, format: file.format)
             } catch let error as CoordinatorClient.Refused where error.resumable {
                 // A restarted coordinator never saw some chunks: resume after the last one stored.
+                resumes += 1
+                if resumes > 100 { throw error }
                 printError("the coordinator lost chunks sent before it restarted; resuming after the last stored chunk")
                 file = try BatchFile(path: file.path, format: file.format)
             }
