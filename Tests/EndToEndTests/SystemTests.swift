@@ -137,10 +137,12 @@ final class RunningSystem {
         let fr = try db.query("SELECT DISTINCT verdict FROM oversight.assessments WHERE record_id IN (SELECT record::jsonb->>'id' FROM oversight.jobs WHERE record::jsonb->'system'->>'type' = 'facial_recognition')")
         #expect(fr.rowCount == 1 && fr.string(0, 0) == "insufficient_information", "the Atlas does not say whether face recognition runs in real time")
         // Every finding reads back with its rule's rationale and remediation from the stored pack.
-        let texts = try db.query("SELECT count(*), count(rationale), count(remediation) FROM oversight.findings")
+        let texts = try db.query("SELECT count(*), count(rationale), count(remediation), count(citation), count(title) FROM oversight.findings")
         #expect(texts.int(0, 0)! > 652)
         #expect(texts.int(0, 0) == texts.int(0, 1))
         #expect(texts.int(0, 0) == texts.int(0, 2))
+        #expect(texts.int(0, 0) == texts.int(0, 3), "engine 3: citations come from the pack")
+        #expect(texts.int(0, 0) == texts.int(0, 4), "engine 3: titles come from the pack")
         _ = system.stop()
     }
 }
