@@ -10,15 +10,8 @@ final class FieldTable: Sendable {
         let isArray: Bool
     }
 
-    /// A node of the schema's object tree, for walking a record once.
-    final class Node: Sendable {
-        let children: [(key: String, node: Node)]
-        let field: Int?
-        init(children: [(key: String, node: Node)], field: Int?) { self.children = children; self.field = field }
-    }
-
     let fields: [Field]
-    /// The same tree, flattened for the per-record walk (no reference counting): node i's
+    /// The schema's object tree, flattened for the per-record walk (no reference counting): node i's
     /// children are `childKeys/childNodes[childStart[i] ..< childStart[i] + childCount[i]]`, and
     /// `nodeField[i]` is its field number, or -1 for an object.
     let childStart: [Int32]
@@ -29,7 +22,6 @@ final class FieldTable: Sendable {
     /// Each field's path as a JSON string literal, ready to copy into canonical output.
     let quotedPaths: [[UInt8]]
     let index: [String: Int]
-    let root: Node
     /// The field that says where the operator is (for whether a pack binds), if the schema has it.
     let countryField: Int?
 
@@ -63,26 +55,21 @@ final class FieldTable: Sendable {
             return quoted
         }
         countryField = numbers["operator.country"]
-        func build(_ schema: RecordSchema, path: String) -> Node {
-            if isObject(schema) {
-                return Node(children: schema.propertyOrder.map { key in
-                    (key, build(schema.properties[key]!, path: path.isEmpty ? key : "\(path).\(key)"))
-                }, field: nil)
-            }
-            return Node(children: [], field: numbers[path])
-        }
-        root = build(schema, path: "")
         var start: [Int32] = [], count: [Int32] = [], keys: [String] = [], nodes: [Int32] = [], field: [Int32] = []
-        func flatten(_ node: Node) -> Int32 {
+        func flatten(_ schema: RecordSchema, path: String) -> Int32 {
             let index = Int32(start.count)
-            start.append(0); count.append(0); field.append(Int32(node.field ?? -1))
-            let children = node.children.map { ($0.key, flatten($0.node)) }
+            let object = isObject(schema)
+            start.append(0); count.append(0); field.append(object ? -1 : Int32(numbers[path] ?? -1))
+            guard object else { return index }
+            let children = schema.propertyOrder.map { key in
+                (key, flatten(schema.properties[key]!, path: path.isEmpty ? key : "\(path).\(key)"))
+            }
             start[Int(index)] = Int32(keys.count)
             count[Int(index)] = Int32(children.count)
             for (key, child) in children { keys.append(key); nodes.append(child) }
             return index
         }
-        _ = flatten(root)
+        _ = flatten(schema, path: "")
         childStart = start; childCount = count; childKeys = keys; childNodes = nodes; nodeField = field
     }
 

@@ -25,11 +25,7 @@ public enum MerkleTree {
             next.reserveCapacity((level.count + 1) / 2)
             var i = 0
             while i + 1 < level.count {
-                var hasher = SHA256()
-                hasher.update(data: [0x01])
-                hasher.update(data: level[i])
-                hasher.update(data: level[i + 1])
-                next.append(Array(hasher.finalize()))
+                next.append(parent(level[i], level[i + 1]))
                 i += 2
             }
             if i < level.count { next.append(level[i]) }

@@ -30,6 +30,21 @@ public struct AssessmentRow: Sendable {
     }
 }
 
+extension AssessmentRow {
+    /// The columns `write(into:)` fills, in order.
+    public static let copyColumns: StaticString = """
+        batch_id, seq, record_id, verdict, score, applies, criteria_sha256, input_sha256, row_sha256, result, engine, worker, attempt
+        """
+
+    /// One COPY row of this assessment under `seq` (the bench reuses rows under other seqs).
+    public func write(into w: inout PGCopyWriter, seq: Int64, batchID: [UInt8], criteriaSHA256: [UInt8], worker: [UInt8]) throws(PQError) {
+        w.add(utf8: batchID); w.add(seq); w.add(recordID); w.add(verdict.rawValue); w.add(score)
+        w.add(applies.rawValue); w.add(bytea: criteriaSHA256); w.add(bytea: inputSHA256)
+        w.add(bytea: rowSHA256); w.add(utf8: result); w.add(engine); w.add(utf8: worker); w.add(attempt)
+        try w.endRow()
+    }
+}
+
 extension AuditStore {
     /// Writes the results of one bundle in one transaction: COPY into a session-local staging
     /// table, then `INSERT … ON CONFLICT DO NOTHING`, so a redelivered job never makes a second
@@ -73,15 +88,9 @@ extension AuditStore {
         let id = Array(batchID.utf8)
         let workerBytes = Array(worker.utf8)
         try connection.copyIn("""
-            COPY \(unescaped: table) (batch_id, seq, record_id, verdict, score, applies, criteria_sha256,
-                input_sha256, row_sha256, result, engine, worker, attempt) FROM STDIN
+            COPY \(unescaped: table) (\(unescaped: AssessmentRow.copyColumns)) FROM STDIN
             """) { w in
-            for r in rows {
-                w.add(utf8: id); w.add(r.seq); w.add(r.recordID); w.add(r.verdict.rawValue); w.add(r.score)
-                w.add(r.applies.rawValue); w.add(bytea: criteriaSHA256); w.add(bytea: r.inputSHA256)
-                w.add(bytea: r.rowSHA256); w.add(utf8: r.result); w.add(r.engine); w.add(utf8: workerBytes); w.add(r.attempt)
-                try w.endRow()
-            }
+            for r in rows { try r.write(into: &w, seq: r.seq, batchID: id, criteriaSHA256: criteriaSHA256, worker: workerBytes) }
         }
     }
 

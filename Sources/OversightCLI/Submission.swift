@@ -122,7 +122,7 @@ struct Submission {
     /// Polls the coordinator until every accepted record is assessed or failed. Rides through a
     /// coordinator restart or failover: an unanswered poll is repeated until `patience` seconds
     /// have passed without any answer.
-    func wait(showProgress: Bool, patience: Double = 300, interval: Double = 0.2) throws -> BatchProgress {
+    func wait(showProgress: Bool, patience: Double = 300) throws -> BatchProgress {
         var display = ProgressDisplay(label: "assessing")
         var first = true
         var lastAnswer = Date()
@@ -150,7 +150,7 @@ struct Submission {
                 if showProgress { display.finish() }
                 return p
             }
-            Thread.sleep(forTimeInterval: interval)
+            Thread.sleep(forTimeInterval: 0.2)
         }
     }
 }

@@ -1,6 +1,8 @@
 import Assessment
 import Foundation
+import AuditStore
 import LibPQ
+import ZeroMQ
 
 /// The most this machine's PostgreSQL can take of the system's writes, with no ZeroMQ and no
 /// scoring: the same records COPY'd into a copy of `jobs` in chunks of the intake's size over
@@ -58,10 +60,12 @@ struct Ceiling {
         // Results: real result rows of the same records (a pool, reused), written in bundles.
         let criteria = CriteriaSet.builtIn
         let pool = Array(SyntheticDeployments(count: min(records, 1_000), seed: seed)).enumerated().map { i, record in
-            AssessmentRowText(seq: Int64(i + 1), record: record, criteria: criteria, batchID: batch)
+            AssessmentRow(batchID: batch, seq: Int64(i + 1), recordID: record["id"]?.stringValue, result: criteria.assess(record),
+                          criteriaSHA256: criteria.sha256, inputSHA256: AuditHash.input(record), attempt: 1)
         }
+        let batchBytes = Array(batch.utf8), worker = Array("ceiling".utf8)
         let start = ContinuousClock.now
-        let failures = Mailbox()
+        let failures = Mailbox<String>()
         let group = DispatchGroup()
         for c in 0..<connections {
             group.enter()
@@ -75,10 +79,12 @@ struct Ceiling {
                         let last = min(first + bundleSize, records)
                         try connection.transaction {
                             _ = try connection.copyIn("""
-                                COPY oversight_bench_ceiling.assessments (batch_id, seq, record_id, verdict, score, applies, criteria_sha256,
-                                    input_sha256, row_sha256, result, engine, worker, attempt) FROM STDIN
+                                COPY oversight_bench_ceiling.assessments (\(unescaped: AssessmentRow.copyColumns)) FROM STDIN
                                 """) { w in
-                                for s in first..<last { try pool[s % pool.count].write(seq: Int64(s + 1), into: &w) }
+                                for s in first..<last {
+                                    try pool[s % pool.count].write(into: &w, seq: Int64(s + 1), batchID: batchBytes,
+                                                                   criteriaSHA256: criteria.sha256, worker: worker)
+                                }
                             }
                         }
                         first += connections * bundleSize
@@ -90,51 +96,7 @@ struct Ceiling {
             thread.start()
         }
         group.wait()
-        if let failure = failures.first { throw CommandFailure("ceiling measurement failed: \(failure)") }
+        if let failure = failures.drain().first { throw CommandFailure("ceiling measurement failed: \(failure)") }
         return (jobsSeconds, (ContinuousClock.now - start).seconds)
-    }
-
-    /// A thread-safe list of failures.
-    final class Mailbox: @unchecked Sendable {
-        private let lock = NSLock()
-        private var items: [String] = []
-        func post(_ item: String) { lock.withLock { items.append(item) } }
-        var first: String? { lock.withLock { items.first } }
-    }
-}
-
-/// One result row, its text precomputed, ready to be written under any seq.
-struct AssessmentRowText: Sendable {
-    let batch: [UInt8]
-    let recordID: String?
-    let verdict: String
-    let score: Int
-    let applies: String
-    let criteria: [UInt8]
-    let input: [UInt8]
-    let row: [UInt8]
-    let result: [UInt8]
-    let engine: String
-
-    init(seq: Int64, record: JSONValue, criteria set: CriteriaSet, batchID: String) {
-        let result = set.assess(record)
-        let canonical = result.canonicalBytes
-        batch = Array(batchID.utf8)
-        recordID = record["id"]?.stringValue
-        verdict = result.verdict.rawValue
-        score = result.score
-        applies = Applicability.overall(result.packs.map(\.applies)).rawValue
-        criteria = set.sha256
-        input = AuditHash.input(record)
-        row = AuditHash.row(batchID: batchID, seq: seq, inputSHA256: input, criteriaSHA256: set.sha256, result: canonical)
-        self.result = canonical
-        engine = result.engine
-    }
-
-    func write(seq: Int64, into w: inout PGCopyWriter) throws {
-        w.add(utf8: batch); w.add(seq); w.add(recordID); w.add(verdict); w.add(score); w.add(applies)
-        w.add(bytea: criteria); w.add(bytea: input); w.add(bytea: row); w.add(utf8: result); w.add(engine)
-        w.add("ceiling"); w.add(1)
-        try w.endRow()
     }
 }
