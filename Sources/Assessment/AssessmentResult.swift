@@ -256,6 +256,7 @@ extension CriteriaPack {
 
     func assess(_ facts: RecordFacts, record: JSONValue) -> PackResult {
         var outcomes: [Outcome] = []
+        outcomes.reserveCapacity(rules.count)
         var worstFired: Verdict = .minimal
         var worstUnknown: Verdict? = nil
         var points = 0
@@ -265,15 +266,16 @@ extension CriteriaPack {
             for index in rules.indices {
                 var fields = FieldSet()
                 let root = program.ruleRoots[index]
-                switch evaluation.evaluate(root, missing: &fields) {
-                case .no: continue
-                case .yes:
+                switch evaluation.code(root) {
+                case Evaluation.no: continue
+                case Evaluation.yes:
                     let severity = severities[index]
                     worstFired = min(worstFired, severity)
                     points += rulePoints[index]
                     evaluation.decidingFacts(root, into: &fields)
                     outcomes.append(Outcome(rule: Int32(index), fired: true, fields: fields))
-                case .unknown:
+                default:
+                    evaluation.missing(root, into: &fields)
                     allMissing.formUnion(fields)
                     if blocking[index] {
                         let severity = severities[index]

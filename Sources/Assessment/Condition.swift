@@ -38,148 +38,162 @@ indirect enum Condition: Sendable {
 }
 
 /// Evaluates the conditions of one pack against one record's facts, walking the pack's
-/// flattened `ConditionProgram` through buffers (no reference counting on the way); definitions
-/// are evaluated once per record and remembered. Lives inside `ConditionProgram.evaluate`.
+/// flattened `ConditionProgram` through buffers (no reference counting on the way). Lives inside
+/// `ConditionProgram.evaluate`.
+///
+/// Truth values travel as two-bit codes, Kleene's logic as an interval: bit 1 "can be true",
+/// bit 0 "is true" — `no` 0b00, `unknown` 0b10, `yes` 0b11 — so `all` is the bitwise AND of its
+/// parts and `any` their OR. Every node is evaluated once, in one pass over the program in its
+/// order (parts and definitions come before what uses them), into a table of codes; which
+/// fields decided a fired rule, or leave an undecided one open, is read from that table
+/// afterwards for those rules alone.
 struct Evaluation {
+    static let no: UInt8 = 0b00, unknown: UInt8 = 0b10, yes: UInt8 = 0b11
+
     let facts: UnsafeBufferPointer<Fact>
-    let record: RecordFacts
-    let program: ConditionProgram
+    let record: UnsafePointer<RecordFacts>
+    unowned(unsafe) let program: ConditionProgram
     let nodes: UnsafeBufferPointer<ConditionProgram.Node>
     let children: UnsafeBufferPointer<Int32>
-    /// A definition's value for this record, once evaluated.
-    struct Remembered {
-        var known = false
-        var truth = Truth.unknown
-        var missing = FieldSet()
-    }
-    let cache: UnsafeMutableBufferPointer<Remembered>
+    let definitionRoots: UnsafeBufferPointer<Int32>
+    /// Every node's code for this record, filled by `run`.
+    let codes: UnsafeMutableBufferPointer<UInt8>
+    /// An unknown definition's missing fields, once worked out (many rules share definitions).
+    let definitionMissing: UnsafeMutableBufferPointer<(known: Bool, fields: FieldSet)>
 
-    mutating func truth(_ node: Int32) -> Truth {
-        var ignored = FieldSet()
-        return evaluate(node, missing: &ignored)
-    }
+    static func truth(_ code: UInt8) -> Truth { code == yes ? .yes : code == no ? .no : .unknown }
 
-    /// The truth value, in one pass; when it is unknown, `missing` gains the absent fields that
-    /// leave it so (a bit set: collecting them costs a few instructions).
-    mutating func evaluate(_ index: Int32, missing: inout FieldSet) -> Truth {
-        let node = nodes[Int(index)]
-        switch node.kind {
-        case .leaf:
-            return leaf(node, missing: &missing)
-        case .all:
-            var result = Truth.yes
-            var unknownFields = FieldSet()
-            for c in node.first..<node.first + node.count {
-                switch child(children[Int(c)], missing: &unknownFields) {
-                case .no: return .no
-                case .unknown: result = .unknown
-                case .yes: break
+    func truth(_ node: Int32) -> Truth { Self.truth(codes[Int(node)]) }
+
+    @inline(__always)
+    func code(_ node: Int32) -> UInt8 { codes[Int(node)] }
+
+    /// Evaluates every node, in program order. No short-circuit: a pass over ~250 plain values
+    /// with no calls costs less than jumping around a tree, and it leaves every part's value
+    /// in the table for the findings.
+    func run() {
+        for index in nodes.indices {
+            let node = nodes[index]
+            let value: UInt8
+            switch node.kind {
+            case .leaf:
+                value = leaf(node)
+            case .all:
+                var result = Self.yes
+                for c in Int(node.first)..<Int(node.first + node.count) { result &= codes[Int(children[c])] }
+                value = result
+            case .any:
+                var result = Self.no
+                for c in Int(node.first)..<Int(node.first + node.count) { result |= codes[Int(children[c])] }
+                value = result
+            case .not:
+                value = Self.negate(codes[Int(children[Int(node.first)])])
+            case .atLeast:
+                var yes: Int32 = 0, possible: Int32 = 0
+                for c in Int(node.first)..<Int(node.first + node.count) {
+                    let part = codes[Int(children[c])]
+                    yes &+= Int32(part & 1)
+                    possible &+= Int32(part >> 1)
                 }
+                value = yes >= node.value ? Self.yes : possible < node.value ? Self.no : Self.unknown
+            case .ref:
+                value = codes[Int(definitionRoots[Int(node.value)])]
             }
-            if result == .unknown { missing.formUnion(unknownFields) }
-            return result
-        case .any:
-            var result = Truth.no
-            var unknownFields = FieldSet()
-            for c in node.first..<node.first + node.count {
-                switch child(children[Int(c)], missing: &unknownFields) {
-                case .yes: return .yes
-                case .unknown: result = .unknown
-                case .no: break
-                }
-            }
-            if result == .unknown { missing.formUnion(unknownFields) }
-            return result
-        case .not:
-            switch evaluate(children[Int(node.first)], missing: &missing) {
-            case .yes: return .no
-            case .no: return .yes
-            case .unknown: return .unknown
-            }
-        case .atLeast:
-            var yes: Int32 = 0, unknown: Int32 = 0
-            var unknownFields = FieldSet()
-            for c in node.first..<node.first + node.count {
-                switch child(children[Int(c)], missing: &unknownFields) {
-                case .yes: yes += 1
-                case .unknown: unknown += 1
-                case .no: break
-                }
-            }
-            if yes >= node.value { return .yes }
-            if yes + unknown < node.value { return .no }
-            missing.formUnion(unknownFields)
-            return .unknown
-        case .ref:
-            let i = Int(node.value)
-            if cache[i].known {
-                if cache[i].truth == .unknown { missing.formUnion(cache[i].missing) }
-                return cache[i].truth
-            }
-            var fields = FieldSet()
-            let value = evaluate(program.definitionRoots[i], missing: &fields)
-            cache[i] = Remembered(known: true, truth: value, missing: fields)
-            if value == .unknown { missing.formUnion(fields) }
-            return value
+            codes[index] = value
         }
     }
 
-    /// A child of a composite: leaves, most children, are tested here without a call.
     @inline(__always)
-    mutating func child(_ index: Int32, missing: inout FieldSet) -> Truth {
-        let node = nodes[Int(index)]
-        return node.kind == .leaf ? leaf(node, missing: &missing) : evaluate(index, missing: &missing)
+    static func negate(_ code: UInt8) -> UInt8 { (~code & 0b10) >> 1 | (~code & 0b01) << 1 }
+
+    @inline(__always)
+    func leaf(_ node: ConditionProgram.Node) -> UInt8 {
+        let field = Int(node.value)
+        if node.op == .general {
+            return Self.code(Self.apply(program.tests[Int(node.test)], field: field, facts[field], record.pointee))
+        }
+        return Self.apply(node.op, node.operand, facts[field])
     }
 
     @inline(__always)
-    func leaf(_ node: ConditionProgram.Node, missing: inout FieldSet) -> Truth {
-        let field = Int(node.value)
-        let value = node.op == .general ? Self.apply(program.tests[Int(node.test)], field: field, facts[field], record)
-                                        : Self.apply(node.op, node.operand, facts[field])
-        if value == .unknown { missing.insert(field) }
-        return value
+    static func code(_ truth: Truth) -> UInt8 {
+        switch truth {
+        case .yes: yes
+        case .no: no
+        case .unknown: unknown
+        }
     }
 
     /// The common tests, on plain values.
     @inline(__always)
-    static func apply(_ op: ConditionProgram.Op, _ operand: UInt64, _ fact: Fact) -> Truth {
+    static func apply(_ op: ConditionProgram.Op, _ operand: UInt64, _ fact: Fact) -> UInt8 {
         if op == .exists {
-            if case .absent = fact { return operand == 1 ? .no : .yes }
-            return operand == 1 ? .yes : .no
+            if case .absent = fact { return operand == 1 ? no : yes }
+            return operand == 1 ? yes : no
         }
         switch (op, fact) {
-        case (_, .absent): return .unknown
-        case (.symbolIn, .symbol(let i)): return operand & (1 << UInt64(i)) != 0 ? .yes : .no
-        case (.anyOf, .symbols(let set)): return operand & set != 0 ? .yes : .no
-        case (.allOf, .symbols(let set)): return operand & set == operand ? .yes : .no
-        case (.boolEquals, .bool(let v)): return (operand == 1) == v ? .yes : .no
-        case (.gt, .number(let n)): return n > Double(bitPattern: operand) ? .yes : .no
-        case (.gte, .number(let n)): return n >= Double(bitPattern: operand) ? .yes : .no
-        case (.lt, .number(let n)): return n < Double(bitPattern: operand) ? .yes : .no
-        case (.lte, .number(let n)): return n <= Double(bitPattern: operand) ? .yes : .no
-        default: return .no
+        case (_, .absent): return unknown
+        case (.symbolIn, .symbol(let i)): return operand & (1 << UInt64(i)) != 0 ? yes : no
+        case (.anyOf, .symbols(let set)): return operand & set != 0 ? yes : no
+        case (.allOf, .symbols(let set)): return operand & set == operand ? yes : no
+        case (.boolEquals, .bool(let v)): return (operand == 1) == v ? yes : no
+        case (.gt, .number(let n)): return n > Double(bitPattern: operand) ? yes : no
+        case (.gte, .number(let n)): return n >= Double(bitPattern: operand) ? yes : no
+        case (.lt, .number(let n)): return n < Double(bitPattern: operand) ? yes : no
+        case (.lte, .number(let n)): return n <= Double(bitPattern: operand) ? yes : no
+        default: return no
+        }
+    }
+
+    /// The absent fields that leave an unknown condition unknown: a leaf's own field, and for a
+    /// composite those of its unknown parts (a known part cannot be what leaves it open).
+    func missing(_ index: Int32, into fields: inout FieldSet) {
+        let node = nodes[Int(index)]
+        switch node.kind {
+        case .leaf:
+            fields.insert(Int(node.value))
+        case .ref:
+            let i = Int(node.value)
+            if !definitionMissing[i].known {
+                var own = FieldSet()
+                missing(definitionRoots[i], into: &own)
+                definitionMissing[i] = (true, own)
+            }
+            fields.formUnion(definitionMissing[i].fields)
+        case .not:
+            missing(children[Int(node.first)], into: &fields)
+        case .all, .any, .atLeast:
+            for c in node.first..<node.first + node.count where code(children[Int(c)]) == Self.unknown {
+                missing(children[Int(c)], into: &fields)
+            }
         }
     }
 
     /// The facts that decide a condition's value: for a true `all`, every part's; for a true
     /// `any`, the first true part's; for a false one, the reverse. Run for fired rules only.
-    mutating func decidingFacts(_ index: Int32, into fields: inout FieldSet) {
-        let node = program.nodes[Int(index)]
-        let value = truth(index)
-        let parts = (node.first..<node.first + node.count).map { program.children[Int($0)] }
+    func decidingFacts(_ index: Int32, into fields: inout FieldSet) {
+        let node = nodes[Int(index)]
+        let value = code(index)
+        let parts = node.first..<node.first + node.count
         switch node.kind {
         case .leaf:
-            if value != .unknown { fields.insert(Int(node.value)) }
-        case .not: decidingFacts(parts[0], into: &fields)
-        case .ref: decidingFacts(program.definitionRoots[Int(node.value)], into: &fields)
+            if value != Self.unknown { fields.insert(Int(node.value)) }
+        case .not: decidingFacts(children[Int(node.first)], into: &fields)
+        case .ref: decidingFacts(definitionRoots[Int(node.value)], into: &fields)
         case .all:
-            if value == .yes { for part in parts { decidingFacts(part, into: &fields) } }
-            if value == .no, let first = parts.first(where: { truth($0) == .no }) { decidingFacts(first, into: &fields) }
+            if value == Self.yes { for c in parts { decidingFacts(children[Int(c)], into: &fields) } }
+            if value == Self.no, let c = parts.first(where: { code(children[Int($0)]) == Self.no }) {
+                decidingFacts(children[Int(c)], into: &fields)
+            }
         case .any:
-            if value == .yes, let first = parts.first(where: { truth($0) == .yes }) { decidingFacts(first, into: &fields) }
-            if value == .no { for part in parts { decidingFacts(part, into: &fields) } }
+            if value == Self.yes, let c = parts.first(where: { code(children[Int($0)]) == Self.yes }) {
+                decidingFacts(children[Int(c)], into: &fields)
+            }
+            if value == Self.no { for c in parts { decidingFacts(children[Int(c)], into: &fields) } }
         case .atLeast:
-            if value != .unknown { for part in parts where truth(part) == value { decidingFacts(part, into: &fields) } }
+            if value != Self.unknown {
+                for c in parts where code(children[Int(c)]) == value { decidingFacts(children[Int(c)], into: &fields) }
+            }
         }
     }
 

@@ -77,18 +77,34 @@ final class ConditionProgram: Sendable {
         self.nodes = nodes
         self.children = children
         self.tests = tests
+        // `Evaluation.run` evaluates nodes in index order, so every node's parts and definitions
+        // must come before it: parts are emitted first, and the compiler numbers a definition only
+        // after those it refers to.
+        for (index, node) in nodes.enumerated() {
+            let before = node.kind == .ref ? [definitionRoots[Int(node.value)]]
+                                           : Array(children[Int(node.first)..<Int(node.first + node.count)])
+            precondition(before.allSatisfy { $0 < index }, "condition node \(index) comes before a part it needs")
+        }
     }
 
     /// Runs `body` with an evaluation of this program over `facts`, its state on the stack.
-    func evaluate<T>(_ facts: RecordFacts, _ body: (inout Evaluation) -> T) -> T {
-        facts.facts.withUnsafeBufferPointer { factBuffer in
-            nodes.withUnsafeBufferPointer { nodeBuffer in
-                children.withUnsafeBufferPointer { childBuffer in
-                    withUnsafeTemporaryAllocation(of: Evaluation.Remembered.self, capacity: definitionRoots.count) { cache in
-                        _ = cache.initialize(from: repeatElement(Evaluation.Remembered(), count: cache.count))
-                        var evaluation = Evaluation(facts: factBuffer, record: facts, program: self, nodes: nodeBuffer,
-                                                    children: childBuffer, cache: cache)
-                        return body(&evaluation)
+    func evaluate<T>(_ facts: borrowing RecordFacts, _ body: (inout Evaluation) -> T) -> T {
+        withUnsafePointer(to: facts) { record in
+            record.pointee.facts.withUnsafeBufferPointer { factBuffer in
+                nodes.withUnsafeBufferPointer { nodeBuffer in
+                    children.withUnsafeBufferPointer { childBuffer in
+                        definitionRoots.withUnsafeBufferPointer { roots in
+                            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: nodes.count) { codes in
+                                withUnsafeTemporaryAllocation(of: (known: Bool, fields: FieldSet).self, capacity: definitionRoots.count) { missing in
+                                    for i in missing.indices { missing[i].known = false }
+                                    var evaluation = Evaluation(facts: factBuffer, record: record, program: self, nodes: nodeBuffer,
+                                                                children: childBuffer, definitionRoots: roots, codes: codes,
+                                                                definitionMissing: missing)
+                                    evaluation.run()
+                                    return body(&evaluation)
+                                }
+                            }
+                        }
                     }
                 }
             }

@@ -61,7 +61,9 @@ final class FieldTable: Sendable {
             let object = isObject(schema)
             start.append(0); count.append(0); field.append(object ? -1 : Int32(numbers[path] ?? -1))
             guard object else { return index }
-            let children = schema.propertyOrder.map { key in
+            // In the byte order of their keys, as canonical JSON has them, so that the walk of a
+            // canonical record finds each key at its first try.
+            let children = schema.propertyOrder.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }.map { key in
                 (key, flatten(schema.properties[key]!, path: path.isEmpty ? key : "\(path).\(key)"))
             }
             start[Int(index)] = Int32(keys.count)
@@ -104,10 +106,10 @@ struct RecordFacts {
         self.record = record
         self.table = table
         facts = Array(repeating: .absent, count: table.fields.count)
-        Self.walk(record, table, &facts)
-        if let field = table.countryField, case .string(let code)? = Self.value(of: field, in: record, table) {
-            let bytes = Array(code.utf8)
-            if bytes.count == 2, let code = CountryCode(bytes[0], bytes[1]) {
+        let country = Self.walk(record, table, &facts)
+        if let code = country {
+            var utf8 = code.utf8.makeIterator()
+            if let a = utf8.next(), let b = utf8.next(), utf8.next() == nil, let code = CountryCode(a, b) {
                 countryCode = code
                 countryText = nil
             } else {
@@ -133,15 +135,18 @@ struct RecordFacts {
         return value == .null ? nil : value
     }
 
-    private static func walk(_ record: JSONValue, _ table: FieldTable, _ facts: inout [Fact]) {
+    /// Fills `facts` from the record; returns the operator's country as submitted, if a string.
+    private static func walk(_ record: JSONValue, _ table: FieldTable, _ facts: inout [Fact]) -> String? {
         table.childStart.withUnsafeBufferPointer { start in
             table.childCount.withUnsafeBufferPointer { count in
                 table.childKeys.withUnsafeBufferPointer { keys in
                     table.childNodes.withUnsafeBufferPointer { nodes in
                         table.nodeField.withUnsafeBufferPointer { fields in
                             facts.withUnsafeMutableBufferPointer { out in
-                                let tree = Tree(start: start, count: count, keys: keys, nodes: nodes, fields: fields, table: table)
+                                var tree = Tree(start: start, count: count, keys: keys, nodes: nodes, fields: fields, table: table,
+                                                countryField: table.countryField ?? -1)
                                 tree.walk(record, node: 0, into: out)
+                                return tree.country
                             }
                         }
                     }
@@ -157,26 +162,40 @@ struct RecordFacts {
         let keys: UnsafeBufferPointer<String>
         let nodes: UnsafeBufferPointer<Int32>
         let fields: UnsafeBufferPointer<Int32>
-        let table: FieldTable
+        unowned(unsafe) let table: FieldTable
+        let countryField: Int
+        var country: String? = nil
 
-        func walk(_ value: borrowing JSONValue, node: Int32, into facts: UnsafeMutableBufferPointer<Fact>) {
+        mutating func walk(_ value: borrowing JSONValue, node: Int32, into facts: UnsafeMutableBufferPointer<Fact>) {
             guard case .object(let members) = copy value else { return }
             // Buffers, not iterators: reading members in place spares a retain and release of
             // every key and value (this walk runs for every record).
             members.withUnsafeBufferPointer { members in
                 let first = Int(start[Int(node)]), end = first + Int(count[Int(node)])
+                guard first < end else { return }
+                // Keys are looked for from just after the last one found, wrapping around: a
+                // record whose keys are in the schema's (byte) order finds each at the first try.
+                var next = first
                 for m in members.indices {
-                    for c in first..<end where keys[c] == members[m].key {
-                        let child = nodes[c]
-                        let field = fields[Int(child)]
-                        if field >= 0 {
-                            if case .null = members[m].value { break }
-                            facts[Int(field)] = RecordFacts.fact(members[m].value, field: Int(field), table: table)
-                        } else {
-                            walk(members[m].value, node: child, into: facts)
+                    var c = next
+                    repeat {
+                        if keys[c] == members[m].key {
+                            let child = nodes[c]
+                            let field = Int(fields[Int(child)])
+                            if field >= 0 {
+                                if case .null = members[m].value {
+                                } else {
+                                    facts[field] = RecordFacts.fact(members[m].value, field: field, table: table)
+                                    if field == countryField, case .string(let code) = members[m].value { country = code }
+                                }
+                            } else {
+                                walk(members[m].value, node: child, into: facts)
+                            }
+                            next = c + 1 == end ? first : c + 1
+                            break
                         }
-                        break
-                    }
+                        c = c + 1 == end ? first : c + 1
+                    } while c != next
                 }
             }
         }

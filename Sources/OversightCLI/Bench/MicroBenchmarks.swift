@@ -8,8 +8,9 @@ struct MicroBenchmarks {
     let rounds: Int
 
     func run() -> [(String, Double)] {
-        let generated = Array(SyntheticDeployments(count: records, seed: 42))
-        let texts = generated.map(\.canonicalBytes)
+        // Scored as a worker scores them: parsed from the bytes the coordinator stored.
+        let texts = SyntheticDeployments(count: records, seed: 42).map(\.canonicalBytes)
+        let generated = texts.map { try! JSONParser.parse($0) }
         let criteria = CriteriaSet.builtIn
         var figures: [(String, Double)] = []
 
