@@ -12,6 +12,13 @@ public struct JSONParser {
     public static let maximumDepth = 64
 
     public static func parse(_ bytes: some Collection<UInt8>) throws(JSONSyntaxError) -> JSONValue {
+        var longest = 0
+        return try parse(bytes, longestString: &longest)
+    }
+
+    /// Parses, and sets `longestString` to the UTF-8 length of the longest string (key or
+    /// value) in the document: a limit on strings costs the caller one comparison.
+    public static func parse(_ bytes: some Collection<UInt8>, longestString: inout Int) throws(JSONSyntaxError) -> JSONValue {
         let array = Array(bytes)
         return try array.withUnsafeBufferPointer { buffer throws(JSONSyntaxError) in
             var parser = JSONParser(buffer)
@@ -21,6 +28,7 @@ public struct JSONParser {
             if parser.index != buffer.count {
                 throw parser.error("unexpected data after the JSON value")
             }
+            longestString = parser.longestString
             return value
         }
     }
@@ -50,6 +58,9 @@ public struct JSONParser {
     private var line = 1
     private var lines: [String: Int]?
     private var path: [String] = []
+    /// UTF-8 length of the longest string so far, and whether the last string was all ASCII.
+    private var longestString = 0
+    private var lastStringWasASCII = false
 
     private mutating func record(_ component: String) {
         guard lines != nil else { return }
@@ -107,6 +118,7 @@ public struct JSONParser {
         guard depth <= Self.maximumDepth else { throw error("nesting deeper than \(Self.maximumDepth) levels") }
         index += 1
         var members: [(key: String, value: JSONValue)] = []
+        var keysOrdered = true
         skipWhitespace()
         if index < bytes.count, bytes[index] == UInt8(ascii: "}") { index += 1; return .object(members) }
         while true {
@@ -116,8 +128,17 @@ public struct JSONParser {
             }
             let keyOffset = index
             let key = try parseString()
-            for member in members where member.key == key {
-                throw JSONSyntaxError(offset: keyOffset, message: "duplicate key \"\(key)\"")
+            // Keys are compared as Strings (canonical equivalence, as every reader of the record
+            // compares them). While the keys are ASCII and each sorts after the one before in
+            // byte order, as in canonical JSON, a new key equals none of them: one comparison,
+            // not n.
+            keysOrdered = keysOrdered && lastStringWasASCII && members.last.map { $0.key.utf8.lexicographicallyPrecedes(key.utf8) } ?? true
+            if !keysOrdered {
+                try members.withUnsafeBufferPointer { members throws(JSONSyntaxError) in
+                    for m in members.indices where members[m].key == key {
+                        throw JSONSyntaxError(offset: keyOffset, message: "duplicate key \"\(key)\"")
+                    }
+                }
             }
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':' after object key") }
@@ -177,6 +198,8 @@ public struct JSONParser {
             if byte == UInt8(ascii: "\"") {
                 let slice = UnsafeBufferPointer(rebasing: bytes[start..<index])
                 index += 1
+                longestString = max(longestString, slice.count)
+                lastStringWasASCII = ascii
                 if ascii { return String(decoding: slice, as: UTF8.self) }
                 guard let string = String(validating: slice, as: UTF8.self) else {
                     throw JSONSyntaxError(offset: start, message: "string is not valid UTF-8")
@@ -194,6 +217,8 @@ public struct JSONParser {
             switch byte {
             case UInt8(ascii: "\""):
                 index += 1
+                longestString = max(longestString, scalars.count)
+                lastStringWasASCII = false
                 guard let string = String(validating: scalars, as: UTF8.self) else {
                     throw JSONSyntaxError(offset: start, message: "string is not valid UTF-8")
                 }
@@ -259,7 +284,9 @@ public struct JSONParser {
 
     private mutating func parseNumber() throws(JSONSyntaxError) -> Double {
         let start = index
-        if bytes[index] == UInt8(ascii: "-") { index += 1 }
+        let negative = bytes[index] == UInt8(ascii: "-")
+        var fraction = false
+        if negative { index += 1 }
         guard index < bytes.count, isDigit(bytes[index]) else { throw error("expected a digit in number") }
         if bytes[index] == UInt8(ascii: "0") {
             index += 1
@@ -268,15 +295,23 @@ public struct JSONParser {
             while index < bytes.count, isDigit(bytes[index]) { index += 1 }
         }
         if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
+            fraction = true
             index += 1
             guard index < bytes.count, isDigit(bytes[index]) else { throw error("expected a digit after '.'") }
             while index < bytes.count, isDigit(bytes[index]) { index += 1 }
         }
         if index < bytes.count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
+            fraction = true
             index += 1
             if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
             guard index < bytes.count, isDigit(bytes[index]) else { throw error("expected a digit in exponent") }
             while index < bytes.count, isDigit(bytes[index]) { index += 1 }
+        }
+        // A plain integer of at most 15 digits is exact in a Double: no text, no strtod.
+        if !fraction, index - start - (negative ? 1 : 0) <= 15 {
+            var magnitude: Int64 = 0
+            for i in (negative ? start + 1 : start)..<index { magnitude = magnitude * 10 + Int64(bytes[i] &- UInt8(ascii: "0")) }
+            return negative ? -Double(magnitude) : Double(magnitude)
         }
         let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
         guard let value = Double(text), value.isFinite else {

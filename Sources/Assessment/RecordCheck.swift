@@ -10,14 +10,19 @@ public enum RecordCheck {
             return .invalid(SchemaViolation(field: "", message: "record is \(bytes.count) bytes; the limit is \(limits.maximumBytes) bytes"))
         }
         let value: JSONValue
-        do { value = try JSONParser.parse(bytes) } catch {
+        var longest = 0
+        do { value = try JSONParser.parse(bytes, longestString: &longest) } catch {
             return .invalid(SchemaViolation(field: "", message: error.description))
         }
         guard case .object = value else {
             return .invalid(SchemaViolation(field: "", message: "a record must be a JSON object, found \(value.typeName)"))
         }
-        if let long = longString(in: value, path: "", limit: limits.maximumStringBytes) { return .invalid(long) }
-        if let first = schema.validate(value, limit: 1).first { return .invalid(first) }
+        if longest > limits.maximumStringBytes, let long = longString(in: value, path: "", limit: limits.maximumStringBytes) {
+            return .invalid(long)
+        }
+        // The flattened check passes a valid record quickly; the tree says what is wrong.
+        let program = schema === RecordSchema.deployment ? SchemaProgram.deployment : SchemaProgram(schema)
+        if !program.accepts(value), let first = schema.validate(value, limit: 1).first { return .invalid(first) }
         // The id is an identifier (and a text column): no control characters. Free-text fields
         // keep whatever they hold, NUL included, in the stored record.
         if let id = value["id"]?.stringValue, id.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {

@@ -1,4 +1,6 @@
+import Foundation
 import Testing
+import TestSupport
 @testable import Assessment
 
 @Suite struct JSONParserTests {
@@ -64,5 +66,50 @@ import Testing
         let value = JSONValue.string("tab\tquote\"nul\u{0}")
         #expect(value.canonicalString == #""tab\tquote\"nul\u0000""#)
         #expect(try JSONParser.parse(value.canonicalString) == value)
+    }
+
+    /// Keys in byte order are checked against the last key only; every other order, and keys
+    /// that are not ASCII, against all of them, as Strings (canonical equivalence).
+    @Test(arguments: [
+        (#"{"a":1,"b":2,"a":3}"#, true),
+        (#"{"b":1,"a":2,"b":3}"#, true),
+        (#"{"a":1,"b":2,"c":3}"#, false),
+        (#"{"c":1,"b":2,"a":3}"#, false),
+        (#"{"a":1,"ab":2,"b":3,"ab":4}"#, true),
+        ("{\"\u{E9}\":1,\"e\u{301}\":2}", true),
+        ("{\"e\u{301}\":1,\"f\":2,\"\u{E9}\":3}", true),
+        ("{\"a\":1,\"\\u0062\":2,\"b\":3}", true),
+        ("{\"\u{212A}\":1,\"K\":2}", true),
+    ])
+    func findsDuplicateKeysInAnyOrder(text: String, duplicate: Bool) {
+        let threw = (try? JSONParser.parse(text)) == nil
+        #expect(threw == duplicate, "\(text)")
+    }
+
+    /// Short integers are read without strtod; they must read as strtod reads them.
+    @Test func integersReadAsStrtodReadsThem() throws {
+        var random = SplitMix64(seed: 5)
+        var texts = ["0", "-0", "7", "-7", "999999999999999", "-999999999999999", "1000000000000000", "9007199254740993",
+                     "123456789012345678901234567890", "1.5", "-2e3", "10E-2"]
+        for _ in 0..<2_000 {
+            let digits = Int(random.next() % 18) + 1
+            var text = random.next() % 2 == 0 ? "-" : ""
+            text += String(Int(random.next() % 9) + 1)
+            for _ in 1..<digits { text += String(random.next() % 10) }
+            texts.append(text)
+        }
+        for text in texts {
+            guard case .number(let n) = try JSONParser.parse(text) else { Issue.record("\(text) is not a number"); continue }
+            let expected = strtod(text, nil)
+            #expect(n.bitPattern == expected.bitPattern, "\(text): \(n) vs \(expected)")
+        }
+    }
+
+    @Test func reportsTheLongestString() throws {
+        var longest = 0
+        _ = try JSONParser.parse(Array(#"{"abc":"de","f":["ghijk",{"lmnopqr":1}],"s":"\u00e9\n"}"#.utf8), longestString: &longest)
+        #expect(longest == 7)
+        _ = try JSONParser.parse(Array(#"["\u00e9\u00e9\u00e9\u00e9"]"#.utf8), longestString: &longest)
+        #expect(longest == 8)
     }
 }

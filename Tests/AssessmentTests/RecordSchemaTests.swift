@@ -1,4 +1,5 @@
 import Testing
+import TestSupport
 @testable import Assessment
 
 @Suite struct RecordSchemaTests {
@@ -44,5 +45,71 @@ import Testing
         #expect(throws: RecordSchema.CompileError.self) {
             _ = try RecordSchema(try JSONParser.parse(#"{"type":"object","patternProperties":{}}"#))
         }
+    }
+}
+
+/// The flattened check that passes records at intake must agree with the schema tree: on
+/// generated records and on many mutations of them (wrong types, values out of range or not
+/// allowed, unknown and equivalent-looking keys, too many items, required fields removed).
+@Suite struct SchemaProgramTests {
+    static let pool: [JSONValue] = [
+        .null, .bool(true), .bool(false), .number(0), .number(-1), .number(0.5), .number(1), .number(1.5), .number(3),
+        .number(1e300), .number(-0.0), .string(""), .string("x"), .string("DE"), .string("de"), .string("DEU"),
+        .string("facial_recognition"), .string("emotion"), .string("workplace"), .string("law_enforcement"),
+        .string(String(repeating: "é", count: 201)), .string(String(repeating: "a", count: 2001)),
+        .array([]), .array([.string("emotion")]), .array([.string("emotion"), .string("gender")]),
+        .array([.string("biometric"), .number(1)]), .array(Array(repeating: .string("workplace"), count: 9)),
+        .array(Array(repeating: .string("biometric"), count: 33)), .object([]), .object([("kind", .string("law_enforcement"))]),
+    ]
+    static let keys = ["id", "kind", "country", "type", "nmae", "K", "\u{212A}ind", "e\u{301}", "settings", "categories",
+                       "retention_days", "human_review", "sources", ""]
+
+    func mutate(_ value: JSONValue, _ random: inout SplitMix64, depth: Int = 0) -> JSONValue {
+        switch value {
+        case .object(var members) where !members.isEmpty && random.next() % 3 != 0:
+            let i = Int(random.next() % UInt64(members.count))
+            switch random.next() % 5 {
+            case 0: members.remove(at: i)
+            case 1: members[i].value = Self.pool[Int(random.next() % UInt64(Self.pool.count))]
+            case 2:
+                let key = Self.keys[Int(random.next() % UInt64(Self.keys.count))]
+                if !members.contains(where: { $0.key == key }) { members.append((key, Self.pool[Int(random.next() % UInt64(Self.pool.count))])) }
+            default: members[i].value = mutate(members[i].value, &random, depth: depth + 1)
+            }
+            if random.next() % 2 == 0 { members.shuffle(using: &random) }
+            return .object(members)
+        case .array(var elements) where !elements.isEmpty:
+            let i = Int(random.next() % UInt64(elements.count))
+            elements[i] = random.next() % 2 == 0 ? Self.pool[Int(random.next() % UInt64(Self.pool.count))] : mutate(elements[i], &random)
+            return .array(elements)
+        default:
+            return depth == 0 ? value : Self.pool[Int(random.next() % UInt64(Self.pool.count))]
+        }
+    }
+
+    @Test func agreesWithTheSchemaTree() {
+        var random = SplitMix64(seed: 77)
+        var valid = 0, invalid = 0
+        for record in SyntheticDeployments(count: 3_000, seed: 9) {
+            var value = record
+            for _ in 0..<4 {
+                let accepted = SchemaProgram.deployment.accepts(value)
+                let violations = RecordSchema.deployment.validate(value)
+                #expect(accepted == violations.isEmpty, "\(value.canonicalString): \(violations)")
+                if violations.isEmpty { valid += 1 } else { invalid += 1 }
+                value = mutate(value, &random)
+            }
+        }
+        // Both kinds must have been seen many times for the agreement to mean anything.
+        #expect(valid > 3_000 && invalid > 3_000, "valid \(valid), invalid \(invalid)")
+    }
+
+    @Test func namesTheSameViolationAsBefore() {
+        // A record the fast check refuses still gets the tree's message, field and all.
+        guard case .invalid(let v) = RecordCheck.check(Array(#"{"context":{"people_affected_per_day":-3}}"#.utf8)) else {
+            Issue.record("accepted"); return
+        }
+        #expect(v.field == "context.people_affected_per_day")
+        #expect(v.message.contains("below the minimum"))
     }
 }

@@ -1,5 +1,5 @@
 /// A small seeded generator (SplitMix64) for randomized tests: the same seed gives the same run.
-public struct SplitMix64: Sendable {
+public struct SplitMix64: RandomNumberGenerator, Sendable {
     var state: UInt64
     public init(seed: UInt64) { state = seed }
     public mutating func next() -> UInt64 {
