@@ -8,6 +8,18 @@ final class FieldTable: Sendable {
         /// Enum values, for enum fields and arrays of enums (at most 64); empty otherwise.
         let values: [String]
         let isArray: Bool
+        /// `values` as UTF-8, and whether all of them are ASCII.
+        let valueBytes: [[UInt8]]
+        let valuesAreASCII: Bool
+
+        init(path: String, values: [String], isArray: Bool) {
+            self.path = path
+            keys = path.split(separator: ".").map(String.init)
+            self.values = values
+            self.isArray = isArray
+            valueBytes = values.map { Array($0.utf8) }
+            valuesAreASCII = values.allSatisfy { $0.utf8.allSatisfy { $0 < 0x80 } }
+        }
     }
 
     let fields: [Field]
@@ -44,8 +56,7 @@ final class FieldTable: Sendable {
         precondition(leaves.count <= 256, "the deployment schema has more than 256 leaf fields; widen FieldSet")
         fields = leaves.map { leaf in
             let values = leaf.schema.allowedValues ?? []
-            return Field(path: leaf.path, keys: leaf.path.split(separator: ".").map(String.init),
-                         values: values.count <= 64 ? values : [], isArray: leaf.schema.isArray)
+            return Field(path: leaf.path, values: values.count <= 64 ? values : [], isArray: leaf.schema.isArray)
         }
         let numbers = Dictionary(uniqueKeysWithValues: fields.enumerated().map { ($1.path, $0) })
         index = numbers
@@ -77,7 +88,24 @@ final class FieldTable: Sendable {
 
     static let deployment = FieldTable(schema: .deployment)
 
-    func symbol(_ value: String, of field: Int) -> Int? { fields[field].values.firstIndex(of: value) }
+    /// The number of `value` among the field's enum values. An ASCII value against ASCII enum
+    /// values compares bytes (for ASCII, String equality is byte equality); anything else
+    /// compares as Strings (canonical equivalence).
+    func symbol(_ value: String, of field: Int) -> Int? {
+        let spec = fields[field]
+        if spec.valuesAreASCII, let found: Int? = value.utf8.withContiguousStorageIfAvailable({ bytes -> Int?? in
+            var ascii: UInt8 = 0
+            for byte in bytes { ascii |= byte }
+            guard ascii < 0x80 else { return nil }
+            for (i, candidate) in spec.valueBytes.enumerated() where candidate.count == bytes.count {
+                if candidate.withUnsafeBufferPointer({ $0.elementsEqual(bytes) }) { return .some(i) }
+            }
+            return .some(nil)
+        }) ?? nil {
+            return found
+        }
+        return spec.values.firstIndex(of: value)
+    }
 }
 
 /// One fact of a record, in a form rules test cheaply: enum values as numbers and sets of enum
