@@ -263,27 +263,27 @@ extension CriteriaPack {
         var largestUnknown = 0
         var allMissing = FieldSet()
         program.evaluate(facts) { evaluation in
-            for index in rules.indices {
-                var fields = FieldSet()
-                let root = program.ruleRoots[index]
-                switch evaluation.code(root) {
-                case Evaluation.no: continue
-                case Evaluation.yes:
-                    let severity = severities[index]
-                    worstFired = min(worstFired, severity)
-                    points += rulePoints[index]
-                    evaluation.decidingFacts(root, into: &fields)
-                    outcomes.append(Outcome(rule: Int32(index), fired: true, fields: fields))
-                default:
-                    evaluation.missing(root, into: &fields)
-                    allMissing.formUnion(fields)
-                    if blocking[index] {
-                        let severity = severities[index]
-                        worstUnknown = worstUnknown.map { min($0, severity) } ?? severity
+            scoring.withUnsafeBufferPointer { scoring in
+                for index in scoring.indices {
+                    let rule = scoring[index]
+                    var fields = FieldSet()
+                    switch evaluation.code(rule.root) {
+                    case Evaluation.no: continue
+                    case Evaluation.yes:
+                        worstFired = min(worstFired, rule.severity)
+                        points += rule.points
+                        evaluation.decidingFacts(rule.root, into: &fields)
+                        outcomes.append(Outcome(rule: Int32(index), fired: true, fields: fields))
+                    default:
+                        evaluation.missing(rule.root, into: &fields)
+                        allMissing.formUnion(fields)
+                        if rule.blocking {
+                            worstUnknown = worstUnknown.map { min($0, rule.severity) } ?? rule.severity
+                        }
+                        guard rule.reporting else { continue }
+                        largestUnknown = max(largestUnknown, rule.points)
+                        outcomes.append(Outcome(rule: Int32(index), fired: false, fields: fields))
                     }
-                    guard reporting[index] else { continue }
-                    largestUnknown = max(largestUnknown, rulePoints[index])
-                    outcomes.append(Outcome(rule: Int32(index), fired: false, fields: fields))
                 }
             }
         }

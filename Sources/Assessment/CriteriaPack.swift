@@ -61,12 +61,16 @@ public final class CriteriaPack: Sendable {
     let table: FieldTable
     /// Canonical JSON of a pack result between its findings and its score.
     let resultMiddle: [UInt8]
-    /// Per rule: may its needing information make the verdict insufficient_information?
-    let blocking: [Bool]
-    /// Per rule, as plain values for the scoring loop: severity, points, whether it reports unknowns.
-    let severities: [Verdict]
-    let rulePoints: [Int]
-    let reporting: [Bool]
+    /// Per rule, as plain values for the scoring loop.
+    struct Scoring: Sendable {
+        let root: Int32
+        let severity: Verdict
+        let points: Int
+        /// May its needing information make the verdict insufficient_information?
+        let blocking: Bool
+        let reporting: Bool
+    }
+    let scoring: [Scoring]
     /// `bindingIn`'s two-letter codes as a bit set over `CountryCode` (676 bits).
     let bindingCodes: [UInt64]
 
@@ -157,17 +161,18 @@ public final class CriteriaPack: Sendable {
         }
         self.rules = rules
         let blockingSet = blockingSeverities, bindingSet = bindingIn
-        blocking = rules.map { $0.blocksVerdict && blockingSet.contains($0.severity) }
-        severities = rules.map(\.severity)
-        rulePoints = rules.map(\.points)
-        reporting = rules.map(\.reportsUnknown)
+        let program = ConditionProgram(definitions: compiler.compiled, rules: rules.map(\.condition))
+        self.program = program
+        scoring = rules.indices.map { i in
+            Scoring(root: program.ruleRoots[i], severity: rules[i].severity, points: rules[i].points,
+                    blocking: rules[i].blocksVerdict && blockingSet.contains(rules[i].severity), reporting: rules[i].reportsUnknown)
+        }
         var codes = [UInt64](repeating: 0, count: 11)
         for code in bindingSet {
             let bytes = Array(code.utf8)
             if bytes.count == 2, let n = CountryCode(bytes[0], bytes[1]) { codes[Int(n) >> 6] |= 1 << UInt64(n & 63) }
         }
         bindingCodes = codes
-        program = ConditionProgram(definitions: compiler.compiled, rules: rules.map(\.condition))
         table = compiler.table
         canonicalText = document.canonicalString
         sha256 = Array(SHA256.hash(data: Array(canonicalText.utf8)))

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Every leaf field of the deployment schema, numbered once, with its enum values: the
 /// vocabulary that compiled rules test against.
 final class FieldTable: Sendable {
@@ -8,21 +12,27 @@ final class FieldTable: Sendable {
         /// Enum values, for enum fields and arrays of enums (at most 64); empty otherwise.
         let values: [String]
         let isArray: Bool
-        /// `values` as UTF-8, and whether all of them are ASCII.
-        let valueBytes: [[UInt8]]
-        let valuesAreASCII: Bool
 
         init(path: String, values: [String], isArray: Bool) {
             self.path = path
             keys = path.split(separator: ".").map(String.init)
             self.values = values
             self.isArray = isArray
-            valueBytes = values.map { Array($0.utf8) }
-            valuesAreASCII = values.allSatisfy { $0.utf8.allSatisfy { $0 < 0x80 } }
         }
     }
 
     let fields: [Field]
+    /// The enum values of all fields as UTF-8, flat for the per-record lookup: field f's are
+    /// values `enums[f].start ..< enums[f].start + enums[f].count`, value j's bytes
+    /// `valueBytes[valueOffsets[j] ..< valueOffsets[j + 1]]`; `enums[f].ascii` when all are ASCII.
+    struct Enum: Sendable {
+        let start: Int32
+        let count: Int32
+        let ascii: Bool
+    }
+    let enums: [Enum]
+    let valueOffsets: [Int32]
+    let valueBytes: [UInt8]
     /// The schema's object tree, flattened for the per-record walk (no reference counting): node i's
     /// children are `childKeys/childNodes[childStart[i] ..< childStart[i] + childCount[i]]`, and
     /// `nodeField[i]` is its field number, or -1 for an object.
@@ -58,6 +68,18 @@ final class FieldTable: Sendable {
             let values = leaf.schema.allowedValues ?? []
             return Field(path: leaf.path, values: values.count <= 64 ? values : [], isArray: leaf.schema.isArray)
         }
+        var enums: [Enum] = [], valueOffsets: [Int32] = [0], valueBytes: [UInt8] = []
+        for field in fields {
+            enums.append(Enum(start: Int32(valueOffsets.count - 1), count: Int32(field.values.count),
+                              ascii: field.values.allSatisfy { $0.utf8.allSatisfy { $0 < 0x80 } }))
+            for value in field.values {
+                valueBytes += value.utf8
+                valueOffsets.append(Int32(valueBytes.count))
+            }
+        }
+        self.enums = enums
+        self.valueOffsets = valueOffsets
+        self.valueBytes = valueBytes
         let numbers = Dictionary(uniqueKeysWithValues: fields.enumerated().map { ($1.path, $0) })
         index = numbers
         quotedPaths = fields.map { field in
@@ -88,24 +110,8 @@ final class FieldTable: Sendable {
 
     static let deployment = FieldTable(schema: .deployment)
 
-    /// The number of `value` among the field's enum values. An ASCII value against ASCII enum
-    /// values compares bytes (for ASCII, String equality is byte equality); anything else
-    /// compares as Strings (canonical equivalence).
-    func symbol(_ value: String, of field: Int) -> Int? {
-        let spec = fields[field]
-        if spec.valuesAreASCII, let found: Int? = value.utf8.withContiguousStorageIfAvailable({ bytes -> Int?? in
-            var ascii: UInt8 = 0
-            for byte in bytes { ascii |= byte }
-            guard ascii < 0x80 else { return nil }
-            for (i, candidate) in spec.valueBytes.enumerated() where candidate.count == bytes.count {
-                if candidate.withUnsafeBufferPointer({ $0.elementsEqual(bytes) }) { return .some(i) }
-            }
-            return .some(nil)
-        }) ?? nil {
-            return found
-        }
-        return spec.values.firstIndex(of: value)
-    }
+    /// The number of `value` among the field's enum values (the walk has a faster copy).
+    func symbol(_ value: String, of field: Int) -> Int? { fields[field].values.firstIndex(of: value) }
 }
 
 /// One fact of a record, in a form rules test cheaply: enum values as numbers and sets of enum
@@ -170,12 +176,19 @@ struct RecordFacts {
                 table.childKeys.withUnsafeBufferPointer { keys in
                     table.childNodes.withUnsafeBufferPointer { nodes in
                         table.nodeField.withUnsafeBufferPointer { fields in
-                            facts.withUnsafeMutableBufferPointer { out in
-                                var tree = Tree(start: start, count: count, keys: keys, nodes: nodes, fields: fields, table: table,
+                          table.enums.withUnsafeBufferPointer { enums in
+                           table.valueOffsets.withUnsafeBufferPointer { offsets in
+                            table.valueBytes.withUnsafeBufferPointer { bytes in
+                              facts.withUnsafeMutableBufferPointer { out in
+                                var tree = Tree(start: start, count: count, keys: keys, nodes: nodes, fields: fields, enums: enums,
+                                                valueOffsets: offsets, valueBytes: bytes, table: table,
                                                 countryField: table.countryField ?? -1)
                                 tree.walk(record, node: 0, into: out)
                                 return tree.country
+                              }
                             }
+                           }
+                          }
                         }
                     }
                 }
@@ -190,6 +203,9 @@ struct RecordFacts {
         let keys: UnsafeBufferPointer<String>
         let nodes: UnsafeBufferPointer<Int32>
         let fields: UnsafeBufferPointer<Int32>
+        let enums: UnsafeBufferPointer<FieldTable.Enum>
+        let valueOffsets: UnsafeBufferPointer<Int32>
+        let valueBytes: UnsafeBufferPointer<UInt8>
         unowned(unsafe) let table: FieldTable
         let countryField: Int
         var country: String? = nil
@@ -213,7 +229,7 @@ struct RecordFacts {
                             if field >= 0 {
                                 if case .null = members[m].value {
                                 } else {
-                                    facts[field] = RecordFacts.fact(members[m].value, field: field, table: table)
+                                    facts[field] = fact(members[m].value, field: field)
                                     if field == countryField, case .string(let code) = members[m].value { country = code }
                                 }
                             } else {
@@ -227,26 +243,49 @@ struct RecordFacts {
                 }
             }
         }
-    }
 
-    fileprivate static func fact(_ value: JSONValue, field: Int, table: FieldTable) -> Fact {
-        let spec = table.fields[field]
-        switch value {
-        case .bool(let b): return .bool(b)
-        case .number(let n): return .number(n)
-        case .string(let s):
-            if !spec.values.isEmpty, let i = table.symbol(s, of: field) { return .symbol(i) }
-            return .other
-        case .array(let elements) where !spec.values.isEmpty:
-            var mask: UInt64 = 0
-            for element in elements {
-                guard case .string(let s) = element, let i = table.symbol(s, of: field) else { return .other }
-                mask |= 1 << UInt64(i)
+        func fact(_ value: JSONValue, field: Int) -> Fact {
+            let isEnum = enums[field].count > 0
+            switch value {
+            case .bool(let b): return .bool(b)
+            case .number(let n): return .number(n)
+            case .string(let s):
+                if isEnum, let i = symbol(s, of: field) { return .symbol(i) }
+                return .other
+            case .array(let elements) where isEnum:
+                var mask: UInt64 = 0
+                for element in elements {
+                    guard case .string(let s) = element, let i = symbol(s, of: field) else { return .other }
+                    mask |= 1 << UInt64(i)
+                }
+                return .symbols(mask)
+            default: return .other
             }
-            return .symbols(mask)
-        default: return .other
+        }
+
+        /// `FieldTable.symbol`, faster: an ASCII value against ASCII enum values compares bytes
+        /// (for ASCII, String equality is byte equality); anything else compares as Strings
+        /// (canonical equivalence).
+        func symbol(_ value: String, of field: Int) -> Int? {
+            let info = enums[field]
+            if info.ascii, let found: Int? = value.utf8.withContiguousStorageIfAvailable({ bytes -> Int?? in
+                var ascii: UInt8 = 0
+                for byte in bytes { ascii |= byte }
+                guard ascii < 0x80 else { return nil }
+                for j in Int(info.start)..<Int(info.start + info.count) {
+                    let start = Int(valueOffsets[j]), end = Int(valueOffsets[j + 1])
+                    if end - start == bytes.count, bytes.count == 0 || memcmp(valueBytes.baseAddress! + start, bytes.baseAddress!, bytes.count) == 0 {
+                        return .some(j - Int(info.start))
+                    }
+                }
+                return .some(nil)
+            }) ?? nil {
+                return found
+            }
+            return table.symbol(value, of: field)
         }
     }
+
 }
 
 /// A two-letter country code as a number in 0..<676 (case-insensitive), for a bit-set lookup.
