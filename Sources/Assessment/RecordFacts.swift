@@ -180,11 +180,12 @@ struct RecordFacts {
                            table.valueOffsets.withUnsafeBufferPointer { offsets in
                             table.valueBytes.withUnsafeBufferPointer { bytes in
                               facts.withUnsafeMutableBufferPointer { out in
-                                var tree = Tree(start: start, count: count, keys: keys, nodes: nodes, fields: fields, enums: enums,
+                                let tree = Tree(start: start, count: count, keys: keys, nodes: nodes, fields: fields, enums: enums,
                                                 valueOffsets: offsets, valueBytes: bytes, table: table,
                                                 countryField: table.countryField ?? -1)
-                                tree.walk(record, node: 0, into: out)
-                                return tree.country
+                                var country: String? = nil
+                                tree.walk(record, node: 0, into: out, country: &country)
+                                return country
                               }
                             }
                            }
@@ -208,9 +209,8 @@ struct RecordFacts {
         let valueBytes: UnsafeBufferPointer<UInt8>
         unowned(unsafe) let table: FieldTable
         let countryField: Int
-        var country: String? = nil
 
-        mutating func walk(_ value: borrowing JSONValue, node: Int32, into facts: UnsafeMutableBufferPointer<Fact>) {
+        func walk(_ value: borrowing JSONValue, node: Int32, into facts: UnsafeMutableBufferPointer<Fact>, country: inout String?) {
             guard case .object(let members) = copy value else { return }
             // Buffers, not iterators: reading members in place spares a retain and release of
             // every key and value (this walk runs for every record).
@@ -233,7 +233,7 @@ struct RecordFacts {
                                     if field == countryField, case .string(let code) = members[m].value { country = code }
                                 }
                             } else {
-                                walk(members[m].value, node: child, into: facts)
+                                walk(members[m].value, node: child, into: facts, country: &country)
                             }
                             next = c + 1 == end ? first : c + 1
                             break
