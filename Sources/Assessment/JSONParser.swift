@@ -12,13 +12,23 @@ public struct JSONParser {
     public static let maximumDepth = 64
 
     public static func parse(_ bytes: some Collection<UInt8>) throws(JSONSyntaxError) -> JSONValue {
-        var longest = 0
-        return try parse(bytes, longestString: &longest)
+        var shape = Shape()
+        return try parse(bytes, shape: &shape)
     }
 
-    /// Parses, and sets `longestString` to the UTF-8 length of the longest string (key or
-    /// value) in the document: a limit on strings costs the caller one comparison.
-    public static func parse(_ bytes: some Collection<UInt8>, longestString: inout Int) throws(JSONSyntaxError) -> JSONValue {
+    /// What the parser noticed about a text on the way, so that callers need not walk it again.
+    public struct Shape: Sendable {
+        /// UTF-8 length of the longest string (key or value): a limit on strings costs one
+        /// comparison.
+        public var longestString = 0
+        /// The text is exactly its own canonical JSON (`JSONValue.canonicalBytes`): no
+        /// whitespace, keys in byte order, no escapes, integers only. False means "not
+        /// known to be": a text with an escape or a fraction is left to the canonical writer.
+        public var isCanonical = true
+        public init() {}
+    }
+
+    public static func parse(_ bytes: some Collection<UInt8>, shape: inout Shape) throws(JSONSyntaxError) -> JSONValue {
         let array = Array(bytes)
         return try array.withUnsafeBufferPointer { buffer throws(JSONSyntaxError) in
             var parser = JSONParser(buffer)
@@ -28,7 +38,8 @@ public struct JSONParser {
             if parser.index != buffer.count {
                 throw parser.error("unexpected data after the JSON value")
             }
-            longestString = parser.longestString
+            shape.longestString = parser.longestString
+            shape.isCanonical = parser.canonical
             return value
         }
     }
@@ -61,6 +72,7 @@ public struct JSONParser {
     /// UTF-8 length of the longest string so far, and whether the last string was all ASCII.
     private var longestString = 0
     private var lastStringWasASCII = false
+    private var canonical = true
 
     private mutating func record(_ component: String) {
         guard lines != nil else { return }
@@ -79,8 +91,8 @@ public struct JSONParser {
     private mutating func skipWhitespace() {
         while index < bytes.count {
             switch bytes[index] {
-            case 0x0A: line += 1; index += 1
-            case 0x20, 0x09, 0x0D: index += 1
+            case 0x0A: line += 1; index += 1; canonical = false
+            case 0x20, 0x09, 0x0D: index += 1; canonical = false
             default: return
             }
         }
@@ -134,6 +146,7 @@ public struct JSONParser {
             // not n.
             keysOrdered = keysOrdered && lastStringWasASCII && members.last.map { $0.key.utf8.lexicographicallyPrecedes(key.utf8) } ?? true
             if !keysOrdered {
+                canonical = false
                 try members.withUnsafeBufferPointer { members throws(JSONSyntaxError) in
                     for m in members.indices where members[m].key == key {
                         throw JSONSyntaxError(offset: keyOffset, message: "duplicate key \"\(key)\"")
@@ -219,6 +232,7 @@ public struct JSONParser {
                 index += 1
                 longestString = max(longestString, scalars.count)
                 lastStringWasASCII = false
+                canonical = false
                 guard let string = String(validating: scalars, as: UTF8.self) else {
                     throw JSONSyntaxError(offset: start, message: "string is not valid UTF-8")
                 }
@@ -311,8 +325,10 @@ public struct JSONParser {
         if !fraction, index - start - (negative ? 1 : 0) <= 15 {
             var magnitude: Int64 = 0
             for i in (negative ? start + 1 : start)..<index { magnitude = magnitude * 10 + Int64(bytes[i] &- UInt8(ascii: "0")) }
+            if negative && magnitude == 0 { canonical = false }  // written "0"
             return negative ? -Double(magnitude) : Double(magnitude)
         }
+        canonical = false
         let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
         guard let value = Double(text), value.isFinite else {
             throw JSONSyntaxError(offset: start, message: "number out of range")

@@ -10,14 +10,14 @@ public enum RecordCheck {
             return .invalid(SchemaViolation(field: "", message: "record is \(bytes.count) bytes; the limit is \(limits.maximumBytes) bytes"))
         }
         let value: JSONValue
-        var longest = 0
-        do { value = try JSONParser.parse(bytes, longestString: &longest) } catch {
+        var shape = JSONParser.Shape()
+        do { value = try JSONParser.parse(bytes, shape: &shape) } catch {
             return .invalid(SchemaViolation(field: "", message: error.description))
         }
         guard case .object = value else {
             return .invalid(SchemaViolation(field: "", message: "a record must be a JSON object, found \(value.typeName)"))
         }
-        if longest > limits.maximumStringBytes, let long = longString(in: value, path: "", limit: limits.maximumStringBytes) {
+        if shape.longestString > limits.maximumStringBytes, let long = longString(in: value, path: "", limit: limits.maximumStringBytes) {
             return .invalid(long)
         }
         // The flattened check passes a valid record quickly; the tree says what is wrong.

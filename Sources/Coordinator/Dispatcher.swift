@@ -41,7 +41,8 @@ struct Dispatcher {
         let id: [UInt8]
         var name: String
         var credit: Int
-        var inFlight: Set<JobKey> = []
+        /// Jobs it holds (the leases naming it): a count, so that a job costs no hashing here.
+        var inFlight = 0
         /// Jobs held that failed before: at most one at a time (see `dispatch`).
         var retriedHeld: Set<JobKey> = []
         var lastReceived: Int64
@@ -74,6 +75,12 @@ struct Dispatcher {
         var reconcileRounds = 0
         /// Seqs reported done while they were waiting in `pending` (after a requeue).
         var doneWhilePending: Set<Int64> = []
+        /// Jobs at workers, by seq; kept per batch so that a job's key is its seq alone.
+        var leases: [Int64: Lease] = [:]
+        /// No lease has a higher seq: jobs read after it need no lookup in `leases`.
+        var highestLeased: Int64 = 0
+        /// Attempts so far of jobs that failed before, until they are done or given up.
+        var attempts: [Int64: UInt16] = [:]
 
         /// Jobs that failed before (their worker died, or scoring failed), waiting to be re-sent
         /// one at a time.
@@ -101,13 +108,11 @@ struct Dispatcher {
     private(set) var workers: [[UInt8]: Worker] = [:]
     private(set) var batches: [BatchID: Batch] = [:]
     private var batchOrder: [BatchID] = []
-    private var leases: [JobKey: Lease] = [:]
-    private var attempts: [JobKey: UInt16] = [:]
     private var nextBatchIndex = 0
 
     init(configuration: Configuration = .init()) { self.configuration = configuration }
 
-    var leasedCount: Int { leases.count }
+    var leasedCount: Int { batches.values.reduce(0) { $0 + $1.leases.count } }
     var pendingCount: Int { batches.values.reduce(0) { $0 + $1.pendingCount } }
 
     // MARK: Batches
@@ -154,9 +159,8 @@ struct Dispatcher {
         guard var batch = batches.removeValue(forKey: id) else { return [] }
         batch.loadInFlight = false
         for job in jobs where job.seq > batch.loadedThrough {
-            let key = JobKey(batch: id, seq: job.seq)
-            if leases[key] != nil { continue }
-            batch.pending.append((job.seq, attempts[key] ?? 0, job.record))
+            if job.seq <= batch.highestLeased && batch.leases[job.seq] != nil { continue }
+            batch.pending.append((job.seq, batch.attempts.isEmpty ? 0 : batch.attempts[job.seq] ?? 0, job.record))
         }
         batch.loadedThrough = max(batch.loadedThrough, through)
         if exhausted { batch.storeHasMore = false }
@@ -235,39 +239,50 @@ struct Dispatcher {
     }
 
     private mutating func completeJobs(_ batchID: BatchID, _ committed: [Int64], _ failed: [JobFailure], from worker: [UInt8]?) -> [Action] {
-        guard batches[batchID] != nil else { return [] }
-        batches[batchID]!.reconcileRounds = 0
+        // Taken out of the dictionary while it changes (no copy, one lookup per message).
+        guard var batch = batches.removeValue(forKey: batchID) else { return [] }
+        batch.reconcileRounds = 0
         var actions: [Action] = []
+        // Jobs the reporting worker held, released at once after the loop.
+        var releasedByReporter = 0
+        let reporterHoldsRetried = worker.map { workers[$0]?.retriedHeld.isEmpty == false } ?? false
+        func release(_ seq: Int64, _ lease: Lease) {
+            if lease.worker == worker {
+                releasedByReporter += 1
+                if reporterHoldsRetried { workers[lease.worker]?.retriedHeld.remove(JobKey(batch: batchID, seq: seq)) }
+            } else {
+                workers[lease.worker]?.inFlight -= 1
+                workers[lease.worker]?.retriedHeld.remove(JobKey(batch: batchID, seq: seq))
+            }
+        }
         for seq in committed {
-            let key = JobKey(batch: batchID, seq: seq)
-            if let worker { release(key, from: worker) }
-            if let lease = leases.removeValue(forKey: key) {
-                if lease.worker != worker { release(key, from: lease.worker) }
-                attempts[key] = nil
-                batches[batchID]!.done += 1
-            } else if let i = batches[batchID]!.retries.firstIndex(where: { $0.seq == seq }) {
-                batches[batchID]!.retries.remove(at: i)
-                attempts[key] = nil
-                batches[batchID]!.done += 1
-            } else if batches[batchID]!.pending[batches[batchID]!.pendingHead...].contains(where: { $0.seq == seq }),
-                      batches[batchID]!.doneWhilePending.insert(seq).inserted {
-                batches[batchID]!.done += 1
+            if let lease = batch.leases.removeValue(forKey: seq) {
+                release(seq, lease)
+                if !batch.attempts.isEmpty { batch.attempts[seq] = nil }
+                batch.done += 1
+            } else if let i = batch.retries.firstIndex(where: { $0.seq == seq }) {
+                batch.retries.remove(at: i)
+                batch.attempts[seq] = nil
+                batch.done += 1
+            } else if batch.pending[batch.pendingHead...].contains(where: { $0.seq == seq }),
+                      batch.doneWhilePending.insert(seq).inserted {
+                batch.done += 1
             }
         }
         for failure in failed {
-            let key = JobKey(batch: batchID, seq: failure.seq)
-            if let worker { release(key, from: worker) }
-            guard let lease = leases.removeValue(forKey: key) else { continue }
-            if lease.worker != worker { release(key, from: lease.worker) }
+            guard let lease = batch.leases.removeValue(forKey: failure.seq) else { continue }
+            release(failure.seq, lease)
             if Int(lease.attempt) + 1 >= configuration.maxAttempts {
-                attempts[key] = nil
-                batches[batchID]!.failed += 1
+                batch.attempts[failure.seq] = nil
+                batch.failed += 1
                 actions.append(.deadLetter(batch: batchID, seq: failure.seq, attempts: Int(lease.attempt) + 1, reason: failure.reason))
             } else {
-                attempts[key] = lease.attempt + 1
-                batches[batchID]!.retries.append((failure.seq, lease.attempt + 1, lease.record))
+                batch.attempts[failure.seq] = lease.attempt + 1
+                batch.retries.append((failure.seq, lease.attempt + 1, lease.record))
             }
         }
+        if let worker, releasedByReporter > 0 { workers[worker]?.inFlight -= releasedByReporter }
+        batches[batchID] = batch
         actions += refill(batchID) + checkCompleted(batchID)
         return actions
     }
@@ -280,9 +295,12 @@ struct Dispatcher {
         var returned: [BatchID: [(seq: Int64, attempt: UInt16, record: [UInt8])]] = [:]
         var actions: [Action] = []
         let reason = "worker \(worker.name) was lost while holding the job"
-        for key in worker.inFlight.sorted(by: { $0.seq < $1.seq }) {
-            guard let lease = leases[key], lease.worker == id else { continue }
-            leases[key] = nil
+        var held: [(key: JobKey, lease: Lease)] = []
+        for (batchID, batch) in batches {
+            for (seq, lease) in batch.leases where lease.worker == id { held.append((JobKey(batch: batchID, seq: seq), lease)) }
+        }
+        for (key, lease) in held.sorted(by: { $0.key.seq < $1.key.seq }) {
+            batches[key.batch]!.leases[key.seq] = nil
             guard counted else {
                 returned[key.batch, default: []].append((key.seq, lease.attempt, lease.record))
                 continue
@@ -291,10 +309,10 @@ struct Dispatcher {
             actions.append(.recordFailure(batch: key.batch, seq: key.seq, attempt: Int(attempt), worker: worker.name, reason: reason))
             if Int(attempt) >= configuration.maxAttempts {
                 batches[key.batch]?.failed += 1
-                attempts[key] = nil
+                batches[key.batch]?.attempts[key.seq] = nil
                 actions.append(.deadLetter(batch: key.batch, seq: key.seq, attempts: Int(attempt), reason: reason))
             } else {
-                attempts[key] = attempt
+                batches[key.batch]?.attempts[key.seq] = attempt
                 returned[key.batch, default: []].append((key.seq, attempt, lease.record))
             }
         }
@@ -308,7 +326,7 @@ struct Dispatcher {
                 batches[batchID] = batch
             }
         }
-        for batchID in Set(worker.inFlight.map(\.batch)) { actions += checkCompleted(batchID) }
+        for batchID in Set(held.map(\.key.batch)) { actions += checkCompleted(batchID) }
         return actions
     }
 
@@ -335,27 +353,22 @@ struct Dispatcher {
 
     // MARK: Decisions
 
-    private mutating func release(_ key: JobKey, from worker: [UInt8]) {
-        workers[worker]?.inFlight.remove(key)
-        workers[worker]?.retriedHeld.remove(key)
-    }
-
     /// Sends bundles to every worker with spare credit, round-robin over batches. A job that
     /// failed before goes alone, and a worker holds at most one such job: a poison record
     /// cannot spend the attempts of the jobs around it, and a worker killed again loses at most
     /// one suspect job.
     mutating func dispatch(now: Int64) -> [Action] {
         var actions: [Action] = []
-        let ids = workers.keys.sorted { workers[$0]!.inFlight.count < workers[$1]!.inFlight.count }
+        let ids = workers.keys.sorted { workers[$0]!.inFlight < workers[$1]!.inFlight }
         for workerID in ids {
-            guard let worker = workers[workerID], worker.retriedHeld.isEmpty, worker.credit > worker.inFlight.count,
+            guard let worker = workers[workerID], worker.retriedHeld.isEmpty, worker.credit > worker.inFlight,
                   let batchID = batchOrder.first(where: { batches[$0].map { !$0.retries.isEmpty && !$0.completed } ?? false })
             else { continue }
             let job = batches[batchID]!.retries.removeFirst()
-            let key = JobKey(batch: batchID, seq: job.seq)
-            leases[key] = Lease(worker: workerID, attempt: job.attempt, record: job.record)
-            workers[workerID]!.inFlight.insert(key)
-            workers[workerID]!.retriedHeld.insert(key)
+            batches[batchID]!.leases[job.seq] = Lease(worker: workerID, attempt: job.attempt, record: job.record)
+            batches[batchID]!.highestLeased = max(batches[batchID]!.highestLeased, job.seq)
+            workers[workerID]!.inFlight += 1
+            workers[workerID]!.retriedHeld.insert(JobKey(batch: batchID, seq: job.seq))
             workers[workerID]!.lastSent = now
             actions.append(.send(worker: workerID, .jobs(JobBundle(batchID: batchID, criteriaSHA256: batches[batchID]!.criteriaSHA256,
                                                                    jobs: [Job(seq: job.seq, attempt: job.attempt, record: job.record)]))))
@@ -365,7 +378,7 @@ struct Dispatcher {
             progress = false
             for workerID in ids {
                 guard let worker = workers[workerID] else { continue }
-                let room = min(configuration.bundleSize, worker.credit - worker.inFlight.count)
+                let room = min(configuration.bundleSize, worker.credit - worker.inFlight)
                 guard room > 0, let batchID = nextBatchWithWork() else { continue }
                 var batch = batches.removeValue(forKey: batchID)!
                 var jobs: [Job] = []
@@ -383,13 +396,13 @@ struct Dispatcher {
                     batch.pending.removeFirst(batch.pendingHead)
                     batch.pendingHead = 0
                 }
+                for job in jobs {
+                    batch.leases[job.seq] = Lease(worker: workerID, attempt: job.attempt, record: job.record)
+                    batch.highestLeased = max(batch.highestLeased, job.seq)
+                }
                 batches[batchID] = batch
                 guard !jobs.isEmpty else { progress = true; continue }
-                for job in jobs {
-                    let key = JobKey(batch: batchID, seq: job.seq)
-                    leases[key] = Lease(worker: workerID, attempt: job.attempt, record: job.record)
-                    workers[workerID]!.inFlight.insert(key)
-                }
+                workers[workerID]!.inFlight += jobs.count
                 workers[workerID]!.lastSent = now
                 actions.append(.send(worker: workerID, .jobs(JobBundle(batchID: batchID, criteriaSHA256: batch.criteriaSHA256, jobs: jobs))))
                 actions += refill(batchID)
@@ -442,7 +455,7 @@ struct Dispatcher {
            batch.reconcileRounds < 3,
            !batch.storeHasMore, batch.done + batch.failed < batch.accepted,
            batch.nothingWaiting,
-           !leases.keys.contains(where: { $0.batch == id }) {
+           batch.leases.isEmpty {
             batches[id]!.reconcileInFlight = true
             batches[id]!.reconcileRounds += 1
             return [.reconcile(id)]

@@ -77,6 +77,14 @@ struct LocalCluster {
         (try? run(["\(bin)/pg_ctl", "-D", pgdata, "status"], asPostgres: Self.runningAsRoot)) != nil
     }
 
+    /// Drops the `oversight` database and creates it empty (for `bench`: every run measures
+    /// the same empty tables, not those of the runs before it).
+    func recreateDatabase() throws {
+        let admin = try PGConnection("host=127.0.0.1 port=\(port) user=postgres dbname=postgres", applicationName: "oversight-local-db")
+        try admin.query("DROP DATABASE IF EXISTS oversight WITH (FORCE)")
+        try admin.query("CREATE DATABASE oversight")
+    }
+
     private func createDatabase() throws {
         let admin = try PGConnection("host=127.0.0.1 port=\(port) user=postgres dbname=postgres", applicationName: "oversight-local-db")
         let exists = try admin.query("SELECT 1 FROM pg_database WHERE datname = 'oversight'")

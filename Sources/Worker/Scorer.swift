@@ -23,7 +23,8 @@ public struct BundleScorer {
             // The coordinator validated every record against the schema at intake; here it is
             // only parsed (a record that does not parse is a failure, not a crash).
             let parsed: JSONValue
-            do { parsed = try JSONParser.parse(job.record) } catch {
+            var shape = JSONParser.Shape()
+            do { parsed = try JSONParser.parse(job.record, shape: &shape) } catch {
                 failures.append((job.seq, Int(job.attempt) + 1, "record does not parse: \(error)"))
                 continue
             }
@@ -33,7 +34,11 @@ public struct BundleScorer {
                 if let crashOnRecordID, record["id"]?.stringValue == crashOnRecordID { kill(getpid(), SIGKILL) }
                 let result = criteria.assess(record)
                 rows.append(AssessmentRow(batchID: batchID, seq: job.seq, recordID: record["id"]?.stringValue, result: result,
-                                          criteriaSHA256: criteria.sha256, inputSHA256: AuditHash.input(record), attempt: Int(job.attempt) + 1))
+                                          criteriaSHA256: criteria.sha256,
+                                          // A record stored in canonical form (as `submit` sends generated and
+                                          // converted records) is hashed as it is, not written out again.
+                                          inputSHA256: shape.isCanonical ? AuditHash.sha256(job.record) : AuditHash.input(record),
+                                          attempt: Int(job.attempt) + 1))
             default:
                 failures.append((job.seq, Int(job.attempt) + 1, "record is not a JSON object"))
             }

@@ -106,10 +106,33 @@ import TestSupport
     }
 
     @Test func reportsTheLongestString() throws {
-        var longest = 0
-        _ = try JSONParser.parse(Array(#"{"abc":"de","f":["ghijk",{"lmnopqr":1}],"s":"\u00e9\n"}"#.utf8), longestString: &longest)
-        #expect(longest == 7)
-        _ = try JSONParser.parse(Array(#"["\u00e9\u00e9\u00e9\u00e9"]"#.utf8), longestString: &longest)
-        #expect(longest == 8)
+        var shape = JSONParser.Shape()
+        _ = try JSONParser.parse(Array(#"{"abc":"de","f":["ghijk",{"lmnopqr":1}],"s":"\u00e9\n"}"#.utf8), shape: &shape)
+        #expect(shape.longestString == 7)
+        _ = try JSONParser.parse(Array(#"["\u00e9\u00e9\u00e9\u00e9"]"#.utf8), shape: &shape)
+        #expect(shape.longestString == 8)
+    }
+
+    /// A text the parser calls canonical is byte for byte its canonical form (workers then hash
+    /// the stored bytes instead of writing the record again); canonical records are recognised.
+    @Test func canonicalTextsAreRecognisedExactly() throws {
+        var texts: [[UInt8]] = SyntheticDeployments(count: 500, seed: 3).map(\.canonicalBytes)
+        let recognised = try texts.filter { text in
+            var shape = JSONParser.Shape()
+            _ = try JSONParser.parse(text, shape: &shape)
+            return shape.isCanonical
+        }
+        #expect(recognised.count == texts.count)
+        texts += [
+            #"{"a":1}"#, #"{"a": 1}"#, #" {"a":1}"#, #"{"a":1} "#, #"{"b":1,"a":2}"#, #"{"a":-0}"#, #"{"a":-1}"#, #"{"a":1.0}"#,
+            #"{"a":1.5}"#, #"{"a":1e2}"#, #"{"a":1234567890123456}"#, #"{"a":"x\"y"}"#, #"{"a":"\u0041"}"#, #"{"a":"\/"}"#,
+            #"{"a":"\n"}"#, #"{"a":"é"}"#, "{\"é\":1,\"a\":2}", "{\"a\":1,\"é\":2}", #"{"a":[1,{"c":true,"b":null}]}"#,
+            #"{"a":[1,{"b":null,"c":true}]}"#, #"[]"#, #"{}"#, #"[{}]"#, #"{"":0,"a":""}"#, #"{"a":{"b":{"c":[false]}}}"#,
+        ].map { Array($0.utf8) }
+        for text in texts {
+            var shape = JSONParser.Shape()
+            let value = try JSONParser.parse(text, shape: &shape)
+            if shape.isCanonical { #expect(text == value.canonicalBytes, "\(String(decoding: text, as: UTF8.self))") }
+        }
     }
 }
