@@ -151,79 +151,75 @@ public struct AssessmentResult: Sendable, Hashable {
         var out: [UInt8] = []
         out.reserveCapacity(1536)
         let table = criteria.packs[0].table
-        out += Self.engineHead
-        JSONValue.writeString(engine, into: &out)
-        out += Self.missingHead
-        Self.writePaths(missingFields, table, into: &out)
-        out += Self.packsHead
-        for p in packs.indices {
-            if p > 0 { out.append(UInt8(ascii: ",")) }
-            let result = packs[p]
-            out += Self.appliesHead
-            out += result.applies.rawValue.utf8
-            out += Self.findingsHead
-            let rules = criteria.packs[p].rules
-            for f in result.outcomes.indices {
-                if f > 0 { out.append(UInt8(ascii: ",")) }
-                let outcome = result.outcomes[f]
-                out.append(UInt8(ascii: "{"))
-                if outcome.fired {
-                    if !outcome.fields.isEmpty {
-                        out += Self.factsHead
-                        var first = true
-                        outcome.fields.forEach { field in
-                            if !first { out.append(UInt8(ascii: ",")) }
-                            first = false
-                            out += table.quotedPaths[field]
-                            out.append(UInt8(ascii: ":"))
-                            (RecordFacts.value(of: field, in: result.record, table) ?? .null).writeCanonical(into: &out)
+        // Fragments are read through buffers and static strings: no reference counting per piece.
+        table.quotedPaths.withReader { paths in
+            Self.append("{\"engine\":", to: &out)
+            JSONValue.writeString(engine, into: &out)
+            Self.append(",\"missing\":[", to: &out)
+            Self.writePaths(missingFields, paths, into: &out)
+            Self.append("],\"packs\":[", to: &out)
+            for p in packs.indices {
+                if p > 0 { out.append(UInt8(ascii: ",")) }
+                let result = packs[p]
+                Self.append("{\"applies\":\"", to: &out)
+                out += result.applies.rawValue.utf8
+                Self.append("\",\"findings\":[", to: &out)
+                criteria.packs[p].findingTails.withReader { tails in
+                    for f in result.outcomes.indices {
+                        if f > 0 { out.append(UInt8(ascii: ",")) }
+                        let outcome = result.outcomes[f]
+                        out.append(UInt8(ascii: "{"))
+                        if outcome.fired {
+                            if !outcome.fields.isEmpty {
+                                Self.append("\"facts\":{", to: &out)
+                                var first = true
+                                outcome.fields.forEach { field in
+                                    if !first { out.append(UInt8(ascii: ",")) }
+                                    first = false
+                                    paths.append(field, to: &out)
+                                    out.append(UInt8(ascii: ":"))
+                                    (RecordFacts.value(of: field, in: result.record, table) ?? .null).writeCanonical(into: &out)
+                                }
+                                Self.append("},", to: &out)
+                            }
+                            tails.append(2 * Int(outcome.rule), to: &out)
+                        } else {
+                            if !outcome.fields.isEmpty {
+                                Self.append("\"missing\":[", to: &out)
+                                Self.writePaths(outcome.fields, paths, into: &out)
+                                Self.append("],", to: &out)
+                            }
+                            tails.append(2 * Int(outcome.rule) + 1, to: &out)
                         }
-                        out += Self.factsTail
                     }
-                    out += rules[Int(outcome.rule)].firedTail
-                } else {
-                    if !outcome.fields.isEmpty {
-                        out += Self.findingMissingHead
-                        Self.writePaths(outcome.fields, table, into: &out)
-                        out += Self.findingMissingTail
-                    }
-                    out += rules[Int(outcome.rule)].unknownTail
                 }
+                out += criteria.packs[p].resultMiddle
+                out += String(result.score).utf8
+                Self.append(",\"verdict\":\"", to: &out)
+                out += result.verdict.rawValue.utf8
+                Self.append("\"}", to: &out)
             }
-            out += criteria.packs[p].resultMiddle
-            out += String(result.score).utf8
-            out += Self.verdictHead
-            out += result.verdict.rawValue.utf8
-            out += Self.objectTail
+            Self.append("],\"score\":", to: &out)
+            out += String(score).utf8
+            Self.append(",\"verdict\":\"", to: &out)
+            out += verdict.rawValue.utf8
+            Self.append("\"}", to: &out)
         }
-        out += Self.scoreHead
-        out += String(score).utf8
-        out += Self.verdictHead
-        out += verdict.rawValue.utf8
-        out += Self.objectTail
         return out
     }
 
-    private static let engineHead = Array(#"{"engine":"#.utf8)
-    private static let missingHead = Array(#","missing":["#.utf8)
-    private static let packsHead = Array(#"],"packs":["#.utf8)
-    private static let appliesHead = Array(#"{"applies":""#.utf8)
-    private static let findingsHead = Array(#"","findings":["#.utf8)
-    private static let factsHead = Array(#""facts":{"#.utf8)
-    private static let factsTail = Array(#"},"#.utf8)
-    private static let findingMissingHead = Array(#""missing":["#.utf8)
-    private static let findingMissingTail = Array(#"],"#.utf8)
-    private static let scoreHead = Array(#"],"score":"#.utf8)
-    private static let verdictHead = Array(#","verdict":""#.utf8)
-    private static let objectTail = Array(#""}"#.utf8)
+    @inline(__always)
+    private static func append(_ text: StaticString, to out: inout [UInt8]) {
+        out.append(contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
 
     /// Field paths as a JSON array body (no brackets); field numbers follow path order.
-    private static func writePaths(_ fields: FieldSet, _ table: FieldTable, into out: inout [UInt8]) {
+    private static func writePaths(_ fields: FieldSet, _ paths: ByteTable.Reader, into out: inout [UInt8]) {
         var first = true
         fields.forEach { field in
             if !first { out.append(UInt8(ascii: ",")) }
             first = false
-            out += table.quotedPaths[field]
+            paths.append(field, to: &out)
         }
     }
 

@@ -76,3 +76,39 @@ extension JSONValue {
         out.append(UInt8(ascii: "\""))
     }
 }
+
+/// Byte strings laid end to end, for writers on the hot path: appending one touches no
+/// reference count (an array of arrays retains the inner array at every read).
+struct ByteTable: Sendable {
+    private let bytes: [UInt8]
+    private let offsets: [Int32]
+
+    init(_ items: [[UInt8]]) {
+        var bytes: [UInt8] = [], offsets: [Int32] = [0]
+        for item in items {
+            bytes += item
+            offsets.append(Int32(bytes.count))
+        }
+        self.bytes = bytes
+        self.offsets = offsets
+    }
+
+    var count: Int { offsets.count - 1 }
+    subscript(i: Int) -> [UInt8] { Array(bytes[Int(offsets[i])..<Int(offsets[i + 1])]) }
+
+    func withReader<T>(_ body: (Reader) -> T) -> T {
+        bytes.withUnsafeBufferPointer { bytes in
+            offsets.withUnsafeBufferPointer { offsets in body(Reader(bytes: bytes, offsets: offsets)) }
+        }
+    }
+
+    struct Reader {
+        let bytes: UnsafeBufferPointer<UInt8>
+        let offsets: UnsafeBufferPointer<Int32>
+
+        @inline(__always)
+        func append(_ i: Int, to out: inout [UInt8]) {
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[Int(offsets[i])..<Int(offsets[i + 1])]))
+        }
+    }
+}

@@ -61,6 +61,9 @@ public final class CriteriaPack: Sendable {
     let table: FieldTable
     /// Canonical JSON of a pack result between its findings and its score.
     let resultMiddle: [UInt8]
+    /// Canonical JSON of each rule's finding after its facts and missing fields: entry 2i when
+    /// rule i fired, 2i + 1 when it needs information.
+    let findingTails: ByteTable
     /// Per rule, as plain values for the scoring loop.
     struct Scoring: Sendable {
         let root: Int32
@@ -160,6 +163,7 @@ public final class CriteriaPack: Sendable {
                               fields: compiler.fields(of: condition).sorted()))
         }
         self.rules = rules
+        findingTails = ByteTable(rules.flatMap { [$0.firedTail, $0.unknownTail] })
         let blockingSet = blockingSeverities, bindingSet = bindingIn
         let program = ConditionProgram(definitions: compiler.compiled, rules: rules.map(\.condition))
         self.program = program

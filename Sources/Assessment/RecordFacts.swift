@@ -42,7 +42,7 @@ final class FieldTable: Sendable {
     let childNodes: [Int32]
     let nodeField: [Int32]
     /// Each field's path as a JSON string literal, ready to copy into canonical output.
-    let quotedPaths: [[UInt8]]
+    let quotedPaths: ByteTable
     let index: [String: Int]
     /// The field that says where the operator is (for whether a pack binds), if the schema has it.
     let countryField: Int?
@@ -82,11 +82,11 @@ final class FieldTable: Sendable {
         self.valueBytes = valueBytes
         let numbers = Dictionary(uniqueKeysWithValues: fields.enumerated().map { ($1.path, $0) })
         index = numbers
-        quotedPaths = fields.map { field in
+        quotedPaths = ByteTable(fields.map { field in
             var quoted: [UInt8] = []
             JSONValue.writeString(field.path, into: &quoted)
             return quoted
-        }
+        })
         countryField = numbers["operator.country"]
         var start: [Int32] = [], count: [Int32] = [], keys: [String] = [], nodes: [Int32] = [], field: [Int32] = []
         func flatten(_ schema: RecordSchema, path: String) -> Int32 {
