@@ -356,7 +356,11 @@ public struct CriteriaSet: Sendable {
 
 /// SHA-256 helpers for the audit trail.
 public enum AuditHash {
-    public static func sha256(_ bytes: [UInt8]) -> [UInt8] { Array(SHA256.hash(data: bytes)) }
+    public static func sha256(_ bytes: [UInt8]) -> [UInt8] {
+        var hasher = SHA256()
+        bytes.withUnsafeBytes { hasher.update(bufferPointer: $0) }
+        return hasher.finalize().withUnsafeBytes { Array($0) }
+    }
 
     /// Hash of a record's canonical JSON: the same facts give the same hash whatever the spacing
     /// or key order of the submitted text.
@@ -366,11 +370,18 @@ public enum AuditHash {
     /// length-prefixed so that no two rows can collide by shifting bytes between fields.
     public static func row(batchID: String, seq: Int64, inputSHA256: [UInt8], criteriaSHA256: [UInt8], result: [UInt8]) -> [UInt8] {
         var hasher = SHA256()
-        for part in [Array(batchID.utf8), Array(String(seq).utf8), inputSHA256, criteriaSHA256, result] {
-            var length = UInt64(part.count).bigEndian
+        func part(_ bytes: UnsafeRawBufferPointer) {
+            var length = UInt64(bytes.count).bigEndian
             withUnsafeBytes(of: &length) { hasher.update(bufferPointer: $0) }
-            hasher.update(data: part)
+            hasher.update(bufferPointer: bytes)
         }
-        return Array(hasher.finalize())
+        var batch = batchID
+        batch.withUTF8 { part(UnsafeRawBufferPointer($0)) }
+        var decimal = String(seq)
+        decimal.withUTF8 { part(UnsafeRawBufferPointer($0)) }
+        inputSHA256.withUnsafeBytes(part)
+        criteriaSHA256.withUnsafeBytes(part)
+        result.withUnsafeBytes(part)
+        return hasher.finalize().withUnsafeBytes { Array($0) }
     }
 }

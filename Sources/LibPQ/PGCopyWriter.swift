@@ -18,19 +18,42 @@ public struct PGCopyWriter {
     public mutating func add(utf8 value: [UInt8]?) {
         separator()
         guard let value else { buffer.append(contentsOf: [0x5C, UInt8(ascii: "N")]); return }
-        // Runs of bytes that need no escape are copied at once (results are mostly such runs).
+        // Runs of bytes that need no escape are copied at once (results are mostly such runs),
+        // found eight bytes at a time.
         value.withUnsafeBufferPointer { bytes in
             var start = 0
-            for i in 0..<bytes.count {
-                let byte = bytes[i]
-                guard byte == 0x5C || byte == 0x09 || byte == 0x0A || byte == 0x0D else { continue }
-                buffer.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<i]))
-                buffer.append(0x5C)
-                buffer.append(byte == 0x5C ? 0x5C : byte == 0x09 ? UInt8(ascii: "t") : byte == 0x0A ? UInt8(ascii: "n") : UInt8(ascii: "r"))
-                start = i + 1
+            var i = 0
+            while i < bytes.count {
+                if i + 8 <= bytes.count, !Self.mayNeedEscape(UnsafeRawPointer(bytes.baseAddress! + i).loadUnaligned(as: UInt64.self)) {
+                    i += 8
+                    continue
+                }
+                let end = min(i + 8, bytes.count)
+                while i < end {
+                    let byte = bytes[i]
+                    if byte == 0x5C || byte == 0x09 || byte == 0x0A || byte == 0x0D {
+                        buffer.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<i]))
+                        buffer.append(0x5C)
+                        buffer.append(byte == 0x5C ? 0x5C : byte == 0x09 ? UInt8(ascii: "t") : byte == 0x0A ? UInt8(ascii: "n") : UInt8(ascii: "r"))
+                        start = i + 1
+                    }
+                    i += 1
+                }
             }
             buffer.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start...]))
         }
+    }
+
+    /// Whether any of the eight bytes may be a backslash, tab, newline or carriage return: a
+    /// byte equal to one of them makes its lane zero in `word ^ pattern`, which the classic
+    /// has-zero-byte test finds (it may also flag a lane next to a true one: then the bytes are
+    /// looked at one by one, which is always correct).
+    @inline(__always)
+    static func mayNeedEscape(_ word: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        func hasZero(_ x: UInt64) -> UInt64 { (x &- ones) & ~x & highs }
+        return hasZero(word ^ (0x5C &* ones)) | hasZero(word ^ (0x09 &* ones)) | hasZero(word ^ (0x0A &* ones))
+            | hasZero(word ^ (0x0D &* ones)) != 0
     }
 
     public mutating func add(_ value: Int64) {

@@ -50,6 +50,29 @@ import TestSupport
         }
     }
 
+    /// The COPY writer scans eight bytes at a time: characters it must escape, at every offset
+    /// within and across those words, arrive intact.
+    @Test func copyEscapesAtEveryOffset() throws {
+        let db = try PGConnection(try TestDatabase.create("copyoffsets"))
+        try db.query("CREATE TABLE o (n bigint, s text)")
+        var random = SplitMix64(seed: 21)
+        let alphabet = ["a", "\\", "\t", "\n", "\r", "é", "x", "\\\\", "\"", "7"]
+        let texts: [String] = (0..<3_000).map { _ in
+            String((0..<Int(random.next() % 41)).map { _ in alphabet[Int(random.next() % UInt64(alphabet.count))] }.joined())
+        }
+        _ = try db.copyIn("COPY o (n, s) FROM STDIN") { w in
+            for (i, text) in texts.enumerated() {
+                w.add(Int64(i)); w.add(text)
+                try w.endRow()
+            }
+        }
+        let rows = try db.query("SELECT s FROM o ORDER BY n")
+        #expect(rows.rowCount == texts.count)
+        for i in 0..<texts.count where rows.string(i, 0) != texts[i] {
+            Issue.record("row \(i): \(texts[i].debugDescription) came back as \(String(describing: rows.string(i, 0)).debugDescription)")
+        }
+    }
+
     @Test func copyErrorsCarrySQLStateAndLeaveTheConnectionUsable() throws {
         let db = try PGConnection(try TestDatabase.create("copyerr"))
         try db.query("CREATE TABLE u (n int PRIMARY KEY)")
