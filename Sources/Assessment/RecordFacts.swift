@@ -244,7 +244,8 @@ struct RecordFacts {
             }
         }
 
-        func fact(_ value: JSONValue, field: Int) -> Fact {
+        @inline(__always)
+        func fact(_ value: borrowing JSONValue, field: Int) -> Fact {
             let isEnum = enums[field].count > 0
             switch value {
             case .bool(let b): return .bool(b)

@@ -41,7 +41,7 @@ struct BenchCommand: ParsableCommand {
     var database: String?
     @Option(help: "Directory of the private cluster, logs and generated records.") var dataDir = ".oversight/bench"
     @Option(help: "Records per micro-benchmark round.") var microRecords = 50_000
-    @Option(help: "Rounds per micro-benchmark; the best is reported.") var rounds = 3
+    @Option(help: "Rounds per micro-benchmark; the best is reported.") var rounds = 5
     @Flag(help: "Run the micro-benchmarks only.") var microOnly = false
     @Option(help: "Write every figure to this JSON file.") var json: String?
 
