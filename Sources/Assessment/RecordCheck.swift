@@ -5,6 +5,15 @@ public enum RecordCheck {
         case invalid(SchemaViolation)
     }
 
+    /// Whether a submitted record may be stored: nil when valid, else the first reason. Most
+    /// valid records pass a one-pass scan of their bytes; the rest, and every refusal, go
+    /// through `check`, which says where and why.
+    public static func validate(_ bytes: [UInt8], limits: RecordLimits = RecordLimits()) -> SchemaViolation? {
+        if SchemaProgram.deployment.scan(bytes, limits: limits) { return nil }
+        if case .invalid(let violation) = check(bytes, limits: limits) { return violation }
+        return nil
+    }
+
     public static func check(_ bytes: [UInt8], schema: RecordSchema = .deployment, limits: RecordLimits = RecordLimits()) -> Outcome {
         if bytes.count > limits.maximumBytes {
             return .invalid(SchemaViolation(field: "", message: "record is \(bytes.count) bytes; the limit is \(limits.maximumBytes) bytes"))

@@ -222,12 +222,11 @@ final class StoreThread: @unchecked Sendable {
             for record in records {
                 switch record.body {
                 case .json(let bytes):
-                    switch RecordCheck.check(bytes, limits: limits.record) {
-                    case .valid:
+                    if let violation = RecordCheck.validate(bytes, limits: limits.record) {
+                        rejected.append(RejectedRecord(line: record.line, field: violation.field, message: violation.message, raw: bytes))
+                    } else {
                         accepted.append(AcceptedRecord(seq: seq, line: record.line, record: bytes))
                         seq += 1
-                    case .invalid(let violation):
-                        rejected.append(RejectedRecord(line: record.line, field: violation.field, message: violation.message, raw: bytes))
                     }
                 case .malformed(let raw, let field, let message):
                     rejected.append(RejectedRecord(line: record.line, field: field, message: message, raw: raw))

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import TestSupport
 @testable import Assessment
@@ -111,5 +112,89 @@ import TestSupport
         }
         #expect(v.field == "context.people_affected_per_day")
         #expect(v.message.contains("below the minimum"))
+    }
+}
+
+/// The one-pass intake scan must never pass a text that the parser and schema tree refuse, and
+/// must pass the ordinary valid records it exists for.
+@Suite struct IntakeScanTests {
+    static let inserts: [[UInt8]] = [
+        [0x20], [0x0A], [0x09], [0x5C], [0x22], [0x2C], [0x3A], [0x7B], [0x7D], [0x5B], [0x5D], [0x30], [0x2D], [0x2E], [0x65],
+        [0x7F], [0x01], [0x00], [0xC3, 0xA9], [0xC3], [0xFF], [0x61], [0x75], Array("\\u0041".utf8), Array("\\\"".utf8),
+        Array("e\u{301}".utf8), Array("\u{212A}".utf8), Array(",\"id\":\"x\"".utf8), Array("1e400".utf8), Array("-0".utf8),
+        Array("1234567890123456789".utf8), Array("0.5".utf8), Array("null".utf8), Array("true".utf8), Array("[]".utf8),
+        Array("{}".utf8), Array(",\"nmae\":1".utf8), Array(String(repeating: "x", count: 70).utf8),
+    ]
+
+    func mutate(_ text: [UInt8], _ random: inout SplitMix64) -> [UInt8] {
+        var text = text
+        for _ in 0..<(1 + Int(random.next() % 3)) where !text.isEmpty {
+            let at = Int(random.next() % UInt64(text.count))
+            switch random.next() % 4 {
+            case 0: text.insert(contentsOf: Self.inserts[Int(random.next() % UInt64(Self.inserts.count))], at: at)
+            case 1: text.remove(at: at)
+            case 2: text[at] = Self.inserts[Int(random.next() % UInt64(Self.inserts.count))][0]
+            default:
+                // Replace a value after a colon with another value.
+                if let colon = text[at...].firstIndex(of: 0x3A) {
+                    let end = text[(colon + 1)...].firstIndex { $0 == 0x2C || $0 == 0x7D } ?? text.count
+                    let values = ["\"DE\"", "\"de\"", "\"facial_recognition\"", "\"Facial_recognition\"", "\"\u{212A}\"", "3", "-1",
+                                  "1.5", "0.01", "1e2", "true", "null", "[\"emotion\"]", "[]", "{}", "\"\"", "\"e\u{301}\""]
+                    text.replaceSubrange((colon + 1)..<end, with: Array(values[Int(random.next() % UInt64(values.count))].utf8))
+                }
+            }
+        }
+        return text
+    }
+
+    @Test func neverPassesWhatTheParserAndSchemaRefuse() {
+        var random = SplitMix64(seed: 1234)
+        var limits = RecordLimits()
+        var passed = 0, refused = 0, tried = 0
+        for record in SyntheticDeployments(count: 2_000, seed: 17) {
+            let canonical = record.canonicalBytes
+            #expect(SchemaProgram.deployment.scan(canonical, limits: limits), "\(String(decoding: canonical, as: UTF8.self))")
+            for round in 0..<10 {
+                // Small limits in some rounds, so that the limits themselves are crossed.
+                limits.maximumStringBytes = round % 3 == 0 ? 40 : 64 * 1024
+                limits.maximumBytes = round % 5 == 0 ? 600 : 1024 * 1024
+                // Byte mutations (mostly malformed), or value mutations written out with spaces and
+                // shuffled keys (well-formed, often valid).
+                let text = round % 2 == 0 ? mutate(canonical, &random)
+                    : Array(written(SchemaProgramTests().mutate(record, &random), &random).utf8)
+                tried += 1
+                guard SchemaProgram.deployment.scan(text, limits: limits) else { refused += 1; continue }
+                passed += 1
+                if case .invalid(let violation) = RecordCheck.check(text, limits: limits) {
+                    Issue.record("scan passed \(String(decoding: text, as: UTF8.self)) which check refuses: \(violation)")
+                }
+            }
+            limits = RecordLimits()
+        }
+        // Both outcomes must be common for the comparison to mean anything.
+        #expect(passed > tried / 5 && refused > tried / 5, "passed \(passed), refused \(refused) of \(tried)")
+    }
+
+    /// JSON text with members in the order given and spaces around every separator.
+    func written(_ value: JSONValue, _ random: inout SplitMix64) -> String {
+        switch value {
+        case .object(var members):
+            members.shuffle(using: &random)
+            return "{ " + members.map { JSONValue.string($0.key).canonicalString + " :\n\t" + written($0.value, &random) }
+                .joined(separator: " , ") + " }"
+        case .array(let elements):
+            return "[ " + elements.map { written($0, &random) }.joined(separator: " ,\r\n ") + " ]"
+        default:
+            return value.canonicalString
+        }
+    }
+
+    @Test func passesRecordsWrittenWithWhitespaceAndAnyKeyOrder() throws {
+        var random = SplitMix64(seed: 8)
+        for record in SyntheticDeployments(count: 300, seed: 5) {
+            let text = written(record, &random)
+            #expect(SchemaProgram.deployment.scan(Array(text.utf8), limits: RecordLimits()), "\(text)")
+            #expect(RecordCheck.validate(Array(text.utf8)) == nil)
+        }
     }
 }
