@@ -19,6 +19,8 @@ final class CoordinatorClient {
         var retryable = false
         /// The coordinator lost chunks (it restarted): open the batch again and resume.
         var resumable = false
+        /// The batch's intake is already closed.
+        var closed = false
         var description: String { message }
     }
 
@@ -74,7 +76,8 @@ final class CoordinatorClient {
             let reply = try ClientReply.decode(frames[...])
             if case .error(let code, let message) = reply {
                 throw Refused(message: "coordinator refused: \(message)", retryable: code == ClientReply.ErrorCode.storeUnavailable.rawValue,
-                              resumable: code == ClientReply.ErrorCode.outOfOrder.rawValue)
+                              resumable: code == ClientReply.ErrorCode.outOfOrder.rawValue,
+                              closed: code == ClientReply.ErrorCode.closed.rawValue)
             }
             return reply
         }

@@ -28,21 +28,31 @@ struct Submission {
     mutating func send(showProgress: Bool, patience: Double = 300) throws -> Outcome {
         var silentSince: Date?
         var resumes = 0
+        var resuming = false
         while true {
             do {
                 return try sendOnce(showProgress: showProgress)
             } catch let error as CoordinatorClient.Unreachable {
                 // A coordinator that never answered is a wrong address, not a restart.
                 guard opened else { throw error }
+                resuming = true
                 let since = silentSince ?? Date()
                 silentSince = since
                 if Date().timeIntervalSince(since) > patience { throw error }
                 printError("no answer from the coordinator while sending; resuming when it is back")
                 Thread.sleep(forTimeInterval: 1)
                 file = try BatchFile(path: file.path, format: file.format)
+            } catch let error as CoordinatorClient.Refused where error.closed && resuming {
+                // The coordinator stored every chunk and our CLOSE, then stopped before its answer
+                // reached us (only this client closes the batch, and only after the last chunk's
+                // acknowledgement): intake is done.
+                printError("the batch's intake was closed before the coordinator stopped; nothing left to send")
+                guard case .status(let progress) = try client.request(.status(batchID: batchID)) else { throw error }
+                return Outcome(accepted: progress.accepted, rejected: progress.rejected, progress: progress)
             } catch let error as CoordinatorClient.Refused where error.resumable {
                 // A restarted coordinator never saw some chunks: resume after the last one stored.
                 resumes += 1
+                resuming = true
                 if resumes > 100 { throw error }
                 printError("the coordinator lost chunks sent before it restarted; resuming after the last stored chunk")
                 file = try BatchFile(path: file.path, format: file.format)
