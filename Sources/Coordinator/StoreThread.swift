@@ -5,6 +5,9 @@ import Logging
 import Wire
 import ZeroMQ
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Work for the coordinator's database thread, and what it answers.
 enum StoreRequest: Sendable {
@@ -39,6 +42,7 @@ enum StoreReply: Sendable {
 /// The thread that owns the coordinator's PostgreSQL connection. It validates and stores
 /// chunks, reads jobs back, and reconnects with backoff when the database goes away.
 final class StoreThread: @unchecked Sendable {
+    static let dieAfterClose = ProcessInfo.processInfo.environment["OVERSIGHT_FAULT_DIE_AFTER_CLOSE"] != nil
     let requests = Mailbox<StoreRequest>()
     private let replies: Mailbox<StoreReply>
     private let conninfo: String
@@ -247,6 +251,9 @@ final class StoreThread: @unchecked Sendable {
                 replies.post(.failed(client: client, code: .unknownBatch, message: "no batch \(batchID)")); return
             }
             try store.closeIntake(batchID: batchID.description)
+            // OVERSIGHT_FAULT_DIE_AFTER_CLOSE: fault injection for the test suite only — the
+            // coordinator dies with the CLOSE committed and unanswered.
+            if Self.dieAfterClose { kill(getpid(), SIGKILL) }
             batchSeqs[batchID] = nil
             replies.post(.closed(client: client, batchID: batchID))
         case .status(let client, let organisation, let batchID):

@@ -20,7 +20,12 @@ final class FaultySystem: @unchecked Sendable {
     private var restarts = 0
     private let lock = NSLock()
 
-    init(label: String, conninfo: String? = nil, workers: Int, coordinatorOptions: [String] = []) throws {
+    /// Environment of the next coordinator started (fault injection).
+    var coordinatorEnvironment: [String: String]
+
+    init(label: String, conninfo: String? = nil, workers: Int, coordinatorOptions: [String] = [],
+         coordinatorEnvironment: [String: String] = [:]) throws {
+        self.coordinatorEnvironment = coordinatorEnvironment
         self.conninfo = try conninfo ?? TestDatabase.create(label)
         workerEndpoint = "tcp://127.0.0.1:\(freeLoopbackPort())"
         clientEndpoint = "tcp://127.0.0.1:\(freeLoopbackPort())"
@@ -35,7 +40,8 @@ final class FaultySystem: @unchecked Sendable {
     func startCoordinator() throws {
         lock.lock(); defer { lock.unlock() }
         restarts += 1
-        coordinator = try RunningProcess(coordinatorArguments, logPath: directory + "/coordinator-\(restarts).log")
+        coordinator = try RunningProcess(coordinatorArguments, logPath: directory + "/coordinator-\(restarts).log",
+                                         environment: coordinatorEnvironment)
     }
 
     func startWorker(_ n: Int) throws {
@@ -252,6 +258,31 @@ extension FaultTests {
         #expect(submit.log.contains("resuming"), "\(submit.log)")
         let batch = try #require(batchID(fromSubmitLog: submit.log))
         try system.expectExactlyOnce(batch: batch, accepted: 60_000)
+        system.stopAll()
+    }
+}
+
+extension FaultTests {
+    /// The coordinator dies with a batch's CLOSE committed but unanswered: the resumed submit
+    /// finds the intake closed, which means every chunk was stored, and goes on to wait.
+    @Test func coordinatorKilledAfterClosingIntake() throws {
+        let system = try FaultySystem(label: "killclose", workers: 2, coordinatorEnvironment: ["OVERSIGHT_FAULT_DIE_AFTER_CLOSE": "1"])
+        try system.startWorkers()
+        let file = system.directory + "/batch.jsonl"
+        try writeRecords(5_000, seed: 31, to: file)
+        let submit = try system.submitInBackground(file, ["--timeout", "3"])
+        let deadline = Date().addingTimeInterval(300)
+        while system.coordinator.process.isRunning && Date() < deadline { usleep(20_000) }
+        let db = try PGConnection(system.conninfo)
+        #expect(try db.query("SELECT count(*) FROM oversight.batches WHERE intake_closed_at IS NOT NULL").int64(0, 0) == 1,
+                "the coordinator died after committing the close")
+        system.coordinatorEnvironment = [:]
+        try system.startCoordinator()
+        while submit.process.isRunning && Date() < deadline { usleep(100_000) }
+        #expect(submit.stop(grace: 1) == 0, "\(submit.log)\n\(system.logs)")
+        #expect(submit.log.contains("intake was closed before the coordinator stopped"), "\(submit.log)")
+        let batch = try #require(batchID(fromSubmitLog: submit.log))
+        try system.expectExactlyOnce(batch: batch, accepted: 5_000)
         system.stopAll()
     }
 }
