@@ -22,7 +22,8 @@ import TestSupport
         for key in ["assessments_per_second", "ceiling_per_second", "ratio", "p50_ms", "p99_ms", "coordinator_peak_rss_mib",
                     "worker_1_peak_rss_mib", "worker_2_peak_rss_mib", "cpu_seconds_per_1000_oversight",
                     "cpu_seconds_per_1000_with_postgres", "scoring_per_second_one_core", "wire_codec_jobs_per_second_one_core",
-                    "record_decoding_per_second_one_core", "small_batch_visible_ms_median"] {
+                    "record_decoding_per_second_one_core", "intake_validation_per_second_one_core",
+                    "scoring_with_canonical_output_per_second_one_core", "small_batch_visible_ms_median"] {
             guard case .number(let value)? = figures[key] else { Issue.record("\(key) missing"); continue }
             #expect(value > 0, "\(key)")
         }

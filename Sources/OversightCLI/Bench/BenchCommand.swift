@@ -24,7 +24,9 @@ struct BenchCommand: ParsableCommand {
             transaction, one connection) and as many result rows COPY'd into a copy of
             `assessments` (256 per transaction, one connection per worker), with no ZeroMQ
             and no scoring; the ratio is end to end / ceiling. Micro-benchmarks on one
-            core: scoring, scoring with canonical output, record decoding, wire codec.
+            core: scoring, scoring with canonical output, record decoding (parse and
+            schema check into a tree), intake validation (what the coordinator does with
+            each submitted record), wire codec.
 
             The private cluster is durable (fsync on), like a real one, and its database
             is created empty for every run, so that runs are comparable. Build with -c
