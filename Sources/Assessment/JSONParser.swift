@@ -297,46 +297,65 @@ public struct JSONParser {
     }
 
     private mutating func parseNumber() throws(JSONSyntaxError) -> Double {
-        let start = index
-        let negative = bytes[index] == UInt8(ascii: "-")
-        var fraction = false
-        if negative { index += 1 }
-        guard index < bytes.count, isDigit(bytes[index]) else { throw error("expected a digit in number") }
-        if bytes[index] == UInt8(ascii: "0") {
-            index += 1
-            if index < bytes.count, isDigit(bytes[index]) { throw error("leading zero in number") }
-        } else {
-            while index < bytes.count, isDigit(bytes[index]) { index += 1 }
+        let number = Self.number(in: bytes, at: index)
+        switch number.outcome {
+        case .value(let value, let plainInteger):
+            // "-0" reads as -0.0, which canonical JSON writes "0".
+            if !plainInteger || (value == 0 && bytes[index] == UInt8(ascii: "-")) { canonical = false }
+            index = number.end
+            return value
+        case .malformed(let message):
+            index = number.end
+            throw error(message)
+        case .outOfRange:
+            throw JSONSyntaxError(offset: index, message: "number out of range")
         }
-        if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
-            fraction = true
-            index += 1
-            guard index < bytes.count, isDigit(bytes[index]) else { throw error("expected a digit after '.'") }
-            while index < bytes.count, isDigit(bytes[index]) { index += 1 }
-        }
-        if index < bytes.count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
-            fraction = true
-            index += 1
-            if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
-            guard index < bytes.count, isDigit(bytes[index]) else { throw error("expected a digit in exponent") }
-            while index < bytes.count, isDigit(bytes[index]) { index += 1 }
-        }
-        // A plain integer of at most 15 digits is exact in a Double: no text, no strtod.
-        if !fraction, index - start - (negative ? 1 : 0) <= 15 {
-            var magnitude: Int64 = 0
-            for i in (negative ? start + 1 : start)..<index { magnitude = magnitude * 10 + Int64(bytes[i] &- UInt8(ascii: "0")) }
-            if negative && magnitude == 0 { canonical = false }  // written "0"
-            return negative ? -Double(magnitude) : Double(magnitude)
-        }
-        canonical = false
-        let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
-        guard let value = Double(text), value.isFinite else {
-            throw JSONSyntaxError(offset: start, message: "number out of range")
-        }
-        return value
     }
 
-    @inline(__always) private func isDigit(_ byte: UInt8) -> Bool {
-        byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")
+    enum NumberOutcome {
+        /// `plainInteger`: no fraction or exponent, at most 15 digits (read without strtod).
+        case value(Double, plainInteger: Bool)
+        case malformed(String)
+        case outOfRange
+    }
+
+    /// The number that starts at `start`, by RFC 8259's grammar, read as a Double (shared by
+    /// the parser and the intake scan, so that they read every number alike): where it ends
+    /// (where it went wrong, when malformed) and its value.
+    static func number(in bytes: UnsafeBufferPointer<UInt8>, at start: Int) -> (end: Int, outcome: NumberOutcome) {
+        func isDigit(_ i: Int) -> Bool { i < bytes.count && bytes[i] >= UInt8(ascii: "0") && bytes[i] <= UInt8(ascii: "9") }
+        var index = start
+        let negative = index < bytes.count && bytes[index] == UInt8(ascii: "-")
+        var plain = true
+        if negative { index += 1 }
+        guard isDigit(index) else { return (index, .malformed("expected a digit in number")) }
+        if bytes[index] == UInt8(ascii: "0") {
+            index += 1
+            if isDigit(index) { return (index, .malformed("leading zero in number")) }
+        } else {
+            while isDigit(index) { index += 1 }
+        }
+        if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
+            plain = false
+            index += 1
+            guard isDigit(index) else { return (index, .malformed("expected a digit after '.'")) }
+            while isDigit(index) { index += 1 }
+        }
+        if index < bytes.count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
+            plain = false
+            index += 1
+            if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
+            guard isDigit(index) else { return (index, .malformed("expected a digit in exponent")) }
+            while isDigit(index) { index += 1 }
+        }
+        // A plain integer of at most 15 digits is exact in a Double: no text, no strtod.
+        if plain, index - start - (negative ? 1 : 0) <= 15 {
+            var magnitude: Int64 = 0
+            for i in (negative ? start + 1 : start)..<index { magnitude = magnitude * 10 + Int64(bytes[i] &- UInt8(ascii: "0")) }
+            return (index, .value(negative ? -Double(magnitude) : Double(magnitude), plainInteger: true))
+        }
+        let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
+        guard let value = Double(text), value.isFinite else { return (index, .outOfRange) }
+        return (index, .value(value, plainInteger: false))
     }
 }

@@ -261,45 +261,13 @@ extension SchemaProgram {
             return range.isEmpty || memcmp(table.bytes.baseAddress! + start, text.baseAddress! + range.lowerBound, range.count) == 0
         }
 
-        /// The number at `index`, by the JSON grammar, and its value as the parser reads it.
+        /// The number at `index`, read as the parser reads it.
         mutating func number() -> Double? {
-            let start = index
-            let negative = peek == UInt8(ascii: "-")
-            if negative { index += 1 }
-            guard index < text.count, isDigit(text[index]) else { return nil }
-            if text[index] == UInt8(ascii: "0") {
-                index += 1
-                if index < text.count, isDigit(text[index]) { return nil }
-            } else {
-                while index < text.count, isDigit(text[index]) { index += 1 }
-            }
-            var integer = true
-            if peek == UInt8(ascii: ".") {
-                integer = false
-                index += 1
-                guard index < text.count, isDigit(text[index]) else { return nil }
-                while index < text.count, isDigit(text[index]) { index += 1 }
-            }
-            if peek == UInt8(ascii: "e") || peek == UInt8(ascii: "E") {
-                integer = false
-                index += 1
-                if peek == UInt8(ascii: "+") || peek == UInt8(ascii: "-") { index += 1 }
-                guard index < text.count, isDigit(text[index]) else { return nil }
-                while index < text.count, isDigit(text[index]) { index += 1 }
-            }
-            let digits = index - start - (negative ? 1 : 0)
-            if integer && digits <= 15 {
-                var magnitude: Int64 = 0
-                for i in (negative ? start + 1 : start)..<index { magnitude = magnitude * 10 + Int64(text[i] &- UInt8(ascii: "0")) }
-                return negative ? -Double(magnitude) : Double(magnitude)
-            }
-            // As the parser reads it (Double(String) is strtod in the C locale).
-            guard let value = Double(String(decoding: UnsafeBufferPointer(rebasing: text[start..<index]), as: UTF8.self)),
-                  value.isFinite else { return nil }
+            let number = JSONParser.number(in: text, at: index)
+            index = number.end
+            guard case .value(let value, _) = number.outcome else { return nil }
             return value
         }
-
-        func isDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }
 
         mutating func literal(_ word: StaticString) -> Bool {
             let count = word.utf8CodeUnitCount
