@@ -259,8 +259,13 @@ public final class WorkerService: @unchecked Sendable {
                         logger.error("cannot store this bundle's results", metadata: ["batch": "\(work.bundle.batchID)", "error": "\(error)"])
                         let reason = "\(error)"
                         let failures = work.bundle.jobs.map { (seq: $0.seq, attempt: Int($0.attempt) + 1, reason: reason) }
-                        try? store?.writeAssessments(batchID: work.bundle.batchID.description, criteriaSHA256: work.criteriaSHA256,
-                                                     worker: configuration.name, rows: [], failures: failures)
+                        do {
+                            _ = try store?.writeAssessments(batchID: work.bundle.batchID.description, criteriaSHA256: work.criteriaSHA256,
+                                                            worker: configuration.name, rows: [], failures: failures)
+                        } catch {
+                            // The coordinator still hears of the failures below and counts the attempts.
+                            logger.warning("could not record the bundle's failures in job_failures", metadata: ["error": "\(error)"])
+                        }
                         outbox.post(.done(batchID: work.bundle.batchID, committed: [],
                                           failed: work.bundle.jobs.map { JobFailure(seq: $0.seq, reason: reason) }))
                         break
