@@ -25,18 +25,30 @@ import Wire
         return d
     }
 
-    @Test func sendsBundlesUpToTheWorkersCredit() {
+    @Test func sendsFullBundlesUpToTheWorkersCredit() {
         var d = machine()
         _ = d.chunkStored(batch, jobs: jobs(1...100), rejected: 0, now: 0)
         let sent = bundles(d.received(from: w1, .ready(name: "w1", credit: 25), now: 0))
-        #expect(sent.map(\.bundle.jobs.count) == [10, 10, 5])
-        #expect(sent.flatMap(\.bundle.jobs).map(\.seq) == Array(1...25))
-        #expect(d.leasedCount == 25)
-        // No credit left: nothing more until DONE.
+        // Room for 5 more is no bundle while a full one waits: it goes when a commit frees room.
+        #expect(sent.map(\.bundle.jobs.count) == [10, 10])
+        #expect(sent.flatMap(\.bundle.jobs).map(\.seq) == Array(1...20))
+        #expect(d.leasedCount == 20)
         #expect(bundles(d.tick(now: 10)).isEmpty)
         let more = bundles(d.received(from: w1, .done(batchID: batch, committed: Array(1...10), failed: []), now: 20))
-        #expect(more.flatMap(\.bundle.jobs).map(\.seq) == Array(26...35))
+        #expect(more.map(\.bundle.jobs.count) == [10])
+        #expect(more.flatMap(\.bundle.jobs).map(\.seq) == Array(21...30))
         #expect(d.progress(batch)?.done == 10)
+    }
+
+    @Test func theLastJobsGoInAPartialBundle() {
+        var d = machine()
+        _ = d.chunkStored(batch, jobs: jobs(1...25), rejected: 0, now: 0)
+        let sent = bundles(d.received(from: w1, .ready(name: "w1", credit: 100), now: 0))
+        #expect(sent.map(\.bundle.jobs.count) == [10, 10, 5])
+        // A worker whose credit is below the bundle size still gets work.
+        var small = machine()
+        _ = small.chunkStored(batch, jobs: jobs(1...100), rejected: 0, now: 0)
+        #expect(bundles(small.received(from: w2, .ready(name: "w2", credit: 4), now: 0)).map(\.bundle.jobs.count) == [4])
     }
 
     @Test func completesOnceWhenIntakeIsClosedAndEveryJobIsDone() {
