@@ -43,9 +43,9 @@ indirect enum Condition: Sendable {
 ///
 /// Truth values travel as two-bit codes, Kleene's logic as an interval: bit 1 "can be true",
 /// bit 0 "is true" — `no` 0b00, `unknown` 0b10, `yes` 0b11 — so `all` is the bitwise AND of its
-/// parts and `any` their OR. Every node is evaluated once, in one pass over the program in its
-/// order (parts and definitions come before what uses them), into a table of codes; which
-/// fields decided a fired rule, or leave an undecided one open, is read from that table
+/// parts and `any` their OR. Every node is evaluated once — the leaves, then the composites in
+/// program order (parts and definitions come before what uses them) — into a table of codes;
+/// which fields decided a fired rule, or leave an undecided one open, is read from that table
 /// afterwards for those rules alone.
 struct Evaluation {
     static let no: UInt8 = 0b00, unknown: UInt8 = 0b10, yes: UInt8 = 0b11
@@ -63,8 +63,6 @@ struct Evaluation {
     let definitionMissing: UnsafeMutableBufferPointer<(known: Bool, fields: FieldSet)>
 
     static func truth(_ code: UInt8) -> Truth { code == yes ? .yes : code == no ? .no : .unknown }
-
-    func truth(_ node: Int32) -> Truth { Self.truth(codes[Int(node)]) }
 
     @inline(__always)
     func code(_ node: Int32) -> UInt8 { codes[Int(node)] }
