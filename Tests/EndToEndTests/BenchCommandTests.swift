@@ -31,5 +31,13 @@ import TestSupport
         let db = try PGConnection(conninfo)
         #expect(try db.query("SELECT count(*) FROM pg_namespace WHERE nspname = 'oversight_bench_ceiling'").int(0, 0) == 0)
         #expect(try db.query("SELECT count(*) FROM oversight.assessments").int(0, 0) == 3000 + 5 * 10, "the batch and five small ones")
+
+        // A second run in the same directory reads only its own logs (it waits for "worker ready"
+        // in the coordinator's log; an earlier run's lines started the clock too soon).
+        let again = try OversightBinary.runSplit(["bench", "--records", "1000", "--workers", "2", "--micro-records", "1000",
+                                                  "--rounds", "1", "--database", conninfo, "--data-dir", directory], timeout: 300)
+        #expect(again.status == 0, "\(again.stderr)")
+        let log = try String(contentsOfFile: directory + "/logs/coordinator.log", encoding: .utf8)
+        #expect(log.components(separatedBy: "coordinator listening").count - 1 == 1, "\(log)")
     }
 }

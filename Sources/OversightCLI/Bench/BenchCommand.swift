@@ -81,8 +81,19 @@ struct BenchCommand: ParsableCommand {
             conninfo = database
         } else {
             let local = try LocalCluster(dataDirectory: directory + "/cluster")
+            // Every run empties the cluster's database, so bench uses only a cluster it made.
+            let marker = local.dataDirectory + "/made-by-oversight-bench"
+            let exists = FileManager.default.fileExists(atPath: local.pgdata + "/PG_VERSION")
+            if exists && !FileManager.default.fileExists(atPath: marker) {
+                throw CommandFailure("""
+                    \(local.dataDirectory) holds a PostgreSQL cluster that oversight bench did not make; bench empties \
+                    its database on every run, so it leaves this one alone. Choose another --data-dir (or, if it is a \
+                    bench cluster from before this check, delete that directory).
+                    """)
+            }
             printError("starting PostgreSQL in \(local.dataDirectory) (port \(local.port))")
             try local.start()
+            if !exists { try Data().write(to: URL(fileURLWithPath: marker)) }
             // Every run starts from empty tables: a database holding the batches of earlier runs
             // (15 GB after a dozen) made later runs, and their ceiling, slower and unrepeatable.
             try local.recreateDatabase()

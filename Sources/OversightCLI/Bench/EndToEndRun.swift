@@ -35,6 +35,12 @@ struct EndToEndRun {
         let workerPort = try LocalCluster.freePort(), clientPort = try LocalCluster.freePort()
         var children: [ChildProcess] = []
         defer { DemoCommand.stop(children) }
+        // This run's logs only: the processes append, and `waitForWorkers` reads the coordinator's
+        // log for "worker ready" (an earlier run's lines let the clock start before the workers
+        // were there: 0.3 s of every run after the first).
+        for name in ["coordinator.log"] + (1...workers).map({ "worker-\($0).log" }) {
+            try? FileManager.default.removeItem(atPath: directory + "/" + name)
+        }
         children.append(try DemoCommand.spawn(["coordinator", "--database", conninfo,
                                                "--worker-endpoint", "tcp://127.0.0.1:\(workerPort)",
                                                "--client-endpoint", "tcp://127.0.0.1:\(clientPort)"],
