@@ -50,6 +50,24 @@ import TestSupport
         }
     }
 
+    @Test func integersAndByteaAreReadExactly() throws {
+        let db = try PGConnection(try TestDatabase.create("numbers"))
+        let row = try db.query("""
+            SELECT (-9223372036854775808)::int8, 9223372036854775807::int8, 0::int8, (-1)::int8, NULL::int8,
+                   '\\x'::bytea, '\\x00ff10ab'::bytea, NULL::bytea, 'x9'::text
+            """)
+        #expect(row.int64(0, 0) == Int64.min)
+        #expect(row.int64(0, 1) == Int64.max)
+        #expect(row.int64(0, 2) == 0)
+        #expect(row.int64(0, 3) == -1)
+        #expect(row.int64(0, 4) == nil)
+        #expect(row.bytes(0, 5) == [])
+        #expect(row.bytes(0, 6) == [0x00, 0xFF, 0x10, 0xAB])
+        #expect(row.bytes(0, 7) == nil)
+        #expect(row.int64(0, 8) == nil)
+        #expect(row.int(0, 3) == -1)
+    }
+
     /// The COPY writer scans eight bytes at a time: characters it must escape, at every offset
     /// within and across those words, arrive intact.
     @Test func copyEscapesAtEveryOffset() throws {
