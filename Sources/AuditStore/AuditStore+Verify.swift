@@ -78,8 +78,10 @@ extension AuditStore {
                 problems.append(.altered(seq: row.seq, recordID: row.recordID, reason: "the \(column) column disagrees with the hashed result"))
             }
             if let record = row.record {
-                let parsed = try? JSONParser.parse(record)
-                if parsed.map(AuditHash.input) != row.inputSHA256 {
+                var shape = JSONParser.Shape()
+                let parsed = try? JSONParser.parse(record, shape: &shape)
+                // As the worker hashed it: a canonical record as it is stored, any other written canonically.
+                if parsed.map({ shape.isCanonical ? AuditHash.sha256(record) : AuditHash.input($0) }) != row.inputSHA256 {
                     problems.append(.altered(seq: row.seq, recordID: row.recordID, reason: "the submitted record in oversight.jobs no longer gives input_sha256"))
                 } else if parsed?["id"]?.stringValue != row.recordID {
                     problems.append(.altered(seq: row.seq, recordID: row.recordID, reason: "record_id is not the submitted record's id"))
