@@ -43,6 +43,7 @@ enum StoreReply: Sendable {
 /// chunks, reads jobs back, and reconnects with backoff when the database goes away.
 final class StoreThread: @unchecked Sendable {
     static let dieAfterClose = ProcessInfo.processInfo.environment["OVERSIGHT_FAULT_DIE_AFTER_CLOSE"] != nil
+    static let dieAfterSeal = ProcessInfo.processInfo.environment["OVERSIGHT_FAULT_DIE_AFTER_SEAL"] != nil
     let requests = Mailbox<StoreRequest>()
     private let replies: Mailbox<StoreReply>
     private let conninfo: String
@@ -283,10 +284,16 @@ final class StoreThread: @unchecked Sendable {
             let page = try store.pendingJobs(batchID: batchID.description, afterSeq: afterSeq, limit: limit)
             replies.post(.loaded(batchID: batchID, jobs: page.jobs, exhausted: page.exhausted, through: page.scannedThrough))
         case .markCompleted(let batchID):
-            try store.markCompleted(batchID: batchID.description)
+            // Sealed first, then completed: a coordinator that dies in between finds the batch
+            // unfinished when it starts again, completes it, and sealing again changes nothing
+            // (the same rows give the same root). The other order left a batch completed and
+            // never sealed.
             if let seal = try store.seal(batchID: batchID.description, key: sealKey) {
                 logger.info("batch sealed", metadata: ["batch": "\(batchID)", "seal": "\(seal)"])
             }
+            // OVERSIGHT_FAULT_DIE_AFTER_SEAL: fault injection for the test suite only.
+            if Self.dieAfterSeal { kill(getpid(), SIGKILL) }
+            try store.markCompleted(batchID: batchID.description)
             replies.post(.completed(batchID))
             logger.info("batch completed", metadata: ["batch": "\(batchID)"])
         case .recordFailure(let batchID, let seq, let attempt, let worker, let reason):

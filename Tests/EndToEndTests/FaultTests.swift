@@ -287,6 +287,34 @@ extension FaultTests {
     }
 }
 
+extension FaultTests {
+    /// The coordinator dies between sealing a batch and recording it completed: started again,
+    /// it completes the batch, which keeps one seal that `audit verify` accepts.
+    @Test func coordinatorKilledBetweenSealAndCompletion() throws {
+        let system = try FaultySystem(label: "killseal", workers: 2, coordinatorEnvironment: ["OVERSIGHT_FAULT_DIE_AFTER_SEAL": "1"])
+        try system.startWorkers()
+        let file = system.directory + "/batch.jsonl"
+        try writeRecords(3_000, seed: 37, to: file)
+        let submit = try system.submitInBackground(file, ["--timeout", "3"])
+        let deadline = Date().addingTimeInterval(300)
+        while system.coordinator.process.isRunning && Date() < deadline { usleep(20_000) }
+        let db = try PGConnection(system.conninfo)
+        #expect(try db.query("SELECT count(*) FROM oversight.batch_seals").int64(0, 0) == 1, "sealed before it died")
+        #expect(try db.query("SELECT count(*) FROM oversight.batches WHERE completed_at IS NULL").int64(0, 0) == 1, "not yet completed")
+        system.coordinatorEnvironment = [:]
+        try system.startCoordinator()
+        while submit.process.isRunning && Date() < deadline { usleep(100_000) }
+        #expect(submit.stop(grace: 1) == 0, "\(submit.log)\n\(system.logs)")
+        let batch = try #require(batchID(fromSubmitLog: submit.log))
+        try system.expectExactlyOnce(batch: batch, accepted: 3_000)
+        #expect(try db.query("SELECT count(*) FROM oversight.batches WHERE completed_at IS NOT NULL").int64(0, 0) == 1)
+        #expect(try db.query("SELECT count(*) FROM oversight.batch_seals").int64(0, 0) == 1, "sealing the same rows again adds no seal")
+        let verify = try OversightBinary.runSplit(["audit", "verify", batch, "--database", system.conninfo])
+        #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")
+        system.stopAll()
+    }
+}
+
 @Suite(.serialized) struct FailoverTests {
     /// 5. A standby coordinator on the same database takes over when the active one dies.
     @Test func theStandbyTakesOver() throws {
