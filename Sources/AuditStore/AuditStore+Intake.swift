@@ -1,5 +1,5 @@
 public import LibPQ
-public import Assessment
+import Assessment
 
 /// One accepted record ready for `jobs`.
 public struct AcceptedRecord: Sendable {
@@ -131,6 +131,17 @@ extension AuditStore {
 
     public func markCompleted(batchID: String) throws(PQError) {
         try connection.query("UPDATE oversight.batches SET completed_at = COALESCE(completed_at, now()) WHERE batch_id = \(batchID)::uuid")
+    }
+
+    /// Records the batch completed if every accepted job is assessed or given up (an active dead
+    /// letter); false, changing nothing, if some job is not — jobs queued again by `retry`.
+    public func markCompletedIfDone(batchID: String) throws(PQError) -> Bool {
+        try connection.query("""
+            UPDATE oversight.batches SET completed_at = COALESCE(completed_at, now())
+            WHERE batch_id = \(batchID)::uuid
+              AND accepted <= (SELECT count(*) FROM oversight.assessments WHERE batch_id = \(batchID)::uuid)
+                            + (SELECT count(*) FROM oversight.dead_letters WHERE batch_id = \(batchID)::uuid AND retried_at IS NULL)
+            """).affectedRows == 1
     }
 
     /// Up to `limit` jobs of a batch after `afterSeq` that have no assessment yet, in order, and

@@ -1,5 +1,5 @@
 public import Assessment
-public import LibPQ
+import LibPQ
 
 /// A stored seal of a batch.
 public struct SealRecord: Sendable {

@@ -1,4 +1,4 @@
-public import Assessment
+import Assessment
 
 /// What `oversight audit verify` found for one batch.
 public struct VerificationReport: Sendable {

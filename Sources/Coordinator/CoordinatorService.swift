@@ -40,7 +40,8 @@ public struct CurveServer: Sendable {
 /// The coordinator: takes batches from clients, dispatches jobs to workers, tracks progress.
 ///
 /// `run()` blocks the calling thread, which becomes the owner of both ROUTER sockets; a second
-/// thread owns the PostgreSQL connection. They talk through mailboxes (see DESIGN.md).
+/// thread owns the PostgreSQL connection, a third seals completed batches on a connection of its
+/// own. They talk through mailboxes (see DESIGN.md).
 public final class CoordinatorService: @unchecked Sendable {
     let configuration: CoordinatorConfiguration
     let logger: Logger
@@ -48,13 +49,14 @@ public final class CoordinatorService: @unchecked Sendable {
     private let stopping = Mailbox<Bool>()
     private let replies: Mailbox<StoreReply>
     private let store: StoreThread
+    private let sealer: SealThread
 
     public init(configuration: CoordinatorConfiguration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
         replies = Mailbox(wakeup: wakeup)
-        store = StoreThread(conninfo: configuration.conninfo, sealKey: configuration.sealKey, limits: configuration.limits,
-                            replies: replies, logger: logger)
+        store = StoreThread(conninfo: configuration.conninfo, limits: configuration.limits, replies: replies, logger: logger)
+        sealer = SealThread(conninfo: configuration.conninfo, sealKey: configuration.sealKey, replies: replies, logger: logger)
     }
 
     /// Asks `run()` to return; safe from any thread or a signal handler's queue.
@@ -73,6 +75,10 @@ public final class CoordinatorService: @unchecked Sendable {
         storeThread.name = "oversight-store"
         storeThread.start()
         defer { store.requests.close() }
+        let sealThread = Thread { [sealer] in sealer.run() }
+        sealThread.name = "oversight-seal"
+        sealThread.start()
+        defer { sealer.requests.close() }
 
         let context = ZMQContext()
         defer { context.shutdown() }
@@ -292,7 +298,7 @@ public final class CoordinatorService: @unchecked Sendable {
                 case .load(let batch, let afterSeq, let limit):
                     service.store.requests.post(.load(batchID: batch, afterSeq: afterSeq, limit: limit))
                 case .markCompleted(let batch):
-                    service.store.requests.post(.markCompleted(batch))
+                    service.sealer.requests.post(batch)
                 case .recordFailure(let batch, let seq, let attempt, let worker, let reason):
                     service.store.requests.post(.recordFailure(batch, seq: seq, attempt: attempt, worker: worker, reason: reason))
                 case .reconcile(let batch):

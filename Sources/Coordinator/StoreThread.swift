@@ -18,7 +18,6 @@ enum StoreRequest: Sendable {
     case retry(client: [UInt8], organisation: String, batchID: BatchID)
     case cancel(client: [UInt8], organisation: String, batchID: BatchID)
     case load(batchID: BatchID, afterSeq: Int64, limit: Int)
-    case markCompleted(BatchID)
     case recordFailure(BatchID, seq: Int64, attempt: Int, worker: String, reason: String)
     case deadLetter(BatchID, seq: Int64, attempts: Int, reason: String)
     case reconcile(BatchID)
@@ -43,21 +42,18 @@ enum StoreReply: Sendable {
 /// chunks, reads jobs back, and reconnects with backoff when the database goes away.
 final class StoreThread: @unchecked Sendable {
     static let dieAfterClose = ProcessInfo.processInfo.environment["OVERSIGHT_FAULT_DIE_AFTER_CLOSE"] != nil
-    static let dieAfterSeal = ProcessInfo.processInfo.environment["OVERSIGHT_FAULT_DIE_AFTER_SEAL"] != nil
     let requests = Mailbox<StoreRequest>()
     private let replies: Mailbox<StoreReply>
     private let conninfo: String
     private let logger: Logger
     private var store: AuditStore?
-    private let sealKey: SealKey
     private let limits: IntakeLimits
     private var batchSeqs: [BatchID: Int64] = [:]
     /// The organisation of every batch this thread has seen, so that no client reaches another's.
     private var owners: [BatchID: String] = [:]
 
-    init(conninfo: String, sealKey: SealKey, limits: IntakeLimits, replies: Mailbox<StoreReply>, logger: Logger) {
+    init(conninfo: String, limits: IntakeLimits, replies: Mailbox<StoreReply>, logger: Logger) {
         self.conninfo = conninfo
-        self.sealKey = sealKey
         self.limits = limits
         self.replies = replies
         self.logger = logger
@@ -157,7 +153,7 @@ final class StoreThread: @unchecked Sendable {
             logger.error("could not load jobs", metadata: ["batch": "\(batchID)", "error": "\(error)"])
             Thread.sleep(forTimeInterval: 0.5)
             replies.post(.loadFailed(batchID: batchID))
-        case .markCompleted, .recordFailure, .deadLetter, .reconcile:
+        case .recordFailure, .deadLetter, .reconcile:
             // Bookkeeping that must not be lost: retry until the database takes it.
             logger.error("could not write to the database, retrying", metadata: ["error": "\(error)"])
             Thread.sleep(forTimeInterval: 0.5)
@@ -283,19 +279,6 @@ final class StoreThread: @unchecked Sendable {
         case .load(let batchID, let afterSeq, let limit):
             let page = try store.pendingJobs(batchID: batchID.description, afterSeq: afterSeq, limit: limit)
             replies.post(.loaded(batchID: batchID, jobs: page.jobs, exhausted: page.exhausted, through: page.scannedThrough))
-        case .markCompleted(let batchID):
-            // Sealed first, then completed: a coordinator that dies in between finds the batch
-            // unfinished when it starts again, completes it, and sealing again changes nothing
-            // (the same rows give the same root). The other order left a batch completed and
-            // never sealed.
-            if let seal = try store.seal(batchID: batchID.description, key: sealKey) {
-                logger.info("batch sealed", metadata: ["batch": "\(batchID)", "seal": "\(seal)"])
-            }
-            // OVERSIGHT_FAULT_DIE_AFTER_SEAL: fault injection for the test suite only.
-            if Self.dieAfterSeal { kill(getpid(), SIGKILL) }
-            try store.markCompleted(batchID: batchID.description)
-            replies.post(.completed(batchID))
-            logger.info("batch completed", metadata: ["batch": "\(batchID)"])
         case .recordFailure(let batchID, let seq, let attempt, let worker, let reason):
             try store.recordFailure(batchID: batchID.description, seq: seq, attempt: attempt, worker: worker, reason: reason)
         case .reconcile(let batchID):

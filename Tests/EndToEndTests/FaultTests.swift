@@ -315,6 +315,40 @@ extension FaultTests {
     }
 }
 
+extension FaultTests {
+    /// Sealing has a thread and a connection of its own: while one batch's seal takes long,
+    /// another batch is taken in, assessed and visible.
+    @Test func otherBatchesRunWhileABatchIsSealed() throws {
+        let system = try FaultySystem(label: "slowseal", workers: 2, coordinatorEnvironment: ["OVERSIGHT_FAULT_SEAL_DELAY_MS": "4000"])
+        try system.startWorkers()
+        let first = system.directory + "/first.jsonl", second = system.directory + "/second.jsonl"
+        try writeRecords(500, seed: 41, to: first)
+        try writeRecords(10, seed: 43, to: second)
+        let db = try PGConnection(system.conninfo)
+        let deadline = Date().addingTimeInterval(120)
+        // The first batch: all assessed, its seal under way.
+        let firstSubmit = try OversightBinary.runSplit(["submit", first, "--coordinator", system.clientEndpoint], timeout: 60)
+        #expect(firstSubmit.status == 0, "\(firstSubmit.stderr)")
+        let firstID = try #require(batchID(fromSubmitLog: firstSubmit.stdout))
+        while try db.query("SELECT count(*) FROM oversight.assessments WHERE batch_id = \(firstID)::uuid").int64(0, 0) != 500
+                && Date() < deadline { usleep(20_000) }
+        // The second batch, submitted and fully assessed while the first is still being sealed.
+        let secondSubmit = try OversightBinary.runSplit(["submit", second, "--coordinator", system.clientEndpoint], timeout: 60)
+        #expect(secondSubmit.status == 0, "\(secondSubmit.stderr)")
+        let secondID = try #require(batchID(fromSubmitLog: secondSubmit.stdout))
+        while try db.query("SELECT count(*) FROM oversight.assessments WHERE batch_id = \(secondID)::uuid").int64(0, 0) != 10
+                && Date() < deadline { usleep(20_000) }
+        #expect(try db.query("SELECT count(*) FROM oversight.assessments WHERE batch_id = \(secondID)::uuid").int64(0, 0) == 10)
+        #expect(try db.query("SELECT completed_at IS NULL FROM oversight.batches WHERE batch_id = \(firstID)::uuid").bool(0, 0) == true,
+                "the first batch was still being sealed when the second was assessed")
+        // Both complete, each with its seal.
+        while try db.query("SELECT count(*) FROM oversight.batches WHERE completed_at IS NOT NULL").int64(0, 0) != 2
+                && Date() < deadline { usleep(100_000) }
+        #expect(try db.query("SELECT count(DISTINCT batch_id) FROM oversight.batch_seals").int64(0, 0) == 2)
+        system.stopAll()
+    }
+}
+
 @Suite(.serialized) struct FailoverTests {
     /// 5. A standby coordinator on the same database takes over when the active one dies.
     @Test func theStandbyTakesOver() throws {

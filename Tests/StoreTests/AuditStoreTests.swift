@@ -96,6 +96,34 @@ import TestSupport
         #expect(rest.exhausted)
     }
 
+    /// A batch is recorded completed only when every accepted job is assessed or given up: not
+    /// while jobs are missing, nor after `retry` queued its dead letters again.
+    @Test func completionNeedsEveryJobAssessedOrGivenUp() throws {
+        let store = try migratedStore("completion")
+        let id = "3b1e2d7f-2a8b-4c9d-8e3f-4b5c6d7e8f90"
+        _ = try store.openBatch(id: id, name: "b", source: "s", organisation: "local", criteriaSHA256: pack.sha256)
+        let records = Array(SyntheticDeployments(count: 10))
+        let accepted = records.enumerated().map { AcceptedRecord(seq: Int64($0 + 1), line: Int64($0 + 1), record: $1.canonicalBytes) }
+        _ = try store.storeChunk(batchID: id, number: 1, accepted: accepted, rejected: [])
+        let rows = (0..<9).map { i in
+            AssessmentRow(batchID: id, seq: Int64(i + 1), recordID: nil, result: pack.assess(records[i]), criteriaSHA256: pack.sha256,
+                          inputSHA256: AuditHash.input(records[i]), attempt: 1)
+        }
+        try store.writeAssessments(batchID: id, criteriaSHA256: pack.sha256, worker: "w", rows: rows)
+        func completed() throws -> Bool? {
+            try store.connection.query("SELECT completed_at IS NOT NULL FROM oversight.batches WHERE batch_id = \(id)::uuid").bool(0, 0)
+        }
+        #expect(try store.markCompletedIfDone(batchID: id) == false, "one job is neither assessed nor given up")
+        #expect(try completed() == false)
+        try store.deadLetter(DeadLetter(batchID: id, seq: 10, attempts: 3, lastError: "poison"))
+        #expect(try store.markCompletedIfDone(batchID: id))
+        #expect(try completed() == true)
+        #expect(try store.retryDeadLetters(batchID: id) == 1)
+        #expect(try completed() == false)
+        #expect(try store.markCompletedIfDone(batchID: id) == false, "its dead letter was queued again")
+        #expect(try completed() == false)
+    }
+
     @Test func storedCriteriaSetsAreVerifiedAgainstTheirHashes() throws {
         let store = try migratedStore("packs")
         let loaded = try #require(try store.criteriaSet(sha256: pack.sha256))

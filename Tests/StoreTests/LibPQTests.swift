@@ -129,7 +129,7 @@ import TestSupport
                 throw Abort()
             }
         }
-        try db.transaction { try db.query("INSERT INTO x VALUES (2)") }
+        _ = try db.transaction { try db.query("INSERT INTO x VALUES (2)") }
         #expect(try db.query("SELECT array_agg(n)::text FROM x").string(0, 0) == "{2}")
     }
 

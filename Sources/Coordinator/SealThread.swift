@@ -1,0 +1,79 @@
+import AuditStore
+import Assessment
+import Logging
+import Wire
+import ZeroMQ
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Seals the batches the dispatcher finds complete, each on this thread's own PostgreSQL
+/// connection, then records them completed. Sealing a million-row batch reads its hashes for
+/// seconds; on the store thread it held up every other batch's intake and read-back meanwhile.
+///
+/// Sealed first, then completed: a coordinator that dies in between finds the batch unfinished
+/// when it starts again, completes it, and sealing again changes nothing (the same rows give the
+/// same root). A batch is recorded completed only if the database agrees that every accepted
+/// job is assessed or given up: a `retry` that reached the store thread while the seal was being
+/// made keeps the batch running (it completes, and is sealed again, later).
+final class SealThread: @unchecked Sendable {
+    let requests = Mailbox<BatchID>()
+    private let replies: Mailbox<StoreReply>
+    private let conninfo: String
+    private let sealKey: SealKey
+    private let logger: Logger
+    private var store: AuditStore?
+    /// OVERSIGHT_FAULT_DIE_AFTER_SEAL: fault injection for the test suite only — the coordinator
+    /// dies with a batch sealed and not yet recorded completed.
+    static let dieAfterSeal = ProcessInfo.processInfo.environment["OVERSIGHT_FAULT_DIE_AFTER_SEAL"] != nil
+    /// OVERSIGHT_FAULT_SEAL_DELAY_MS: test suite only — every seal takes this much longer, as
+    /// a very large batch's would.
+    static let sealDelay = Double(ProcessInfo.processInfo.environment["OVERSIGHT_FAULT_SEAL_DELAY_MS"] ?? "").map { $0 / 1000 }
+
+    init(conninfo: String, sealKey: SealKey, replies: Mailbox<StoreReply>, logger: Logger) {
+        self.conninfo = conninfo
+        self.sealKey = sealKey
+        self.replies = replies
+        self.logger = logger
+    }
+
+    func run() {
+        while let batchID = requests.take(timeout: 3600) { complete(batchID) }
+    }
+
+    /// Retries until the database takes it: a completion must not be lost.
+    private func complete(_ batchID: BatchID) {
+        var delay = 0.1
+        while true {
+            do {
+                let store = try connected()
+                if let sealDelay = Self.sealDelay { Thread.sleep(forTimeInterval: sealDelay) }
+                if let seal = try store.seal(batchID: batchID.description, key: sealKey) {
+                    logger.info("batch sealed", metadata: ["batch": "\(batchID)", "seal": "\(seal)"])
+                }
+                if Self.dieAfterSeal { kill(getpid(), SIGKILL) }
+                if try store.markCompletedIfDone(batchID: batchID.description) {
+                    replies.post(.completed(batchID))
+                    logger.info("batch completed", metadata: ["batch": "\(batchID)"])
+                } else {
+                    logger.info("batch runs again (jobs were queued again while it was sealed); it completes later",
+                                metadata: ["batch": "\(batchID)"])
+                }
+                return
+            } catch {
+                store = nil
+                logger.error("could not seal or complete the batch, retrying", metadata: ["batch": "\(batchID)", "error": "\(error)"])
+                Thread.sleep(forTimeInterval: delay * Double.random(in: 0.5...1.5))
+                delay = min(delay * 2, 5)
+            }
+        }
+    }
+
+    private func connected() throws -> AuditStore {
+        if let store, store.connection.isHealthy { return store }
+        let fresh = try AuditStore(conninfo: conninfo, applicationName: "oversight-coordinator-seal")
+        store = fresh
+        return fresh
+    }
+}
