@@ -1,6 +1,6 @@
 import Assessment
 import Foundation
-public import ZeroMQ
+import ZeroMQ
 
 /// The public keys allowed in, read from a directory of certificate files (`*.key`, as
 /// `oversight keys generate` writes them). A client key must name its organisation.

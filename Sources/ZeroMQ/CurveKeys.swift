@@ -18,7 +18,7 @@ public struct CurveKeyPair: Sendable, Hashable {
         var pub = [CChar](repeating: 0, count: 41)
         var sec = [CChar](repeating: 0, count: 41)
         _ = try check("zmq_curve_keypair") { zmq_curve_keypair(&pub, &sec) }
-        let p = Z85.decode(String(cString: pub))!, s = Z85.decode(String(cString: sec))!
+        let p = Z85.decode(String(nulTerminated: pub))!, s = Z85.decode(String(nulTerminated: sec))!
         return CurveKeyPair(publicKey: p, secretKey: s)
     }
 
@@ -28,7 +28,7 @@ public struct CurveKeyPair: Sendable, Hashable {
         var pub = [CChar](repeating: 0, count: 41)
         let secretZ85 = Array(Z85.encode(secretKey).utf8CString)
         _ = try check("zmq_curve_public") { zmq_curve_public(&pub, secretZ85) }
-        self.init(publicKey: Z85.decode(String(cString: pub))!, secretKey: secretKey)
+        self.init(publicKey: Z85.decode(String(nulTerminated: pub))!, secretKey: secretKey)
     }
 }
 
@@ -43,7 +43,7 @@ public enum Z85 {
         precondition(bytes.count % 4 == 0, "Z85 encodes multiples of 4 bytes")
         var out = [CChar](repeating: 0, count: bytes.count * 5 / 4 + 1)
         _ = bytes.withUnsafeBufferPointer { zmq_z85_encode(&out, $0.baseAddress, $0.count) }
-        return String(cString: out)
+        return String(nulTerminated: out)
     }
 
     /// nil when `text` is not valid Z85 (wrong length or alphabet).
@@ -86,5 +86,12 @@ public struct CurveClient: Sendable, Equatable {
     public init(keys: CurveKeyPair, serverKey: [UInt8]) {
         self.keys = keys
         self.serverKey = serverKey
+    }
+}
+
+extension String {
+    /// The text of a C character buffer up to its first NUL.
+    init(nulTerminated chars: [CChar]) {
+        self = String(decoding: chars.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -104,7 +104,7 @@ public final class TCPRelay: @unchecked Sendable {
             var inet = address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_addr }
             var text = [CChar](repeating: 0, count: Int(INET_ADDRSTRLEN))
             inet_ntop(AF_INET, &inet, &text, socklen_t(INET_ADDRSTRLEN))
-            return String(cString: text)
+            return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         }
         throw RelayError(description: "this machine has no non-loopback IPv4 address for the network test (give it one, e.g. `ip link add ovs0 type dummy; ip addr add 10.213.0.1/32 dev ovs0; ip link set ovs0 up`)")
     }

@@ -1,4 +1,4 @@
-public import LibPQ
+import LibPQ
 import ChildProcess
 public import Foundation
 #if canImport(Glibc)
@@ -98,7 +98,7 @@ public final class RunningProcess: @unchecked Sendable {
         if !environment.isEmpty {
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
         }
-        FileManager.default.createFile(atPath: logPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         process.standardOutput = log
         process.standardError = log

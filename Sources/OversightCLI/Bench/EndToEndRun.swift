@@ -110,7 +110,7 @@ struct EndToEndRun {
         let path = directory + "/records-\(records)-\(seed).jsonl"
         if FileManager.default.fileExists(atPath: path) { return path }
         let partial = path + ".partial"
-        FileManager.default.createFile(atPath: partial, contents: nil)
+        _ = FileManager.default.createFile(atPath: partial, contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: partial))
         var buffer: [UInt8] = []
         buffer.reserveCapacity(1 << 20)
