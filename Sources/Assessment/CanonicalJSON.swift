@@ -93,9 +93,6 @@ struct ByteTable: Sendable {
         self.offsets = offsets
     }
 
-    var count: Int { offsets.count - 1 }
-    subscript(i: Int) -> [UInt8] { Array(bytes[Int(offsets[i])..<Int(offsets[i + 1])]) }
-
     func withReader<T>(_ body: (Reader) -> T) -> T {
         bytes.withUnsafeBufferPointer { bytes in
             offsets.withUnsafeBufferPointer { offsets in body(Reader(bytes: bytes, offsets: offsets)) }
