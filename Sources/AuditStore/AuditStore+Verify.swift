@@ -35,7 +35,9 @@ extension AuditStore {
     /// Recomputes every row hash of the batch and the Merkle root, checks the newest seal's
     /// signature (and, given `trustedKey`, that this key made it), and lists every row that was
     /// altered, removed or added since. Reads in pages; memory grows with the seal's leaf list.
-    public func verify(batchID: String, trustedKey: [UInt8]?) throws -> VerificationReport? {
+    /// `progress` hears (rows checked, rows sealed) every 10,000 rows.
+    public func verify(batchID: String, trustedKey: [UInt8]?,
+                       progress: ((_ done: Int64, _ total: Int64) -> Void)? = nil) throws -> VerificationReport? {
         guard let batch = try batch(id: batchID) else { return nil }
         guard let seal = try newestSeal(batchID: batchID) else {
             let why = batch.completed ? "the batch completed but has no seal" : "the batch has no seal yet (it is not completed)"
@@ -64,6 +66,7 @@ extension AuditStore {
         var rows: Int64 = 0
         try forEachAssessment(batchID: batchID) { row in
             rows += 1
+            if rows % 10_000 == 0 { progress?(rows, seal.assessments) }
             seen.insert(row.seq)
             let hash = Self.recomputeRowHash(batchID: batchID, row)
             if hash != row.rowSHA256 {

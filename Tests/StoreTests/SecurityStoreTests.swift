@@ -40,6 +40,17 @@ import TestSupport
         try store.connection.query("ALTER TABLE oversight.assessments ENABLE TRIGGER USER")
     }
 
+    @Test func verifyReportsProgress() throws {
+        let store = try migratedStore("verifyprogress")
+        let id = try assessedBatch(store, organisation: "local", count: 20_000)
+        _ = try store.seal(batchID: id, key: SealKey())
+        var heard: [(Int64, Int64)] = []
+        let report = try #require(try store.verify(batchID: id, trustedKey: nil) { heard.append(($0, $1)) })
+        #expect(report.ok)
+        #expect(heard.map(\.0) == [10_000, 20_000])
+        #expect(heard.allSatisfy { $0.1 == 20_000 })
+    }
+
     @Test func verifyNamesEveryAlteredMissingAndExtraRow() throws {
         let store = try migratedStore("seal")
         let id = try assessedBatch(store, organisation: "amnesty", count: 40)
