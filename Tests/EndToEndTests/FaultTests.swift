@@ -262,28 +262,45 @@ extension FaultTests {
     }
 }
 
-extension FaultTests {
-    /// The coordinator dies with a batch's CLOSE committed but unanswered: the resumed submit
-    /// finds the intake closed, which means every chunk was stored, and goes on to wait.
-    @Test func coordinatorKilledAfterClosingIntake() throws {
-        let system = try FaultySystem(label: "killclose", workers: 2, coordinatorEnvironment: ["OVERSIGHT_FAULT_DIE_AFTER_CLOSE": "1"])
+/// A batch submitted with `--wait` to a coordinator that kills itself at an injected point
+/// (a test-suite-only environment variable): the run waits until it has died.
+struct FaultInjectedRun {
+    let system: FaultySystem
+    let submit: RunningProcess
+    let db: PGConnection
+    let deadline = Date().addingTimeInterval(300)
+
+    init(label: String, fault: String, records: Int, seed: UInt64) throws {
+        system = try FaultySystem(label: label, workers: 2, coordinatorEnvironment: [fault: "1"])
         try system.startWorkers()
         let file = system.directory + "/batch.jsonl"
-        try writeRecords(5_000, seed: 31, to: file)
-        let submit = try system.submitInBackground(file, ["--timeout", "3"])
-        let deadline = Date().addingTimeInterval(300)
+        try writeRecords(records, seed: seed, to: file)
+        submit = try system.submitInBackground(file, ["--timeout", "3"])
         while system.coordinator.process.isRunning && Date() < deadline { usleep(20_000) }
-        let db = try PGConnection(system.conninfo)
-        #expect(try db.query("SELECT count(*) FROM oversight.batches WHERE intake_closed_at IS NOT NULL").int64(0, 0) == 1,
-                "the coordinator died after committing the close")
+        db = try PGConnection(system.conninfo)
+    }
+
+    /// Starts a coordinator without the fault and waits for `submit --wait` to finish; the batch.
+    func restartAndFinish() throws -> String {
         system.coordinatorEnvironment = [:]
         try system.startCoordinator()
         while submit.process.isRunning && Date() < deadline { usleep(100_000) }
         #expect(submit.stop(grace: 1) == 0, "\(submit.log)\n\(system.logs)")
-        #expect(submit.log.contains("intake was closed before the coordinator stopped"), "\(submit.log)")
-        let batch = try #require(batchID(fromSubmitLog: submit.log))
-        try system.expectExactlyOnce(batch: batch, accepted: 5_000)
-        system.stopAll()
+        return try #require(batchID(fromSubmitLog: submit.log))
+    }
+}
+
+extension FaultTests {
+    /// The coordinator dies with a batch's CLOSE committed but unanswered: the resumed submit
+    /// finds the intake closed, which means every chunk was stored, and goes on to wait.
+    @Test func coordinatorKilledAfterClosingIntake() throws {
+        let run = try FaultInjectedRun(label: "killclose", fault: "OVERSIGHT_FAULT_DIE_AFTER_CLOSE", records: 5_000, seed: 31)
+        #expect(try run.db.query("SELECT count(*) FROM oversight.batches WHERE intake_closed_at IS NOT NULL").int64(0, 0) == 1,
+                "the coordinator died after committing the close")
+        let batch = try run.restartAndFinish()
+        #expect(run.submit.log.contains("intake was closed before the coordinator stopped"), "\(run.submit.log)")
+        try run.system.expectExactlyOnce(batch: batch, accepted: 5_000)
+        run.system.stopAll()
     }
 }
 
@@ -291,27 +308,16 @@ extension FaultTests {
     /// The coordinator dies between sealing a batch and recording it completed: started again,
     /// it completes the batch, which keeps one seal that `audit verify` accepts.
     @Test func coordinatorKilledBetweenSealAndCompletion() throws {
-        let system = try FaultySystem(label: "killseal", workers: 2, coordinatorEnvironment: ["OVERSIGHT_FAULT_DIE_AFTER_SEAL": "1"])
-        try system.startWorkers()
-        let file = system.directory + "/batch.jsonl"
-        try writeRecords(3_000, seed: 37, to: file)
-        let submit = try system.submitInBackground(file, ["--timeout", "3"])
-        let deadline = Date().addingTimeInterval(300)
-        while system.coordinator.process.isRunning && Date() < deadline { usleep(20_000) }
-        let db = try PGConnection(system.conninfo)
-        #expect(try db.query("SELECT count(*) FROM oversight.batch_seals").int64(0, 0) == 1, "sealed before it died")
-        #expect(try db.query("SELECT count(*) FROM oversight.batches WHERE completed_at IS NULL").int64(0, 0) == 1, "not yet completed")
-        system.coordinatorEnvironment = [:]
-        try system.startCoordinator()
-        while submit.process.isRunning && Date() < deadline { usleep(100_000) }
-        #expect(submit.stop(grace: 1) == 0, "\(submit.log)\n\(system.logs)")
-        let batch = try #require(batchID(fromSubmitLog: submit.log))
-        try system.expectExactlyOnce(batch: batch, accepted: 3_000)
-        #expect(try db.query("SELECT count(*) FROM oversight.batches WHERE completed_at IS NOT NULL").int64(0, 0) == 1)
-        #expect(try db.query("SELECT count(*) FROM oversight.batch_seals").int64(0, 0) == 1, "sealing the same rows again adds no seal")
-        let verify = try OversightBinary.runSplit(["audit", "verify", batch, "--database", system.conninfo])
+        let run = try FaultInjectedRun(label: "killseal", fault: "OVERSIGHT_FAULT_DIE_AFTER_SEAL", records: 3_000, seed: 37)
+        #expect(try run.db.query("SELECT count(*) FROM oversight.batch_seals").int64(0, 0) == 1, "sealed before it died")
+        #expect(try run.db.query("SELECT count(*) FROM oversight.batches WHERE completed_at IS NULL").int64(0, 0) == 1, "not yet completed")
+        let batch = try run.restartAndFinish()
+        try run.system.expectExactlyOnce(batch: batch, accepted: 3_000)
+        #expect(try run.db.query("SELECT count(*) FROM oversight.batches WHERE completed_at IS NOT NULL").int64(0, 0) == 1)
+        #expect(try run.db.query("SELECT count(*) FROM oversight.batch_seals").int64(0, 0) == 1, "sealing the same rows again adds no seal")
+        let verify = try OversightBinary.runSplit(["audit", "verify", batch, "--database", run.system.conninfo])
         #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")
-        system.stopAll()
+        run.system.stopAll()
     }
 }
 

@@ -76,18 +76,26 @@ import TestSupport
         #expect(page.exhausted)
     }
 
-    @Test func pendingJobsSkipAssessedOnesAcrossPages() throws {
-        let store = try migratedStore("pending")
-        let id = "2a0d1c6e-1f7a-4b8e-9d2c-3a4b5c6d7e8f"
+    /// A batch of `jobs` generated records, stored, of which those at `assessed` (0-based) are
+    /// assessed; their rows.
+    @discardableResult
+    func batch(_ store: AuditStore, id: String, jobs: Int, assessed: [Int]) throws -> [AssessmentRow] {
         _ = try store.openBatch(id: id, name: "b", source: "s", organisation: "local", criteriaSHA256: pack.sha256)
-        let records = Array(SyntheticDeployments(count: 50))
+        let records = Array(SyntheticDeployments(count: jobs))
         let accepted = records.enumerated().map { AcceptedRecord(seq: Int64($0 + 1), line: Int64($0 + 1), record: $1.canonicalBytes) }
         _ = try store.storeChunk(batchID: id, number: 1, accepted: accepted, rejected: [])
-        let done = (0..<50).filter { $0 % 3 == 0 }.map { i in
+        let rows = assessed.map { i in
             AssessmentRow(batchID: id, seq: Int64(i + 1), recordID: nil, result: pack.assess(records[i]), criteriaSHA256: pack.sha256,
                           inputSHA256: AuditHash.input(records[i]), attempt: 1)
         }
-        try store.writeAssessments(batchID: id, criteriaSHA256: pack.sha256, worker: "w", rows: done)
+        try store.writeAssessments(batchID: id, criteriaSHA256: pack.sha256, worker: "w", rows: rows)
+        return rows
+    }
+
+    @Test func pendingJobsSkipAssessedOnesAcrossPages() throws {
+        let store = try migratedStore("pending")
+        let id = "2a0d1c6e-1f7a-4b8e-9d2c-3a4b5c6d7e8f"
+        let done = try batch(store, id: id, jobs: 50, assessed: (0..<50).filter { $0 % 3 == 0 })
         let page = try store.pendingJobs(batchID: id, afterSeq: 0, limit: 20)
         #expect(page.jobs.count == 20)
         #expect(page.jobs.allSatisfy { ($0.seq - 1) % 3 != 0 })
@@ -101,15 +109,7 @@ import TestSupport
     @Test func completionNeedsEveryJobAssessedOrGivenUp() throws {
         let store = try migratedStore("completion")
         let id = "3b1e2d7f-2a8b-4c9d-8e3f-4b5c6d7e8f90"
-        _ = try store.openBatch(id: id, name: "b", source: "s", organisation: "local", criteriaSHA256: pack.sha256)
-        let records = Array(SyntheticDeployments(count: 10))
-        let accepted = records.enumerated().map { AcceptedRecord(seq: Int64($0 + 1), line: Int64($0 + 1), record: $1.canonicalBytes) }
-        _ = try store.storeChunk(batchID: id, number: 1, accepted: accepted, rejected: [])
-        let rows = (0..<9).map { i in
-            AssessmentRow(batchID: id, seq: Int64(i + 1), recordID: nil, result: pack.assess(records[i]), criteriaSHA256: pack.sha256,
-                          inputSHA256: AuditHash.input(records[i]), attempt: 1)
-        }
-        try store.writeAssessments(batchID: id, criteriaSHA256: pack.sha256, worker: "w", rows: rows)
+        try batch(store, id: id, jobs: 10, assessed: Array(0..<9))
         func completed() throws -> Bool? {
             try store.connection.query("SELECT completed_at IS NOT NULL FROM oversight.batches WHERE batch_id = \(id)::uuid").bool(0, 0)
         }
