@@ -20,26 +20,23 @@ public final class CriteriaPack: Sendable {
         let condition: Condition
         /// The fields the rule reads, for `criteria show`.
         public let fields: [String]
-        /// Canonical JSON of a finding of this rule after its facts and missing fields.
-        let firedTail: [UInt8]
-        let unknownTail: [UInt8]
 
         init(id: String, title: String, citation: String, severity: Verdict, points: Int, rationale: String, remediation: String,
              blocksVerdict: Bool, reportsUnknown: Bool, condition: Condition, fields: [String]) {
             self.id = id; self.title = title; self.citation = citation; self.severity = severity; self.points = points
             self.rationale = rationale; self.remediation = remediation; self.blocksVerdict = blocksVerdict
             self.reportsUnknown = reportsUnknown; self.condition = condition; self.fields = fields
-            func tail(_ outcome: Finding.Outcome) -> [UInt8] {
-                var t: [UInt8] = Array(#""outcome":"#.utf8)
-                JSONValue.writeString(outcome.rawValue, into: &t)
-                t += Array(#","points":"#.utf8) + Array(String(points).utf8)
-                t += Array(#","rule":"#.utf8); JSONValue.writeString(id, into: &t)
-                t += Array(#","severity":"#.utf8); JSONValue.writeString(severity.rawValue, into: &t)
-                t.append(UInt8(ascii: "}"))
-                return t
-            }
-            firedTail = tail(.fired)
-            unknownTail = tail(.needsInformation)
+        }
+
+        /// Canonical JSON of a finding of this rule after its facts and missing fields.
+        func findingTail(_ outcome: Finding.Outcome) -> [UInt8] {
+            var t: [UInt8] = Array(#""outcome":"#.utf8)
+            JSONValue.writeString(outcome.rawValue, into: &t)
+            t += Array(#","points":"#.utf8) + Array(String(points).utf8)
+            t += Array(#","rule":"#.utf8); JSONValue.writeString(id, into: &t)
+            t += Array(#","severity":"#.utf8); JSONValue.writeString(severity.rawValue, into: &t)
+            t.append(UInt8(ascii: "}"))
+            return t
         }
     }
 
@@ -163,7 +160,7 @@ public final class CriteriaPack: Sendable {
                               fields: compiler.fields(of: condition).sorted()))
         }
         self.rules = rules
-        findingTails = ByteTable(rules.flatMap { [$0.firedTail, $0.unknownTail] })
+        findingTails = ByteTable(rules.flatMap { [$0.findingTail(.fired), $0.findingTail(.needsInformation)] })
         let blockingSet = blockingSeverities, bindingSet = bindingIn
         let program = ConditionProgram(definitions: compiler.compiled, rules: rules.map(\.condition))
         self.program = program

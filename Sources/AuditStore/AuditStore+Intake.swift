@@ -129,10 +129,6 @@ extension AuditStore {
         try connection.query("UPDATE oversight.batches SET intake_closed_at = COALESCE(intake_closed_at, now()) WHERE batch_id = \(batchID)::uuid")
     }
 
-    public func markCompleted(batchID: String) throws(PQError) {
-        try connection.query("UPDATE oversight.batches SET completed_at = COALESCE(completed_at, now()) WHERE batch_id = \(batchID)::uuid")
-    }
-
     /// Records the batch completed (the caller knows every job was done) unless `retry` has
     /// queued some of its jobs again since: a dead letter queued again whose job is neither
     /// assessed nor given up anew. False, changing nothing, then. (It looks at dead letters

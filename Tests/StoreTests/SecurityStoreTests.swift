@@ -29,7 +29,7 @@ import TestSupport
                           criteriaSHA256: set.sha256, inputSHA256: AuditHash.input(record), attempt: 1)
         }
         try store.writeAssessments(batchID: id, criteriaSHA256: set.sha256, worker: "w", rows: rows)
-        try store.markCompleted(batchID: id)
+        _ = try store.markCompletedIfDone(batchID: id)
         return id
     }
 
@@ -139,7 +139,7 @@ import TestSupport
             #expect(throws: PQError.self, "\(statement)") { try store.connection.runScript(statement) }
         }
         try store.connection.runScript("SET ROLE oversight_coordinator")
-        try store.markCompleted(batchID: id)
+        _ = try store.markCompletedIfDone(batchID: id)
         #expect(try store.seal(batchID: id, key: SealKey()) == 1)
         #expect(throws: PQError.self, "DDL") { try store.connection.runScript("DROP TABLE oversight.jobs") }
         try store.connection.runScript("RESET ROLE")
