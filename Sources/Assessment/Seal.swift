@@ -70,31 +70,67 @@ extension MerkleTree {
     }
 }
 
-/// What a seal signs: the batch, its organisation and criteria, how many assessments, and
-/// their Merkle root, length-prefixed under a domain tag so that no other message verifies.
+/// What a seal signs, length-prefixed under a domain tag so that no other message verifies.
+/// Version 1: the batch, its organisation and criteria, how many assessments, their Merkle
+/// root. Version 2 also proves completeness and time: the seal's number and time, and the
+/// batch's counts (accepted = assessed + dead-lettered, and rejected), with the SHA-256 of the
+/// list of dead-lettered seqs.
 public struct SealStatement: Sendable, Equatable {
-    public static let tag = "oversight-seal/1"
+    public struct Completeness: Sendable, Equatable {
+        public let seal: Int
+        /// UTC, ISO 8601 with microseconds, exactly as stored (`2026-12-01T21:05:26.649010Z`).
+        public let sealedAt: String
+        public let accepted: Int64
+        public let deadLettered: Int64
+        public let rejected: Int64
+        public let deadLetterSHA256: [UInt8]
+        public init(seal: Int, sealedAt: String, accepted: Int64, deadLettered: Int64, rejected: Int64, deadLetterSHA256: [UInt8]) {
+            self.seal = seal; self.sealedAt = sealedAt; self.accepted = accepted
+            self.deadLettered = deadLettered; self.rejected = rejected; self.deadLetterSHA256 = deadLetterSHA256
+        }
+    }
+
+    public static func tag(version: Int) -> String { "oversight-seal/\(version)" }
     public let batchID: String
     public let organisation: String
     public let criteriaSHA256: [UInt8]
     public let assessments: Int64
     public let merkleRoot: [UInt8]
+    /// Nil: a version 1 statement.
+    public let completeness: Completeness?
+    public var version: Int { completeness == nil ? 1 : 2 }
 
-    public init(batchID: String, organisation: String, criteriaSHA256: [UInt8], assessments: Int64, merkleRoot: [UInt8]) {
+    public init(batchID: String, organisation: String, criteriaSHA256: [UInt8], assessments: Int64, merkleRoot: [UInt8],
+                completeness: Completeness? = nil) {
         self.batchID = batchID
         self.organisation = organisation
         self.criteriaSHA256 = criteriaSHA256
         self.assessments = assessments
         self.merkleRoot = merkleRoot
+        self.completeness = completeness
     }
 
     public var bytes: [UInt8] {
+        var parts = [Array(Self.tag(version: version).utf8), Array(batchID.utf8), Array(organisation.utf8), criteriaSHA256]
+        if let c = completeness {
+            parts += [Array(String(c.seal).utf8), Array(c.sealedAt.utf8), Array(String(c.accepted).utf8), Array(String(assessments).utf8),
+                      Array(String(c.deadLettered).utf8), Array(String(c.rejected).utf8), c.deadLetterSHA256, merkleRoot]
+        } else {
+            parts += [Array(String(assessments).utf8), merkleRoot]
+        }
         var out: [UInt8] = []
-        for part in [Array(Self.tag.utf8), Array(batchID.utf8), Array(organisation.utf8), criteriaSHA256,
-                     Array(String(assessments).utf8), merkleRoot] {
+        for part in parts {
             withUnsafeBytes(of: UInt64(part.count).bigEndian) { out.append(contentsOf: $0) }
             out.append(contentsOf: part)
         }
+        return out
+    }
+
+    /// The dead-lettered seqs as a seal stores them: 8 bytes big-endian each, ascending.
+    public static func deadLetterList(_ seqs: [Int64]) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(seqs.count * 8)
+        for seq in seqs.sorted() { withUnsafeBytes(of: UInt64(bitPattern: seq).bigEndian) { out.append(contentsOf: $0) } }
         return out
     }
 }

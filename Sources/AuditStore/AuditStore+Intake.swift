@@ -1,5 +1,5 @@
 public import LibPQ
-import Assessment
+public import Assessment
 
 /// One accepted record ready for `jobs`.
 public struct AcceptedRecord: Sendable {
@@ -14,8 +14,25 @@ public struct RejectedRecord: Sendable {
     public let line: Int64
     public let field: String
     public let message: String
+    /// The line as submitted, or its first bytes when it is larger than `keptRawBytes`.
     public let raw: [UInt8]
-    public init(line: Int64, field: String, message: String, raw: [UInt8]) { self.line = line; self.field = field; self.message = message; self.raw = raw }
+    /// Length and SHA-256 of the whole line.
+    public let bytes: UInt64
+    public let sha256: [UInt8]
+
+    /// The most of a rejected line kept byte for byte.
+    public static let keptRawBytes = 64 * 1024
+
+    public init(line: Int64, field: String, message: String, raw: [UInt8]) {
+        self.init(line: line, field: field, raw: Array(raw.prefix(Self.keptRawBytes)), bytes: UInt64(raw.count),
+                  sha256: AuditHash.sha256(raw), message: message)
+    }
+
+    /// A line known only by its first bytes, length and hash (too large to send whole).
+    public init(line: Int64, field: String, raw: [UInt8], bytes: UInt64, sha256: [UInt8], message: String) {
+        self.line = line; self.field = field; self.message = message
+        self.raw = Array(raw.prefix(Self.keptRawBytes)); self.bytes = bytes; self.sha256 = sha256
+    }
 }
 
 /// What the store knows of a batch.
@@ -31,6 +48,8 @@ public struct BatchRecord: Sendable, Hashable {
     public let intakeClosed: Bool
     public let completed: Bool
     public let cancelled: Bool
+    /// The digest of every line stored so far (see `InputDigest`).
+    public let input: InputDigest
 }
 
 extension AuditStore {
@@ -61,7 +80,7 @@ extension AuditStore {
 
     static let batchColumns: StaticString = """
         batch_id::text, name, organisation, criteria_sha256, acknowledged_chunks, next_seq, accepted, rejected,
-        intake_closed_at IS NOT NULL, completed_at IS NOT NULL, cancelled_at IS NOT NULL
+        intake_closed_at IS NOT NULL, completed_at IS NOT NULL, cancelled_at IS NOT NULL, input_lines, input_sha256
         """
 
     private func batchRecords(_ rows: PGResult) -> [BatchRecord] {
@@ -69,20 +88,27 @@ extension AuditStore {
             BatchRecord(batchID: rows.string(i, 0)!, name: rows.string(i, 1)!, organisation: rows.string(i, 2)!,
                         criteriaSHA256: rows.bytes(i, 3)!, acknowledgedChunks: rows.int64(i, 4)!, nextSeq: rows.int64(i, 5)!,
                         accepted: rows.int64(i, 6)!, rejected: rows.int64(i, 7)!,
-                        intakeClosed: rows.bool(i, 8)!, completed: rows.bool(i, 9)!, cancelled: rows.bool(i, 10)!)
+                        intakeClosed: rows.bool(i, 8)!, completed: rows.bool(i, 9)!, cancelled: rows.bool(i, 10)!,
+                        input: InputDigest(lastLine: rows.int64(i, 11)!, sha256: rows.bytes(i, 12)!))
         }
     }
 
-    /// Stores chunk `number` atomically: its accepted records (one COPY), its rejections, and the
-    /// batch's intake cursor. Returns false, writing nothing, if the chunk was stored before.
-    public func storeChunk(batchID: String, number: Int64, accepted: [AcceptedRecord], rejected: [RejectedRecord]) throws -> Bool {
+    /// Stores chunk `number` atomically: its accepted records (one COPY), its rejections, the
+    /// batch's intake cursor and the digest of its input, extended by every line of `digested`
+    /// (the chunk as submitted). Returns false, writing nothing, if the chunk was stored before.
+    public func storeChunk(batchID: String, number: Int64, digested lines: [(line: Int64, kind: UInt8, bytes: [UInt8])],
+                           accepted: [AcceptedRecord], rejected: [RejectedRecord]) throws -> Bool {
         try connection.transaction {
             let cursor = try connection.query("""
-                SELECT acknowledged_chunks FROM oversight.batches WHERE batch_id = \(batchID)::uuid FOR UPDATE
+                SELECT acknowledged_chunks, intake_closed_at IS NOT NULL, cancelled_at IS NOT NULL, input_lines, input_sha256
+                FROM oversight.batches WHERE batch_id = \(batchID)::uuid FOR UPDATE
                 """)
             guard cursor.rowCount == 1, let acknowledged = cursor.int64(0, 0) else {
                 throw StoreError(message: "batch \(batchID) does not exist")
             }
+            // Checked under the batch's row lock, so a CLOSE or CANCEL committed a moment ago counts.
+            if cursor.bool(0, 2) == true { throw BatchClosed(batchID: batchID, reason: .cancelled) }
+            if cursor.bool(0, 1) == true { throw BatchClosed(batchID: batchID, reason: .intakeClosed) }
             if number <= acknowledged { return false }
             guard number == acknowledged + 1 else {
                 throw ChunkOutOfOrder(number: number, expected: acknowledged + 1)
@@ -97,36 +123,53 @@ extension AuditStore {
                 }
             }
             if !rejected.isEmpty {
-                try connection.copyIn("COPY oversight.rejected_records (batch_id, line, field, message, raw) FROM STDIN") { w in
+                try connection.copyIn("COPY oversight.rejected_records (batch_id, line, field, message, raw, raw_bytes, raw_sha256) FROM STDIN") { w in
                     let id = Array(batchID.utf8)
                     for r in rejected {
                         w.add(utf8: id); w.add(r.line); w.add(r.field); w.add(r.message)
-                        w.add(utf8: Self.storableText(r.raw))
+                        w.add(bytea: r.raw); w.add(Int64(r.bytes)); w.add(bytea: r.sha256)
                         try w.endRow()
                     }
                 }
             }
+            var digest = InputDigest(lastLine: cursor.int64(0, 3) ?? 0, sha256: cursor.bytes(0, 4) ?? InputDigest.empty.sha256)
+            for line in lines { digest.append(line: line.line, kind: line.kind, bytes: line.bytes) }
             let nextSeq = (accepted.last?.seq ?? 0) + 1
             try connection.query("""
                 UPDATE oversight.batches
                 SET acknowledged_chunks = \(number),
                     next_seq = GREATEST(next_seq, \(nextSeq)),
                     accepted = accepted + \(accepted.count),
-                    rejected = rejected + \(rejected.count)
+                    rejected = rejected + \(rejected.count),
+                    input_lines = \(digest.lastLine),
+                    input_sha256 = \(digest.sha256)
                 WHERE batch_id = \(batchID)::uuid
                 """)
             return true
         }
     }
 
-    /// Raw rejected input as text PostgreSQL accepts: invalid UTF-8 and NUL become U+FFFD.
-    static func storableText(_ raw: [UInt8]) -> [UInt8] {
-        let text = String(decoding: raw.prefix(64 * 1024), as: UTF8.self)
-        return Array(text.utf8).map { $0 == 0 ? UInt8(ascii: "?") : $0 }
-    }
-
-    public func closeIntake(batchID: String) throws(PQError) {
-        try connection.query("UPDATE oversight.batches SET intake_closed_at = COALESCE(intake_closed_at, now()) WHERE batch_id = \(batchID)::uuid")
+    /// Closes the batch's intake once `chunks` (the client's count) are all stored. A CLOSE
+    /// repeated after it succeeded changes nothing; a batch that received no line at all, one
+    /// that was cancelled, and a count that is not the stored one are refused.
+    public func closeIntake(batchID: String, chunks: Int64) throws {
+        try connection.transaction {
+            let state = try connection.query("""
+                SELECT acknowledged_chunks, input_lines, intake_closed_at IS NOT NULL, cancelled_at IS NOT NULL
+                FROM oversight.batches WHERE batch_id = \(batchID)::uuid FOR UPDATE
+                """)
+            guard state.rowCount == 1 else { throw StoreError(message: "batch \(batchID) does not exist") }
+            if state.bool(0, 2) == true { return }
+            if state.bool(0, 3) == true { throw BatchClosed(batchID: batchID, reason: .cancelled) }
+            let stored = state.int64(0, 0) ?? 0
+            guard chunks == stored else {
+                throw ChunkOutOfOrder(closing: chunks, stored: stored)
+            }
+            guard (state.int64(0, 1) ?? 0) > 0 else {
+                throw BatchRefusal("batch \(batchID) received no records, so it is not closed: send records, or cancel it")
+            }
+            try connection.query("UPDATE oversight.batches SET intake_closed_at = now() WHERE batch_id = \(batchID)::uuid")
+        }
     }
 
     /// Records the batch completed (the caller knows every job was done) unless `retry` has
@@ -193,6 +236,16 @@ extension AuditStore {
         return (jobs, cursor, false)
     }
 
+    /// Those of `seqs` that have an assessment in the batch: what a DONE may count for jobs
+    /// that were not leased to its sender.
+    public func assessedAmong(batchID: String, seqs: [Int64]) throws(PQError) -> [Int64] {
+        let rows = try connection.query("""
+            SELECT seq FROM oversight.assessments
+            WHERE batch_id = \(batchID)::uuid AND seq = ANY(\(PGInt64Array(seqs))::bigint[]) ORDER BY seq
+            """)
+        return (0..<rows.rowCount).map { rows.int64($0, 0)! }
+    }
+
     /// Number of assessments stored for a batch.
     public func assessedCount(batchID: String) throws(PQError) -> Int64 {
         try connection.query("SELECT count(*) FROM oversight.assessments WHERE batch_id = \(batchID)::uuid").int64(0, 0) ?? 0
@@ -220,11 +273,14 @@ extension AuditStore {
             """)
     }
 
-    /// Records one failed attempt that no worker reported (the worker died holding the job).
+    /// Records one failed attempt: the coordinator is the one writer of job_failures (a failure a
+    /// worker reported in DONE, a worker that died holding the job, a DONE that lied). One row
+    /// per (batch, seq, attempt): writing the same attempt again changes nothing.
     public func recordFailure(batchID: String, seq: Int64, attempt: Int, worker: String, reason: String) throws(PQError) {
         try connection.query("""
             INSERT INTO oversight.job_failures (batch_id, seq, attempt, worker, reason)
             VALUES (\(batchID)::uuid, \(seq), \(attempt), \(worker), \(reason))
+            ON CONFLICT (batch_id, seq, attempt) DO NOTHING
             """)
     }
 
@@ -234,20 +290,58 @@ extension AuditStore {
 }
 
 extension AuditStore {
-    /// Marks the batch's active dead letters as retried and reopens the batch; returns how many.
+    /// Marks the batch's active dead letters as retried and reopens the batch (if it had
+    /// completed) for them alone; returns how many. A cancelled batch, or one with no open dead
+    /// letter, is refused and changes nothing: a completed batch without dead letters is final.
     public func retryDeadLetters(batchID: String) throws -> Int {
         try connection.transaction {
+            let state = try connection.query("""
+                SELECT cancelled_at IS NOT NULL, completed_at IS NOT NULL FROM oversight.batches WHERE batch_id = \(batchID)::uuid FOR UPDATE
+                """)
+            guard state.rowCount == 1 else { throw StoreError(message: "batch \(batchID) does not exist") }
+            if state.bool(0, 0) == true { throw BatchRefusal("batch \(batchID) was cancelled; its dead letters stay as they are (submit the records again as a new batch)") }
             let count = try connection.query("""
                 UPDATE oversight.dead_letters SET retried_at = clock_timestamp()
                 WHERE batch_id = \(batchID)::uuid AND retried_at IS NULL
                 """).affectedRows
-            try connection.query("UPDATE oversight.batches SET completed_at = NULL WHERE batch_id = \(batchID)::uuid AND cancelled_at IS NULL")
+            guard count > 0 else {
+                throw BatchRefusal(state.bool(0, 1) == true
+                    ? "batch \(batchID) is completed and has no dead letters to retry; it is final"
+                    : "batch \(batchID) has no dead letters to retry")
+            }
+            try connection.query("UPDATE oversight.batches SET completed_at = NULL WHERE batch_id = \(batchID)::uuid")
             return count
         }
     }
 
-    public func cancel(batchID: String) throws(PQError) {
-        try connection.query("UPDATE oversight.batches SET cancelled_at = COALESCE(cancelled_at, now()) WHERE batch_id = \(batchID)::uuid")
+    /// Stops a batch that is still receiving or running. A completed batch is final: refused.
+    public func cancel(batchID: String) throws {
+        let changed = try connection.query("""
+            UPDATE oversight.batches SET cancelled_at = COALESCE(cancelled_at, now())
+            WHERE batch_id = \(batchID)::uuid AND completed_at IS NULL
+            """).affectedRows
+        if changed == 0 {
+            throw BatchRefusal("batch \(batchID) is completed and sealed; a completed batch is final and cannot be cancelled")
+        }
+    }
+}
+
+/// A request the batch's state does not allow; the message says why and what to do instead.
+public struct BatchRefusal: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// A chunk for a batch whose intake is closed or that was cancelled: nothing is stored.
+public struct BatchClosed: Error, CustomStringConvertible, Sendable {
+    public enum Reason: Sendable { case intakeClosed, cancelled }
+    public let batchID: String
+    public let reason: Reason
+    public var description: String {
+        switch reason {
+        case .intakeClosed: "batch \(batchID) is closed: its intake ended with CLOSE, so it takes no more records; submit them as a new batch"
+        case .cancelled: "batch \(batchID) was cancelled: it takes no more records; submit them as a new batch"
+        }
     }
 }
 
@@ -256,5 +350,14 @@ extension AuditStore {
 public struct ChunkOutOfOrder: Error, CustomStringConvertible, Sendable {
     public let number: Int64
     public let expected: Int64
-    public var description: String { "chunk \(number) arrived before chunk \(expected); open the batch again and resume" }
+    /// A CLOSE that counted other chunks than the store holds.
+    public var closing = false
+
+    public init(number: Int64, expected: Int64) { self.number = number; self.expected = expected }
+    public init(closing chunks: Int64, stored: Int64) { number = chunks; expected = stored; closing = true }
+
+    public var description: String {
+        closing ? "CLOSE counts \(number) chunks but \(expected) are stored; open the batch again and resume after the last stored chunk"
+            : "chunk \(number) arrived before chunk \(expected); open the batch again and resume"
+    }
 }

@@ -50,16 +50,15 @@ extension AuditStore {
     /// table, then `INSERT … ON CONFLICT DO NOTHING`, so a redelivered job never makes a second
     /// row. Returns the number of new rows. Every seq in `rows` is stored once this returns.
     @discardableResult
-    public func writeAssessments(batchID: String, criteriaSHA256: [UInt8], worker: String, rows: [AssessmentRow],
-                                 failures: [(seq: Int64, attempt: Int, reason: String)] = []) throws -> Int {
+    public func writeAssessments(batchID: String, criteriaSHA256: [UInt8], worker: String, rows: [AssessmentRow]) throws -> Int {
+        guard !rows.isEmpty else { return 0 }
         // The fast path: one COPY straight into the table. A redelivered job (its row exists)
         // aborts it with a unique violation; then, and when row-level security forbids COPY for
         // this role, the bundle goes through the staging table, which skips existing rows.
-        if directCopy && !rows.isEmpty {
+        if directCopy {
             do {
                 return try connection.transaction {
                     try copyRows(into: "oversight.assessments", batchID: batchID, criteriaSHA256: criteriaSHA256, worker: worker, rows: rows)
-                    try insertFailures(batchID: batchID, worker: worker, failures)
                     return rows.count
                 }
             } catch let error as PQError where error.sqlState == "23505" || error.sqlState == "0A000" {
@@ -68,19 +67,14 @@ extension AuditStore {
         }
         try ensureStaging()
         return try connection.transaction {
-            var inserted = 0
-            if !rows.isEmpty {
-                try copyRows(into: "assessments_staging", batchID: batchID, criteriaSHA256: criteriaSHA256, worker: worker, rows: rows)
-                inserted = try connection.query("""
+            try copyRows(into: "assessments_staging", batchID: batchID, criteriaSHA256: criteriaSHA256, worker: worker, rows: rows)
+            return try connection.query("""
                     INSERT INTO oversight.assessments (batch_id, seq, record_id, verdict, score, applies, criteria_sha256,
                         input_sha256, row_sha256, result, engine, worker, attempt)
                     SELECT batch_id, seq, record_id, verdict, score, applies, criteria_sha256,
                         input_sha256, row_sha256, result, engine, worker, attempt FROM assessments_staging
                     ON CONFLICT (batch_id, seq) DO NOTHING
                     """).affectedRows
-            }
-            try insertFailures(batchID: batchID, worker: worker, failures)
-            return inserted
         }
     }
 
@@ -91,15 +85,6 @@ extension AuditStore {
             COPY \(unescaped: table) (\(unescaped: AssessmentRow.copyColumns)) FROM STDIN
             """) { w in
             for r in rows { try r.write(into: &w, seq: r.seq, batchID: id, criteriaSHA256: criteriaSHA256, worker: workerBytes) }
-        }
-    }
-
-    private func insertFailures(batchID: String, worker: String, _ failures: [(seq: Int64, attempt: Int, reason: String)]) throws {
-        for f in failures {
-            try connection.query("""
-                INSERT INTO oversight.job_failures (batch_id, seq, attempt, worker, reason)
-                VALUES (\(batchID)::uuid, \(f.seq), \(f.attempt), \(worker), \(f.reason))
-                """)
         }
     }
 

@@ -9,6 +9,8 @@ public struct VerificationReport: Sendable {
         case missing(seq: Int64)
         /// A row the seal does not cover.
         case extra(seq: Int64, recordID: String?)
+        /// An accepted job the seal covers neither by an assessment nor by a dead letter.
+        case uncovered(seq: Int64)
         /// Something about the seal itself.
         case seal(String)
 
@@ -18,6 +20,7 @@ public struct VerificationReport: Sendable {
             case .altered(let seq, let id, let reason): return "\(named(seq, id)): altered: \(reason)"
             case .missing(let seq): return "seq \(seq): missing: sealed but no longer in oversight.assessments"
             case .extra(let seq, let id): return "\(named(seq, id)): extra: not covered by the seal"
+            case .uncovered(let seq): return "seq \(seq): not covered: an accepted job with neither a sealed assessment nor a dead letter"
             case .seal(let message): return "seal: \(message)"
             }
         }
@@ -25,7 +28,10 @@ public struct VerificationReport: Sendable {
 
     public let batchID: String
     public let organisation: String
+    /// The seal the rows were checked against (the newest, or the one asked for).
     public let seal: SealRecord?
+    /// Every seal whose signature and statement were checked.
+    public var sealsChecked: [SealRecord] = []
     public let rows: Int64
     public var problems: [Problem]
     public var ok: Bool { seal != nil && problems.isEmpty }
@@ -36,27 +42,61 @@ extension AuditStore {
     /// signature (and, given `trustedKey`, that this key made it), and lists every row that was
     /// altered, removed or added since. Reads in pages; memory grows with the seal's leaf list.
     /// `progress` hears (rows checked, rows sealed) every 10,000 rows.
-    public func verify(batchID: String, trustedKey: [UInt8]?,
+    public func verify(batchID: String, trustedKey: [UInt8]?, seal only: Int? = nil,
                        progress: ((_ done: Int64, _ total: Int64) -> Void)? = nil) throws -> VerificationReport? {
         guard let batch = try batch(id: batchID) else { return nil }
-        guard let seal = try newestSeal(batchID: batchID) else {
+        let all = try seals(batchID: batchID)
+        guard let newest = all.last else {
             let why = batch.completed ? "the batch completed but has no seal" : "the batch has no seal yet (it is not completed)"
             return VerificationReport(batchID: batchID, organisation: batch.organisation, seal: nil, rows: 0, problems: [.seal(why)])
         }
         var problems: [VerificationReport.Problem] = []
-        let statement = SealStatement(batchID: batchID, organisation: batch.organisation, criteriaSHA256: batch.criteriaSHA256,
-                                      assessments: seal.assessments, merkleRoot: seal.merkleRoot)
-        if !SealKey.isValid(signature: seal.signature, of: statement, publicKey: seal.signingKey) {
-            problems.append(.seal("the signature does not verify: the seal, the batch's organisation or its criteria were changed"))
+        var checked = all
+        if let only {
+            guard let named = all.first(where: { $0.seal == only }) else {
+                let have = all.map { String($0.seal) }.joined(separator: ", ")
+                return VerificationReport(batchID: batchID, organisation: batch.organisation, seal: nil, rows: 0,
+                                          problems: [.seal("the batch has no seal \(only); its seals are \(have)")])
+            }
+            checked = [named]
         }
-        if let trustedKey, trustedKey != seal.signingKey {
-            problems.append(.seal("signed by a key that is not the trusted one"))
+        for seal in checked {
+            problems += Self.statementProblems(seal, batch: batch, trustedKey: trustedKey, numbered: all.count > 1)
         }
-        let sealedLeaves = seal.leaves.map { MerkleTree.leafHash(seq: $0.seq, rowSHA256: $0.rowSHA256) }
-        let leafListIntact = MerkleTree.root(sealedLeaves) == seal.merkleRoot && Int64(seal.leaves.count) == seal.assessments
-        if !leafListIntact {
-            problems.append(.seal("the stored leaf list does not give the signed root; rows cannot be named from it"))
+        let seal = checked.last!
+        // Rows are append-only: every row an earlier seal covered is still there, unchanged, in the newest.
+        if only == nil {
+            var newestLeaves: [Int64: [UInt8]] = [:]
+            newestLeaves.reserveCapacity(newest.leaves.count)
+            for leaf in newest.leaves { newestLeaves[leaf.seq] = leaf.rowSHA256 }
+            for older in all.dropLast() {
+                let changed = older.leaves.filter { newestLeaves[$0.seq] != $0.rowSHA256 }
+                if let first = changed.first {
+                    problems.append(.seal("seal \(older.seal) covers \(changed.count) rows (first seq \(first.seq)) that seal \(newest.seal) does not cover unchanged"))
+                }
+            }
         }
+        // Completeness: every accepted job has a sealed assessment or a dead letter.
+        let dead = try Set(seal.deadLetterSeqs ?? activeDeadLetterSeqs(batchID: batchID))
+        let accepted = seal.accepted ?? batch.accepted
+        var covered = Set<Int64>(minimumCapacity: seal.leaves.count)
+        for leaf in seal.leaves { covered.insert(leaf.seq) }
+        var uncovered = 0
+        if accepted > 0 {
+            for seq in 1...accepted where !covered.contains(seq) && !dead.contains(seq) {
+                uncovered += 1
+                if uncovered <= 20 { problems.append(.uncovered(seq: seq)) }
+            }
+        }
+        if uncovered > 20 { problems.append(.seal("\(uncovered - 20) more accepted jobs are not covered")) }
+        if seal.seal == newest.seal && batch.accepted != accepted {
+            problems.append(.seal("the batch has \(batch.accepted) accepted jobs, the seal counts \(accepted)"))
+        }
+        let storedJobs = try connection.query("SELECT count(*) FROM oversight.jobs WHERE batch_id = \(batchID)::uuid").int64(0, 0) ?? 0
+        if seal.seal == newest.seal && storedJobs != accepted {
+            problems.append(.seal("oversight.jobs holds \(storedJobs) jobs of the batch, the seal counts \(accepted) accepted"))
+        }
+        let checkExtra = seal.seal == newest.seal
         var sealed: [Int64: [UInt8]] = [:]
         sealed.reserveCapacity(seal.leaves.count)
         for leaf in seal.leaves { sealed[leaf.seq] = leaf.rowSHA256 }
@@ -93,7 +133,7 @@ extension AuditStore {
                 problems.append(.altered(seq: row.seq, recordID: row.recordID, reason: "its submitted record is gone from oversight.jobs"))
             }
             if sealed[row.seq] == nil {
-                problems.append(.extra(seq: row.seq, recordID: row.recordID))
+                if checkExtra { problems.append(.extra(seq: row.seq, recordID: row.recordID)) }
             } else {
                 recomputed.append(MerkleTree.leafHash(seq: row.seq, rowSHA256: hash))
             }
@@ -102,7 +142,50 @@ extension AuditStore {
         if MerkleTree.root(recomputed) != seal.merkleRoot && problems.isEmpty {
             problems.append(.seal("the rows give another Merkle root than the signed one"))
         }
-        return VerificationReport(batchID: batchID, organisation: batch.organisation, seal: seal, rows: rows, problems: problems)
+        var report = VerificationReport(batchID: batchID, organisation: batch.organisation, seal: seal, rows: rows, problems: problems)
+        report.sealsChecked = checked
+        return report
+    }
+
+    /// What is wrong with one seal's statement: its signature, its key, its leaf list, and for
+    /// version 2 its proof of completeness.
+    static func statementProblems(_ seal: SealRecord, batch: BatchRecord, trustedKey: [UInt8]?, numbered: Bool) -> [VerificationReport.Problem] {
+        var problems: [VerificationReport.Problem] = []
+        let name = numbered ? "seal \(seal.seal): " : ""
+        var completeness: SealStatement.Completeness?
+        if seal.statementVersion == 2 {
+            guard let accepted = seal.accepted, let dead = seal.deadLettered, let rejected = seal.rejected, let list = seal.deadLetterList else {
+                return [.seal("\(name)a version 2 seal without its counts")]
+            }
+            completeness = .init(seal: seal.seal, sealedAt: seal.sealedAt, accepted: accepted, deadLettered: dead, rejected: rejected,
+                                 deadLetterSHA256: AuditHash.sha256(list))
+            if accepted != seal.assessments + dead {
+                problems.append(.seal("\(name)it counts \(accepted) accepted jobs but \(seal.assessments) assessed and \(dead) dead-lettered"))
+            }
+            if Int64(seal.deadLetterSeqs?.count ?? -1) != dead {
+                problems.append(.seal("\(name)its list of dead-lettered seqs does not hold \(dead) entries"))
+            }
+        }
+        let statement = SealStatement(batchID: batch.batchID, organisation: batch.organisation, criteriaSHA256: batch.criteriaSHA256,
+                                      assessments: seal.assessments, merkleRoot: seal.merkleRoot, completeness: completeness)
+        if !SealKey.isValid(signature: seal.signature, of: statement, publicKey: seal.signingKey) {
+            problems.append(.seal("\(name)the signature does not verify: the seal, the batch's organisation or its criteria were changed"))
+        }
+        if let trustedKey, trustedKey != seal.signingKey {
+            problems.append(.seal("\(name)signed by a key that is not the trusted one"))
+        }
+        let leaves = seal.leaves.map { MerkleTree.leafHash(seq: $0.seq, rowSHA256: $0.rowSHA256) }
+        if MerkleTree.root(leaves) != seal.merkleRoot || Int64(seal.leaves.count) != seal.assessments {
+            problems.append(.seal("\(name)the stored leaf list does not give the signed root; rows cannot be named from it"))
+        }
+        return problems
+    }
+
+    func activeDeadLetterSeqs(batchID: String) throws -> [Int64] {
+        let rows = try connection.query("""
+            SELECT DISTINCT seq FROM oversight.dead_letters WHERE batch_id = \(batchID)::uuid AND retried_at IS NULL
+            """)
+        return (0..<rows.rowCount).map { rows.int64($0, 0)! }
     }
 
     /// The first column copied out of the result (for querying) that no longer says what the

@@ -71,14 +71,18 @@ public final class CoordinatorService: @unchecked Sendable {
             return
         }
         try store.prepare()
-        let storeThread = Thread { [store] in store.run() }
-        storeThread.name = "oversight-store"
-        storeThread.start()
-        defer { store.requests.close() }
-        let sealThread = Thread { [sealer] in sealer.run() }
-        sealThread.name = "oversight-seal"
-        sealThread.start()
-        defer { sealer.requests.close() }
+        let logger = self.logger
+        let report: @Sendable (String) -> Void = { logger.critical("\($0)") }
+        let storeThread = OwnerThread("oversight-store", mayEnd: { [store] in store.requests.isClosed }, report: report) { [store] in store.run() }
+        let sealThread = OwnerThread("oversight-seal", mayEnd: { [sealer] in sealer.requests.isClosed }, report: report) { [sealer] in sealer.run() }
+        defer {
+            // SIGTERM: what the store thread still has queued (chunks, dead letters, failures)
+            // is written before the process exits.
+            store.requests.close()
+            sealer.requests.close()
+            if !storeThread.join(timeout: 30) { logger.warning("the store thread did not finish its queue within 30 s") }
+            sealThread.join(timeout: 10)
+        }
 
         let context = ZMQContext()
         defer { context.shutdown() }
@@ -104,8 +108,13 @@ public final class CoordinatorService: @unchecked Sendable {
             "security": "\(configuration.curve == nil ? "none (plain TCP)" : "CURVE")",
             "seal_key": "\(keyFingerprint(configuration.sealKey.publicKey))"])
 
-        var loop = Loop(service: self, workers: workers, clients: clients)
+        let workerConnections = try ConnectionMonitor(workers, context: context)
+        let clientConnections = try ConnectionMonitor(clients, context: context)
+        var loop = Loop(service: self, workers: workers, clients: clients,
+                        monitors: (workerConnections, clientConnections))
         try loop.run()
+        workerConnections.close()
+        clientConnections.close()
         workers.close()
         clients.close()
         logger.info("coordinator stopped")
@@ -118,16 +127,23 @@ public final class CoordinatorService: @unchecked Sendable {
         let clients: ZMQSocket
         var dispatcher: Dispatcher
         let start = ContinuousClock.now
+        /// Protocol violations and dropped messages, by kind (answered to COUNTERS).
         var counters: [String: Int] = [:]
+        let monitors: (workers: ConnectionMonitor, clients: ConnectionMonitor)
+        var workerConnections = ConnectionMonitor.Counts()
+        var clientConnections = ConnectionMonitor.Counts()
         /// Each batch's organisation, for answering status without the database.
         var owners: [BatchID: String] = [:]
-        /// Clients waiting for a chunk that needs the batch opened in memory first.
+        /// Requests of each client still at the store thread: a reply from memory waits for
+        /// them, so that every client hears its replies in the order of its requests.
+        var outstanding: [[UInt8]: Int] = [:]
         var logger: Logger { service.logger }
 
-        init(service: CoordinatorService, workers: ZMQSocket, clients: ZMQSocket) {
+        init(service: CoordinatorService, workers: ZMQSocket, clients: ZMQSocket, monitors: (ConnectionMonitor, ConnectionMonitor)) {
             self.service = service
             self.workers = workers
             self.clients = clients
+            self.monitors = (monitors.0, monitors.1)
             let c = service.configuration
             dispatcher = Dispatcher(configuration: .init(bundleSize: c.bundleSize, pendingWindow: c.pendingWindow,
                                                          heartbeatInterval: c.heartbeatIntervalMilliseconds,
@@ -164,6 +180,8 @@ public final class CoordinatorService: @unchecked Sendable {
                     }
                 }
                 if now >= nextTick {
+                    monitors.workers.collect(into: &workerConnections)
+                    monitors.clients.collect(into: &clientConnections)
                     perform(dispatcher.tick(now: now))
                     nextTick = now + dispatcherTick
                 }
@@ -184,18 +202,42 @@ public final class CoordinatorService: @unchecked Sendable {
                 }
                 perform(dispatcher.received(from: id, message, now: now))
             } catch {
-                count("bad_worker_messages", "dropped a bad message from a worker", error)
+                if error.code == .oldProtocol {
+                    count("old_protocol_worker_messages", "dropped a message from a worker of an older protocol version", error)
+                } else {
+                    count("bad_worker_messages", "dropped a bad message from a worker", error)
+                }
             }
         }
 
         /// Counts a dropped message; logs the first ten and then every power of two, so that a
         /// flooding peer cannot flood the log.
-        mutating func count(_ counter: String, _ message: Logger.Message, _ error: any Error) {
-            counters[counter, default: 0] += 1
-            let n = counters[counter]!
-            if n <= 10 || n & (n - 1) == 0 {
+        mutating func count(_ counter: String, _ message: Logger.Message, _ error: any Error, by amount: Int = 1) {
+            let before = counters[counter, default: 0]
+            counters[counter] = before + amount
+            let n = before + amount
+            // Logged when the count passes a power of two (and the first ten).
+            if n <= 10 || (before == 0 ? 0 : Int.bitWidth - before.leadingZeroBitCount) < Int.bitWidth - n.leadingZeroBitCount {
                 logger.warning(message, metadata: ["error": "\(error)", "count": "\(n)"])
             }
+        }
+
+        /// Everything counted, for COUNTERS (and `oversight status --coordinator`).
+        var counterValues: [Counter] {
+            var all = counters
+            all["worker_connections_accepted"] = workerConnections.accepted
+            all["worker_disconnects"] = workerConnections.disconnected
+            all["worker_handshake_failures"] = workerConnections.handshakeFailed
+            all["client_connections_accepted"] = clientConnections.accepted
+            all["client_disconnects"] = clientConnections.disconnected
+            all["client_handshake_failures"] = clientConnections.handshakeFailed
+            return all.sorted { $0.key < $1.key }.map { Counter(name: $0.key, value: UInt64($0.value)) }
+        }
+
+        /// Posts a client's request to the store thread, counting it as outstanding.
+        mutating func toStore(_ request: StoreRequest) {
+            if let client = request.client { outstanding[client, default: 0] += 1 }
+            service.store.requests.post(request)
         }
 
         mutating func handleClient(_ frames: [[UInt8]], userID: String?) {
@@ -206,31 +248,64 @@ public final class CoordinatorService: @unchecked Sendable {
             let organisation = userID ?? Organisation.local
             let request: ClientRequest
             do { request = try ClientRequest.decode(frames[1...]) } catch {
+                if error.code == .oldProtocol {
+                    count("old_protocol_client_messages", "refused a client of an older protocol version", error)
+                    try? clients.send([client] + ClientReply.olderVersionError(error.detail), dontWait: true)
+                    return
+                }
                 count("bad_client_messages", "dropped a bad message from a client", error)
-                reply(client, .error(code: ClientReply.ErrorCode.badRequest.rawValue, message: "bad request: \(error)"))
+                // In order: the client's earlier requests are answered first.
+                if outstanding[client] != nil {
+                    toStore(.inOrder(client: client, organisation: organisation, batchID: BatchID.none, error: "bad request: \(error)"))
+                } else {
+                    reply(client, .error(code: ClientReply.ErrorCode.badRequest.rawValue, batchID: nil, chunk: nil, message: "bad request: \(error)"))
+                }
                 return
             }
             switch request {
             case .open(let batchID, let name, let packs, let source):
-                service.store.requests.post(.open(client: client, organisation: organisation, batchID: batchID, name: name, packs: packs, source: source))
+                toStore(.open(client: client, organisation: organisation, batchID: batchID, name: name, packs: packs, source: source))
             case .chunk(let batchID, let number, let records):
-                service.store.requests.post(.chunk(client: client, organisation: organisation, batchID: batchID, number: number, records: records))
-            case .close(let batchID, _):
-                service.store.requests.post(.close(client: client, organisation: organisation, batchID: batchID))
+                toStore(.chunk(client: client, organisation: organisation, batchID: batchID, number: number, records: records))
+            case .close(let batchID, let chunks):
+                toStore(.close(client: client, organisation: organisation, batchID: batchID, chunks: chunks))
             case .retry(let batchID):
-                service.store.requests.post(.retry(client: client, organisation: organisation, batchID: batchID))
+                toStore(.retry(client: client, organisation: organisation, batchID: batchID))
             case .cancel(let batchID):
-                service.store.requests.post(.cancel(client: client, organisation: organisation, batchID: batchID))
+                toStore(.cancel(client: client, organisation: organisation, batchID: batchID))
             case .status(let batchID):
-                if owners[batchID] == organisation, let progress = dispatcher.progress(batchID) {
-                    reply(client, .status(progress))
+                if owners[batchID] == organisation, dispatcher.progress(batchID) != nil {
+                    if outstanding[client] != nil {
+                        toStore(.inOrder(client: client, organisation: organisation, batchID: batchID, error: nil))
+                    } else {
+                        answerFromMemory(client, organisation: organisation, batchID: batchID)
+                    }
                 } else {
-                    service.store.requests.post(.status(client: client, organisation: organisation, batchID: batchID))
+                    toStore(.status(client: client, organisation: organisation, batchID: batchID))
+                }
+            case .counters:
+                if outstanding[client] != nil {
+                    toStore(.inOrder(client: client, organisation: organisation, batchID: BatchID.none, error: nil))
+                } else {
+                    reply(client, .counters(counterValues))
                 }
             }
         }
 
+        /// A STATUS (or COUNTERS, for `BatchID.none`) answered from what the loop holds.
+        func answerFromMemory(_ client: [UInt8], organisation: String, batchID: BatchID) {
+            if batchID == BatchID.none { reply(client, .counters(counterValues)); return }
+            if owners[batchID] == organisation, let progress = dispatcher.progress(batchID) {
+                reply(client, .status(progress))
+            } else {
+                reply(client, .error(code: ClientReply.ErrorCode.unknownBatch.rawValue, batchID: batchID, chunk: nil, message: "no such batch"))
+            }
+        }
+
         mutating func handle(_ reply: StoreReply) {
+            if let client = reply.client, let n = outstanding[client] {
+                outstanding[client] = n > 1 ? n - 1 : nil
+            }
             switch reply {
             case .unfinished(let batches, let done, let dead):
                 for b in batches {
@@ -246,7 +321,8 @@ public final class CoordinatorService: @unchecked Sendable {
                 perform(dispatcher.batchOpened(id, criteriaSHA256: batch.criteriaSHA256, accepted: batch.accepted, rejected: batch.rejected,
                                                done: 0, intakeClosed: batch.intakeClosed))
                 logger.info("batch open", metadata: ["batch": "\(id)", "name": "\(batch.name)", "resumed_after_chunk": "\(batch.acknowledgedChunks)"])
-                self.reply(client, .opened(batchID: id, acknowledgedChunks: UInt64(batch.acknowledgedChunks), window: service.configuration.clientWindow))
+                self.reply(client, .opened(batchID: id, acknowledgedChunks: UInt64(batch.acknowledgedChunks), window: service.configuration.clientWindow,
+                                           input: StoredInput(lastLine: batch.input.lastLine, sha256: batch.input.sha256)))
             case .chunkStored(let client, let batchID, let number, let jobs, let rejections, let fresh):
                 if fresh { perform(dispatcher.chunkStored(batchID, jobs: jobs, rejected: rejections.count, now: now)) }
                 self.reply(client, .acknowledged(batchID: batchID, number: number, accepted: UInt32(jobs.count), rejections: rejections))
@@ -257,7 +333,7 @@ public final class CoordinatorService: @unchecked Sendable {
                 self.reply(client, .closed(progress))
             case .status(let client, let progress):
                 if let progress { self.reply(client, .status(progress)) } else {
-                    self.reply(client, .error(code: ClientReply.ErrorCode.unknownBatch.rawValue, message: "no such batch"))
+                    self.reply(client, .error(code: ClientReply.ErrorCode.unknownBatch.rawValue, batchID: nil, chunk: nil, message: "no such batch"))
                 }
             case .loaded(let batchID, let jobs, let exhausted, let through):
                 perform(dispatcher.jobsLoaded(batchID, jobs: jobs, exhausted: exhausted, through: through, now: now))
@@ -270,17 +346,30 @@ public final class CoordinatorService: @unchecked Sendable {
                 perform(dispatcher.batchOpened(id, criteriaSHA256: batch.criteriaSHA256, accepted: batch.accepted, rejected: batch.rejected,
                                                done: 0, intakeClosed: batch.intakeClosed))
                 perform(dispatcher.retried(id, count: count, now: now))
-                if let progress = dispatcher.progress(id) { self.reply(client, .status(progress)) }
+                self.reply(client, .status(dispatcher.progress(id)
+                    ?? BatchProgress(batchID: id, state: .running, accepted: batch.accepted, rejected: batch.rejected, done: 0, failed: 0)))
             case .cancelled(let client, let batchID):
                 dispatcher.cancelled(batchID)
                 self.reply(client, .status(dispatcher.progress(batchID)
                     ?? BatchProgress(batchID: batchID, state: .cancelled, accepted: 0, rejected: 0, done: 0, failed: 0)))
-            case .reconciled(let batchID, let assessed, let dead):
-                perform(dispatcher.reconciled(batchID, assessed: assessed, deadLetters: dead, now: now))
+            case .reconciled(let batchID, let accepted, let assessed, let dead):
+                perform(dispatcher.reconciled(batchID, accepted: accepted, assessed: assessed, deadLetters: dead, now: now))
+            case .sealRefused(let batchID, let assessed, let dead, let missing):
+                count("batches_found_incomplete_at_seal", "a batch counted done was not complete in the store; its missing jobs are sent again",
+                      StoreError(message: "batch \(batchID): \(missing.count) jobs without assessment or dead letter"))
+                perform(dispatcher.sealRefused(batchID, assessed: assessed, deadLetters: dead, missing: missing, now: now))
+            case .doneVerified(let batchID, let claimed, let present):
+                perform(dispatcher.doneVerified(batchID, claimed: claimed, present: present, now: now))
+            case .inOrder(let client, let organisation, let batchID, let error):
+                if let error {
+                    self.reply(client, .error(code: ClientReply.ErrorCode.badRequest.rawValue, batchID: nil, chunk: nil, message: error))
+                } else {
+                    answerFromMemory(client, organisation: organisation, batchID: batchID)
+                }
             case .loadFailed(let batchID):
                 perform(dispatcher.jobsLoaded(batchID, jobs: [], exhausted: false, through: 0, now: now))
-            case .failed(let client, let code, let message):
-                self.reply(client, .error(code: code.rawValue, message: message))
+            case .failed(let client, let code, let batchID, let chunk, let message):
+                self.reply(client, .error(code: code.rawValue, batchID: batchID, chunk: chunk, message: message))
             }
         }
 
@@ -303,6 +392,10 @@ public final class CoordinatorService: @unchecked Sendable {
                     service.store.requests.post(.recordFailure(batch, seq: seq, attempt: attempt, worker: worker, reason: reason))
                 case .reconcile(let batch):
                     service.store.requests.post(.reconcile(batch))
+                case .verifyDone(let batch, let seqs, let worker):
+                    service.store.requests.post(.verifyDone(batch, seqs: seqs, worker: worker))
+                case .violation(let kind, let n):
+                    count(kind, "a worker broke the protocol; ignored", StoreError(message: kind), by: n)
                 case .deadLetter(let batch, let seq, let attempts, let reason):
                     logger.warning("job given up", metadata: ["batch": "\(batch)", "seq": "\(seq)", "attempts": "\(attempts)", "error": "\(reason)"])
                     service.store.requests.post(.deadLetter(batch, seq: seq, attempts: attempts, reason: reason))

@@ -35,6 +35,11 @@ struct Dispatcher {
         case deadLetter(batch: BatchID, seq: Int64, attempts: Int, reason: String)
         /// Nothing is pending or leased, yet the counts fall short: count again in the store.
         case reconcile(BatchID)
+        /// A DONE named jobs that were not leased to its sender: count only those the store
+        /// holds an assessment for (`worker` names the sender, for the log).
+        case verifyDone(batch: BatchID, seqs: [Int64], worker: String)
+        /// A peer broke the protocol: count it, by kind.
+        case violation(kind: String, count: Int)
     }
 
     struct Worker {
@@ -238,40 +243,41 @@ struct Dispatcher {
         }
     }
 
+    /// A DONE counts on the peer's word only for the jobs leased to that peer (and even those
+    /// are checked against the store before the batch is sealed). Seqs it was not leased are
+    /// counted once the store shows their assessment; failures count only for the peer's own
+    /// leases. Everything else is a protocol violation, counted and ignored.
     private mutating func completeJobs(_ batchID: BatchID, _ committed: [Int64], _ failed: [JobFailure], from worker: [UInt8]?) -> [Action] {
+        let name = worker.flatMap { workers[$0]?.name } ?? "an unregistered worker"
         // Taken out of the dictionary while it changes (no copy, one lookup per message).
-        guard var batch = batches.removeValue(forKey: batchID) else { return [] }
+        guard var batch = batches.removeValue(forKey: batchID) else {
+            let claims = committed.count + failed.count
+            return claims == 0 ? [] : [.violation(kind: "done_for_unknown_batch", count: claims)]
+        }
         batch.reconcileRounds = 0
         var actions: [Action] = []
-        // Jobs the reporting worker held, released at once after the loop.
+        var unleased: [Int64] = []
         var releasedByReporter = 0
         let reporterHoldsRetried = worker.map { workers[$0]?.retriedHeld.isEmpty == false } ?? false
-        func release(_ seq: Int64, _ lease: Lease) {
-            if lease.worker == worker {
-                releasedByReporter += 1
-                if reporterHoldsRetried { workers[lease.worker]?.retriedHeld.remove(JobKey(batch: batchID, seq: seq)) }
-            } else {
-                workers[lease.worker]?.inFlight -= 1
-                workers[lease.worker]?.retriedHeld.remove(JobKey(batch: batchID, seq: seq))
-            }
-        }
         for seq in committed {
-            if let lease = batch.leases.removeValue(forKey: seq) {
-                release(seq, lease)
+            if let worker, let lease = batch.leases[seq], lease.worker == worker {
+                batch.leases[seq] = nil
+                releasedByReporter += 1
+                if reporterHoldsRetried { workers[worker]?.retriedHeld.remove(JobKey(batch: batchID, seq: seq)) }
                 if !batch.attempts.isEmpty { batch.attempts[seq] = nil }
                 batch.done += 1
-            } else if let i = batch.retries.firstIndex(where: { $0.seq == seq }) {
-                batch.retries.remove(at: i)
-                batch.attempts[seq] = nil
-                batch.done += 1
-            } else if batch.pending[batch.pendingHead...].contains(where: { $0.seq == seq }),
-                      batch.doneWhilePending.insert(seq).inserted {
-                batch.done += 1
+            } else {
+                unleased.append(seq)
             }
         }
+        var foreignFailures = 0
         for failure in failed {
-            guard let lease = batch.leases.removeValue(forKey: failure.seq) else { continue }
-            release(failure.seq, lease)
+            guard let worker, let lease = batch.leases[failure.seq], lease.worker == worker else { foreignFailures += 1; continue }
+            batch.leases[failure.seq] = nil
+            releasedByReporter += 1
+            if reporterHoldsRetried { workers[worker]?.retriedHeld.remove(JobKey(batch: batchID, seq: failure.seq)) }
+            // The coordinator is the one writer of job_failures: every failed attempt, whoever scored it.
+            actions.append(.recordFailure(batch: batchID, seq: failure.seq, attempt: Int(lease.attempt) + 1, worker: name, reason: failure.reason))
             if Int(lease.attempt) + 1 >= configuration.maxAttempts {
                 batch.attempts[failure.seq] = nil
                 batch.failed += 1
@@ -283,8 +289,73 @@ struct Dispatcher {
         }
         if let worker, releasedByReporter > 0 { workers[worker]?.inFlight -= releasedByReporter }
         batches[batchID] = batch
+        if foreignFailures > 0 {
+            // From an unregistered worker (this coordinator restarted) that is expected; the job is pending again anyway.
+            actions.append(.violation(kind: worker == nil ? "failure_from_unregistered_worker" : "failure_for_job_not_leased", count: foreignFailures))
+        }
+        if !unleased.isEmpty { actions.append(.verifyDone(batch: batchID, seqs: unleased, worker: name)) }
         actions += refill(batchID) + checkCompleted(batchID)
         return actions
+    }
+
+    /// The store's answer to `verifyDone`: of the `claimed` seqs, `present` have an assessment.
+    /// Each present job counts once, wherever it is (leased to another worker, waiting to be
+    /// sent again, or pending); the rest were never committed and count as violations.
+    mutating func doneVerified(_ batchID: BatchID, claimed: Int, present: [Int64], now: Int64) -> [Action] {
+        var actions: [Action] = []
+        if claimed > present.count { actions.append(.violation(kind: "done_without_assessment", count: claimed - present.count)) }
+        guard var batch = batches.removeValue(forKey: batchID) else { return actions }
+        for seq in present {
+            if let lease = batch.leases.removeValue(forKey: seq) {
+                workers[lease.worker]?.inFlight -= 1
+                workers[lease.worker]?.retriedHeld.remove(JobKey(batch: batchID, seq: seq))
+                if !batch.attempts.isEmpty { batch.attempts[seq] = nil }
+                batch.done += 1
+            } else if let i = batch.retries.firstIndex(where: { $0.seq == seq }) {
+                batch.retries.remove(at: i)
+                batch.attempts[seq] = nil
+                batch.done += 1
+            } else if batch.pending[batch.pendingHead...].contains(where: { $0.seq == seq }),
+                      batch.doneWhilePending.insert(seq).inserted {
+                batch.done += 1
+            }
+        }
+        batches[batchID] = batch
+        return actions + refill(batchID) + checkCompleted(batchID) + dispatch(now: now)
+    }
+
+    /// The seal thread found the batch incomplete: the store holds `assessed` assessments and
+    /// `deadLetters` open dead letters, and `missing` jobs have neither, though the batch was
+    /// counted done (a DONE that lied, or a retry). The store's counts replace the batch's;
+    /// each missing job spends an attempt (a worker that keeps claiming it without writing it
+    /// cannot loop forever) and is read back and sent again.
+    mutating func sealRefused(_ batchID: BatchID, assessed: Int64, deadLetters: Int64, missing: [Int64], now: Int64) -> [Action] {
+        guard var batch = batches[batchID], !batch.cancelled else { return [] }
+        var actions: [Action] = []
+        batch.completed = false
+        batch.completionRecorded = false
+        batch.done = assessed
+        batch.failed = deadLetters
+        batch.reconcileRounds = 0
+        batch.pending = []
+        batch.pendingHead = 0
+        batch.doneWhilePending = []
+        let reason = "reported done, but no assessment was stored"
+        for seq in missing where batch.leases[seq] == nil {
+            let attempt = (batch.attempts[seq] ?? 0) + 1
+            actions.append(.recordFailure(batch: batchID, seq: seq, attempt: Int(attempt), worker: "unknown", reason: reason))
+            if Int(attempt) >= configuration.maxAttempts {
+                batch.attempts[seq] = nil
+                batch.failed += 1
+                actions.append(.deadLetter(batch: batchID, seq: seq, attempts: Int(attempt), reason: reason))
+            } else {
+                batch.attempts[seq] = attempt
+            }
+        }
+        batch.storeHasMore = true
+        batch.loadedThrough = 0
+        batches[batchID] = batch
+        return actions + refill(batchID) + checkCompleted(batchID) + dispatch(now: now)
     }
 
     /// The worker is gone: every job it held returns to pending, first in line. When it died
@@ -441,9 +512,15 @@ struct Dispatcher {
 
     /// The store's counts of a batch (after `reconcile`): assessments and active dead letters.
     /// Work committed while this coordinator was not watching (a restart) is counted here.
-    mutating func reconciled(_ id: BatchID, assessed: Int64, deadLetters: Int64, now: Int64) -> [Action] {
+    mutating func reconciled(_ id: BatchID, accepted: Int64? = nil, assessed: Int64, deadLetters: Int64, now: Int64) -> [Action] {
         guard var batch = batches[id] else { return [] }
         batch.reconcileInFlight = false
+        // A chunk stored while its answer was lost (the connection broke after COMMIT) is
+        // counted from the store.
+        if let accepted, accepted > batch.accepted {
+            batch.accepted = accepted
+            batch.storeHasMore = true
+        }
         batch.done = max(batch.done, assessed)
         batch.failed = max(batch.failed, deadLetters)
         if batch.done + batch.failed < batch.accepted {

@@ -39,7 +39,7 @@ final class SealThread: @unchecked Sendable {
     }
 
     func run() {
-        while let batchID = requests.take(timeout: 3600) { complete(batchID) }
+        requests.forEach(idleSeconds: IdlePeriod.seconds, idle: { logIdle("seal", logger) }) { complete($0) }
     }
 
     /// Retries until the database takes it: a completion must not be lost.
@@ -49,8 +49,18 @@ final class SealThread: @unchecked Sendable {
             do {
                 let store = try connected()
                 if let sealDelay = Self.sealDelay { Thread.sleep(forTimeInterval: sealDelay) }
-                if let seal = try store.seal(batchID: batchID.description, key: sealKey) {
-                    logger.info("batch sealed", metadata: ["batch": "\(batchID)", "seal": "\(seal)"])
+                switch try store.seal(batchID: batchID.description, key: sealKey) {
+                case .sealed(let seal): logger.info("batch sealed", metadata: ["batch": "\(batchID)", "seal": "\(seal)"])
+                case .unchanged: break
+                case .incomplete(let assessed, let dead, let missing, let intakeClosed):
+                    // Never seal what is not all there: the dispatcher hears the store's counts
+                    // and sends the missing jobs again.
+                    logger.warning("batch not sealed: not every accepted job is assessed or given up", metadata: [
+                        "batch": "\(batchID)", "assessed": "\(assessed)", "dead_lettered": "\(dead)",
+                        "missing": "\(missing.count)", "first_missing": "\(missing.prefix(5).map(String.init).joined(separator: ","))",
+                        "intake_closed": "\(intakeClosed)"])
+                    replies.post(.sealRefused(batchID, assessed: assessed, deadLetters: dead, missing: missing))
+                    return
                 }
                 if Self.dieAfterSeal { kill(getpid(), SIGKILL) }
                 if try store.markCompletedIfDone(batchID: batchID.description) {
@@ -76,4 +86,10 @@ final class SealThread: @unchecked Sendable {
         store = fresh
         return fresh
     }
+}
+
+/// An owner thread's note that it waited a whole idle period: trace, or notice when the test
+/// suite shortened the period to watch the threads outlive it.
+func logIdle(_ thread: String, _ logger: Logger) {
+    logger.log(level: IdlePeriod.injected == nil ? .trace : .notice, "idle, still waiting for work", metadata: ["thread": "\(thread)"])
 }

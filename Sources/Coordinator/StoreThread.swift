@@ -13,7 +13,7 @@ import Glibc
 enum StoreRequest: Sendable {
     case open(client: [UInt8], organisation: String, batchID: BatchID, name: String, packs: [PackSpec], source: String)
     case chunk(client: [UInt8], organisation: String, batchID: BatchID, number: UInt64, records: [SubmittedRecord])
-    case close(client: [UInt8], organisation: String, batchID: BatchID)
+    case close(client: [UInt8], organisation: String, batchID: BatchID, chunks: UInt64)
     case status(client: [UInt8], organisation: String, batchID: BatchID)
     case retry(client: [UInt8], organisation: String, batchID: BatchID)
     case cancel(client: [UInt8], organisation: String, batchID: BatchID)
@@ -21,6 +21,33 @@ enum StoreRequest: Sendable {
     case recordFailure(BatchID, seq: Int64, attempt: Int, worker: String, reason: String)
     case deadLetter(BatchID, seq: Int64, attempts: Int, reason: String)
     case reconcile(BatchID)
+    /// Count the DONE's seqs that were not leased to its sender only if they are assessed.
+    case verifyDone(BatchID, seqs: [Int64], worker: String)
+    /// Answer this client's STATUS from memory once its earlier requests are answered, so
+    /// that replies keep the order of requests.
+    case inOrder(client: [UInt8], organisation: String, batchID: BatchID, error: String?)
+}
+
+extension StoreRequest {
+    /// The client this request came from, if a client sent it.
+    var client: [UInt8]? {
+        switch self {
+        case .open(let c, _, _, _, _, _), .chunk(let c, _, _, _, _), .close(let c, _, _, _), .status(let c, _, _),
+             .retry(let c, _, _), .cancel(let c, _, _), .inOrder(let c, _, _, _):
+            return c
+        case .load, .recordFailure, .deadLetter, .reconcile, .verifyDone:
+            return nil
+        }
+    }
+
+    var batchID: BatchID {
+        switch self {
+        case .open(_, _, let b, _, _, _), .chunk(_, _, let b, _, _), .close(_, _, let b, _), .status(_, _, let b), .retry(_, _, let b),
+             .cancel(_, _, let b), .inOrder(_, _, let b, _), .load(let b, _, _), .recordFailure(let b, _, _, _, _),
+             .deadLetter(let b, _, _, _), .reconcile(let b), .verifyDone(let b, _, _):
+            return b
+        }
+    }
 }
 
 enum StoreReply: Sendable {
@@ -30,12 +57,27 @@ enum StoreReply: Sendable {
     case status(client: [UInt8], BatchProgress?)
     case loaded(batchID: BatchID, jobs: [(seq: Int64, record: [UInt8])], exhausted: Bool, through: Int64)
     case loadFailed(batchID: BatchID)
-    case reconciled(BatchID, assessed: Int64, deadLetters: Int64)
+    case reconciled(BatchID, accepted: Int64, assessed: Int64, deadLetters: Int64)
     case completed(BatchID)
+    /// The seal thread found the batch incomplete and did not seal it.
+    case sealRefused(BatchID, assessed: Int64, deadLetters: Int64, missing: [Int64])
+    case doneVerified(BatchID, claimed: Int, present: [Int64])
+    case inOrder(client: [UInt8], organisation: String, batchID: BatchID, error: String?)
     case retried(client: [UInt8], BatchRecord, count: Int)
     case cancelled(client: [UInt8], BatchID)
     case unfinished([BatchRecord], done: [String: Int64], dead: [String: Int64])
-    case failed(client: [UInt8], code: ClientReply.ErrorCode, message: String)
+    case failed(client: [UInt8], code: ClientReply.ErrorCode, batchID: BatchID?, chunk: UInt64?, message: String)
+
+    /// The client this reply answers, if it answers one.
+    var client: [UInt8]? {
+        switch self {
+        case .opened(let c, _), .chunkStored(let c, _, _, _, _, _), .closed(let c, _), .status(let c, _), .retried(let c, _, _),
+             .cancelled(let c, _), .failed(let c, _, _, _, _), .inOrder(let c, _, _, _):
+            return c
+        case .loaded, .loadFailed, .reconciled, .completed, .sealRefused, .doneVerified, .unfinished:
+            return nil
+        }
+    }
 }
 
 /// The thread that owns the coordinator's PostgreSQL connection. It validates and stores
@@ -97,10 +139,10 @@ final class StoreThread: @unchecked Sendable {
         replies.post(.unfinished(unfinished, done: done, dead: dead))
     }
 
+    /// Until the mailbox is closed and every request queued before that is carried out (on
+    /// SIGTERM the coordinator drains what is queued here before it exits).
     func run() {
-        while let request = requests.take(timeout: 3600) {
-            handle(request)
-        }
+        requests.forEach(idleSeconds: IdlePeriod.seconds, idle: { logIdle("store", logger) }) { handle($0) }
     }
 
     private func connected() throws -> AuditStore {
@@ -127,33 +169,62 @@ final class StoreThread: @unchecked Sendable {
         }
     }
 
+    /// Seconds a client's request is retried through database outages before the client is
+    /// told to retry itself (ERROR 4).
+    static let clientRetrySeconds: Double = 20
+
     private func handle(_ request: StoreRequest) {
-        do {
-            try perform(request)
-        } catch let error as PQError where error.isTransient {
-            logger.warning("database error, will reconnect", metadata: ["error": "\(error)"])
-            store = nil
-            retryOrFail(request, error: error)
-        } catch {
-            retryOrFail(request, error: error)
+        var delay = 0.1
+        let started = Date()
+        while true {
+            do {
+                try perform(request)
+                return
+            } catch let error as PQError where error.isTransient {
+                // Never a refusal: reconnect and do it again (every request is idempotent:
+                // a chunk stored before the connection broke is found stored).
+                logger.warning("database error, will reconnect and retry", metadata: ["error": "\(error)"])
+                store = nil
+                if request.client != nil && Date().timeIntervalSince(started) > Self.clientRetrySeconds {
+                    fail(request, code: .storeUnavailable,
+                         message: "the coordinator's database is unavailable; nothing was lost: send the request again (`submit` and `status` do so by themselves)")
+                    return
+                }
+                Thread.sleep(forTimeInterval: delay * Double.random(in: 0.5...1.5))
+                delay = min(delay * 2, 2)
+            } catch {
+                retryOrFail(request, error: error)
+                return
+            }
         }
     }
 
+    private func fail(_ request: StoreRequest, code: ClientReply.ErrorCode, message: String) {
+        guard let client = request.client else { return }
+        var chunk: UInt64?
+        if case .chunk(_, _, _, let number, _) = request { chunk = number }
+        replies.post(.failed(client: client, code: code, batchID: request.batchID, chunk: chunk, message: message))
+    }
+
     private func retryOrFail(_ request: StoreRequest, error: any Error) {
-        if let gap = error as? ChunkOutOfOrder, case .chunk(let client, _, _, _, _) = request {
-            replies.post(.failed(client: client, code: .outOfOrder, message: gap.description))
-            return
+        switch error {
+        case let gap as ChunkOutOfOrder: fail(request, code: .outOfOrder, message: gap.description); return
+        case let closed as BatchClosed: fail(request, code: .closed, message: closed.description); return
+        case let refusal as BatchRefusal: fail(request, code: .badRequest, message: refusal.description); return
+        default: break
         }
         switch request {
-        case .open(let client, _, _, _, _, _), .chunk(let client, _, _, _, _), .close(let client, _, _), .status(let client, _, _),
-             .retry(let client, _, _), .cancel(let client, _, _):
-            let transient = (error as? PQError)?.isTransient ?? false
-            replies.post(.failed(client: client, code: transient ? .storeUnavailable : .badRequest, message: "\(error)"))
+        case .open, .chunk, .close, .status, .retry, .cancel, .inOrder:
+            // The full error goes to the log; the client hears what happened, never SQL.
+            logger.error("a client's request failed", metadata: ["error": "\(error)"])
+            let said = (error as? PQError).map { "the coordinator's database refused the request: \($0.message)" }
+                ?? "the coordinator could not carry out the request: \(error)"
+            fail(request, code: .badRequest, message: said)
         case .load(let batchID, _, _):
             logger.error("could not load jobs", metadata: ["batch": "\(batchID)", "error": "\(error)"])
             Thread.sleep(forTimeInterval: 0.5)
             replies.post(.loadFailed(batchID: batchID))
-        case .recordFailure, .deadLetter, .reconcile:
+        case .recordFailure, .deadLetter, .reconcile, .verifyDone:
             // Bookkeeping that must not be lost: retry until the database takes it.
             logger.error("could not write to the database, retrying", metadata: ["error": "\(error)"])
             Thread.sleep(forTimeInterval: 0.5)
@@ -171,35 +242,35 @@ final class StoreThread: @unchecked Sendable {
                 case .builtIn(let packID):
                     guard let pack = CriteriaPack.builtIn(id: packID) else {
                         let known = CriteriaPack.builtIn.map(\.id).joined(separator: ", ")
-                        replies.post(.failed(client: client, code: .unknownPack, message: "unknown criteria pack \"\(packID)\"; built-in packs: \(known)"))
+                        replies.post(.failed(client: client, code: .unknownPack, batchID: batchID, chunk: nil, message: "unknown criteria pack \"\(packID)\"; built-in packs: \(known)"))
                         return
                     }
                     packs.append(pack)
                 case .document(let text):
                     do { packs.append(try CriteriaPack(json: text)) } catch {
-                        replies.post(.failed(client: client, code: .unknownPack, message: "criteria pack does not compile: \(error)"))
+                        replies.post(.failed(client: client, code: .unknownPack, batchID: batchID, chunk: nil, message: "criteria pack does not compile: \(error)"))
                         return
                     }
                 }
             }
             guard Set(packs.map(\.id)).count == packs.count else {
-                replies.post(.failed(client: client, code: .badRequest, message: "a pack id appears twice in the criteria set"))
+                replies.post(.failed(client: client, code: .badRequest, batchID: batchID, chunk: nil, message: "a pack id appears twice in the criteria set"))
                 return
             }
             let set = CriteriaSet(packs)
             try store.register(set)
             let batch = try store.openBatch(id: batchID.description, name: name, source: source, organisation: organisation, criteriaSHA256: set.sha256)
             guard batch.organisation == organisation else {
-                replies.post(.failed(client: client, code: .badRequest, message: "batch id \(batchID) is taken; submit without --batch-id to get a fresh one"))
+                replies.post(.failed(client: client, code: .badRequest, batchID: batchID, chunk: nil, message: "batch id \(batchID) is taken; submit without --batch-id to get a fresh one"))
                 return
             }
             owners[batchID] = organisation
             guard batch.criteriaSHA256 == set.sha256 else {
-                replies.post(.failed(client: client, code: .badRequest, message: "batch \(batchID) exists with another criteria set; resume it with the same --pack options"))
+                replies.post(.failed(client: client, code: .badRequest, batchID: batchID, chunk: nil, message: "batch \(batchID) exists with another criteria set; resume it with the same --pack options"))
                 return
             }
             guard !batch.intakeClosed else {
-                replies.post(.failed(client: client, code: .closed, message: "batch \(batchID) is already closed; submit a new batch"))
+                replies.post(.failed(client: client, code: .closed, batchID: batchID, chunk: nil, message: "batch \(batchID) is already closed; submit a new batch"))
                 return
             }
             batchSeqs[batchID] = batch.nextSeq
@@ -207,13 +278,13 @@ final class StoreThread: @unchecked Sendable {
         case .chunk(let client, let organisation, let batchID, let number, let records):
             if batchSeqs[batchID] == nil || owners[batchID] != organisation {
                 guard let batch = try owned(batchID, by: organisation, store) else {
-                    replies.post(.failed(client: client, code: .unknownBatch, message: "unknown batch \(batchID): open it first"))
+                    replies.post(.failed(client: client, code: .unknownBatch, batchID: batchID, chunk: number, message: "unknown batch \(batchID): open it first"))
                     return
                 }
                 batchSeqs[batchID] = batch.nextSeq
             }
             if let refusal = limits.refusal(chunk: records, acceptedSoFar: batchSeqs[batchID]! - 1) {
-                replies.post(.failed(client: client, code: .badRequest, message: refusal))
+                replies.post(.failed(client: client, code: .badRequest, batchID: batchID, chunk: number, message: refusal))
                 return
             }
             var seq = batchSeqs[batchID]!
@@ -231,23 +302,31 @@ final class StoreThread: @unchecked Sendable {
                     }
                 case .malformed(let raw, let field, let message):
                     rejected.append(RejectedRecord(line: record.line, field: field, message: message, raw: raw))
+                case .oversized(let prefix, let bytes, let sha256):
+                    rejected.append(RejectedRecord(line: record.line, field: "", raw: prefix, bytes: bytes, sha256: sha256,
+                                                   message: "record of \(bytes) bytes exceeds the largest line a client sends (\(Envelope.maximumRecordSize) bytes); its first \(prefix.count) bytes, length and SHA-256 are kept"))
                 }
             }
-            let fresh = try store.storeChunk(batchID: batchID.description, number: Int64(number), accepted: accepted, rejected: rejected)
+            let digested = records.map { r in let part = r.digestPart; return (line: r.line, kind: part.kind, bytes: part.bytes) }
+            let fresh = try store.storeChunk(batchID: batchID.description, number: Int64(number), digested: digested,
+                                             accepted: accepted, rejected: rejected)
             if fresh {
                 batchSeqs[batchID] = seq
             } else if let batch = try store.batch(id: batchID.description) {
                 batchSeqs[batchID] = batch.nextSeq
+                // Stored before (a resend, or a commit whose answer the broken connection lost):
+                // the dispatcher counts and reads back what the store holds.
+                requests.post(.reconcile(batchID))
             }
             replies.post(.chunkStored(client: client, batchID: batchID, number: number,
                                       jobs: fresh ? accepted.map { ($0.seq, $0.record) } : [],
                                       rejections: fresh ? rejected.map { Rejection(line: $0.line, field: $0.field, message: $0.message) } : [],
                                       fresh: fresh))
-        case .close(let client, let organisation, let batchID):
+        case .close(let client, let organisation, let batchID, let chunks):
             guard try owned(batchID, by: organisation, store) != nil else {
-                replies.post(.failed(client: client, code: .unknownBatch, message: "no batch \(batchID)")); return
+                replies.post(.failed(client: client, code: .unknownBatch, batchID: batchID, chunk: nil, message: "no batch \(batchID)")); return
             }
-            try store.closeIntake(batchID: batchID.description)
+            try store.closeIntake(batchID: batchID.description, chunks: Int64(chunks))
             // OVERSIGHT_FAULT_DIE_AFTER_CLOSE: fault injection for the test suite only — the
             // coordinator dies with the CLOSE committed and unanswered.
             if Self.dieAfterClose { kill(getpid(), SIGKILL) }
@@ -258,20 +337,25 @@ final class StoreThread: @unchecked Sendable {
                 replies.post(.status(client: client, nil)); return
             }
             let done = try store.assessedCount(batchID: batch.batchID)
+            let failed = try store.activeDeadLetterCount(batchID: batch.batchID)
             let state: BatchProgress.State = batch.cancelled ? .cancelled : batch.completed ? .completed : batch.intakeClosed ? .running : .receiving
             replies.post(.status(client: client, BatchProgress(batchID: batchID, state: state, accepted: batch.accepted,
-                                                               rejected: batch.rejected, done: done, failed: 0)))
+                                                               rejected: batch.rejected, done: done, failed: failed)))
+        case .inOrder(let client, let organisation, let batchID, let error):
+            replies.post(.inOrder(client: client, organisation: organisation, batchID: batchID, error: error))
         case .retry(let client, let organisation, let batchID):
             guard try owned(batchID, by: organisation, store) != nil else {
-                replies.post(.failed(client: client, code: .unknownBatch, message: "no batch \(batchID) in this database")); return
+                replies.post(.failed(client: client, code: .unknownBatch, batchID: batchID, chunk: nil, message: "no batch \(batchID) in this database")); return
             }
             let count = try store.retryDeadLetters(batchID: batchID.description)
-            guard let batch = try store.batch(id: batchID.description) else { return }
+            guard let batch = try store.batch(id: batchID.description) else {
+                replies.post(.failed(client: client, code: .unknownBatch, batchID: batchID, chunk: nil, message: "no batch \(batchID) in this database")); return
+            }
             logger.info("dead letters queued again", metadata: ["batch": "\(batchID)", "jobs": "\(count)"])
             replies.post(.retried(client: client, batch, count: count))
         case .cancel(let client, let organisation, let batchID):
             guard try owned(batchID, by: organisation, store) != nil else {
-                replies.post(.failed(client: client, code: .unknownBatch, message: "no batch \(batchID) in this database")); return
+                replies.post(.failed(client: client, code: .unknownBatch, batchID: batchID, chunk: nil, message: "no batch \(batchID) in this database")); return
             }
             try store.cancel(batchID: batchID.description)
             logger.info("batch cancelled", metadata: ["batch": "\(batchID)"])
@@ -282,8 +366,16 @@ final class StoreThread: @unchecked Sendable {
         case .recordFailure(let batchID, let seq, let attempt, let worker, let reason):
             try store.recordFailure(batchID: batchID.description, seq: seq, attempt: attempt, worker: worker, reason: reason)
         case .reconcile(let batchID):
-            replies.post(.reconciled(batchID, assessed: try store.assessedCount(batchID: batchID.description),
+            let accepted = try store.batch(id: batchID.description)?.accepted ?? 0
+            replies.post(.reconciled(batchID, accepted: accepted, assessed: try store.assessedCount(batchID: batchID.description),
                                      deadLetters: try store.activeDeadLetterCount(batchID: batchID.description)))
+        case .verifyDone(let batchID, let seqs, let worker):
+            let present = try store.assessedAmong(batchID: batchID.description, seqs: seqs)
+            if present.count < seqs.count {
+                logger.warning("a DONE named jobs that have no assessment; ignored", metadata: [
+                    "batch": "\(batchID)", "worker": "\(worker)", "claimed": "\(seqs.count)", "assessed": "\(present.count)"])
+            }
+            replies.post(.doneVerified(batchID, claimed: seqs.count, present: present))
         case .deadLetter(let batchID, let seq, let attempts, let reason):
             try store.deadLetter(DeadLetter(batchID: batchID.description, seq: seq, attempts: attempts, lastError: reason))
         }

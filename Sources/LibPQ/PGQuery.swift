@@ -98,3 +98,10 @@ extension String {
         return out
     }
 }
+
+/// A `bigint[]` parameter.
+public struct PGInt64Array: PGEncodable {
+    public let values: [Int64]
+    public init(_ values: [Int64]) { self.values = values }
+    public var pgBind: PGBind { .text("{" + values.map(String.init).joined(separator: ",") + "}") }
+}

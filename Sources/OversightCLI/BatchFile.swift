@@ -38,6 +38,13 @@ struct BatchFile {
         self.path = path
         self.handle = handle
         fileSize = ((try? FileManager.default.attributesOfItem(atPath: path)[.size]) as? NSNumber)?.int64Value ?? 0
+        // A file that is not text (an image, a spreadsheet's binary format, a compressed
+        // export) is refused before anything is sent, rather than rejected line by line.
+        let head = (try? handle.read(upToCount: 64 * 1024)) ?? Data()
+        try handle.seek(toOffset: 0)
+        if let problem = Self.binaryProblem(Array(head)) {
+            throw OpenError(description: "\(path) is not a text file (\(problem)); give a JSON Lines (.jsonl) or CSV file, saved as UTF-8 text")
+        }
         if let format {
             self.format = format
         } else if path.lowercased().hasSuffix(".csv") {
@@ -47,6 +54,18 @@ struct BatchFile {
         } else {
             throw OpenError(description: "cannot tell the format of \(path) from its name; pass --format jsonl or --format csv")
         }
+    }
+
+    /// Why these first bytes of a file are not UTF-8 text, or nil if they are.
+    static func binaryProblem(_ head: [UInt8]) -> String? {
+        if let nul = head.firstIndex(of: 0) { return "a NUL byte at offset \(nul)" }
+        // The head may end inside a character: only what is complete must be valid.
+        var end = head.count
+        var back = 0
+        while end > 0 && back < 3 && head[end - 1] & 0xC0 == 0x80 { end -= 1; back += 1 }
+        if end > 0 && head[end - 1] >= 0xC0 { end -= 1 }
+        if String(validating: head[..<end], as: UTF8.self) == nil { return "its first bytes are not valid UTF-8" }
+        return nil
     }
 
     /// The next line (without newline) and its number, or nil at end of file.
@@ -85,19 +104,31 @@ struct BatchFile {
         return Int64(Double(recordsSoFar) * Double(fileSize) / Double(bytesConsumed))
     }
 
-    /// Up to `count` records; empty at end of file.
-    mutating func next(_ count: Int) throws -> [SubmittedRecord] {
+    /// Up to `count` records, and no more than about `maxBytes` of them; empty at end of file.
+    /// A line larger than the wire carries goes as its prefix, length and SHA-256, to be kept
+    /// as a rejection by line while the rest of the file goes on.
+    mutating func next(_ count: Int, maxBytes: Int = 24 << 20) throws -> [SubmittedRecord] {
         var records: [SubmittedRecord] = []
-        records.reserveCapacity(count)
-        while records.count < count, let (line, number) = try nextLine() {
+        records.reserveCapacity(min(count, 4096))
+        var bytes = 0
+        while records.count < count, bytes < maxBytes, let (line, number) = try nextLine() {
+            bytes += line.count
             switch format {
             case .jsonl:
                 var trimmed = line
                 if trimmed.last == 0x0D { trimmed = trimmed.dropLast() }
                 if trimmed.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
                 if number == 1, trimmed.starts(with: [0xEF, 0xBB, 0xBF]) { trimmed = trimmed.dropFirst(3) }
+                if trimmed.count > Envelope.maximumRecordSize {
+                    let whole = Array(trimmed)
+                    records.append(SubmittedRecord(line: number, body: .oversized(prefix: Array(whole.prefix(Envelope.rejectedPrefixSize)),
+                                                                                 bytes: UInt64(whole.count), sha256: AuditHash.sha256(whole))))
+                    continue
+                }
                 records.append(SubmittedRecord(line: number, body: .json(Array(trimmed))))
             case .csv:
+                // A spreadsheet's "CSV UTF-8" starts with a byte-order mark, before any quote.
+                let line = number == 1 && line.starts(with: [0xEF, 0xBB, 0xBF]) ? line.dropFirst(3) : line
                 do {
                     guard let row = try csv.feed(line, number: number) else { continue }
                     guard let mapping else {

@@ -74,7 +74,7 @@ final class CoordinatorClient {
             let ready = try poller.poll(timeout: 200)
             guard ready[0], let frames = try socket.receive(dontWait: true) else { continue }
             let reply = try ClientReply.decode(frames[...])
-            if case .error(let code, let message) = reply {
+            if case .error(let code, _, _, let message) = reply {
                 throw Refused(message: "coordinator refused: \(message)", retryable: code == ClientReply.ErrorCode.storeUnavailable.rawValue,
                               resumable: code == ClientReply.ErrorCode.outOfOrder.rawValue,
                               closed: code == ClientReply.ErrorCode.closed.rawValue)

@@ -120,6 +120,9 @@ struct ImportCommand: ParsableCommand {
                         case .json(let bytes):
                             out += String(decoding: bytes, as: UTF8.self) + "\n"
                             written += 1
+                        case .oversized(_, let bytes, _):
+                            failed += 1
+                            printError("\(file):\(record.line): a line of \(bytes) bytes is larger than a record can be")
                         case .malformed(_, let field, let message):
                             failed += 1
                             printError("\(file):\(record.line):\(field.isEmpty ? "" : " field \"\(field)\":") \(message)")

@@ -12,6 +12,8 @@ struct ProgressDisplay {
     private var lastPrint = Date.distantPast
     /// Work already done when the display started: not counted in the rate.
     var baseline: Int64 = 0
+    /// What `done` and `total` count: records (or rows), or bytes of a file.
+    var bytes = false
 
     init(label: String) { self.label = label }
 
@@ -24,7 +26,8 @@ struct ProgressDisplay {
         let rate = Double(max(0, done - baseline)) / elapsed
         let fraction = total > 0 ? min(1, Double(done) / Double(total)) : 0
         let eta = rate > 0 && total > done ? Self.duration(Double(total - done) / rate) : "--"
-        let numbers = "\(done)/\(total) \(String(format: "%.0f", rate))/s ETA \(eta)\(detail.isEmpty ? "" : " " + detail)"
+        let amounts = bytes ? "\(Self.size(done))/\(Self.size(total)) \(Self.size(Int64(rate)))/s" : "\(done)/\(total) \(String(format: "%.0f", rate))/s"
+        let numbers = "\(amounts) ETA \(eta)\(detail.isEmpty ? "" : " " + detail)"
         if interactive {
             let width = 30
             let filled = Int(fraction * Double(width))
@@ -33,6 +36,12 @@ struct ProgressDisplay {
         } else {
             FileHandle.standardError.write(Data("\(label): \(String(format: "%.0f", fraction * 100))% \(numbers)\n".utf8))
         }
+    }
+
+    static func size(_ bytes: Int64) -> String {
+        if bytes < 1 << 20 { return String(format: "%.0f KiB", Double(bytes) / 1024) }
+        if bytes < 1 << 30 { return String(format: "%.1f MiB", Double(bytes) / Double(1 << 20)) }
+        return String(format: "%.2f GiB", Double(bytes) / Double(1 << 30))
     }
 
     func finish() {

@@ -1,3 +1,4 @@
+import Assessment
 import Foundation
 import Wire
 
@@ -15,6 +16,10 @@ struct Submission {
     private(set) var opened = false
     /// Called with each chunk's number when its acknowledgement arrives (the bench times them).
     var onAcknowledged: ((UInt64) -> Void)?
+    /// Called once, when the coordinator first says the batch exists.
+    var onOpened: ((BatchID) -> Void)?
+    /// Most bytes of records in one chunk (a chunk is one message, at most 64 MiB).
+    var chunkBytes = 24 << 20
 
     struct Outcome {
         var accepted: Int64 = 0
@@ -26,12 +31,27 @@ struct Submission {
     /// taking over), opens the batch again and resumes after the last chunk it stored, until
     /// `patience` seconds pass without an answer.
     mutating func send(showProgress: Bool, patience: Double = 300) throws -> Outcome {
+        // What can be checked before a batch exists is checked first: no batch for a file with
+        // no records or an unreadable header.
+        if try file.next(1, maxBytes: chunkBytes).isEmpty {
+            throw CoordinatorClient.Refused(message: "\(file.path) holds no records (it is empty, blank, or a CSV header alone); nothing was submitted")
+        }
+        file = try BatchFile(path: file.path, format: file.format)
         var silentSince: Date?
         var resumes = 0
         var resuming = false
         while true {
             do {
                 return try sendOnce(showProgress: showProgress)
+            } catch let error as CoordinatorClient.Refused where error.retryable && opened {
+                // The coordinator's database is away: nothing is lost; wait and resume.
+                resuming = true
+                let since = silentSince ?? Date()
+                silentSince = since
+                if Date().timeIntervalSince(since) > patience { throw error }
+                printError("the coordinator's database is unavailable; resuming when it is back")
+                Thread.sleep(forTimeInterval: 1)
+                file = try BatchFile(path: file.path, format: file.format)
             } catch let error as CoordinatorClient.Unreachable {
                 // A coordinator that never answered is a wrong address, not a restart.
                 guard opened else { throw error }
@@ -65,28 +85,28 @@ struct Submission {
         var reply = try client.receive()
         // After a resume, acknowledgements of chunks sent before may still arrive: skip them.
         while case .acknowledged = reply { reply = try client.receive() }
-        guard case .opened(_, let acknowledged, let window) = reply else {
+        guard case .opened(_, let acknowledged, let window, let stored) = reply else {
             throw CoordinatorClient.Refused(message: "unexpected reply to OPEN: \(reply)")
         }
+        if !opened { onOpened?(batchID) }
         opened = true
         var outcome = Outcome()
-        var number: UInt64 = 0
-        // Resume: skip the chunks the coordinator already stored.
-        while number < acknowledged {
-            let skipped = try file.next(chunkSize)
-            if skipped.isEmpty { break }
-            number += 1
-        }
-        if acknowledged > 0 { printError("resuming batch \(batchID) after chunk \(acknowledged)") }
+        // Resume: skip the lines the coordinator already stored, proving they are this file's.
+        var carry = try skipStored(stored)
+        if acknowledged > 0 { printError("resuming batch \(batchID) after chunk \(acknowledged) (line \(stored.lastLine))") }
         var inFlight = 0
         var outstanding = Set<UInt64>()
         var finished = false
         var shown = 0
         var display = ProgressDisplay(label: "submitting")
+        display.bytes = true
         var sentRecords: Int64 = 0
+        var number = acknowledged
         while !finished || inFlight > 0 {
             while !finished && inFlight < Int(window) {
-                let records = try file.next(chunkSize)
+                var records = carry
+                carry = []
+                if records.count < chunkSize { records += try file.next(chunkSize - records.count, maxBytes: chunkBytes) }
                 if records.isEmpty { finished = true; break }
                 number += 1
                 sentRecords += Int64(records.count)
@@ -111,9 +131,9 @@ struct Submission {
                 printError("\(file.path):\(r.line):\(field) \(r.message) (record rejected, kept in oversight.rejected_records)")
             }
             if showProgress {
-                let total = finished ? sentRecords : file.estimatedTotal(recordsSoFar: sentRecords)
-                display.update(done: outcome.accepted + outcome.rejected, total: max(total, outcome.accepted + outcome.rejected),
-                               detail: "accepted \(outcome.accepted), rejected \(outcome.rejected)")
+                // Bytes of the file, as bytes: a line count is not known before the end.
+                display.update(done: file.bytesConsumed, total: max(file.fileSize, file.bytesConsumed),
+                               detail: "\(sentRecords) records sent, accepted \(outcome.accepted), rejected \(outcome.rejected)")
             }
         }
         if showProgress { display.finish() }
@@ -127,6 +147,39 @@ struct Submission {
             outcome.rejected = progress.rejected
         }
         return outcome
+    }
+
+    /// Reads past the lines the batch already holds, recomputing their digest: a resumed
+    /// submission must be the same input, never another file spliced onto the first. Returns
+    /// the records read past the stored ones, to be sent first.
+    private mutating func skipStored(_ stored: StoredInput) throws -> [SubmittedRecord] {
+        var digest = InputDigest.empty
+        guard stored.lastLine > 0 else { return [] }
+        while true {
+            let records = try file.next(chunkSize, maxBytes: chunkBytes)
+            if records.isEmpty { break }
+            var rest: [SubmittedRecord] = []
+            for record in records {
+                if record.line <= stored.lastLine {
+                    let part = record.digestPart
+                    digest.append(line: record.line, kind: part.kind, bytes: part.bytes)
+                } else {
+                    rest.append(record)
+                }
+            }
+            if !rest.isEmpty || digest.lastLine >= stored.lastLine {
+                guard digest.lastLine == stored.lastLine, digest.sha256 == stored.sha256 else { break }
+                return rest
+            }
+        }
+        guard digest.lastLine == stored.lastLine, digest.sha256 == stored.sha256 else {
+            throw CoordinatorClient.Refused(message: """
+                batch \(batchID) holds other input than \(file.path): its lines 1–\(stored.lastLine) are not this file's, \
+                so it cannot be resumed from it. Resume it with the file it was started with, or submit \(file.path) \
+                without --batch-id as a new batch
+                """)
+        }
+        return []
     }
 
     /// Polls the coordinator until every accepted record is assessed or failed. Rides through a

@@ -45,7 +45,8 @@ struct SubmitCommand: ParsableCommand {
             let id = batchID.flatMap(BatchID.init) ?? BatchID()
             var submission = Submission(file: batchFile, client: client, batchID: id,
                                         name: name ?? (file as NSString).lastPathComponent, packs: packs.map(\.spec))
-            FileHandle.standardOutput.write(Data("\(id)\n".utf8))
+            // The id is printed once the batch exists, never for one that was refused or never made.
+            submission.onOpened = { id in FileHandle.standardOutput.write(Data("\(id)\n".utf8)) }
             let started = Date()
             let outcome = try submission.send(showProgress: wait)
             printError("batch \(id): \(outcome.accepted) records accepted, \(outcome.rejected) rejected")

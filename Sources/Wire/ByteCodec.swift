@@ -3,6 +3,7 @@
 public struct WireError: Error, Hashable, Sendable, CustomStringConvertible {
     public enum Code: String, Sendable {
         case wrongProtocol = "wrong protocol"
+        case oldProtocol = "old protocol version"
         case unknownCommand = "unknown command"
         case truncated
         case trailingBytes = "trailing bytes"
@@ -72,6 +73,7 @@ public struct ByteReader {
     }
 
     public mutating func raw(_ n: Int, _ what: String) throws(WireError) -> [UInt8] { Array(try take(n, what)) }
+    public mutating func sha256(_ what: String) throws(WireError) -> [UInt8] { try raw(32, what) }
 
     public mutating func string(_ what: String) throws(WireError) -> String {
         let n = Int(try u16(what))

@@ -6,6 +6,9 @@ public struct SubmittedRecord: Hashable, Sendable {
         /// The client could not turn the line into a record (e.g. a CSV row with the wrong
         /// number of fields); kept so that the coordinator records the rejection.
         case malformed(raw: [UInt8], field: String, message: String)
+        /// A line larger than the wire carries: its first bytes, its length and its SHA-256,
+        /// kept as a rejection.
+        case oversized(prefix: [UInt8], bytes: UInt64, sha256: [UInt8])
     }
     public let line: Int64
     public let body: Body
@@ -53,8 +56,10 @@ public enum ClientRequest: Hashable, Sendable {
     case retry(batchID: BatchID)
     /// Stop dispatching what is left of the batch; finished assessments stay.
     case cancel(batchID: BatchID)
+    /// The coordinator's counters (protocol violations by kind, dropped messages, …).
+    case counters
 
-    public enum Command: UInt8, Sendable { case open = 0x20, chunk = 0x22, close = 0x24, status = 0x26, retry = 0x28, cancel = 0x2A }
+    public enum Command: UInt8, Sendable { case open = 0x20, chunk = 0x22, close = 0x24, status = 0x26, retry = 0x28, cancel = 0x2A, counters = 0x2C }
 
     public func encode() -> [[UInt8]] {
         var w = ByteWriter()
@@ -79,12 +84,14 @@ public enum ClientRequest: Hashable, Sendable {
                 switch r.body {
                 case .json(let bytes): w.u8(0); w.blob(bytes)
                 case .malformed(let raw, let field, let message): w.u8(1); w.blob(raw); w.string(field); w.string(message)
+                case .oversized(let prefix, let bytes, let sha256): w.u8(2); w.blob(prefix); w.u64(bytes); w.raw(sha256)
                 }
             }
         case .close(let id, let chunks): command = .close; w.batchID(id); w.u64(chunks)
         case .status(let id): command = .status; w.batchID(id)
         case .retry(let id): command = .retry; w.batchID(id)
         case .cancel(let id): command = .cancel; w.batchID(id)
+        case .counters: return Envelope.frames(Command.counters.rawValue)
         }
         return Envelope.frames(command.rawValue, w.bytes)
     }
@@ -92,6 +99,10 @@ public enum ClientRequest: Hashable, Sendable {
     public static func decode(_ frames: ArraySlice<[UInt8]>) throws(WireError) -> ClientRequest {
         let (byte, payload) = try Envelope.open(frames)
         guard let command = Command(rawValue: byte) else { throw WireError(.unknownCommand, "client command 0x\(String(byte, radix: 16))") }
+        if command == .counters {
+            try Envelope.empty(payload, "COUNTERS")
+            return .counters
+        }
         var r = try Envelope.body(payload, "client request")
         let message: ClientRequest
         switch command {
@@ -125,6 +136,10 @@ public enum ClientRequest: Hashable, Sendable {
                 case 1:
                     let raw = try r.blob("raw line", limit: Envelope.maximumRecordSize)
                     records.append(SubmittedRecord(line: line, body: .malformed(raw: raw, field: try r.string("field"), message: try r.string("message"))))
+                case 2:
+                    let prefix = try r.blob("line prefix", limit: Envelope.rejectedPrefixSize)
+                    let bytes = try r.u64("line length")
+                    records.append(SubmittedRecord(line: line, body: .oversized(prefix: prefix, bytes: bytes, sha256: try r.sha256("line sha256"))))
                 case let kind: throw WireError(.invalidValue, "record kind \(kind)")
                 }
             }
@@ -133,6 +148,7 @@ public enum ClientRequest: Hashable, Sendable {
         case .status: message = .status(batchID: try r.batchID())
         case .retry: message = .retry(batchID: try r.batchID())
         case .cancel: message = .cancel(batchID: try r.batchID())
+        case .counters: message = .counters
         }
         try r.finish("client request")
         return message
@@ -140,26 +156,56 @@ public enum ClientRequest: Hashable, Sendable {
 }
 
 extension SubmittedRecord {
+    /// What of this line the input digest covers: kind 0 the record's JSON, kind 1 the raw
+    /// line, kind 2 (too large to send) the line's SHA-256.
+    public var digestPart: (kind: UInt8, bytes: [UInt8]) {
+        switch body {
+        case .json(let bytes): (0, bytes)
+        case .malformed(let raw, _, _): (1, raw)
+        case .oversized(_, _, let sha256): (2, sha256)
+        }
+    }
+
     var sizeHint: Int {
         switch body {
         case .json(let b): b.count
         case .malformed(let raw, let f, let m): raw.count + f.utf8.count + m.utf8.count + 4
+        case .oversized(let prefix, _, _): prefix.count + 44
         }
     }
+}
+
+/// What a batch has stored of its input: the last line and the digest over every line so far
+/// (see `InputDigest` in the domain, and "Input digest" in Schemas/protocol.md).
+public struct StoredInput: Hashable, Sendable {
+    public let lastLine: Int64
+    public let sha256: [UInt8]
+    public init(lastLine: Int64, sha256: [UInt8]) { self.lastLine = lastLine; self.sha256 = sha256 }
+}
+
+/// One of the coordinator's counters.
+public struct Counter: Hashable, Sendable {
+    public let name: String
+    public let value: UInt64
+    public init(name: String, value: UInt64) { self.name = name; self.value = value }
 }
 
 /// Coordinator → client.
 public enum ClientReply: Hashable, Sendable {
     /// The batch is open; `acknowledgedChunks` were stored before (resume after them);
-    /// `window` is how many chunks may be in flight unacknowledged.
-    case opened(batchID: BatchID, acknowledgedChunks: UInt64, window: UInt32)
+    /// `window` is how many chunks may be in flight unacknowledged; `input` is the digest of
+    /// every line stored so far, which a resuming client must match.
+    case opened(batchID: BatchID, acknowledgedChunks: UInt64, window: UInt32, input: StoredInput)
     case acknowledged(batchID: BatchID, number: UInt64, accepted: UInt32, rejections: [Rejection])
     case closed(BatchProgress)
     case status(BatchProgress)
-    /// The request failed; `code` is stable for programs, `message` says what to do.
-    case error(code: UInt16, message: String)
+    /// The request failed; `code` is stable for programs, `message` says what to do. `batchID`
+    /// and `chunk` name what it was about (nil: a request that named none, or could not be read).
+    case error(code: UInt16, batchID: BatchID?, chunk: UInt64?, message: String)
+    /// The coordinator's counters, by name.
+    case counters([Counter])
 
-    public enum Command: UInt8, Sendable { case opened = 0x21, acknowledged = 0x23, closed = 0x25, status = 0x27, error = 0x2F }
+    public enum Command: UInt8, Sendable { case opened = 0x21, acknowledged = 0x23, closed = 0x25, status = 0x27, counters = 0x2D, error = 0x2F }
 
     public enum ErrorCode: UInt16, Sendable {
         case unknownBatch = 1, unknownPack = 2, outOfOrder = 3, storeUnavailable = 4, badRequest = 5, closed = 6
@@ -169,16 +215,30 @@ public enum ClientReply: Hashable, Sendable {
         var w = ByteWriter()
         let command: Command
         switch self {
-        case .opened(let id, let acked, let window): command = .opened; w.batchID(id); w.u64(acked); w.u32(window)
+        case .opened(let id, let acked, let window, let input):
+            command = .opened; w.batchID(id); w.u64(acked); w.u32(window); w.u64(UInt64(bitPattern: input.lastLine)); w.raw(input.sha256)
         case .acknowledged(let id, let number, let accepted, let rejections):
             command = .acknowledged
             w.batchID(id); w.u64(number); w.u32(accepted); w.u32(UInt32(rejections.count))
             for r in rejections { w.u64(UInt64(bitPattern: r.line)); w.string(r.field); w.string(r.message) }
         case .closed(let p): command = .closed; w.progress(p)
         case .status(let p): command = .status; w.progress(p)
-        case .error(let code, let message): command = .error; w.u16(code); w.string(message)
+        case .error(let code, let id, let chunk, let message):
+            command = .error; w.u16(code); w.batchID(id ?? BatchID.none); w.u64(chunk ?? 0); w.string(message)
+        case .counters(let counters):
+            command = .counters; w.u32(UInt32(counters.count))
+            for c in counters { w.string(c.name); w.u64(c.value) }
         }
         return Envelope.frames(command.rawValue, w.bytes)
+    }
+
+    /// ERROR as a peer of an older version reads it (OVS1: `u16 code`, `string message`), so
+    /// that it can say which version it needs.
+    public static func olderVersionError(_ message: String) -> [[UInt8]] {
+        var w = ByteWriter()
+        w.u16(ErrorCode.badRequest.rawValue)
+        w.string(message)
+        return [Envelope.olderVersions[0], [Command.error.rawValue], w.bytes]
     }
 
     public static func decode(_ frames: ArraySlice<[UInt8]>) throws(WireError) -> ClientReply {
@@ -187,7 +247,12 @@ public enum ClientReply: Hashable, Sendable {
         var r = try Envelope.body(payload, "client reply")
         let message: ClientReply
         switch command {
-        case .opened: message = .opened(batchID: try r.batchID(), acknowledgedChunks: try r.u64("acknowledged"), window: try r.u32("window"))
+        case .opened:
+            let id = try r.batchID()
+            let acknowledged = try r.u64("acknowledged")
+            let window = try r.u32("window")
+            let line = Int64(bitPattern: try r.u64("last line"))
+            message = .opened(batchID: id, acknowledgedChunks: acknowledged, window: window, input: StoredInput(lastLine: line, sha256: try r.sha256("input digest")))
         case .acknowledged:
             let id = try r.batchID()
             let number = try r.u64("chunk number")
@@ -200,7 +265,16 @@ public enum ClientReply: Hashable, Sendable {
             message = .acknowledged(batchID: id, number: number, accepted: accepted, rejections: rejections)
         case .closed: message = .closed(try r.progress())
         case .status: message = .status(try r.progress())
-        case .error: message = .error(code: try r.u16("code"), message: try r.string("message"))
+        case .error:
+            let code = try r.u16("code")
+            let id = try r.batchID()
+            let chunk = try r.u64("chunk")
+            message = .error(code: code, batchID: id == BatchID.none ? nil : id, chunk: chunk == 0 ? nil : chunk, message: try r.string("message"))
+        case .counters:
+            let n = try r.count("counters", minimumElementSize: 10)
+            var counters: [Counter] = []
+            for _ in 0..<n { counters.append(Counter(name: try r.string("counter name"), value: try r.u64("counter value"))) }
+            message = .counters(counters)
         }
         try r.finish("client reply")
         return message

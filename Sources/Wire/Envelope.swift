@@ -1,10 +1,16 @@
-/// Every Oversight message is `[OVS1][command][payload…]` (after the ROUTER's routing-id frame).
+/// Every Oversight message is `[OVS2][command][payload…]` (after the ROUTER's routing-id frame).
 public enum Envelope {
-    public static let protocolFrame: [UInt8] = Array("OVS1".utf8)
+    public static let version = "OVS2"
+    public static let protocolFrame: [UInt8] = Array(version.utf8)
+    /// Earlier versions a peer may still speak: it is told which version it needs.
+    public static let olderVersions: [[UInt8]] = [Array("OVS1".utf8)]
     /// Largest message a peer may send; libzmq disconnects peers that send more.
     public static let maximumMessageSize = 64 * 1024 * 1024
-    /// Largest single deployment record.
-    public static let maximumRecordSize = 1024 * 1024
+    /// Largest single deployment record on the wire (a client sends a larger line as its
+    /// length, SHA-256 and first `rejectedPrefixSize` bytes, to be kept as a rejection).
+    public static let maximumRecordSize = 16 * 1024 * 1024
+    /// How much of a line too large to keep whole is kept.
+    public static let rejectedPrefixSize = 64 * 1024
     /// Largest criteria pack document.
     public static let maximumPackSize = 4 * 1024 * 1024
 
@@ -12,8 +18,11 @@ public enum Envelope {
     public static func open(_ frames: ArraySlice<[UInt8]>) throws(WireError) -> (command: UInt8, payload: ArraySlice<[UInt8]>) {
         guard let first = frames.first else { throw WireError(.missingFrame, "empty message") }
         guard first == protocolFrame else {
+            if olderVersions.contains(first) {
+                throw WireError(.oldProtocol, "this peer speaks \(String(decoding: first, as: UTF8.self)); the coordinator speaks \(version) only: upgrade the client or worker to one that speaks \(version)")
+            }
             let shown = String(decoding: first.prefix(8), as: UTF8.self)
-            throw WireError(.wrongProtocol, "expected protocol frame OVS1, got \"\(shown)\" (\(first.count) bytes)")
+            throw WireError(.wrongProtocol, "expected protocol frame \(version), got \"\(shown)\" (\(first.count) bytes)")
         }
         let rest = frames.dropFirst()
         guard let command = rest.first else { throw WireError(.missingFrame, "no command frame") }

@@ -65,12 +65,12 @@ public final class WorkerService: @unchecked Sendable {
     public func run() throws {
         // Fail fast on a bad database setting, before taking any job.
         _ = try AuditStore(conninfo: configuration.conninfo, applicationName: "oversight-worker")
-        let scoring = Thread { [self] in self.scoreLoop() }
-        scoring.name = "oversight-scoring"
-        scoring.start()
-        let writing = Thread { [self] in self.writeLoop() }
-        writing.name = "oversight-writing"
-        writing.start()
+        let logger = self.logger
+        let report: @Sendable (String) -> Void = { logger.critical("\($0)") }
+        // They end only once the job mailboxes are closed (the worker stops); otherwise the
+        // process goes down rather than heartbeating with nobody scoring.
+        _ = OwnerThread("oversight-scoring", mayEnd: { [bundles] in bundles.isClosed }, report: report) { [self] in self.scoreLoop() }
+        _ = OwnerThread("oversight-writing", mayEnd: { [bundles] in bundles.isClosed }, report: report) { [self] in self.writeLoop() }
 
         let context = ZMQContext()
         defer { context.shutdown() }
@@ -198,13 +198,17 @@ public final class WorkerService: @unchecked Sendable {
 
     // MARK: Scoring and writing threads
 
+    private func logIdle(_ thread: String) {
+        logger.log(level: IdlePeriod.injected == nil ? .trace : .notice, "idle, still waiting for work", metadata: ["thread": "\(thread)"])
+    }
+
     private func scoreLoop() {
         defer { scored.close() }
         var store: AuditStore?
         var sets: [[UInt8]: CriteriaSet] = [:]
         // OVERSIGHT_FAULT_CRASH_ON_ID: fault injection for the test suite only (see BundleScorer).
         let scorer = BundleScorer(crashOnRecordID: ProcessInfo.processInfo.environment["OVERSIGHT_FAULT_CRASH_ON_ID"])
-        while let bundle = bundles.take(timeout: 3600) {
+        bundles.forEach(idleSeconds: IdlePeriod.seconds, idle: { logIdle("scoring") }) { bundle in
             var delay = 0.1
             while true {
                 do {
@@ -243,14 +247,15 @@ public final class WorkerService: @unchecked Sendable {
     private func writeLoop() {
         defer { scoringFinished.post(true); wakeup.signal() }
         var store: AuditStore?
-        while let work = scored.take(timeout: 3600) {
+        scored.forEach(idleSeconds: IdlePeriod.seconds, idle: { logIdle("writing") }) { work in
             var delay = 0.1
             while true {
                 do {
                     let current = try store ?? AuditStore(conninfo: configuration.conninfo, applicationName: "oversight-worker")
                     store = current
+                    // Failures are reported in DONE; the coordinator writes them to job_failures.
                     try current.writeAssessments(batchID: work.bundle.batchID.description, criteriaSHA256: work.criteriaSHA256,
-                                                 worker: configuration.name, rows: work.rows, failures: work.failures)
+                                                 worker: configuration.name, rows: work.rows)
                     outbox.post(.done(batchID: work.bundle.batchID, committed: work.rows.map(\.seq),
                                       failed: work.failures.map { JobFailure(seq: $0.seq, reason: $0.reason) }))
                     break
@@ -258,14 +263,6 @@ public final class WorkerService: @unchecked Sendable {
                     guard let pq = error as? PQError, pq.isTransient else {
                         logger.error("cannot store this bundle's results", metadata: ["batch": "\(work.bundle.batchID)", "error": "\(error)"])
                         let reason = "\(error)"
-                        let failures = work.bundle.jobs.map { (seq: $0.seq, attempt: Int($0.attempt) + 1, reason: reason) }
-                        do {
-                            _ = try store?.writeAssessments(batchID: work.bundle.batchID.description, criteriaSHA256: work.criteriaSHA256,
-                                                            worker: configuration.name, rows: [], failures: failures)
-                        } catch {
-                            // The coordinator still hears of the failures below and counts the attempts.
-                            logger.warning("could not record the bundle's failures in job_failures", metadata: ["error": "\(error)"])
-                        }
                         outbox.post(.done(batchID: work.bundle.batchID, committed: [],
                                           failed: work.bundle.jobs.map { JobFailure(seq: $0.seq, reason: reason) }))
                         break

@@ -32,14 +32,25 @@ public final class Mailbox<Message: Sendable>: @unchecked Sendable {
         return messages
     }
 
-    /// The next message; waits up to `timeout` seconds. Nil on timeout or once closed and empty.
-    public func take(timeout: Double) -> Message? {
+    /// What waiting for a message gave: one, nothing yet, or nothing ever again.
+    public enum Taken {
+        case message(Message)
+        case timedOut
+        case closed
+    }
+
+    /// The next message, waiting up to `timeout` seconds; says whether it timed out or the
+    /// mailbox is closed (and empty), which are different things to a thread that owns a loop.
+    public func take(until timeout: Double) -> Taken {
         condition.lock()
         defer { condition.unlock() }
         let deadline = Date(timeIntervalSinceNow: timeout)
         while head == queue.count {
-            if closed { return nil }
-            if !condition.wait(until: deadline) { return nil }
+            if closed { return .closed }
+            if !condition.wait(until: deadline) {
+                if head < queue.count { break }
+                return closed ? .closed : .timedOut
+            }
         }
         let message = queue[head].take()!
         head += 1
@@ -50,7 +61,25 @@ public final class Mailbox<Message: Sendable>: @unchecked Sendable {
             queue.removeFirst(head)
             head = 0
         }
-        return message
+        return .message(message)
+    }
+
+    /// Every message until the mailbox is closed and empty, waiting as long as it takes:
+    /// an idle period never ends the loop. `idle` runs each time `idleSeconds` pass quietly.
+    public func forEach(idleSeconds: Double = 3600, idle: () -> Void = {}, _ body: (Message) -> Void) {
+        while true {
+            switch take(until: idleSeconds) {
+            case .message(let message): body(message)
+            case .timedOut: idle()
+            case .closed: return
+            }
+        }
+    }
+
+    /// The next message; waits up to `timeout` seconds. Nil on timeout or once closed and empty.
+    public func take(timeout: Double) -> Message? {
+        if case .message(let message) = take(until: timeout) { return message }
+        return nil
     }
 
     public var count: Int {

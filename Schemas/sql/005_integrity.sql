@@ -1,0 +1,55 @@
+-- 005: a sealed batch proves it is complete; one writer of job failures; rejected input kept
+-- byte for byte; a resumed submission proves it is the same input.
+
+-- job_failures has one writer, the coordinator, and one row per attempt. Rows written twice
+-- for the same attempt before this (a worker's own row, then the coordinator's) are the same
+-- event: the later copies go.
+ALTER TABLE oversight.job_failures DISABLE TRIGGER job_failures_append_only;
+DELETE FROM oversight.job_failures a USING oversight.job_failures b
+WHERE a.batch_id = b.batch_id AND a.seq = b.seq AND a.attempt = b.attempt AND a.ctid > b.ctid;
+ALTER TABLE oversight.job_failures ENABLE TRIGGER job_failures_append_only;
+CREATE UNIQUE INDEX job_failures_attempt ON oversight.job_failures (batch_id, seq, attempt);
+DROP INDEX oversight.job_failures_batch;
+REVOKE INSERT ON oversight.job_failures FROM oversight_worker;
+
+-- Rejected input as it arrived (bytes, NUL and invalid UTF-8 included). A line too large to
+-- keep whole keeps its first 64 KiB; raw_bytes and raw_sha256 describe the whole line.
+DROP VIEW oversight.rejections;
+ALTER TABLE oversight.rejected_records ALTER COLUMN raw TYPE bytea USING convert_to(raw, 'UTF8');
+ALTER TABLE oversight.rejected_records ADD COLUMN raw_bytes bigint;
+ALTER TABLE oversight.rejected_records ADD COLUMN raw_sha256 bytea CHECK (raw_sha256 IS NULL OR length(raw_sha256) = 32);
+UPDATE oversight.rejected_records SET raw_bytes = length(raw), raw_sha256 = sha256(raw);
+ALTER TABLE oversight.rejected_records ALTER COLUMN raw_bytes SET NOT NULL;
+ALTER TABLE oversight.rejected_records ALTER COLUMN raw_sha256 SET NOT NULL;
+COMMENT ON COLUMN oversight.rejected_records.raw IS
+    'The rejected line as submitted, byte for byte; only its first 64 KiB when raw_bytes is larger.';
+CREATE VIEW oversight.rejections WITH (security_barrier) AS
+SELECT r.batch_id, r.line, r.field, r.message, r.raw, r.raw_bytes, r.raw_sha256, length(r.raw) < r.raw_bytes AS raw_truncated,
+       r.rejected_at
+FROM oversight.rejected_records r WHERE r.batch_id IN (SELECT batch_id FROM oversight.visible_batches);
+GRANT SELECT ON oversight.rejections TO oversight_reader;
+
+-- What a batch has received so far, as a chain of SHA-256 over every submitted line in order
+-- (see Schemas/protocol.md, "Input digest"): a resumed submission must give the same chain.
+ALTER TABLE oversight.batches ADD COLUMN input_lines bigint NOT NULL DEFAULT 0;
+ALTER TABLE oversight.batches ADD COLUMN input_sha256 bytea NOT NULL DEFAULT sha256(''::bytea);
+
+-- Seal statements of version 2 also sign the seal's number, its time and the batch's counts:
+-- accepted = assessed + dead_lettered, which makes a seal a proof of completeness.
+ALTER TABLE oversight.batch_seals ADD COLUMN statement_version smallint NOT NULL DEFAULT 1 CHECK (statement_version IN (1, 2));
+ALTER TABLE oversight.batch_seals ADD COLUMN accepted bigint;
+ALTER TABLE oversight.batch_seals ADD COLUMN dead_lettered bigint;
+ALTER TABLE oversight.batch_seals ADD COLUMN rejected bigint;
+-- The dead-lettered seqs a version-2 seal covers (8 bytes big-endian each), so verify can name them.
+ALTER TABLE oversight.batch_seals ADD COLUMN dead_letter_seqs bytea;
+ALTER TABLE oversight.batch_seals ADD CONSTRAINT batch_seals_v2_complete CHECK (
+    statement_version = 1 OR (accepted IS NOT NULL AND dead_lettered IS NOT NULL AND rejected IS NOT NULL
+                              AND dead_letter_seqs IS NOT NULL AND accepted = assessments + dead_lettered));
+
+DROP VIEW oversight.seals;
+CREATE VIEW oversight.seals WITH (security_barrier) AS
+SELECT z.batch_id, z.seal, z.statement_version, z.accepted, z.assessments, z.dead_lettered, z.rejected,
+       encode(z.merkle_root, 'hex') AS merkle_root,
+       encode(z.signing_key, 'hex') AS signing_key, encode(z.signature, 'hex') AS signature, z.sealed_at
+FROM oversight.batch_seals z WHERE z.batch_id IN (SELECT batch_id FROM oversight.visible_batches);
+GRANT SELECT ON oversight.seals TO oversight_reader;
