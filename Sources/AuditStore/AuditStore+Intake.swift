@@ -96,7 +96,7 @@ extension AuditStore {
     /// Stores chunk `number` atomically: its accepted records (one COPY), its rejections, the
     /// batch's intake cursor and the digest of its input, extended by every line of `digested`
     /// (the chunk as submitted). Returns false, writing nothing, if the chunk was stored before.
-    public func storeChunk(batchID: String, number: Int64, digested lines: [(line: Int64, kind: UInt8, bytes: [UInt8])],
+    public func storeChunk(batchID: String, number: Int64, digested lines: [(line: Int64, kind: UInt8, bytes: [UInt8])] = [],
                            accepted: [AcceptedRecord], rejected: [RejectedRecord]) throws -> Bool {
         try connection.transaction {
             let cursor = try connection.query("""
@@ -134,6 +134,7 @@ extension AuditStore {
             }
             var digest = InputDigest(lastLine: cursor.int64(0, 3) ?? 0, sha256: cursor.bytes(0, 4) ?? InputDigest.empty.sha256)
             for line in lines { digest.append(line: line.line, kind: line.kind, bytes: line.bytes) }
+            let lastLine = max(digest.lastLine, accepted.last?.line ?? 0, rejected.map(\.line).max() ?? 0)
             let nextSeq = (accepted.last?.seq ?? 0) + 1
             try connection.query("""
                 UPDATE oversight.batches
@@ -141,7 +142,7 @@ extension AuditStore {
                     next_seq = GREATEST(next_seq, \(nextSeq)),
                     accepted = accepted + \(accepted.count),
                     rejected = rejected + \(rejected.count),
-                    input_lines = \(digest.lastLine),
+                    input_lines = \(lastLine),
                     input_sha256 = \(digest.sha256)
                 WHERE batch_id = \(batchID)::uuid
                 """)

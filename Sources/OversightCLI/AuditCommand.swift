@@ -33,6 +33,8 @@ struct VerifyAudit: ParsableCommand {
             """)
 
     @Argument(help: "Batch id.") var batch: String
+    @Option(help: ArgumentHelp("Check only this seal (by number); default: every seal of the batch, rows against the newest.", valueName: "n"))
+    var seal: Int?
     @Option(help: ArgumentHelp("The coordinator's public key file; the seal must be signed by its signing key.", valueName: "file"))
     var trustedKey: String?
     @OptionGroup var database: DatabaseOptions
@@ -57,7 +59,7 @@ struct VerifyAudit: ParsableCommand {
             var display = ProgressDisplay(label: "verifying")
             let started = Date()
             var shown = false
-            let found = try store.verify(batchID: id, trustedKey: trusted) { done, total in
+            let found = try store.verify(batchID: id, trustedKey: trusted, seal: seal) { done, total in
                 guard display.interactive || Date().timeIntervalSince(started) > 5 else { return }
                 display.update(done: done, total: total)
                 shown = true
@@ -69,18 +71,24 @@ struct VerifyAudit: ParsableCommand {
                 display.update(done: report.rows, total: report.seal?.assessments ?? report.rows, force: true)
                 display.finish()
             }
-            if let seal = report.seal {
-                print("batch \(report.batchID) (organisation \(report.organisation)): seal \(seal.seal) of \(seal.sealedAt), \(seal.assessments) assessments")
-                print("signed by \(keyFingerprint(seal.signingKey))\(trusted == nil ? " (not checked against a trusted key; see --trusted-key)" : "")")
+            for seal in report.sealsChecked {
+                let counts = seal.accepted.map { "\($0) accepted = \(seal.assessments) assessed + \(seal.deadLettered ?? 0) dead-lettered, \(seal.rejected ?? 0) rejected" }
+                    ?? "\(seal.assessments) assessments (a version 1 seal: it does not sign the batch's counts, so completeness is checked against the database only)"
+                print("batch \(report.batchID) (organisation \(report.organisation)): seal \(seal.seal) of \(seal.sealedAt): \(counts)")
+                print("  signed by \(keyFingerprint(seal.signingKey))\(trusted == nil ? " (not checked against a trusted key; see --trusted-key)" : "")")
+            }
+            if let trusted, let seal = report.seal, trusted != seal.signingKey {
+                print("the trusted key is \(keyFingerprint(trusted)); the seal was signed by \(keyFingerprint(seal.signingKey))")
             }
             for problem in report.problems { print(problem.description) }
             if report.ok {
-                print("verified: \(report.rows) assessments recomputed; every row hash, the Merkle root and the signature match")
+                print("verified: \(report.rows) assessments recomputed; every row hash, the Merkle root and the signature match, and every accepted job is covered")
             } else {
                 let altered = Set(report.problems.compactMap { if case .altered(let seq, _, _) = $0 { seq } else { nil } }).count
                 let missing = report.problems.filter { if case .missing = $0 { true } else { false } }.count
                 let extra = report.problems.filter { if case .extra = $0 { true } else { false } }.count
-                printError("verification FAILED: \(altered) altered, \(missing) missing, \(extra) extra rows; \(report.problems.count) problems in all")
+                let uncovered = report.problems.filter { if case .uncovered = $0 { true } else { false } }.count
+                printError("verification FAILED: \(altered) altered, \(missing) missing, \(extra) extra rows, \(uncovered) accepted jobs not covered; \(plural(report.problems.count, "problem")) in all")
                 throw ExitCode.failure
             }
         }

@@ -57,3 +57,8 @@ struct ProgressDisplay {
 func printError(_ message: String) {
     FileHandle.standardError.write(Data("oversight: \(message)\n".utf8))
 }
+
+/// "1 rule", "2 rules": a count with its noun in the right number.
+func plural(_ count: some BinaryInteger, _ noun: String, _ plural: String? = nil) -> String {
+    "\(count) \(count == 1 ? noun : plural ?? noun + "s")"
+}

@@ -29,6 +29,7 @@ import TestSupport
                           criteriaSHA256: set.sha256, inputSHA256: AuditHash.input(record), attempt: 1)
         }
         try store.writeAssessments(batchID: id, criteriaSHA256: set.sha256, worker: "w", rows: rows)
+        try store.closeIntake(batchID: id, chunks: 1)
         _ = try store.markCompletedIfDone(batchID: id)
         return id
     }
@@ -55,8 +56,8 @@ import TestSupport
         let store = try migratedStore("seal")
         let id = try assessedBatch(store, organisation: "amnesty", count: 40)
         let key = SealKey()
-        #expect(try store.seal(batchID: id, key: key) == 1)
-        #expect(try store.seal(batchID: id, key: key) == nil, "nothing changed: no second seal")
+        #expect(try store.seal(batchID: id, key: key) == .sealed(1))
+        #expect(try store.seal(batchID: id, key: key) == .unchanged, "nothing changed: no second seal")
         let clean = try #require(try store.verify(batchID: id, trustedKey: key.publicKey))
         #expect(clean.ok, "\(clean.problems)")
         #expect(clean.rows == 40)
@@ -139,8 +140,9 @@ import TestSupport
             #expect(throws: PQError.self, "\(statement)") { try store.connection.runScript(statement) }
         }
         try store.connection.runScript("SET ROLE oversight_coordinator")
+        try store.closeIntake(batchID: id, chunks: 1)
         _ = try store.markCompletedIfDone(batchID: id)
-        #expect(try store.seal(batchID: id, key: SealKey()) == 1)
+        #expect(try store.seal(batchID: id, key: SealKey()) == .sealed(1))
         #expect(throws: PQError.self, "DDL") { try store.connection.runScript("DROP TABLE oversight.jobs") }
         try store.connection.runScript("RESET ROLE")
     }

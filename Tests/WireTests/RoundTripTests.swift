@@ -26,19 +26,23 @@ import TestSupport
         .chunk(batchID: batch, number: 3, records: [
             SubmittedRecord(line: 10, body: .json(Array(#"{"id":"x"}"#.utf8))),
             SubmittedRecord(line: 11, body: .malformed(raw: [0xFF, 0x00], field: "system.type", message: "bad")),
+            SubmittedRecord(line: 12, body: .oversized(prefix: Array(repeating: 0x7B, count: 100), bytes: 5_000_000, sha256: Array(repeating: 9, count: 32))),
         ]),
         .close(batchID: batch, chunks: 3),
         .status(batchID: batch),
         .retry(batchID: batch),
         .cancel(batchID: batch),
+        .counters,
     ]
 
     static let clientReplies: [ClientReply] = [
-        .opened(batchID: batch, acknowledgedChunks: 2, window: 4),
+        .opened(batchID: batch, acknowledgedChunks: 2, window: 4, input: StoredInput(lastLine: 2000, sha256: Array(repeating: 3, count: 32))),
         .acknowledged(batchID: batch, number: 3, accepted: 999, rejections: [Rejection(line: 11, field: "f", message: "m")]),
         .closed(BatchProgress(batchID: batch, state: .running, accepted: 10, rejected: 1, done: 2, failed: 0)),
         .status(BatchProgress(batchID: batch, state: .completed, accepted: 10, rejected: 1, done: 10, failed: 0)),
-        .error(code: 2, message: "unknown pack"),
+        .error(code: 2, batchID: nil, chunk: nil, message: "unknown pack"),
+        .error(code: 6, batchID: batch, chunk: 7, message: "batch closed"),
+        .counters([Counter(name: "done_without_assessment", value: 3), Counter(name: "worker_disconnects", value: 0)]),
     ]
 
     @Test(arguments: workerMessages) func workerMessage(_ m: WorkerMessage) throws {
@@ -60,14 +64,27 @@ import TestSupport
     @Test func everyFrameStartsWithTheProtocolAndACommand() {
         for m in Self.workerMessages {
             let frames = m.encode()
-            #expect(frames[0] == Array("OVS1".utf8))
+            #expect(frames[0] == Array("OVS2".utf8))
             #expect(frames[1].count == 1)
         }
     }
 
+    /// A peer of the previous version is told which version it needs, in a reply it can read.
+    @Test func anOlderVersionIsNamedAndAnsweredInItsOwnFraming() throws {
+        #expect { _ = try ClientRequest.decode([Array("OVS1".utf8), [0x26], Self.batch.bytes][...]) } throws: {
+            ($0 as? WireError)?.code == .oldProtocol && "\($0)".contains("OVS2")
+        }
+        let frames = ClientReply.olderVersionError("speak OVS2")
+        #expect(frames[0] == Array("OVS1".utf8) && frames[1] == [0x2F])
+        var r = ByteReader(frames[2])
+        #expect(try r.u16("code") == 5)
+        #expect(try r.string("message") == "speak OVS2")
+        try r.finish("OVS1 error")
+    }
+
     @Test func rejectsWrongProtocolUnknownCommandsAndTruncation() {
-        #expect(throws: WireError(.wrongProtocol, "expected protocol frame OVS1, got \"OVS2\" (4 bytes)")) {
-            _ = try WorkerMessage.decode([Array("OVS2".utf8), [0x04]][...])
+        #expect(throws: WireError(.wrongProtocol, "expected protocol frame OVS2, got \"OVS9\" (4 bytes)")) {
+            _ = try WorkerMessage.decode([Array("OVS9".utf8), [0x04]][...])
         }
         #expect { _ = try WorkerMessage.decode([Envelope.protocolFrame, [0x7F]][...]) } throws: { ($0 as? WireError)?.code == .unknownCommand }
         var frames = WorkerMessage.ready(name: "w", credit: 1).encode()
