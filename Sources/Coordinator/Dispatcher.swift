@@ -86,6 +86,9 @@ struct Dispatcher {
         var highestLeased: Int64 = 0
         /// Attempts so far of jobs that failed before, until they are done or given up.
         var attempts: [Int64: UInt16] = [:]
+        /// Jobs a seal found missing though reported done, and how often: a DONE clears a job's
+        /// attempts, so a worker that keeps claiming without writing is counted here.
+        var missingAtSeal: [Int64: UInt16] = [:]
 
         /// Jobs that failed before (their worker died, or scoring failed), waiting to be re-sent
         /// one at a time.
@@ -342,7 +345,8 @@ struct Dispatcher {
         batch.doneWhilePending = []
         let reason = "reported done, but no assessment was stored"
         for seq in missing where batch.leases[seq] == nil {
-            let attempt = (batch.attempts[seq] ?? 0) + 1
+            let attempt = max(batch.attempts[seq] ?? 0, batch.missingAtSeal[seq] ?? 0) + 1
+            batch.missingAtSeal[seq] = attempt
             actions.append(.recordFailure(batch: batchID, seq: seq, attempt: Int(attempt), worker: "unknown", reason: reason))
             if Int(attempt) >= configuration.maxAttempts {
                 batch.attempts[seq] = nil

@@ -94,10 +94,13 @@ import Wire
         _ = d.received(from: w1, .ready(name: "w1", credit: 4), now: 0)
         _ = d.intakeClosed(batch)
         _ = d.tick(now: 10_000)  // w1 declared dead, jobs back to pending
-        // Its DONE arrives after all (results were committed): counted, and not re-sent.
+        // Its DONE arrives after all: it holds no lease now, so the store is asked first;
+        // the results were committed, so they count, and are not re-sent.
         let actions = d.received(from: w1, .done(batchID: batch, committed: [1, 2, 3, 4], failed: []), now: 10_001)
         #expect(actions.contains(.send(worker: w1, .disconnect)))
-        #expect(actions.contains(.markCompleted(batch)))
+        #expect(actions.contains(.verifyDone(batch: batch, seqs: [1, 2, 3, 4], worker: "an unregistered worker")))
+        #expect(!actions.contains(.markCompleted(batch)))
+        #expect(d.doneVerified(batch, claimed: 4, present: [1, 2, 3, 4], now: 10_001).contains(.markCompleted(batch)))
         #expect(bundles(d.received(from: w2, .ready(name: "w2", credit: 10), now: 10_002)).isEmpty)
         #expect(d.progress(batch)?.done == 4)
     }
@@ -162,6 +165,80 @@ import Wire
         #expect(sent.flatMap(\.bundle.jobs).map(\.seq) == Array(11...30))
         let done = d.received(from: w1, .done(batchID: batch, committed: Array(11...30), failed: []), now: 1)
         #expect(done.contains(.markCompleted(batch)))
+    }
+}
+
+/// A DONE counts on the peer's word only for its own leases; the store decides the rest.
+@Suite struct DispatcherTrustTests {
+    let batch = BatchID()
+    let sha = [UInt8](repeating: 1, count: 32)
+    let w1 = Array("w1".utf8), w2 = Array("w2".utf8), stranger = Array("x".utf8)
+
+    func machine(maxAttempts: Int = 3) -> Dispatcher {
+        var d = Dispatcher(configuration: .init(bundleSize: 10, pendingWindow: 1000, heartbeatInterval: 1000, liveness: 3, maxAttempts: maxAttempts))
+        _ = d.batchOpened(batch, criteriaSHA256: sha, accepted: 0, rejected: 0, done: 0, intakeClosed: false)
+        _ = d.chunkStored(batch, jobs: (1...20).map { ($0, Array("{}".utf8)) }, rejected: 0, now: 0)
+        _ = d.intakeClosed(batch)
+        return d
+    }
+
+    @Test func claimsForJobsNeverLeasedAreCheckedAndCountForNothingWhenUnstored() {
+        var d = machine()
+        _ = d.received(from: w1, .ready(name: "w1", credit: 5), now: 0)  // w1 holds 1...5
+        let actions = d.received(from: w1, .done(batchID: batch, committed: Array(1...20), failed: []), now: 1)
+        #expect(actions.contains(.verifyDone(batch: batch, seqs: Array(6...20), worker: "w1")))
+        #expect(d.progress(batch)?.done == 5, "only its own leases count on its word")
+        let verdict = d.doneVerified(batch, claimed: 15, present: [], now: 2)
+        #expect(verdict.contains(.violation(kind: "done_without_assessment", count: 15)))
+        #expect(d.progress(batch)?.done == 5)
+        #expect(!verdict.contains(.markCompleted(batch)))
+        // A peer that never said READY: the same.
+        let strangers = d.received(from: stranger, .done(batchID: batch, committed: [7], failed: [JobFailure(seq: 8, reason: "no")]), now: 3)
+        #expect(strangers.contains(.verifyDone(batch: batch, seqs: [7], worker: "an unregistered worker")))
+        #expect(strangers.contains(.violation(kind: "failure_from_unregistered_worker", count: 1)))
+        #expect(d.progress(batch)?.done == 5)
+    }
+
+    @Test func aFailureCountsOnlyForTheReportersOwnLeaseAndIsRecordedByTheCoordinator() {
+        var d = machine()
+        _ = d.received(from: w1, .ready(name: "w1", credit: 5), now: 0)   // 1...5
+        _ = d.received(from: w2, .ready(name: "w2", credit: 5), now: 0)   // 6...10
+        let foreign = d.received(from: w2, .done(batchID: batch, committed: [], failed: [JobFailure(seq: 1, reason: "lie")]), now: 1)
+        #expect(foreign.contains(.violation(kind: "failure_for_job_not_leased", count: 1)))
+        #expect(!foreign.contains { if case .recordFailure = $0 { true } else { false } })
+        let own = d.received(from: w1, .done(batchID: batch, committed: [], failed: [JobFailure(seq: 1, reason: "boom")]), now: 2)
+        #expect(own.contains(.recordFailure(batch: batch, seq: 1, attempt: 1, worker: "w1", reason: "boom")))
+    }
+
+    @Test func aBatchFoundIncompleteAtTheSealSendsItsMissingJobsAgainAndGivesUpOnALiar() {
+        var d = machine(maxAttempts: 2)
+        _ = d.received(from: w1, .ready(name: "w1", credit: 20), now: 0)
+        let all = d.received(from: w1, .done(batchID: batch, committed: Array(1...20), failed: []), now: 1)
+        #expect(all.contains(.markCompleted(batch)), "counted on its word: its own leases")
+        // The seal finds 3 never written.
+        let again = d.sealRefused(batch, assessed: 17, deadLetters: 0, missing: [4, 9, 15], now: 2)
+        #expect(again.contains(.recordFailure(batch: batch, seq: 4, attempt: 1, worker: "unknown", reason: "reported done, but no assessment was stored")))
+        #expect(again.contains { if case .load(batch, 0, _) = $0 { true } else { false } })
+        #expect(d.progress(batch)?.done == 17)
+        #expect(d.progress(batch)?.state == .running)
+        // Sent again, one at a time (each spent an attempt), and claimed again without rows.
+        var resent: [Int64] = []
+        var actions = d.jobsLoaded(batch, jobs: [(4, []), (9, []), (15, [])], exhausted: true, through: 20, now: 3)
+        var sent = actions.compactMap { if case .send(_, .jobs(let b)) = $0 { b.jobs } else { nil } }
+        #expect(sent.allSatisfy { $0.count == 1 }, "a job that failed before travels alone")
+        for job in sent.flatMap({ $0 }) {
+            #expect(job.attempt == 1)
+            resent.append(job.seq)
+            actions = d.received(from: w1, .done(batchID: batch, committed: [job.seq], failed: []), now: 5)
+            sent = []
+        }
+        #expect(resent == [4, 9, 15])
+        #expect(actions.contains(.markCompleted(batch)))
+        // Their last attempt: dead letters, and the batch can complete honestly.
+        let last = d.sealRefused(batch, assessed: 17, deadLetters: 0, missing: [4, 9, 15], now: 6)
+        #expect(last.filter { if case .deadLetter = $0 { true } else { false } }.count == 3)
+        #expect(last.contains(.markCompleted(batch)))
+        #expect(d.progress(batch)?.failed == 3)
     }
 }
 

@@ -170,10 +170,10 @@ func batchID(fromSubmitLog log: String) -> String? {
         try system.startWorkers()
         let retried = try OversightBinary.runSplit(["retry", batch, "--coordinator", system.clientEndpoint])
         #expect(retried.status == 0, "\(retried.stderr)")
-        let until = Date().addingTimeInterval(60)
-        while try db.query("SELECT count(*) FROM oversight.assessments WHERE batch_id = \(batch)::uuid").int(0, 0) != 2_001 && Date() < until {
-            usleep(100_000)
-        }
+        // Completion is recorded by the seal thread after the last assessment: wait for it.
+        try eventually("the retried batch completes", {
+            try db.query("SELECT state || ' ' || assessed FROM oversight.batch_progress WHERE batch_id = \(batch)::uuid").string(0, 0)
+        }, until: { $0 == "completed 2001" })
         try system.expectExactlyOnce(batch: batch, accepted: 2_001)
         let empty = try OversightBinary.runSplit(["deadletters", batch, "--database", system.conninfo])
         #expect(empty.stdout == "no dead letters\n")
@@ -441,14 +441,18 @@ extension FaultTests {
         let cancelled = try OversightBinary.runSplit(["cancel", batch, "--coordinator", system.clientEndpoint])
         #expect(cancelled.status == 0, "\(cancelled.stderr)")
         #expect(cancelled.stdout.contains("cancelled"))
-        sleep(2)  // jobs already at the worker finish
         let db = try PGConnection(system.conninfo)
-        let first = try db.query("SELECT assessed, state FROM oversight.batch_progress WHERE batch_id = \(batch)::uuid")
-        #expect(first.string(0, 1) == "cancelled")
-        #expect(first.int(0, 0)! < 50_000, "dispatch stopped")
-        sleep(1)
-        let later = try db.query("SELECT assessed FROM oversight.batch_progress WHERE batch_id = \(batch)::uuid")
-        #expect(later.int(0, 0) == first.int(0, 0), "nothing more is assessed")
+        let state = try db.query("SELECT state FROM oversight.batch_progress WHERE batch_id = \(batch)::uuid")
+        #expect(state.string(0, 0) == "cancelled")
+        // Jobs already at the worker finish: wait until the worker holds none (its log says each
+        // bundle it writes; the coordinator's count of leases is the condition), then nothing more comes.
+        func assessed() throws -> Int { try db.query("SELECT count(*) FROM oversight.assessments WHERE batch_id = \(batch)::uuid").int(0, 0) ?? -1 }
+        var readings: [Int] = []
+        let settled = try eventually("assessments stop once the jobs at the worker are done", {
+            readings.append(try assessed())
+            return readings.suffix(10)
+        }, until: { $0.count == 10 && Set($0).count == 1 })
+        #expect(settled.last! < 50_000, "dispatch stopped")
         let dupes = try db.query("SELECT count(*) - count(DISTINCT seq) FROM oversight.assessments WHERE batch_id = \(batch)::uuid")
         #expect(dupes.int(0, 0) == 0)
         system.stopAll()

@@ -109,7 +109,8 @@ func poll(seconds: Double, _ condition: () throws -> Bool) rethrows -> Bool {
         #expect(sent.status == 0, "\(sent.stderr)\n\(system.logs)")
         let batch = sent.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let db = try PGConnection(system.conninfo)
-        Thread.sleep(forTimeInterval: 2)
+        // The refusal is the condition: once the worker has been told, it never got a job.
+        try waitUntil("the unknown worker is refused") { system.coordinator.log.contains("refused a worker") }
         #expect(try db.query("SELECT count(*) FROM oversight.assessments").int(0, 0) == 0, "the unknown worker got no job")
         let fingerprint = try OversightBinary.runSplit(["keys", "show", system.keys.strangers + "/mallory.key"]).stdout
             .split(separator: "\n").first { $0.hasPrefix("curve") }!.split(separator: " ").last!
@@ -246,7 +247,8 @@ func poll(seconds: Double, _ condition: () throws -> Bool) rethrows -> Bool {
         let rejected = try db.query("SELECT field, message, raw FROM oversight.rejected_records ORDER BY line")
         #expect(rejected.rowCount == 4)
         #expect(rejected.string(0, 0) == "id" && rejected.string(0, 1)!.contains("control characters"))
-        #expect(rejected.string(3, 2)!.contains("latin1"), "the unreadable line is kept, its bad bytes replaced")
+        let raw = try #require(rejected.bytes(3, 2))
+        #expect(String(decoding: raw, as: UTF8.self).contains("latin1") && raw.contains(0xE9), "the unreadable line is kept byte for byte")
         system.stop()
     }
 
