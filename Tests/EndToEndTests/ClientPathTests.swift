@@ -98,7 +98,7 @@ import Wire
         defer { system.stopAll() }
         try system.startWorkers()
         let file = system.directory + "/sheet.csv"
-        try Data([0xEF, 0xBB, 0xBF] + Array("\"system.type\",\"operator.country\"\nalpr,US\nface_recognition,DE\n".utf8))
+        try Data([0xEF, 0xBB, 0xBF] + Array("\"system.type\",\"operator.country\"\nalpr,US\nfacial_recognition,DE\n".utf8))
             .write(to: URL(fileURLWithPath: file))
         let result = try OversightBinary.runSplit(["submit", file, "--coordinator", system.clientEndpoint, "--wait"])
         #expect(result.status == 0, "\(result.stderr)")
