@@ -38,7 +38,10 @@ struct DemoCommand: ParsableCommand {
         try runOrExit {
             let files = try samples.isEmpty ? Self.bundledSamples() : samples
             let cluster = try LocalCluster(dataDirectory: dataDir)
-            printError("starting PostgreSQL in \(cluster.dataDirectory) (port \(cluster.port))")
+            printError("starting PostgreSQL in \(cluster.clusterDirectory) (port \(cluster.port))")
+            if cluster.relocated {
+                printError("(the postgres user cannot reach \(cluster.dataDirectory), so the cluster lives in \(cluster.clusterDirectory); \(LocalCluster.locationFile(cluster.dataDirectory)) says so)")
+            }
             try cluster.start()
             defer {
                 if !keepDatabase { try? cluster.stop() }
@@ -82,10 +85,10 @@ struct DemoCommand: ParsableCommand {
             print("""
 
                 Query the results with psql\(keepDatabase ? "" : " (start the database again with `oversight demo --keep-database`, or `oversight local-db start --data-dir \(dataDir)`)"):
-                  psql "\(cluster.conninfo)" -c 'SELECT * FROM oversight.assessment_summary'
-                  psql "\(cluster.conninfo)" -c 'SELECT record_id, rule, outcome, citation, missing_fields FROM oversight.findings LIMIT 20'
+                  psql "\(cluster.uri)" -c 'SELECT * FROM oversight.assessment_summary'
+                  psql "\(cluster.uri)" -c 'SELECT record_id, rule, outcome, citation, missing_fields FROM oversight.findings LIMIT 20'
                 Check that a batch is exactly as the coordinator sealed it:
-                  oversight audit verify \(batchIDs.first?.description ?? "BATCH") --database "\(cluster.conninfo)"
+                  oversight audit verify \(batchIDs.first?.description ?? "BATCH") --database "\(cluster.uri)"
                 """)
         }
     }
@@ -141,8 +144,7 @@ struct LocalDatabaseCommand: ParsableCommand {
         commandName: "local-db",
         abstract: "Start or stop a private PostgreSQL cluster in a directory (used by the demo and the test suite).",
         discussion: """
-            `start` creates the cluster on first use (initdb), starts it on loopback and prints its
-            connection string; `stop` stops it. As root it runs as the postgres system user.
+            `start` creates the cluster on first use (initdb), starts it on loopback and prints its connection string, a URI that names the cluster's password file (0600; the superuser password is generated at initdb and checked with scram-sha-256). `stop` stops it. As root it runs as the postgres system user; if that user cannot reach the directory (a private home directory, say), the cluster is put under /var/lib/oversight/clusters and the directory remembers where.
 
             Example:
               oversight local-db start --data-dir /tmp/oversight-db
@@ -165,7 +167,10 @@ struct LocalDatabaseCommand: ParsableCommand {
             cluster.unsafeFast = unsafeFast
             if action == "start" {
                 try cluster.start()
-                print(cluster.conninfo)
+                if cluster.relocated {
+                    printError("the postgres user cannot reach \(cluster.dataDirectory), so the cluster lives in \(cluster.clusterDirectory)")
+                }
+                print(cluster.uri)
             } else {
                 try cluster.stop()
             }

@@ -1,4 +1,5 @@
 import Foundation
+import Assessment
 import ChildProcess
 import LibPQ
 #if canImport(Glibc)
@@ -6,10 +7,15 @@ import Glibc
 #endif
 
 /// A private PostgreSQL cluster in a data directory, for the demo and the test suite:
-/// initdb on first use, pg_ctl to start and stop, loopback TCP only.
-/// PostgreSQL refuses to run as root, so as root it runs as the `postgres` system user.
+/// initdb on first use, pg_ctl to start and stop, loopback TCP only, scram-sha-256 with a
+/// generated superuser password kept in a 0600 password file that the connection string names.
+/// PostgreSQL refuses to run as root, so as root it runs as the `postgres` system user; when
+/// that user cannot reach the data directory (it is in root's private home, say), the cluster
+/// itself lives under /var/lib/oversight/clusters, and the data directory says where.
 struct LocalCluster {
     let dataDirectory: String
+    /// Where the cluster's files are: the data directory, or a place the postgres user reaches.
+    let clusterDirectory: String
     let port: Int
     /// Faster, not crash-safe (fsync off): for throwaway test clusters only.
     var unsafeFast = false
@@ -19,6 +25,7 @@ struct LocalCluster {
     init(dataDirectory: String, port: Int? = nil) throws {
         let absolute = URL(fileURLWithPath: dataDirectory).standardizedFileURL.path
         self.dataDirectory = absolute
+        clusterDirectory = Self.reachableLocation(for: absolute)
         let portFile = absolute + "/oversight.port"
         if let port {
             self.port = port
@@ -29,10 +36,42 @@ struct LocalCluster {
         }
     }
 
-    var conninfo: String { "host=127.0.0.1 port=\(port) user=postgres dbname=oversight" }
-    var logFile: String { dataDirectory + "/postgresql.log" }
-    var pgdata: String { dataDirectory + "/pgdata" }
+    /// libpq settings (key=value); the password comes from the password file, never from here.
+    var conninfo: String {
+        "host=127.0.0.1 port=\(port) user=postgres dbname=oversight" + (hasPasswordFile ? " passfile=\(passwordFile)" : "")
+    }
+    /// The same as a URI, as the README writes connection strings.
+    var uri: String {
+        "postgresql://postgres@127.0.0.1:\(port)/oversight" + (hasPasswordFile ? "?passfile=\(passwordFile)" : "")
+    }
+    var passwordFile: String { dataDirectory + "/pgpass" }
+    private var hasPasswordFile: Bool { FileManager.default.fileExists(atPath: passwordFile) }
+    var logFile: String { clusterDirectory + "/postgresql.log" }
+    var pgdata: String { clusterDirectory + "/pgdata" }
+    var relocated: Bool { clusterDirectory != dataDirectory }
     static var runningAsRoot: Bool { geteuid() == 0 }
+
+    /// The file in a data directory that names where its cluster was put instead.
+    static func locationFile(_ dataDirectory: String) -> String { dataDirectory + "/oversight.cluster-location" }
+
+    /// The data directory itself, unless the cluster must run as `postgres` and that user cannot
+    /// get there; then a directory of its own under /var/lib/oversight/clusters (remembered).
+    static func reachableLocation(for dataDirectory: String) -> String {
+        if let saved = try? String(contentsOfFile: locationFile(dataDirectory), encoding: .utf8) {
+            return saved.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        guard runningAsRoot, !postgresReaches(dataDirectory) else { return dataDirectory }
+        let tag = AuditHash.sha256(Array(dataDirectory.utf8)).prefix(6).map { String(format: "%02x", $0) }.joined()
+        return "/var/lib/oversight/clusters/\((dataDirectory as NSString).lastPathComponent)-\(tag)"
+    }
+
+    /// Whether the postgres user can get into the directory, or into what of its path exists.
+    static func postgresReaches(_ directory: String) -> Bool {
+        var existing = directory
+        while !FileManager.default.fileExists(atPath: existing) && existing != "/" { existing = (existing as NSString).deletingLastPathComponent }
+        guard let (status, _) = try? ChildProcess.run(["/usr/sbin/runuser", "-u", "postgres", "--", "/usr/bin/test", "-x", existing]) else { return false }
+        return status == 0
+    }
 
     static func binDirectory() throws -> String {
         if let dir = ProcessInfo.processInfo.environment["OVERSIGHT_PG_BINDIR"] { return dir }
@@ -52,10 +91,14 @@ struct LocalCluster {
         let bin = try Self.binDirectory()
         try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
         try String(port).write(toFile: dataDirectory + "/oversight.port", atomically: true, encoding: .utf8)
-        if Self.runningAsRoot { try run(["/bin/chown", "-R", "postgres:postgres", dataDirectory], asPostgres: false) }
+        if relocated {
+            try FileManager.default.createDirectory(atPath: clusterDirectory, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o755])
+            try clusterDirectory.write(toFile: Self.locationFile(dataDirectory), atomically: true, encoding: .utf8)
+        }
+        if Self.runningAsRoot { try run(["/bin/chown", "-R", "postgres:postgres", clusterDirectory], asPostgres: false) }
         if !FileManager.default.fileExists(atPath: pgdata + "/PG_VERSION") {
-            try run(["\(bin)/initdb", "-D", pgdata, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync"],
-                    asPostgres: Self.runningAsRoot)
+            try initialise(bin)
         }
         if try status(bin) { return try createDatabase() }
         var options = "-p \(port) -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c max_connections=200"
@@ -65,6 +108,27 @@ struct LocalCluster {
         if unsafeFast { options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off" }
         try run(["\(bin)/pg_ctl", "-D", pgdata, "-l", logFile, "-o", options, "-w", "-t", "60", "start"], asPostgres: Self.runningAsRoot)
         try createDatabase()
+    }
+
+    /// initdb with a generated superuser password: scram-sha-256 over TCP (the only way in),
+    /// the password kept for libpq in a 0600 password file of the caller's.
+    private func initialise(_ bin: String) throws {
+        var bytes = [UInt8](repeating: 0, count: 24)
+        for i in bytes.indices { bytes[i] = UInt8.random(in: 0...255) }
+        let password = bytes.map { String(format: "%02x", $0) }.joined()
+        let initial = clusterDirectory + "/initdb.pwfile"
+        guard FileManager.default.createFile(atPath: initial, contents: Data((password + "\n").utf8), attributes: [.posixPermissions: 0o600]) else {
+            throw Failure(description: "cannot write \(initial)")
+        }
+        defer { try? FileManager.default.removeItem(atPath: initial) }
+        if Self.runningAsRoot { try run(["/bin/chown", "postgres:postgres", initial], asPostgres: false) }
+        try run(["\(bin)/initdb", "-D", pgdata, "-U", "postgres", "--auth-host=scram-sha-256", "--auth-local=peer", "--pwfile=\(initial)",
+                 "-E", "UTF8", "--locale=C", "--no-sync"], asPostgres: Self.runningAsRoot)
+        try? FileManager.default.removeItem(atPath: passwordFile)
+        guard FileManager.default.createFile(atPath: passwordFile, contents: Data("127.0.0.1:*:*:postgres:\(password)\n".utf8),
+                                             attributes: [.posixPermissions: 0o600]) else {
+            throw Failure(description: "cannot write the password file \(passwordFile)")
+        }
     }
 
     func stop() throws {
@@ -80,13 +144,17 @@ struct LocalCluster {
     /// Drops the `oversight` database and creates it empty (for `bench`: every run measures
     /// the same empty tables, not those of the runs before it).
     func recreateDatabase() throws {
-        let admin = try PGConnection("host=127.0.0.1 port=\(port) user=postgres dbname=postgres", applicationName: "oversight-local-db")
+        let admin = try PGConnection(adminConninfo, applicationName: "oversight-local-db")
         try admin.query("DROP DATABASE IF EXISTS oversight WITH (FORCE)")
         try admin.query("CREATE DATABASE oversight")
     }
 
+    private var adminConninfo: String {
+        "host=127.0.0.1 port=\(port) user=postgres dbname=postgres" + (hasPasswordFile ? " passfile=\(passwordFile)" : "")
+    }
+
     private func createDatabase() throws {
-        let admin = try PGConnection("host=127.0.0.1 port=\(port) user=postgres dbname=postgres", applicationName: "oversight-local-db")
+        let admin = try PGConnection(adminConninfo, applicationName: "oversight-local-db")
         let exists = try admin.query("SELECT 1 FROM pg_database WHERE datname = 'oversight'")
         if exists.rowCount == 0 { try admin.query("CREATE DATABASE oversight") }
     }

@@ -172,13 +172,18 @@ func poll(seconds: Double, _ condition: () throws -> Bool) rethrows -> Bool {
         // Reader logins, made with the CLI; each reads only its organisation.
         let suffix = UInt32.random(in: 0...UInt32.max)
         let annaReader = "e2e_anna_\(suffix)", bobReader = "e2e_bob_\(suffix)"
+        var logins: [String: String] = [:]
         for (org, role) in [("amnesty", annaReader), ("hrw", bobReader)] {
             let made = try OversightBinary.runSplit(["grant-reader", org, "--role", role, "--database", system.conninfo])
             #expect(made.status == 0, "\(made.stderr)")
             #expect(made.stdout.hasPrefix("password for \(role): "), "a generated password, shown once")
+            let password = String(made.stdout.split(separator: "\n").first?.dropFirst("password for \(role): ".count) ?? "")
+            logins[role] = try TestDatabase.login(system.conninfo, user: role, password: password)
         }
         defer { for role in [annaReader, bobReader] { _ = try? db.runScript("DROP OWNED BY \(role); DROP ROLE \(role)") } }
-        let asAnna = system.conninfo + " user=\(annaReader)", asBob = system.conninfo + " user=\(bobReader)"
+        let asAnna = logins[annaReader]!, asBob = logins[bobReader]!
+        // The password is checked (scram-sha-256 on the test cluster): a wrong one is refused.
+        #expect(throws: PQError.self) { _ = try PGConnection(try TestDatabase.login(system.conninfo, user: annaReader, password: "wrong")) }
         let own = try OversightBinary.runSplit(["results", batch, "--format", "csv", "--database", asAnna])
         #expect(own.status == 0, "\(own.stderr)")
         #expect(own.stdout.split(separator: "\n").count == 301)

@@ -36,11 +36,35 @@ public enum TestDatabase {
     /// Creates an empty database and returns its connection string.
     public static func create(_ label: String = "t") throws -> String {
         let server = try server()
-        let admin = try PGConnection(server + " dbname=postgres", applicationName: "oversight-tests")
+        let admin = try PGConnection(on(server, database: "postgres"), applicationName: "oversight-tests")
         let name = "ovs_\(label.filter { $0.isLetter || $0.isNumber }.lowercased().prefix(20))_\(UInt32.random(in: 0...UInt32.max))"
         // A database name cannot be a bound parameter; this one is made only of [a-z0-9_].
         try admin.runScript("CREATE DATABASE \(name)")
-        return server + " dbname=\(name)"
+        return on(server, database: name)
+    }
+
+    /// The connection string logging in as `user` with `password`, which goes into a 0600
+    /// password file of its own (a password never stands in a connection string here).
+    public static func login(_ conninfo: String, user: String, password: String) throws -> String {
+        let file = NSTemporaryDirectory() + "ovs-pgpass-\(UUID().uuidString)"
+        guard FileManager.default.createFile(atPath: file, contents: Data("*:*:*:\(user):\(password)\n".utf8),
+                                             attributes: [.posixPermissions: 0o600]) else {
+            throw SetupError(description: "cannot write \(file)")
+        }
+        guard conninfo.hasPrefix("postgres"), var parts = URLComponents(string: conninfo) else {
+            return conninfo + " user=\(user) passfile=\(file)"
+        }
+        parts.user = user
+        parts.queryItems = (parts.queryItems ?? []).filter { $0.name != "passfile" } + [URLQueryItem(name: "passfile", value: file)]
+        return parts.string ?? conninfo
+    }
+
+    /// The server's connection string (a URI, as `local-db start` prints it, or key=value)
+    /// naming another database.
+    public static func on(_ server: String, database: String) -> String {
+        guard server.hasPrefix("postgres"), var parts = URLComponents(string: server) else { return server + " dbname=\(database)" }
+        parts.path = "/" + database
+        return parts.string ?? server
     }
 }
 
