@@ -18,7 +18,12 @@ public struct CSVRecordMapping: Sendable {
         self.header = header
         self.schema = schema
         var columns: [String: Int] = [:]
-        for (i, name) in header.enumerated() { columns[name.trimmingSpaces] = i }
+        for (i, name) in header.enumerated() {
+            if let earlier = columns[name.trimmingSpaces] {
+                throw HeaderError(description: "line 1: columns \(earlier + 1) and \(i + 1) are both named \"\(name.trimmingSpaces)\"; a value would be lost, so rename or remove one of them")
+            }
+            columns[name.trimmingSpaces] = i
+        }
         self.columns = columns
         if columns["AOSNUMBER"] != nil && columns["Technology"] != nil {
             layout = .atlas

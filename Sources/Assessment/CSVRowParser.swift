@@ -16,33 +16,77 @@ public struct CSVRowParser {
         public var description: String { "line \(line): \(message)" }
     }
 
-    private var pending: [UInt8] = []
-    private var pendingLine: Int64 = 0
+    /// Lines of a row still open (a quoted field spans them), with their numbers.
+    private var pendingLines: [(number: Int64, bytes: [UInt8])] = []
+    private var pendingBytes = 0
+    private var pendingLine: Int64 { pendingLines.first?.number ?? 0 }
+
+    /// A quoted field open for more lines (or bytes) than this is taken to be a quote that
+    /// never closes: its first line is rejected and reading resumes on the next line.
+    public var maximumRowLines = 200
+    public var maximumRowBytes = 4 * 1024 * 1024
+
     public init() {}
 
-    /// Feeds one line (without its newline). Returns a row when one is complete, nil when the
-    /// line continues a quoted field.
-    public mutating func feed(_ line: ArraySlice<UInt8>, number: Int64) throws(Malformed) -> Row? {
-        if pending.isEmpty { pendingLine = number } else { pending.append(0x0A) }
-        pending.append(contentsOf: line.last == 0x0D ? line.dropLast() : line)
-        guard let fields = try split(pending) else {
-            if pending.count > 4 * 1024 * 1024 {
-                let raw = pending
-                pending = []
-                throw Malformed(line: pendingLine, message: "a quoted field never ends (row longer than 4 MiB); check for an unbalanced quote", raw: Array(raw.prefix(1024)))
-            }
-            return nil
-        }
-        defer { pending = [] }
-        return Row(line: pendingLine, fields: fields, raw: pending)
+    /// Feeds one line (without its newline). Returns the rows (or malformed rows) it completes:
+    /// none while a quoted field goes on, one as a rule, more after recovering from a quote
+    /// that never closed.
+    public mutating func feed(_ line: ArraySlice<UInt8>, number: Int64) -> [Result<Row, Malformed>] {
+        pendingLines.append((number, Array(line.last == 0x0D ? line.dropLast() : line)))
+        pendingBytes += line.count + 1
+        var out: [Result<Row, Malformed>] = []
+        drain(into: &out, atEnd: false)
+        return out
     }
 
-    /// At end of input: a row left open means an unbalanced quote.
-    public mutating func finish() throws(Malformed) {
-        guard !pending.isEmpty else { return }
-        let raw = pending
-        pending = []
-        throw Malformed(line: pendingLine, message: "the file ends inside a quoted field; check for an unbalanced quote", raw: Array(raw.prefix(1024)))
+    /// At end of input: a row left open means a quote that never closed; its first line is
+    /// rejected and the lines after it are read again as rows.
+    public mutating func finish() -> [Result<Row, Malformed>] {
+        var out: [Result<Row, Malformed>] = []
+        drain(into: &out, atEnd: true)
+        return out
+    }
+
+    private mutating func drain(into out: inout [Result<Row, Malformed>], atEnd: Bool) {
+        while !pendingLines.isEmpty {
+            var row: [UInt8] = []
+            for (k, line) in pendingLines.enumerated() {
+                if k > 0 { row.append(0x0A) }
+                row.append(contentsOf: line.bytes)
+            }
+            do {
+                if let fields = try split(row) {
+                    out.append(.success(Row(line: pendingLine, fields: fields, raw: row)))
+                    pendingLines = []
+                    pendingBytes = 0
+                    return
+                }
+            } catch {
+                out.append(.failure(error))
+                pendingLines = []
+                pendingBytes = 0
+                return
+            }
+            // Still open: wait for more, unless it has run too long or the input ended.
+            guard atEnd || pendingLines.count > maximumRowLines || pendingBytes > maximumRowBytes else { return }
+            let opened = pendingLines.removeFirst()
+            pendingBytes = pendingLines.reduce(0) { $0 + $1.bytes.count + 1 }
+            let span = pendingLines.count + 1
+            let why = atEnd ? "the file ends inside it" : "no closing quote in \(span) lines"
+            out.append(.failure(Malformed(line: opened.number,
+                message: "a quoted field opened on this line never closes (\(why)); this line is rejected and reading resumes on line \(opened.number + 1)",
+                raw: opened.bytes)))
+            // The lines after it are read again as rows of their own.
+            let rest = pendingLines
+            pendingLines = []
+            pendingBytes = 0
+            for line in rest {
+                pendingLines.append(line)
+                pendingBytes += line.bytes.count + 1
+                drain(into: &out, atEnd: false)
+            }
+            if !atEnd { return }
+        }
     }
 
     /// Splits a complete row; nil when a quoted field is still open.

@@ -129,33 +129,37 @@ struct BatchFile {
             case .csv:
                 // A spreadsheet's "CSV UTF-8" starts with a byte-order mark, before any quote.
                 let line = number == 1 && line.starts(with: [0xEF, 0xBB, 0xBF]) ? line.dropFirst(3) : line
-                do {
-                    guard let row = try csv.feed(line, number: number) else { continue }
-                    guard let mapping else {
-                        var header = row.fields
-                        if let first = header.first, first.hasPrefix("\u{FEFF}") { header[0] = String(first.dropFirst()) }
-                        mapping = try CSVRecordMapping(header: header)
-                        continue
-                    }
-                    if row.fields.count == 1 && row.fields[0].isEmpty { continue }
-                    switch mapping.record(row.fields) {
-                    case .success(let record):
-                        records.append(SubmittedRecord(line: row.line, body: .json(record.canonicalBytes)))
-                    case .failure(let violation):
-                        records.append(SubmittedRecord(line: row.line, body: .malformed(raw: row.raw, field: violation.field, message: violation.message)))
-                    }
-                } catch let malformed as CSVRowParser.Malformed {
-                    records.append(SubmittedRecord(line: malformed.line, body: .malformed(raw: malformed.raw, field: "", message: malformed.message)))
-                } catch let error as CSVRecordMapping.HeaderError {
-                    throw OpenError(description: "\(path): \(error)")
-                }
+                try take(csv.feed(line, number: number), into: &records)
             }
         }
         if records.count < count && format == .csv {
-            do { try csv.finish() } catch {
-                records.append(SubmittedRecord(line: error.line, body: .malformed(raw: error.raw, field: "", message: error.message)))
-            }
+            try take(csv.finish(), into: &records)
         }
         return records
+    }
+
+    /// CSV rows as records: the first row is the header; a malformed row is a rejection by line.
+    private mutating func take(_ rows: [Result<CSVRowParser.Row, CSVRowParser.Malformed>], into records: inout [SubmittedRecord]) throws {
+        for outcome in rows {
+            switch outcome {
+            case .failure(let malformed):
+                guard mapping != nil else { throw OpenError(description: "\(path): the header (\(malformed.description)) cannot be read") }
+                records.append(SubmittedRecord(line: malformed.line, body: .malformed(raw: malformed.raw, field: "", message: malformed.message)))
+            case .success(let row):
+                guard let mapping else {
+                    var header = row.fields
+                    if let first = header.first, first.hasPrefix("\u{FEFF}") { header[0] = String(first.dropFirst()) }
+                    do { mapping = try CSVRecordMapping(header: header) } catch { throw OpenError(description: "\(path): \(error)") }
+                    continue
+                }
+                if row.fields.count == 1 && row.fields[0].isEmpty { continue }
+                switch mapping.record(row.fields) {
+                case .success(let record):
+                    records.append(SubmittedRecord(line: row.line, body: .json(record.canonicalBytes)))
+                case .failure(let violation):
+                    records.append(SubmittedRecord(line: row.line, body: .malformed(raw: row.raw, field: violation.field, message: violation.message)))
+                }
+            }
+        }
     }
 }

@@ -3,14 +3,18 @@ import Testing
 @testable import Assessment
 
 @Suite struct CSVTests {
-    func rows(_ text: String) throws -> [CSVRowParser.Row] {
+    func outcomes(_ text: String, maximumRowLines: Int = 200) -> [Result<CSVRowParser.Row, CSVRowParser.Malformed>] {
         var parser = CSVRowParser()
-        var rows: [CSVRowParser.Row] = []
+        parser.maximumRowLines = maximumRowLines
+        var out: [Result<CSVRowParser.Row, CSVRowParser.Malformed>] = []
         for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            if let row = try parser.feed(ArraySlice(Array(line.utf8)), number: Int64(i + 1)) { rows.append(row) }
+            out += parser.feed(ArraySlice(Array(line.utf8)), number: Int64(i + 1))
         }
-        try parser.finish()
-        return rows
+        return out + parser.finish()
+    }
+
+    func rows(_ text: String) throws -> [CSVRowParser.Row] {
+        try outcomes(text).map { try $0.get() }
     }
 
     @Test func parsesQuotedAndMultilineFields() throws {
@@ -26,6 +30,29 @@ import Testing
             _ = try rows("a,b\n\"open,c\nd,e")
         } throws: { error in
             (error as? CSVRowParser.Malformed)?.line == 2
+        }
+    }
+
+    /// A quote that never closes costs its own line, not the rest of the file: reading resumes
+    /// on the next line, and the message says where the quote opened and how far it ran.
+    @Test func anUnterminatedQuoteIsOneRejectionAndReadingRecovers() {
+        let atEnd = outcomes("a,b\n\"open,c\nd,e\nf,g")
+        #expect(atEnd.count == 4)
+        guard case .failure(let error) = atEnd[1] else { Issue.record("\(atEnd)"); return }
+        #expect(error.line == 2 && error.message.contains("never closes") && error.message.contains("resumes on line 3"))
+        #expect(atEnd.compactMap { try? $0.get().fields } == [["a", "b"], ["d", "e"], ["f", "g"]])
+        // Mid-file: the open quote is given up after the bound, and later rows come through.
+        var text = "h\n\"x\n"
+        for n in 0..<20 { text += "row\(n),\(n)\n" }
+        let mid = outcomes(text, maximumRowLines: 5)
+        guard case .failure(let late) = mid[1] else { Issue.record("\(mid)"); return }
+        #expect(late.line == 2 && late.message.contains("no closing quote in 6 lines"), "\(late.message)")
+        #expect(mid.compactMap { try? $0.get() }.filter { $0.fields != [""] }.count == 21, "the header and all 20 rows after the bad line")
+    }
+
+    @Test func duplicateColumnsAreRefusedNamingBoth() {
+        #expect { _ = try CSVRecordMapping(header: ["system.type", "operator.country", "system.type"]) } throws: {
+            "\($0)".contains("columns 1 and 3 are both named \"system.type\"")
         }
     }
 
