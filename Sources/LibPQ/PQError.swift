@@ -35,6 +35,21 @@ public struct PQError: Error, Hashable, Sendable, CustomStringConvertible {
         return text
     }
 
+    /// What a user is told: the server's words and its hint, never the statement (which the
+    /// description names for logs).
+    public var userMessage: String {
+        switch sqlState {
+        case "42P01", "3F000":
+            return "this database has no Oversight schema (or an older one): run `oversight migrate` with the same --database"
+        case "42501":
+            return "this login may not do that here: \(message) (a reader login sees its organisation's views only)"
+        default:
+            var text = kind == .connection ? "cannot reach PostgreSQL: \(message)" : "PostgreSQL refused: \(message)"
+            if let hint { text += " (\(hint))" }
+            return text
+        }
+    }
+
     /// True when retrying on a new connection may succeed (connection loss, server shutdown,
     /// serialization failure, deadlock).
     public var isTransient: Bool {

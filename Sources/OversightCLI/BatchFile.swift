@@ -6,8 +6,11 @@ import Wire
 /// so that files of any size use bounded memory.
 struct BatchFile {
     enum Format: String, CaseIterable {
-        case jsonl, csv
+        case jsonl, json, csv
     }
+
+    /// A `.json` file is read whole (its records are not one per line): at most this large.
+    static let maximumJSONDocument = 1 << 30
 
     struct OpenError: Error, CustomStringConvertible {
         let description: String
@@ -22,6 +25,9 @@ struct BatchFile {
     private var atEnd = false
     private var csv = CSVRowParser()
     private var mapping: CSVRecordMapping?
+    /// A `.json` file's records, read at open, and how many were handed out.
+    private var document: [SubmittedRecord] = []
+    private var documentNext = 0
     /// Size of the file, and bytes of it turned into records so far: for progress estimates.
     let fileSize: Int64
     private(set) var bytesConsumed: Int64 = 0
@@ -38,6 +44,17 @@ struct BatchFile {
         self.path = path
         self.handle = handle
         fileSize = ((try? FileManager.default.attributesOfItem(atPath: path)[.size]) as? NSNumber)?.int64Value ?? 0
+        if let format {
+            self.format = format
+        } else if path.lowercased().hasSuffix(".csv") {
+            self.format = .csv
+        } else if path.lowercased().hasSuffix(".json") {
+            self.format = .json
+        } else if path.lowercased().hasSuffix(".jsonl") || path.lowercased().hasSuffix(".ndjson") {
+            self.format = .jsonl
+        } else {
+            throw OpenError(description: "cannot tell the format of \(path) from its name; pass --format jsonl, json or csv")
+        }
         // A file that is not text (an image, a spreadsheet's binary format, a compressed
         // export) is refused before anything is sent, rather than rejected line by line.
         let head = (try? handle.read(upToCount: 64 * 1024)) ?? Data()
@@ -45,14 +62,17 @@ struct BatchFile {
         if let problem = Self.binaryProblem(Array(head)) {
             throw OpenError(description: "\(path) is not a text file (\(problem)); give a JSON Lines (.jsonl) or CSV file, saved as UTF-8 text")
         }
-        if let format {
-            self.format = format
-        } else if path.lowercased().hasSuffix(".csv") {
-            self.format = .csv
-        } else if path.lowercased().hasSuffix(".jsonl") || path.lowercased().hasSuffix(".ndjson") || path.lowercased().hasSuffix(".json") {
-            self.format = .jsonl
-        } else {
-            throw OpenError(description: "cannot tell the format of \(path) from its name; pass --format jsonl or --format csv")
+        if self.format == .json {
+            guard fileSize <= Self.maximumJSONDocument else {
+                throw OpenError(description: "\(path) is \(fileSize) bytes: a .json file is read whole, up to 1 GiB; write it as JSON Lines (.jsonl, one record per line) instead")
+            }
+            let whole = Array(try handle.readToEnd() ?? Data())
+            do {
+                document = try JSONDocument.records(whole).map { SubmittedRecord(line: $0.line, body: .json(Array($0.bytes))) }
+            } catch {
+                throw OpenError(description: "\(path):\(error.line): \(error.message)")
+            }
+            bytesConsumed = 0
         }
     }
 
@@ -111,10 +131,20 @@ struct BatchFile {
         var records: [SubmittedRecord] = []
         records.reserveCapacity(min(count, 4096))
         var bytes = 0
+        if format == .json {
+            while records.count < count, bytes < maxBytes, documentNext < document.count {
+                let record = document[documentNext]
+                documentNext += 1
+                bytes += record.sizeHint
+                records.append(record)
+            }
+            bytesConsumed = documentNext == document.count ? fileSize : fileSize * Int64(documentNext) / Int64(max(1, document.count))
+            return records
+        }
         while records.count < count, bytes < maxBytes, let (line, number) = try nextLine() {
             bytes += line.count
             switch format {
-            case .jsonl:
+            case .jsonl, .json:
                 var trimmed = line
                 if trimmed.last == 0x0D { trimmed = trimmed.dropLast() }
                 if trimmed.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }

@@ -128,7 +128,7 @@ struct ImportCommand: ParsableCommand {
                             printError("\(file):\(record.line):\(field.isEmpty ? "" : " field \"\(field)\":") \(message)")
                         }
                     }
-                    FileHandle.standardOutput.write(Data(out.utf8))
+                    StandardOutput.write(out)
                 }
                 printError("\(written) records written\(failed > 0 ? ", \(failed) rows could not be read" : "")")
                 if failed > 0 { throw ExitCode.failure }

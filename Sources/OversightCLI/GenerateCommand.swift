@@ -28,10 +28,10 @@ struct GenerateCommand: ParsableCommand {
             record.writeCanonical(into: &buffer)
             buffer.append(0x0A)
             if buffer.count >= 1 << 20 {
-                FileHandle.standardOutput.write(Data(buffer))
+                StandardOutput.write(buffer)
                 buffer.removeAll(keepingCapacity: true)
             }
         }
-        FileHandle.standardOutput.write(Data(buffer))
+        StandardOutput.write(buffer)
     }
 }

@@ -27,7 +27,21 @@ struct DatabaseOptions: ParsableArguments {
     }
 
     func connect(applicationName: String) throws -> PGConnection {
-        try PGConnection(conninfo, applicationName: applicationName)
+        do {
+            return try PGConnection(conninfo, applicationName: applicationName)
+        } catch let error as PQError {
+            // libpq takes a string that is neither a URI nor key=value as a database name, and
+            // then talks of sockets; say what it did.
+            let given = conninfo.trimmingCharacters(in: .whitespaces)
+            if !given.isEmpty, !given.hasPrefix("postgres://"), !given.hasPrefix("postgresql://"), !given.contains("=") {
+                throw CommandFailure("""
+                    --database "\(given)" is neither a URI (postgresql://user@host:5432/oversight) nor key=value settings \
+                    (host=db.example dbname=oversight user=oversight), so libpq took it as the name of a database on the \
+                    default server, and could not connect: \(error.message)
+                    """)
+            }
+            throw error
+        }
     }
 }
 
@@ -61,6 +75,10 @@ func runOrExit(_ body: () throws -> Void) throws {
         throw error
     } catch let error as ExitCode {
         throw error
+    } catch let error as PQError {
+        // No SQL on a user's screen: the server's words, and what to do.
+        printError(error.userMessage)
+        throw ExitCode.failure
     } catch {
         printError("\(error)")
         throw ExitCode.failure

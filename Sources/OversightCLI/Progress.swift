@@ -62,3 +62,13 @@ func printError(_ message: String) {
 func plural(_ count: some BinaryInteger, _ noun: String, _ plural: String? = nil) -> String {
     "\(count) \(count == 1 ? noun : plural ?? noun + "s")"
 }
+
+/// The one writer of a command's standard output. `print` writes through C's buffered stdout;
+/// so does this, so that a header printed with `print` and rows written here come out in the
+/// order they were written whether stdout is a terminal, a pipe or a file.
+enum StandardOutput {
+    static func write(_ text: String) { print(text, terminator: "") }
+    static func write(_ bytes: [UInt8]) { print(String(decoding: bytes, as: UTF8.self), terminator: "") }
+    /// Out now (a batch id a script waits for).
+    static func flush() { fflush(nil) }
+}

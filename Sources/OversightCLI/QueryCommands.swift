@@ -10,37 +10,45 @@ struct StatusCommand: ParsableCommand {
         commandName: "status",
         abstract: "Show the progress of one batch, or of all batches, from the audit store.",
         discussion: """
-            Reads the batch_progress view: an organisation's reader login sees its own batches.
-            A state marked * is sealed (see `oversight audit verify`).
+            Reads the batch_progress view: an organisation's reader login sees its own batches. A state marked * is sealed (see `oversight audit verify`). For one batch it also counts record ids that occur more than once among its assessed records.
+
+            With --counters it asks the running coordinator instead (--coordinator) for its counters: protocol violations by kind, dropped messages, and connections accepted, dropped and refused on each socket.
 
             Example:
               oversight status --database postgresql://localhost/oversight
               oversight status 0b7f2c4e-8d1a-4c3b-9e5f-2a6d8c1b4e70 --json
+              oversight status --counters --coordinator tcp://127.0.0.1:5556 --json
             """)
 
     @Argument(help: "Batch id; all batches when omitted.") var batch: String?
     @OptionGroup var database: DatabaseOptions
     @Flag(help: "Print JSON instead of a table.") var json = false
+    @Flag(help: "Show the running coordinator's counters (violations, dropped messages, connections) instead of batches.") var counters = false
+    @OptionGroup var connection: CoordinatorConnectionOptions
 
     func validate() throws {
         if let batch, BatchID(batch) == nil { throw ValidationError("batch id must be a UUID, got \"\(batch)\"") }
+        if counters && batch != nil { throw ValidationError("--counters shows the coordinator's counters; give no batch id with it") }
     }
 
     func run() throws {
         try runOrExit {
+            if counters { return try showCounters() }
             let connection = try database.connect(applicationName: "oversight-status")
             let rows: PGResult
             if let batch {
                 rows = try connection.query("""
-                    SELECT batch_id::text, name, array_to_string(packs, ' '), state, accepted, rejected, assessed, failing, created_at::text,
-                           organisation, sealed_at IS NOT NULL
-                    FROM oversight.batch_progress WHERE batch_id = \(batch)::uuid
+                    SELECT batch_id::text, name, array_to_string(packs, ' '), state, accepted, rejected, assessed, failing,
+                           to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), organisation, sealed_at IS NOT NULL,
+                           (SELECT count(*) FROM (SELECT 1 FROM oversight.results r WHERE r.batch_id = p.batch_id AND r.record_id IS NOT NULL
+                                                  GROUP BY r.record_id HAVING count(*) > 1) d)
+                    FROM oversight.batch_progress p WHERE batch_id = \(batch)::uuid
                     """)
                 guard rows.rowCount == 1 else { throw CommandFailure("no batch \(batch) in this database") }
             } else {
                 rows = try connection.query("""
-                    SELECT batch_id::text, name, array_to_string(packs, ' '), state, accepted, rejected, assessed, failing, created_at::text,
-                           organisation, sealed_at IS NOT NULL
+                    SELECT batch_id::text, name, array_to_string(packs, ' '), state, accepted, rejected, assessed, failing,
+                           to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), organisation, sealed_at IS NOT NULL, NULL::bigint
                     FROM oversight.batch_progress ORDER BY created_at
                     """)
             }
@@ -51,7 +59,8 @@ struct StatusCommand: ParsableCommand {
                              ("accepted", .number(Double(rows.int64(i, 4)!))), ("rejected", .number(Double(rows.int64(i, 5)!))),
                              ("assessed", .number(Double(rows.int64(i, 6)!))), ("failing", .number(Double(rows.int64(i, 7)!))),
                              ("created_at", .string(rows.string(i, 8)!)), ("organisation", .string(rows.string(i, 9)!)),
-                             ("sealed", .bool(rows.bool(i, 10)!))])
+                             ("sealed", .bool(rows.bool(i, 10)!))]
+                            + (rows.int64(i, 11).map { [("duplicate_record_ids", JSONValue.number(Double($0)))] } ?? []))
                 }
                 print(batch == nil ? JSONValue.array(objects).canonicalString : objects[0].canonicalString)
                 return
@@ -64,6 +73,22 @@ struct StatusCommand: ParsableCommand {
                       + pad(rows.string(i, 4)!, 8) + "  " + pad(rows.string(i, 6)!, 8) + "  "
                       + pad(rows.string(i, 5)!, 8) + "  " + pad(rows.string(i, 7)!, 7) + "  " + rows.string(i, 1)!)
             }
+            if let duplicates = rows.rowCount == 1 ? rows.int64(0, 11) : nil, duplicates > 0 {
+                print("\(plural(duplicates, "record id")) occur more than once among the assessed records (submit with --unique-ids to refuse repeats)")
+            }
+        }
+    }
+
+    private func showCounters() throws {
+        let client = try connection.client()
+        guard case .counters(let list) = try client.request(.counters) else {
+            throw CommandFailure("the coordinator did not answer COUNTERS")
+        }
+        if json {
+            print(JSONValue.object(list.map { ($0.name, JSONValue.number(Double($0.value))) }).canonicalString)
+        } else {
+            let width = list.map(\.name.count).max() ?? 0
+            for counter in list { print(counter.name.padding(toLength: width + 2, withPad: " ", startingAt: 0) + String(counter.value)) }
         }
     }
 
@@ -75,77 +100,75 @@ struct ResultsCommand: ParsableCommand {
         commandName: "results",
         abstract: "Export a batch's assessments (JSON Lines or CSV) from the audit store.",
         discussion: """
-            JSON Lines carry the full result (verdict, score, every finding with its citation and
-            missing fields) and the audit hashes. CSV has one row per record.
+            JSON Lines: one line per record with its overall verdict and score, and per criteria pack its verdict, score, whether it binds, and every finding with its outcome, title, legal citation, severity, the facts that made it fire and the fields still missing; with the stored result and the audit hashes.
+
+            CSV: one row per record, with a verdict, score and binds column per pack; --findings gives one row per finding instead (pack, rule, outcome, title, citation, missing fields). Every field is quoted as RFC 4180 says.
+
+            A batch still receiving or running exports what is assessed so far, and says so on standard error.
 
             Example:
               oversight results 0b7f2c4e-8d1a-4c3b-9e5f-2a6d8c1b4e70 --format csv > results.csv
+              oversight results 0b7f2c4e-8d1a-4c3b-9e5f-2a6d8c1b4e70 --format csv --findings > findings.csv
             """)
 
     @Argument(help: "Batch id.") var batch: String
     @OptionGroup var database: DatabaseOptions
     @Option(help: "Output format: jsonl or csv.") var format = "jsonl"
+    @Flag(help: "CSV: one row per finding instead of one per record.") var findings = false
 
     func validate() throws {
         guard BatchID(batch) != nil else { throw ValidationError("batch id must be a UUID, got \"\(batch)\"") }
         guard ["jsonl", "csv"].contains(format) else { throw ValidationError("unknown --format \"\(format)\"; use jsonl or csv") }
+        if findings && format != "csv" { throw ValidationError("--findings goes with --format csv (JSON Lines carry every finding already)") }
     }
 
     func run() throws {
         try runOrExit {
             let connection = try database.connect(applicationName: "oversight-results")
             // Through the views, so that an organisation's reader login sees its own batches.
-            let exists = try connection.query("SELECT 1 FROM oversight.visible_batches WHERE batch_id = \(batch)::uuid")
-            guard exists.rowCount == 1 else { throw CommandFailure("no batch \(batch) in this database (or not visible to this login)") }
-            if format == "csv" { print("seq,record_id,verdict,score,applies,fired_rules,needs_information,input_sha256,row_sha256") }
+            let state = try connection.query("""
+                SELECT state, accepted, assessed, packs FROM oversight.batch_progress WHERE batch_id = \(batch)::uuid
+                """)
+            guard state.rowCount == 1 else { throw CommandFailure("no batch \(batch) in this database (or not visible to this login)") }
+            let assessed = state.int64(0, 2) ?? 0
+            switch state.string(0, 0) ?? "" {
+            case "receiving":
+                printError("batch \(batch) is still receiving records: \(plural(assessed, "record")) of \(state.int64(0, 1) ?? 0) accepted so far assessed; exporting those")
+            case "running":
+                printError("batch \(batch) is running: \(assessed) of \(state.int64(0, 1) ?? 0) records assessed so far; exporting those")
+            case "cancelled":
+                printError("batch \(batch) was cancelled: exporting the \(plural(assessed, "record")) assessed before it stopped")
+            default: break
+            }
+            let texts = try RuleTexts(connection, batch: batch)
+            let packs = Self.packIDs(state.string(0, 3) ?? "")
+            var export = ResultsExport(batchID: batch.lowercased(), packs: packs, rules: texts, format: format == "csv" ? (findings ? .findingsCSV : .recordsCSV) : .jsonl)
+            StandardOutput.write(export.header)
             // Closed seq ranges: bounded pages whatever the planner's statistics say.
             let bounds = try connection.query("SELECT min(seq), max(seq) FROM oversight.results WHERE batch_id = \(batch)::uuid")
             let low = bounds.int64(0, 0) ?? 1, high = bounds.int64(0, 1) ?? 0
             for start in stride(from: low - 1, to: high, by: 5000) {
                 let rows = try connection.query("""
                     SELECT seq, record_id, verdict, score, applies, result, encode(input_sha256, 'hex'),
-                           encode(row_sha256, 'hex'), worker, assessed_at::text
+                           encode(row_sha256, 'hex'), worker, to_char(assessed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
                     FROM oversight.results WHERE batch_id = \(batch)::uuid AND seq > \(start) AND seq <= \(min(start + 5000, high))
                     ORDER BY seq
                     """)
                 var text = ""
                 for i in 0..<rows.rowCount {
-                    let result = (try? JSONParser.parse(rows.string(i, 5)!)) ?? .null
-                    if format == "jsonl" {
-                        let line = JSONValue.object([
-                            ("batch_id", .string(batch.lowercased())), ("seq", .number(Double(rows.int64(i, 0)!))),
-                            ("record_id", rows.string(i, 1).map(JSONValue.string) ?? .null),
-                            ("verdict", .string(rows.string(i, 2)!)), ("score", .number(Double(rows.int(i, 3)!))),
-                            ("applies", .string(rows.string(i, 4)!)), ("result", result),
-                            ("input_sha256", .string(rows.string(i, 6)!)), ("row_sha256", .string(rows.string(i, 7)!)),
-                            ("worker", .string(rows.string(i, 8)!)), ("assessed_at", .string(rows.string(i, 9)!)),
-                        ])
-                        text += line.canonicalString + "\n"
-                    } else {
-                        var fired: [String] = [], unknown: [String] = []
-                        // Engine 2 and later: findings per pack; engine 1: at the top.
-                        var packs: [JSONValue] = [result]
-                        if case .array(let list)? = result["packs"] { packs = list }
-                        for pack in packs {
-                            guard case .array(let findings)? = pack["findings"] else { continue }
-                            for f in findings {
-                                let rule = f["rule"]?.stringValue ?? ""
-                                if f["outcome"]?.stringValue == "fired" { fired.append(rule) } else { unknown.append(rule) }
-                            }
-                        }
-                        text += [rows.string(i, 0)!, csvField(rows.string(i, 1) ?? ""), rows.string(i, 2)!, rows.string(i, 3)!,
-                                 rows.string(i, 4)!, csvField(fired.joined(separator: ";")), csvField(unknown.joined(separator: ";")),
-                                 rows.string(i, 6)!, rows.string(i, 7)!].joined(separator: ",") + "\n"
-                    }
+                    text += export.render(ResultsExport.Row(
+                        seq: rows.int64(i, 0)!, recordID: rows.string(i, 1), verdict: rows.string(i, 2)!, score: rows.int(i, 3)!,
+                        applies: rows.string(i, 4)!, result: (try? JSONParser.parse(rows.string(i, 5)!)) ?? .null,
+                        inputSHA256: rows.string(i, 6)!, rowSHA256: rows.string(i, 7)!, worker: rows.string(i, 8)!, assessedAt: rows.string(i, 9)!))
                 }
-                FileHandle.standardOutput.write(Data(text.utf8))
+                StandardOutput.write(text)
             }
         }
     }
 
-    private func csvField(_ s: String) -> String {
-        s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" })
-            ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
+    /// The pack ids of `batch_progress.packs` ("id@version id@version").
+    static func packIDs(_ packs: String) -> [String] {
+        packs.split(separator: " ").map { String($0.split(separator: "@").first ?? $0) }
     }
 }
 

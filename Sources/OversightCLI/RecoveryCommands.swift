@@ -29,6 +29,9 @@ struct DeadLettersCommand: ParsableCommand {
     func run() throws {
         try runOrExit {
             let connection = try database.connect(applicationName: "oversight-deadletters")
+            if let batch, try connection.query("SELECT 1 FROM oversight.visible_batches WHERE batch_id = \(batch)::uuid").rowCount == 0 {
+                throw CommandFailure("no batch \(batch) in this database (or not visible to this login)")
+            }
             let filter = batch ?? ""
             let rows = try connection.query("""
                 SELECT d.batch_id::text, d.seq, j.line, d.attempts, d.last_error, d.dead_at::text,

@@ -104,9 +104,11 @@ struct CoordinatorConnectionOptions: ParsableArguments {
 
     func validate() throws {
         guard timeout >= 1 else { throw ValidationError("--timeout must be at least 1 second") }
+        do { _ = try Endpoint.normalised(coordinator, option: "--coordinator") } catch { throw ValidationError(error.description) }
     }
 
     func client() throws -> CoordinatorClient {
-        try CoordinatorClient(endpoint: coordinator, curve: try security.curve(for: coordinator), timeoutSeconds: timeout)
+        let endpoint = try Endpoint.normalised(coordinator, option: "--coordinator")
+        return try CoordinatorClient(endpoint: endpoint, curve: try security.curve(for: endpoint), timeoutSeconds: timeout)
     }
 }

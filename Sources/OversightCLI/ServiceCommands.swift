@@ -2,6 +2,7 @@ import ArgumentParser
 import Glibc
 import Wire
 import Coordinator
+import ZeroMQ
 import Foundation
 import Worker
 
@@ -114,11 +115,13 @@ struct WorkerCommand: ParsableCommand {
         guard credit >= 1 else { throw ValidationError("--credit must be at least 1") }
         guard heartbeatInterval >= 50 else { throw ValidationError("--heartbeat-interval must be at least 50 ms") }
         guard liveness >= 2 else { throw ValidationError("--liveness must be at least 2") }
+        do { _ = try Endpoint.normalised(coordinator, option: "--coordinator") } catch { throw ValidationError(error.description) }
     }
 
     func run() throws {
         try runOrExit {
             let workerName = name ?? "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)"
+            let coordinator = try Endpoint.normalised(coordinator, option: "--coordinator")
             var configuration = WorkerConfiguration(coordinatorEndpoint: coordinator, conninfo: database.conninfo, name: workerName)
             configuration.credit = credit
             configuration.heartbeatIntervalMilliseconds = heartbeatInterval

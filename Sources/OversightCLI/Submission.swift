@@ -20,6 +20,9 @@ struct Submission {
     var onOpened: ((BatchID) -> Void)?
     /// Most bytes of records in one chunk (a chunk is one message, at most 64 MiB).
     var chunkBytes = 24 << 20
+    /// Record ids seen so far, to report (or, with `uniqueIDs`, reject) repeats.
+    var duplicates = DuplicateIDs()
+    var uniqueIDs = false
 
     struct Outcome {
         var accepted: Int64 = 0
@@ -108,6 +111,17 @@ struct Submission {
                 carry = []
                 if records.count < chunkSize { records += try file.next(chunkSize - records.count, maxBytes: chunkBytes) }
                 if records.isEmpty { finished = true; break }
+                for (k, record) in records.enumerated() {
+                    guard let first = duplicates.check(record) else { continue }
+                    let id = duplicates.lastID
+                    if duplicates.reported <= maxRejectionsShown {
+                        printError("\(file.path):\(record.line): record id \"\(id)\" was already used on line \(first)\(uniqueIDs ? "; rejected (--unique-ids)" : "")")
+                    }
+                    if uniqueIDs, case .json(let bytes) = record.body {
+                        records[k] = SubmittedRecord(line: record.line, body: .malformed(raw: bytes, field: "id",
+                            message: "record id \"\(id)\" was already used on line \(first) (--unique-ids)"))
+                    }
+                }
                 number += 1
                 sentRecords += Int64(records.count)
                 try client.send(.chunk(batchID: batchID, number: number, records: records))
@@ -137,6 +151,9 @@ struct Submission {
             }
         }
         if showProgress { display.finish() }
+        if duplicates.reported > maxRejectionsShown {
+            printError("… and \(duplicates.reported - maxRejectionsShown) more repeated record ids")
+        }
         if outcome.rejected > Int64(shown) {
             printError("… and \(outcome.rejected - Int64(shown)) more rejected records; see oversight.rejected_records")
         }
@@ -147,6 +164,25 @@ struct Submission {
             outcome.rejected = progress.rejected
         }
         return outcome
+    }
+
+    /// Record ids seen in a submission, and the line each was first seen on.
+    struct DuplicateIDs {
+        private var firstLine: [String: Int64] = [:]
+        private(set) var reported = 0
+        private(set) var lastID = ""
+
+        /// The line that used this record's id first, if another did.
+        mutating func check(_ record: SubmittedRecord) -> Int64? {
+            guard case .json(let bytes) = record.body, let id = (try? JSONParser.parse(bytes))?["id"]?.stringValue else { return nil }
+            if let first = firstLine[id] {
+                reported += 1
+                lastID = id
+                return first
+            }
+            firstLine[id] = record.line
+            return nil
+        }
     }
 
     /// Reads past the lines the batch already holds, recomputing their digest: a resumed
@@ -161,6 +197,7 @@ struct Submission {
             var rest: [SubmittedRecord] = []
             for record in records {
                 if record.line <= stored.lastLine {
+                    _ = duplicates.check(record)
                     let part = record.digestPart
                     digest.append(line: record.line, kind: part.kind, bytes: part.bytes)
                 } else {

@@ -8,9 +8,13 @@ struct SubmitCommand: ParsableCommand {
         commandName: "submit",
         abstract: "Submit a batch of deployment records (JSON Lines or CSV) for assessment.",
         discussion: """
-            Prints the batch id on standard output. Records that violate the deployment schema are
-            reported by line and field and kept in oversight.rejected_records; the rest are assessed.
-            Submitting again with the same --batch-id resumes after the last stored chunk.
+            Prints the batch id on standard output once the batch exists. Records that violate the deployment schema are reported by line and field and kept in oversight.rejected_records; the rest are assessed. A file with no records, or one that is not text, is refused before any batch is made.
+
+            Formats: .jsonl (one record per line), .json (one record, or an array of records, pretty-printed or not), .csv.
+
+            Submitting again with the same --batch-id resumes after the last stored line, once the file is proven to be the one the batch started with.
+
+            Exit status: 0 submitted (rejected records are reported, not failures, unless --strict: then 3); 1 refused or failed.
 
             CSV: either the EFF Atlas of Surveillance export, or columns named by field path
             (system.type, operator.country, safeguards.human_review, …; lists separated by ';').
@@ -22,15 +26,19 @@ struct SubmitCommand: ParsableCommand {
 
     @Argument(help: "The batch file: .jsonl (one JSON record per line) or .csv.") var file: String
     @OptionGroup var connection: CoordinatorConnectionOptions
-    @Option(help: "File format, when the file name does not tell: jsonl or csv.") var format: String?
+    @Option(help: "File format, when the file name does not tell: jsonl, json (one record or an array) or csv.") var format: String?
     @OptionGroup var packOptions: PackOptions
     @Option(help: "A name for the batch (default: the file name).") var name: String?
     @Option(help: "Batch id (a UUID) to create or resume; default: a new one.") var batchID: String?
     @Flag(help: "Wait until every record is assessed, showing progress.") var wait = false
+    @Flag(name: .customLong("unique-ids"), help: "Reject a record whose id an earlier record of the file already used (without it, repeats are reported and accepted).")
+    var uniqueIDs = false
+    @Flag(help: "Exit with status 3 when any record was rejected (for scripts); everything else is submitted as usual.")
+    var strict = false
 
     func validate() throws {
         if let format, BatchFile.Format(rawValue: format) == nil {
-            throw ValidationError("unknown --format \"\(format)\"; use jsonl or csv")
+            throw ValidationError("unknown --format \"\(format)\"; use jsonl, json or csv")
         }
         if let batchID, BatchID(batchID) == nil {
             throw ValidationError("--batch-id must be a UUID such as 0b7f2c4e-8d1a-4c3b-9e5f-2a6d8c1b4e70")
@@ -46,10 +54,20 @@ struct SubmitCommand: ParsableCommand {
             var submission = Submission(file: batchFile, client: client, batchID: id,
                                         name: name ?? (file as NSString).lastPathComponent, packs: packs.map(\.spec))
             // The id is printed once the batch exists, never for one that was refused or never made.
-            submission.onOpened = { id in FileHandle.standardOutput.write(Data("\(id)\n".utf8)) }
+            submission.onOpened = { id in StandardOutput.write("\(id)\n"); StandardOutput.flush() }
+            submission.uniqueIDs = uniqueIDs
             let started = Date()
             let outcome = try submission.send(showProgress: wait)
-            printError("batch \(id): \(outcome.accepted) records accepted, \(outcome.rejected) rejected")
+            printError("batch \(id): \(plural(outcome.accepted, "record")) accepted, \(outcome.rejected) rejected")
+            if submission.duplicates.reported > 0 && !uniqueIDs {
+                printError("\(plural(submission.duplicates.reported, "record")) reused an earlier record's id (see above); --unique-ids rejects them")
+            }
+            defer {
+                if strict && outcome.rejected > 0 {
+                    printError("--strict: \(plural(outcome.rejected, "record was", "records were")) rejected")
+                    Foundation.exit(3)
+                }
+            }
             guard wait else { return }
             let progress = try submission.wait(showProgress: true)
             let seconds = Date().timeIntervalSince(started)

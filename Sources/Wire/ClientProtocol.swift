@@ -166,7 +166,7 @@ extension SubmittedRecord {
         }
     }
 
-    var sizeHint: Int {
+    public var sizeHint: Int {
         switch body {
         case .json(let b): b.count
         case .malformed(let raw, let f, let m): raw.count + f.utf8.count + m.utf8.count + 4

@@ -125,4 +125,43 @@ import Wire
         #expect(result.status == 0, "\(result.stderr)\n\(system.logs)")
         #expect(result.stderr.contains("completed: 500 assessed"), "\(result.stderr)")
     }
+
+    /// A pretty-printed .json file (one record, or an array), repeated ids reported with both
+    /// lines (and refused with --unique-ids), and --strict's exit status.
+    @Test func jsonDocumentsRepeatedIdsAndStrict() throws {
+        let system = try FaultySystem(label: "jsondoc", workers: 1)
+        defer { system.stopAll() }
+        try system.startWorkers()
+        let one = system.directory + "/one.json"
+        try "{\n  \"id\": \"solo\",\n  \"system\": {\"type\": \"alpr\"}\n}\n".write(toFile: one, atomically: true, encoding: .utf8)
+        let single = try OversightBinary.runSplit(["submit", one, "--coordinator", system.clientEndpoint, "--wait"])
+        #expect(single.status == 0 && single.stderr.contains("completed: 1 assessed, 0 failed, 0 rejected"), "\(single.stderr)")
+
+        let array = system.directory + "/many.json"
+        try """
+            [
+              {"id": "a", "system": {"type": "alpr"}},
+              {"id": "b", "system": {"type": "toaster"}},
+              {"id": "a", "system": {"type": "gunshot_detection"}}
+            ]
+
+            """.write(toFile: array, atomically: true, encoding: .utf8)
+        let reported = try OversightBinary.runSplit(["submit", array, "--coordinator", system.clientEndpoint, "--wait"])
+        #expect(reported.status == 0, "\(reported.stderr)")
+        #expect(reported.stderr.contains("many.json:4: record id \"a\" was already used on line 2"), "\(reported.stderr)")
+        #expect(reported.stderr.contains("many.json:3:"), "the bad record by its line: \(reported.stderr)")
+        #expect(reported.stderr.contains("completed: 2 assessed, 0 failed, 1 rejected"), "\(reported.stderr)")
+        let batch = reported.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let status = try OversightBinary.runSplit(["status", batch, "--json", "--database", system.conninfo])
+        #expect(try JSONParser.parse(status.stdout.trimmingCharacters(in: .whitespacesAndNewlines))["duplicate_record_ids"] == .number(1), "\(status.stdout)")
+        #expect(try JSONParser.parse(status.stdout.trimmingCharacters(in: .whitespacesAndNewlines))["created_at"]?.stringValue?.hasSuffix("Z") == true)
+
+        let strict = try OversightBinary.runSplit(["submit", array, "--coordinator", system.clientEndpoint, "--wait", "--unique-ids", "--strict"])
+        #expect(strict.status == 3, "\(strict.stderr)")
+        #expect(strict.stderr.contains("completed: 1 assessed, 0 failed, 2 rejected"), "\(strict.stderr)")
+        let unique = strict.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let why = try PGConnection(system.conninfo).query("SELECT field, message FROM oversight.rejected_records WHERE batch_id = \(unique)::uuid AND line = 4")
+        #expect(why.string(0, 0) == "id" && why.string(0, 1)?.contains("line 2") == true)
+    }
 }
+

@@ -45,6 +45,13 @@ final class RunningSystem {
     deinit { try? FileManager.default.removeItem(atPath: directory) }
 }
 
+enum ResultsShape {
+    static func findings(_ pack: JSONValue) -> [JSONValue] {
+        if case .array(let list)? = pack["findings"] { return list }
+        return []
+    }
+}
+
 @Suite(.serialized) struct SystemTests {
     /// 10,000 generated records and three bad lines through coordinator, two workers and PostgreSQL:
     /// exactly one assessment per accepted record, and every bad line in rejected_records.
@@ -111,14 +118,34 @@ final class RunningSystem {
         let csv = try OversightBinary.runSplit(["results", batch, "--format", "csv", "--database", system.conninfo])
         #expect(csv.status == 0)
         #expect(csv.stdout.split(separator: "\n").count == 10_001)
+        // Written to a file (not a terminal), the header still comes first.
+        let header = csv.stdout.split(separator: "\n").first.map { $0.split(separator: ",").map(String.init) } ?? []
+        #expect(header.prefix(5) == ["seq", "record_id", "verdict", "score", "applies"], "\(header)")
+        #expect(header.contains("eu-ai-act-2024 verdict") && header.contains("gdpr-dpia binds") && header.contains("privacy-baseline score"))
         // The fired-rules column agrees with the findings view.
+        let firedColumn = try #require(header.firstIndex(of: "fired_rules"))
         let firedRows = csv.stdout.split(separator: "\n").dropFirst().filter { line in
             let fields = line.split(separator: ",", omittingEmptySubsequences: false)
-            return fields.count > 5 && !fields[5].isEmpty
+            return fields.count > firedColumn && !fields[firedColumn].isEmpty
         }.count
         let firing = try db.query("SELECT count(DISTINCT seq) FROM oversight.findings WHERE batch_id = \(batch)::uuid AND outcome = 'fired'")
         #expect(firing.int(0, 0) == firedRows)
         #expect(firedRows > 0)
+        // One row per finding, each with its title and citation, as the findings view has them.
+        let perFinding = try OversightBinary.runSplit(["results", batch, "--format", "csv", "--findings", "--database", system.conninfo])
+        #expect(perFinding.status == 0, "\(perFinding.stderr)")
+        let findingCount = try db.query("SELECT count(*) FROM oversight.findings WHERE batch_id = \(batch)::uuid").int(0, 0)
+        #expect(perFinding.stdout.split(separator: "\n").count == (findingCount ?? -1) + 1)
+        #expect(perFinding.stdout.hasPrefix("seq,record_id,pack,pack_verdict,pack_binds,rule,outcome,severity,points,title,citation,missing_fields\n"))
+        let cited = try db.query("SELECT title, citation FROM oversight.findings WHERE batch_id = \(batch)::uuid AND outcome = 'fired' LIMIT 1")
+        #expect(perFinding.stdout.contains(cited.string(0, 1)!))
+        let lines = try OversightBinary.runSplit(["results", batch, "--database", system.conninfo])
+        let first = try JSONParser.parse(String(lines.stdout.split(separator: "\n").first ?? ""))
+        if case .array(let packs)? = first["packs"], let pack = packs.first {
+            #expect(pack["binds"] != nil && pack["verdict"] != nil && pack["score"] != nil)
+            let titled = packs.flatMap { ResultsShape.findings($0) }.allSatisfy { $0["title"]?.stringValue?.isEmpty == false && $0["citation"]?.stringValue?.isEmpty == false }
+            #expect(titled, "every finding has its title and citation")
+        } else { Issue.record("no packs in \(first)") }
 
         #expect(system.stop().allSatisfy { $0 == 0 }, "clean exit on SIGTERM")
     }
