@@ -97,15 +97,60 @@ public final class CriteriaPack: Sendable {
             throw CompileError(path: "", message: "not valid JSON: \(error.message) (column \(column))", line: line)
         }
         do { try self.init(document: parsed.value, schema: schema) } catch {
-            var located = error
-            var path = error.path
-            while located.line == nil {
-                if let line = parsed.lines[path] { located.line = line; break }
-                guard let cut = path.lastIndex(where: { $0 == "." || $0 == "[" }) else { break }
-                path = String(path[..<cut])
-            }
-            throw located
+            throw Self.locate(error, parsed.lines)
         }
+    }
+
+    /// The error with the line of its path (or of the nearest enclosing path) in the file.
+    static func locate(_ error: CompileError, _ lines: [String: Int]) -> CompileError {
+        var located = error
+        var path = error.path
+        while located.line == nil {
+            if let line = lines[path] { located.line = line; break }
+            guard let cut = path.lastIndex(where: { $0 == "." || $0 == "[" }) else { break }
+            path = String(path[..<cut])
+        }
+        return located
+    }
+
+    /// Every problem of a pack file, up to `limit`, each with its line and path: what
+    /// `criteria validate` lists (compiling stops at the first). Empty: the pack compiles.
+    public static func problems(json text: String, schema: RecordSchema = .deployment, limit: Int = 50) -> [CompileError] {
+        let parsed: (value: JSONValue, lines: [String: Int])
+        do { parsed = try JSONParser.parseWithLines(text) } catch {
+            let (line, column) = text.lineAndColumn(ofByte: error.offset)
+            return [CompileError(path: "", message: "not valid JSON: \(error.message) (column \(column))", line: line)]
+        }
+        let document = parsed.value
+        let structural = RecordSchema.criteriaPack.validate(document, limit: limit)
+        if !structural.isEmpty {
+            return structural.map { locate(CompileError(path: $0.field, message: $0.message), parsed.lines) }
+        }
+        var found: [CompileError] = []
+        var compiler = ConditionCompiler(schema: schema)
+        if case .object(let definitions)? = document["definitions"] {
+            for (name, body) in definitions { compiler.sources[name] = body }
+            for (name, _) in definitions {
+                do { _ = try compiler.definition(name, at: "definitions.\(name)") } catch { found.append(error) }
+            }
+        }
+        var seen: Set<String> = []
+        if case .array(let ruleDocs)? = document["rules"] {
+            for (i, doc) in ruleDocs.enumerated() {
+                let at = "rules[\(i)]"
+                if let id = doc["id"]?.stringValue, !seen.insert(id).inserted {
+                    found.append(CompileError(path: "\(at).id", message: "duplicate rule id \"\(id)\"; rule ids must be unique in a pack"))
+                }
+                if let when = doc["when"] {
+                    do { _ = try compiler.compile(when, at: "\(at).when") } catch { found.append(error) }
+                }
+            }
+        }
+        if found.isEmpty {
+            // Whatever else compiling checks.
+            do { _ = try CriteriaPack(document: document, schema: schema) } catch { found.append(error) }
+        }
+        return Array(found.prefix(limit)).map { locate($0, parsed.lines) }
     }
 
     public init(document: JSONValue, schema: RecordSchema = .deployment) throws(CompileError) {

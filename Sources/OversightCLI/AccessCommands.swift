@@ -63,14 +63,13 @@ struct GrantReaderCommand: ParsableCommand {
         commandName: "grant-reader",
         abstract: "Create (or update) a read-only PostgreSQL login for an organisation's analyst.",
         discussion: """
-            The login can read the analyst views (batch_progress, results, assessment_summary,
-            findings, pack_results, rejections, submitted_records, seals), and row-level
-            security shows it the batches of ORG only. It cannot change anything. Run as a
-            PostgreSQL role that may create roles (the database owner or a superuser).
+            The login can read the analyst views (batch_progress, results, assessment_summary, findings, pack_results, rejections, submitted_records, seals), and row-level security shows it the batches of ORG only. It cannot change anything. Run as a PostgreSQL role that may create roles (the database owner or a superuser).
 
             Example:
-              oversight grant-reader amnesty-tech --role anna --database postgresql://admin@db/oversight
-              psql "postgresql://anna@db/oversight" -c 'SELECT * FROM oversight.batch_progress'
+              oversight grant-reader amnesty-tech --role anna \\
+                  --database postgresql://admin@db/oversight
+              psql "postgresql://anna@db/oversight" \\
+                  -c 'SELECT * FROM oversight.batch_progress'
             """)
 
     @Argument(help: "The organisation whose batches the login may read.") var organisation: String
@@ -100,14 +99,11 @@ struct GrantServiceCommand: ParsableCommand {
         commandName: "grant-service",
         abstract: "Create (or update) a PostgreSQL login for a coordinator or for workers, with only what it needs.",
         discussion: """
-            coordinator: intake (batches, jobs, rejections), dispatch bookkeeping, seals; reads
-            assessments to count and seal them. worker: reads criteria packs and appends
-            assessments and failure reports; it cannot read other results or change anything.
-            Neither may UPDATE, DELETE or TRUNCATE an assessment. Apply the schema first
-            (`oversight migrate` as the owner); the services then start without DDL rights.
+            coordinator: intake (batches, jobs, rejections), dispatch bookkeeping, seals; reads assessments to count and seal them. worker: reads criteria packs and appends assessments and failure reports; it cannot read other results or change anything. Neither may UPDATE, DELETE or TRUNCATE an assessment. Apply the schema first (`oversight migrate` as the owner); the services then start without DDL rights.
 
             Example:
-              oversight grant-service worker --role oversight_worker_eu1 --database postgresql://admin@db/oversight
+              oversight grant-service worker --role oversight_worker_eu1 \\
+                  --database postgresql://admin@db/oversight
             """)
 
     @Argument(help: "coordinator or worker.") var service: String

@@ -17,19 +17,13 @@ struct VerifyAudit: ParsableCommand {
         commandName: "verify",
         abstract: "Recompute every row hash and the Merkle root of a batch and check its signed seal.",
         discussion: """
-            When a batch completes, the coordinator seals it: the Merkle root of its assessments'
-            row hashes, signed with the coordinator's Ed25519 key, in oversight.batch_seals. This
-            command reads every assessment back, recomputes its row hash from the stored content
-            (and its input hash from the submitted record), rebuilds the root and checks the
-            signature, showing progress as it goes (a million rows take about 20 s). It names
-            each altered, missing or extra row and exits 1 if there is any; 0 means the batch is
-            exactly as sealed.
+            When a batch completes, the coordinator seals it: the Merkle root of its assessments' row hashes, signed with the coordinator's Ed25519 key, in oversight.batch_seals. This command reads every assessment back, recomputes its row hash from the stored content (and its input hash from the submitted record), rebuilds the root and checks the signature, showing progress as it goes (a million rows take about 20 s). It names each altered, missing or extra row and exits 1 if there is any; 0 means the batch is exactly as sealed.
 
-            With --trusted-key (the coordinator's public .key file) it also checks that the seal
-            was made by that key, not by someone who rewrote rows and re-signed them.
+            With --trusted-key (the coordinator's public .key file) it also checks that the seal was made by that key, not by someone who rewrote rows and re-signed them.
 
             Example:
-              oversight audit verify 0b7f2c4e-8d1a-4c3b-9e5f-2a6d8c1b4e70 --trusted-key coordinator.key
+              oversight audit verify 0b7f2c4e-8d1a-4c3b-9e5f-2a6d8c1b4e70 \\
+                  --trusted-key coordinator.key
             """)
 
     @Argument(help: "Batch id.") var batch: String
@@ -73,7 +67,7 @@ struct VerifyAudit: ParsableCommand {
             }
             for seal in report.sealsChecked {
                 let counts = seal.accepted.map { "\($0) accepted = \(seal.assessments) assessed + \(seal.deadLettered ?? 0) dead-lettered, \(seal.rejected ?? 0) rejected" }
-                    ?? "\(seal.assessments) assessments (a version 1 seal: it does not sign the batch's counts, so completeness is checked against the database only)"
+                    ?? "\(plural(seal.assessments, "assessment")) (a version 1 seal: it does not sign the batch's counts, so completeness is checked against the database only)"
                 print("batch \(report.batchID) (organisation \(report.organisation)): seal \(seal.seal) of \(seal.sealedAt): \(counts)")
                 print("  signed by \(keyFingerprint(seal.signingKey))\(trusted == nil ? " (not checked against a trusted key; see --trusted-key)" : "")")
             }
@@ -82,7 +76,7 @@ struct VerifyAudit: ParsableCommand {
             }
             for problem in report.problems { print(problem.description) }
             if report.ok {
-                print("verified: \(report.rows) assessments recomputed; every row hash, the Merkle root and the signature match, and every accepted job is covered")
+                print("verified: \(plural(report.rows, "assessment")) recomputed; every row hash, the Merkle root and the signature match, and every accepted job is covered")
             } else {
                 let altered = Set(report.problems.compactMap { if case .altered(let seq, _, _) = $0 { seq } else { nil } }).count
                 let missing = report.problems.filter { if case .missing = $0 { true } else { false } }.count

@@ -7,9 +7,7 @@ struct CriteriaCommand: ParsableCommand {
         commandName: "criteria",
         abstract: "List, show and validate criteria packs.",
         discussion: """
-            A criteria pack is data: rules with legal citations and conditions over the fields of a
-            deployment record (Schemas/criteria-pack.schema.json). Write your own, check it with
-            `validate`, and use it with `oversight submit --pack FILE` or `oversight explain --pack FILE`.
+            A criteria pack is data: rules with legal citations and conditions over the fields of a deployment record (Schemas/criteria-pack.schema.json). Write your own, check it with `validate`, and use it with `oversight submit --pack FILE` or `oversight explain --pack FILE`.
 
             Example:
               oversight criteria list
@@ -46,16 +44,22 @@ struct CriteriaCommand: ParsableCommand {
 
         func run() throws {
             try runOrExit {
+                guard CriteriaPack.builtIn(id: pack) != nil || FileManager.default.fileExists(atPath: pack) else {
+                    throw CommandFailure("no built-in pack \"\(pack)\" and no file of that name; built-in packs: \(CriteriaPack.builtIn.map(\.id).joined(separator: ", "))")
+                }
                 guard let resolved = try PackOptions.resolve([pack]).first?.pack else { return }
                 if json { print(resolved.canonicalText); return }
                 print("\(resolved.id) \(resolved.version): \(resolved.title)")
                 if let source = resolved.source { print("Source: \(source)") }
-                print("Binds in: \(resolved.bindingIn.isEmpty ? "nowhere; applies everywhere as a benchmark" : resolved.bindingIn.sorted().joined(separator: " ")); elsewhere a benchmark")
-                print("Verdict: the most severe fired rule; insufficient_information when a rule of severity \(resolved.blockingSeverities.map(\.rawValue).sorted().joined(separator: "/")) needs information and is more severe.")
+                print(resolved.bindingIn.isEmpty ? "Binds in: nowhere; applies everywhere as a benchmark"
+                      : "Binds in: \(resolved.bindingIn.sorted().joined(separator: " ")); elsewhere a benchmark")
+                let blocking = resolved.blockingSeverities.map(\.rawValue).sorted()
+                print(blocking.isEmpty ? "Verdict: the most severe fired rule; a rule that needs information never blocks it."
+                      : "Verdict: the most severe fired rule; insufficient_information when a rule of severity \(blocking.joined(separator: " or ")) needs information and is more severe.")
                 print("Score: fired points + \(resolved.unknownWeight) x the largest points of a rule that needs information, at most 100.")
                 print("SHA-256: \(resolved.sha256Hex)\n")
                 for rule in resolved.rules {
-                    print("\(rule.id)  [\(rule.severity.rawValue), \(rule.points) points\(rule.blocksVerdict ? "" : ", never blocks the verdict")]")
+                    print("\(rule.id)  [\(rule.severity.rawValue), \(plural(rule.points, "point"))\(rule.blocksVerdict ? "" : ", never blocks the verdict")]")
                     print("  \(rule.title)")
                     print("  Citation: \(rule.citation)")
                     print("  Reads: \(rule.fields.joined(separator: ", "))")
@@ -66,24 +70,57 @@ struct CriteriaCommand: ParsableCommand {
 
     struct Validate: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Check a pack file: syntax, structure, field paths and values; errors give the line and path.",
-            discussion: "Example:\n  oversight criteria validate my-criteria.json")
+            abstract: "Check pack files: syntax, structure, field paths and values; every problem with its line and path.",
+            discussion: "A directory checks every .json file in it. Exit status 1 if any file has a problem.\n\nExample:\n  oversight criteria validate my-criteria.json\n  oversight criteria validate packs/")
 
-        @Argument(help: "The pack file (JSON).") var file: String
+        @Argument(help: "Pack files (JSON), or directories of them.") var files: [String]
+
+        func validate() throws {
+            guard !files.isEmpty else { throw ValidationError("give a pack file or a directory of pack files") }
+        }
 
         func run() throws {
             try runOrExit {
-                guard FileManager.default.fileExists(atPath: file) else { throw CommandFailure("file not found: \(file)") }
-                let text = try String(contentsOfFile: file, encoding: .utf8)
-                do {
-                    let pack = try CriteriaPack(json: text)
-                    print("\(file): valid pack \(pack.id) \(pack.version), \(pack.rules.count) rules, sha256 \(pack.sha256Hex)")
-                } catch let error as CriteriaPack.CompileError {
-                    let place = [error.line.map { "\($0)" }].compactMap { $0 }.joined()
-                    throw CommandFailure("\(file)\(place.isEmpty ? "" : ":" + place): \(error.path.isEmpty ? "" : error.path + ": ")\(error.message)")
+                var failed = 0
+                for file in try Self.expand(files) {
+                    let text: String
+                    do { text = try String(contentsOfFile: file, encoding: .utf8) } catch {
+                        printError("\(file): cannot be read as UTF-8 text")
+                        failed += 1
+                        continue
+                    }
+                    let problems = CriteriaPack.problems(json: text)
+                    if problems.isEmpty, let pack = try? CriteriaPack(json: text) {
+                        print("\(file): valid pack \(pack.id) \(pack.version), \(plural(pack.rules.count, "rule")), sha256 \(pack.sha256Hex)")
+                        continue
+                    }
+                    failed += 1
+                    for problem in problems {
+                        let place = problem.line.map { ":\($0)" } ?? ""
+                        printError("\(file)\(place): \(problem.path.isEmpty ? "" : problem.path + ": ")\(problem.message)")
+                    }
+                    printError("\(file): \(plural(problems.count, "problem"))\(problems.count >= 50 ? " (the first 50)" : "")")
+                }
+                if failed > 0 { throw ExitCode.failure }
+            }
+        }
+
+        /// Files as given; a directory stands for the .json files in it.
+        static func expand(_ paths: [String]) throws -> [String] {
+            var out: [String] = []
+            for path in paths {
+                var isDirectory: ObjCBool = false
+                guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw CommandFailure("file not found: \(path)") }
+                if isDirectory.boolValue {
+                    let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
+                    let packs = names.filter { $0.hasSuffix(".json") }.sorted()
+                    guard !packs.isEmpty else { throw CommandFailure("\(path) is a directory with no .json files; give pack files") }
+                    out += packs.map { (path as NSString).appendingPathComponent($0) }
+                } else {
+                    out.append(path)
                 }
             }
+            return out
         }
     }
 }
-

@@ -14,10 +14,7 @@ struct DemoCommand: ParsableCommand {
         commandName: "demo",
         abstract: "Run the whole system on this machine with the bundled samples and print a summary.",
         discussion: """
-            Starts a private PostgreSQL cluster (in --data-dir), a coordinator and workers as
-            separate processes on loopback, submits the bundled sample batches, shows progress,
-            prints records per verdict and the psql command that queries the results, and stops
-            what it started. Running it again reuses the cluster and adds new batches.
+            Starts a private PostgreSQL cluster (in --data-dir), a coordinator and workers as separate processes on loopback, submits the bundled sample batches, shows progress, prints records per verdict and the psql command that queries the results, and stops what it started. Running it again reuses the cluster and adds new batches.
 
             Example:
               oversight demo
@@ -64,7 +61,7 @@ struct DemoCommand: ParsableCommand {
                                                 "--database", cluster.conninfo, "--name", "demo-worker-\(n)"],
                                                log: logs + "/worker-\(n).log"))
             }
-            printError("coordinator and \(workers) workers started (logs in \(logs))")
+            printError("coordinator and \(plural(workers, "worker")) started (logs in \(logs))")
 
             let client = try CoordinatorClient(endpoint: "tcp://127.0.0.1:\(clientPort)", curve: nil, timeoutSeconds: 30)
             var batchIDs: [BatchID] = []

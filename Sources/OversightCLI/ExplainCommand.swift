@@ -7,9 +7,7 @@ struct ExplainCommand: ParsableCommand {
         commandName: "explain",
         abstract: "Assess one deployment record and explain the reasoning, rule by rule.",
         discussion: """
-            Prints the verdict and, for every rule that fired or needs information, its citation,
-            the facts that made it fire or the fields that are missing, why it matters and what to
-            do. With --json, prints the assessment exactly as it is stored in oversight.assessments.
+            Prints the verdict and, for every rule that fired or needs information, its citation, the facts that made it fire or the fields that are missing, why it matters and what to do. With --json, prints the assessment exactly as it is stored in oversight.assessments.
 
             Example:
               oversight explain deployment.json
@@ -93,13 +91,11 @@ struct ImportCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Convert an EFF Atlas of Surveillance CSV export into deployment records.",
             discussion: """
-                Maps what a row says — technology (system type and the data it necessarily
-                processes), agency and agency type (a law-enforcement operator in the United
-                States), jurisdiction, vendor, summary, sources — and leaves everything else
-                absent, that is unknown. Rows that cannot be read are reported with their line.
+                Maps what a row says — technology (system type and the data it necessarily processes), agency and agency type (a law-enforcement operator in the United States), jurisdiction, vendor, summary, sources — and leaves everything else absent, that is unknown. Rows that cannot be read are reported with their line.
 
                 Example:
-                  oversight import atlas Samples/atlas-of-surveillance-sample.csv > atlas.jsonl
+                  oversight import atlas Samples/atlas-of-surveillance-sample.csv \\
+                      > atlas.jsonl
                 """)
 
         @Argument(help: "The Atlas of Surveillance CSV file.") var file: String
@@ -130,7 +126,7 @@ struct ImportCommand: ParsableCommand {
                     }
                     StandardOutput.write(out)
                 }
-                printError("\(written) records written\(failed > 0 ? ", \(failed) rows could not be read" : "")")
+                printError("\(plural(written, "record")) written\(failed > 0 ? ", \(plural(failed, "row")) could not be read" : "")")
                 if failed > 0 { throw ExitCode.failure }
             }
         }

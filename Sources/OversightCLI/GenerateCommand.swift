@@ -7,8 +7,7 @@ struct GenerateCommand: ParsableCommand {
         commandName: "generate",
         abstract: "Write synthetic deployment records (JSON Lines) for trials and benchmarks.",
         discussion: """
-            The same --seed gives the same records. The mix of system types follows the Atlas of
-            Surveillance; facts are known or unknown in varying measure.
+            The same --seed gives the same records. The mix of system types follows the Atlas of Surveillance; facts are known or unknown in varying measure.
 
             Example:
               oversight generate --records 100000 > synthetic.jsonl

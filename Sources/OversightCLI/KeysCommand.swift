@@ -16,14 +16,9 @@ struct GenerateKeys: ParsableCommand {
         commandName: "generate",
         abstract: "Write a new key pair: NAME.key (public) and NAME.key_secret (secret, mode 0600).",
         discussion: """
-            Each file is a certificate in czmq's format: a CurveZMQ (Curve25519) key pair for the
-            connection, and an Ed25519 key pair with which a coordinator signs batch seals.
+            Each file is a certificate in czmq's format: a CurveZMQ (Curve25519) key pair for the connection, and an Ed25519 key pair with which a coordinator signs batch seals.
 
-            Hand out only NAME.key. The coordinator takes its own NAME.key_secret with --key;
-            copy each worker's NAME.key into the coordinator's --worker-keys directory and each
-            client's into --client-keys (a client key names its --organisation, which owns the
-            batches it submits); workers and clients take the coordinator's NAME.key with
-            --coordinator-key and their own NAME.key_secret with --key.
+            Hand out only NAME.key. The coordinator takes its own NAME.key_secret with --key; copy each worker's NAME.key into the coordinator's --worker-keys directory and each client's into --client-keys (a client key names its --organisation, which owns the batches it submits); workers and clients take the coordinator's NAME.key with --coordinator-key and their own NAME.key_secret with --key.
 
             Example:
               oversight keys generate coordinator --directory /etc/oversight

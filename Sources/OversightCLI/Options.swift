@@ -7,7 +7,7 @@ import LibPQ
 /// `OVERSIGHT_DATABASE_URL`; without that, libpq's own `PGHOST`, `PGSERVICE`, … as psql.
 struct DatabaseOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp(
-        "PostgreSQL connection string or URI (libpq syntax, e.g. postgresql://oversight@db.example/oversight?sslmode=verify-full).",
+        "PostgreSQL connection string or URI (libpq syntax), e.g. postgresql://oversight@db/oversight?sslmode=verify-full.",
         discussion: "Falls back to OVERSIGHT_DATABASE_URL, then to libpq's environment (PGHOST, PGPORT, PGUSER, PGSERVICE, PGPASSFILE, …). Put passwords in ~/.pgpass or a service file, not on the command line.",
         valueName: "url"))
     var database: String?

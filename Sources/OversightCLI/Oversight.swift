@@ -6,13 +6,12 @@ struct Oversight: ParsableCommand {
         commandName: "oversight",
         abstract: "Assess surveillance-AI deployments against the EU AI Act, GDPR and your own criteria, at batch scale, with an audit trail in PostgreSQL.",
         discussion: """
-            A coordinator takes batches and dispatches jobs over ZeroMQ to workers on any number of
-            machines; workers score each deployment and write the results to PostgreSQL.
+            A coordinator takes batches and dispatches jobs over ZeroMQ to workers on any number of machines; workers score each deployment and write the results to PostgreSQL.
 
-            Quick start:  oversight demo
-            Real use:     oversight coordinator --database URL
+            Quick start:  oversight demo Real use:     oversight coordinator --database URL
                           oversight worker --coordinator tcp://HOST:5555 --database URL
-                          oversight submit deployments.jsonl --coordinator tcp://HOST:5556 --wait
+                          oversight submit deployments.jsonl \\
+                              --coordinator tcp://HOST:5556 --wait
             """,
         subcommands: [
             CoordinatorCommand.self, WorkerCommand.self, SubmitCommand.self, StatusCommand.self,

@@ -107,8 +107,10 @@ struct ResultsCommand: ParsableCommand {
             A batch still receiving or running exports what is assessed so far, and says so on standard error.
 
             Example:
-              oversight results 0b7f2c4e-8d1a-4c3b-9e5f-2a6d8c1b4e70 --format csv > results.csv
-              oversight results 0b7f2c4e-8d1a-4c3b-9e5f-2a6d8c1b4e70 --format csv --findings > findings.csv
+              oversight results 0b7f2c4e-8d1a-4c3b-9e5f-2a6d8c1b4e70 \\
+                  --format csv > results.csv
+              oversight results 0b7f2c4e-8d1a-4c3b-9e5f-2a6d8c1b4e70 --format csv \\
+                  --findings > findings.csv
             """)
 
     @Argument(help: "Batch id.") var batch: String
@@ -177,8 +179,7 @@ struct MigrateCommand: ParsableCommand {
         commandName: "migrate",
         abstract: "Create or upgrade the audit store schema (oversight.*) in PostgreSQL.",
         discussion: """
-            Applies the SQL files of Schemas/sql in order, each once, and records them in
-            oversight.schema_migrations. Safe to run again; the coordinator also runs it at start.
+            Applies the SQL files of Schemas/sql in order, each once, and records them in oversight.schema_migrations. Safe to run again; the coordinator also runs it at start.
 
             Example:
               oversight migrate --database postgresql://postgres@localhost/oversight

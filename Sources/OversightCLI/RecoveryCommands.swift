@@ -9,9 +9,7 @@ struct DeadLettersCommand: ParsableCommand {
         commandName: "deadletters",
         abstract: "List jobs given up after their last attempt, with their error and attempt history.",
         discussion: """
-            A job is dead-lettered when its scoring failed, or its worker died holding it, as many
-            times as the coordinator allows (--max-attempts, default 3). Queue them again with
-            `oversight retry BATCH`.
+            A job is dead-lettered when its scoring failed, or its worker died holding it, as many times as the coordinator allows (--max-attempts, default 3). Queue them again with `oversight retry BATCH`.
 
             Example:
               oversight deadletters --database postgresql://localhost/oversight
@@ -88,11 +86,11 @@ struct RetryCommand: ParsableCommand {
         commandName: "retry",
         abstract: "Queue a batch's dead-lettered jobs again.",
         discussion: """
-            The coordinator marks the batch's dead letters as retried (they stay in the history)
-            and dispatches those jobs again, each with a fresh set of attempts.
+            The coordinator marks the batch's dead letters as retried (they stay in the history) and dispatches those jobs again, each with a fresh set of attempts.
 
             Example:
-              oversight retry 0b7f2c4e-8d1a-4c3b-9e5f-2a6d8c1b4e70 --coordinator tcp://127.0.0.1:5556
+              oversight retry 0b7f2c4e-8d1a-4c3b-9e5f-2a6d8c1b4e70 \\
+                  --coordinator tcp://127.0.0.1:5556
             """)
 
     @OptionGroup var request: BatchRequestOptions
@@ -111,7 +109,8 @@ struct CancelCommand: ParsableCommand {
         abstract: "Stop dispatching what is left of a batch; finished assessments stay.",
         discussion: """
             Example:
-              oversight cancel 0b7f2c4e-8d1a-4c3b-9e5f-2a6d8c1b4e70 --coordinator tcp://127.0.0.1:5556
+              oversight cancel 0b7f2c4e-8d1a-4c3b-9e5f-2a6d8c1b4e70 \\
+                  --coordinator tcp://127.0.0.1:5556
             """)
 
     @OptionGroup var request: BatchRequestOptions

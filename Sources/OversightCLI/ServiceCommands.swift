@@ -11,24 +11,18 @@ struct CoordinatorCommand: ParsableCommand {
         commandName: "coordinator",
         abstract: "Run the coordinator: take batches from clients and dispatch jobs to workers.",
         discussion: """
-            Applies the database schema (like `oversight migrate`), resumes unfinished batches, and
-            serves until SIGTERM or SIGINT. Start a second coordinator on the same database as a
-            hot standby: it waits (PostgreSQL advisory lock) and takes over when the active one
-            dies; give workers and clients both endpoints, comma-separated.
+            Applies the database schema (like `oversight migrate`), resumes unfinished batches, and serves until SIGTERM or SIGINT. Start a second coordinator on the same database as a hot standby: it waits (PostgreSQL advisory lock) and takes over when the active one dies; give workers and clients both endpoints, comma-separated.
 
-            Security: with --key, both sockets use CurveZMQ (encrypted, authenticated) and only the
-            public keys in --worker-keys and --client-keys get in; each client key names the
-            organisation its batches belong to. SIGHUP reloads both directories. Without keys the
-            coordinator listens on loopback only, unless --insecure. Every completed batch is
-            sealed: the Merkle root of its assessments, signed with the key's Ed25519 half (see
-            `oversight audit verify`).
+            Security: with --key, both sockets use CurveZMQ (encrypted, authenticated) and only the public keys in --worker-keys and --client-keys get in; each client key names the organisation its batches belong to. SIGHUP reloads both directories. Without keys the coordinator listens on loopback only, unless --insecure. Every completed batch is sealed: the Merkle root of its assessments, signed with the key's Ed25519 half (see `oversight audit verify`).
 
             Example:
               oversight keys generate coordinator --directory /etc/oversight
-              oversight coordinator --database postgresql://oversight_coordinator@db/oversight \\
+              oversight coordinator \\
+                  --database postgresql://oversight_coordinator@db/oversight \\
                   --worker-endpoint 'tcp://*:5555' --client-endpoint 'tcp://*:5556' \\
                   --key /etc/oversight/coordinator.key_secret \\
-                  --worker-keys /etc/oversight/workers --client-keys /etc/oversight/clients
+                  --worker-keys /etc/oversight/workers \\
+                      --client-keys /etc/oversight/clients
             """)
 
     @OptionGroup var database: DatabaseOptions
@@ -93,8 +87,7 @@ struct WorkerCommand: ParsableCommand {
         commandName: "worker",
         abstract: "Run a worker: score the jobs the coordinator sends and write the results to PostgreSQL.",
         discussion: """
-            Start as many as you like, on as many machines as you like; each connects to the
-            coordinator and to the database. Stops on SIGTERM or SIGINT.
+            Start as many as you like, on as many machines as you like; each connects to the coordinator and to the database. Stops on SIGTERM or SIGINT.
 
             Example:
               oversight worker --coordinator tcp://coordinator.example:5555 \\

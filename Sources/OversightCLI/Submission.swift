@@ -147,7 +147,7 @@ struct Submission {
             if showProgress {
                 // Bytes of the file, as bytes: a line count is not known before the end.
                 display.update(done: file.bytesConsumed, total: max(file.fileSize, file.bytesConsumed),
-                               detail: "\(sentRecords) records sent, accepted \(outcome.accepted), rejected \(outcome.rejected)")
+                               detail: "\(plural(sentRecords, "record")) sent, accepted \(outcome.accepted), rejected \(outcome.rejected)")
             }
         }
         if showProgress { display.finish() }

@@ -16,15 +16,14 @@ struct SubmitCommand: ParsableCommand {
 
             Exit status: 0 submitted (rejected records are reported, not failures, unless --strict: then 3); 1 refused or failed.
 
-            CSV: either the EFF Atlas of Surveillance export, or columns named by field path
-            (system.type, operator.country, safeguards.human_review, …; lists separated by ';').
+            CSV: either the EFF Atlas of Surveillance export, or columns named by field path (system.type, operator.country, safeguards.human_review, …; lists separated by ';').
 
             Example:
               oversight submit deployments.jsonl --coordinator tcp://127.0.0.1:5556 --wait
               oversight submit atlas.csv --pack eu-ai-act-2024 --pack my-criteria.json
             """)
 
-    @Argument(help: "The batch file: .jsonl (one JSON record per line) or .csv.") var file: String
+    @Argument(help: "The batch file: .jsonl (one JSON record per line), .json (one record or an array) or .csv.") var file: String
     @OptionGroup var connection: CoordinatorConnectionOptions
     @Option(help: "File format, when the file name does not tell: jsonl, json (one record or an array) or csv.") var format: String?
     @OptionGroup var packOptions: PackOptions

@@ -202,7 +202,7 @@ enum ResultsShape {
         for command in [["coordinator"], ["worker"], ["migrate"], ["status"]] {
             let result = try OversightBinary.runSplit(command + ["--database", "host=127.0.0.1 port=\(freeLoopbackPort()) connect_timeout=2"])
             #expect(result.status == 1, "\(command)")
-            #expect(result.stderr.contains("connect to PostgreSQL"), "\(command): \(result.stderr)")
+            #expect(result.stderr.contains("cannot reach PostgreSQL"), "\(command): \(result.stderr)")
         }
     }
 
@@ -220,7 +220,67 @@ enum ResultsShape {
     @Test func badOptionsAreRejectedWithWhatToDo() throws {
         let result = try OversightBinary.runSplit(["submit", "x.jsonl", "--format", "xml"])
         #expect(result.status != 0)
-        #expect(result.stderr.contains("use jsonl or csv"))
+        #expect(result.stderr.contains("use jsonl, json or csv"))
+    }
+
+    /// What a user meets with a database that was never migrated, a connection string that is
+    /// none, a coordinator address in another form, an unknown pack, an unknown batch: each one
+    /// sentence that says what to do, and no SQL.
+    @Test func messagesSayWhatToDoAndNeverShowSQL() throws {
+        let empty = try TestDatabase.create("nomigrate")
+        for command in [["status"], ["results", UUID().uuidString], ["deadletters"]] {
+            let result = try OversightBinary.runSplit(command + ["--database", empty])
+            #expect(result.status == 1, "\(command)")
+            #expect(result.stderr.contains("no Oversight schema") && result.stderr.contains("oversight migrate"), "\(command): \(result.stderr)")
+            #expect(!result.stderr.contains("SELECT") && !result.stderr.contains("relation"), "\(command): \(result.stderr)")
+        }
+        let notURL = try OversightBinary.runSplit(["status", "--database", "not a url"])
+        #expect(notURL.stderr.contains("is neither a URI") && notURL.stderr.contains("postgresql://"), "\(notURL.stderr)")
+        let migrated = try TestDatabase.create("msgs")
+        _ = try OversightBinary.runSplit(["migrate", "--database", migrated])
+        let missing = UUID().uuidString.lowercased()
+        let letters = try OversightBinary.runSplit(["deadletters", missing, "--database", migrated])
+        #expect(letters.status == 1 && letters.stderr.contains("no batch \(missing)"), "\(letters.stderr)")
+
+        let file = NSTemporaryDirectory() + "one-\(UUID().uuidString).jsonl"
+        try "{}\n".write(toFile: file, atomically: true, encoding: .utf8)
+        let http = try OversightBinary.runSplit(["submit", file, "--coordinator", "http://127.0.0.1:5556"])
+        #expect(http.status != 0 && http.stderr.contains("not a ZeroMQ endpoint") && http.stderr.contains("tcp://HOST:PORT"), "\(http.stderr)")
+        // HOST:PORT is taken as tcp://HOST:PORT: loopback, so no keys are needed; nobody answers there.
+        let bare = try OversightBinary.runSplit(["submit", file, "--coordinator", "localhost:\(freeLoopbackPort())", "--timeout", "1"])
+        #expect(bare.stderr.contains("no answer from the coordinator at tcp://localhost:"), "\(bare.stderr)")
+
+        let show = try OversightBinary.runSplit(["criteria", "show", "nope"])
+        #expect(show.stderr == "oversight: no built-in pack \"nope\" and no file of that name; built-in packs: eu-ai-act-2024, gdpr-dpia, privacy-baseline\n")
+        let baseline = try OversightBinary.runSplit(["criteria", "show", "privacy-baseline"])
+        #expect(baseline.stdout.contains("Binds in: nowhere; applies everywhere as a benchmark\n"))
+        #expect(!baseline.stdout.contains("severity  needs") && !baseline.stdout.contains("1 points"))
+        let directory = NSTemporaryDirectory() + "packs-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let none = try OversightBinary.runSplit(["criteria", "validate", directory])
+        #expect(none.stderr.contains("is a directory with no .json files") && !none.stderr.contains("NSCocoaErrorDomain"), "\(none.stderr)")
+        try #"{"id":"x","version":"1","title":"t","rules":[{"id":"a","title":"t","citation":"c","severity":"elevated","points":5,"rationale":"r","remediation":"m","when":{"field":"system.tpye","equals":"alpr"}},{"id":"a","title":"t","citation":"c","severity":"elevated","points":1,"rationale":"r","remediation":"m","when":{"field":"system.type","equals":"toaster"}}]}"#
+            .write(toFile: directory + "/bad.json", atomically: true, encoding: .utf8)
+        let all = try OversightBinary.runSplit(["criteria", "validate", directory])
+        #expect(all.status == 1)
+        #expect(all.stderr.contains("system.tpye") && all.stderr.contains("duplicate rule id") && all.stderr.contains("toaster") && all.stderr.contains("3 problems"),
+                "every problem, not the first: \(all.stderr)")
+    }
+
+    /// Help text is written unwrapped and wrapped once, by the parser: no paragraph line is cut
+    /// short in the middle of a sentence and continued on the next line.
+    @Test func helpTextIsWrappedOnce() throws {
+        for command in [["coordinator"], ["worker"], ["submit"], ["status"], ["results"], ["audit", "verify"], ["local-db"], ["criteria"],
+                        ["grant-reader"], ["deadletters"], ["retry"], ["cancel"], ["import", "atlas"], ["explain"], ["bench"]] {
+            let help = try OversightBinary.runSplit(command + ["--help"]).stdout
+            let lines = help.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            let end = lines.firstIndex { $0.hasPrefix("USAGE:") } ?? lines.count
+            for (i, line) in lines[..<end].enumerated() where i + 1 < end {
+                let next = lines[i + 1]
+                guard !line.isEmpty, !line.hasPrefix(" "), !next.isEmpty, !next.hasPrefix(" ") else { continue }
+                #expect(line.count + 1 + (next.split(separator: " ").first?.count ?? 0) >= 80, "\(command): ragged line \"\(line)\"")
+            }
+        }
     }
 
     @Test func unknownCSVColumnsAreReportedWithTheLine() throws {

@@ -9,28 +9,11 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Measure the whole system on this machine against its own ceiling, and the engine on one core.",
         discussion: """
-            In one run: starts a private PostgreSQL cluster (in --data-dir; or uses
-            --database), a coordinator and --workers workers as separate processes;
-            generates --records seeded records (the Atlas of Surveillance's mix of system
-            types) and submits them with the built-in packs. It reports, end to end from
-            the first chunk sent to the last assessment committed (the batch's seal, which
-            follows, is timed apart): assessments per second; p50 and p99 latency from a
-            chunk's acknowledgement to each of its assessments' commit; peak RSS of the
-            coordinator and of each worker; CPU seconds per 1,000 assessments (coordinator
-            and workers, and with PostgreSQL). Then a 10-record batch, five times:
-            milliseconds until all its results are visible.
+            In one run: starts a private PostgreSQL cluster (in --data-dir; or uses --database), a coordinator and --workers workers as separate processes; generates --records seeded records (the Atlas of Surveillance's mix of system types) and submits them with the built-in packs. It reports, end to end from the first chunk sent to the last assessment committed (the batch's seal, which follows, is timed apart): assessments per second; p50 and p99 latency from a chunk's acknowledgement to each of its assessments' commit; peak RSS of the coordinator and of each worker; CPU seconds per 1,000 assessments (coordinator and workers, and with PostgreSQL). Then a 10-record batch, five times: milliseconds until all its results are visible.
 
-            The ceiling: the same records COPY'd into a copy of `jobs` (1,000 per
-            transaction, one connection) and as many result rows COPY'd into a copy of
-            `assessments` (256 per transaction, one connection per worker), with no ZeroMQ
-            and no scoring; the ratio is end to end / ceiling. Micro-benchmarks on one
-            core: scoring, scoring with canonical output, record decoding (parse and
-            schema check into a tree), intake validation (what the coordinator does with
-            each submitted record), wire codec.
+            The ceiling: the same records COPY'd into a copy of `jobs` (1,000 per transaction, one connection) and as many result rows COPY'd into a copy of `assessments` (256 per transaction, one connection per worker), with no ZeroMQ and no scoring; the ratio is end to end / ceiling. Micro-benchmarks on one core: scoring, scoring with canonical output, record decoding (parse and schema check into a tree), intake validation (what the coordinator does with each submitted record), wire codec.
 
-            The private cluster is durable (fsync on), like a real one, and its database
-            is created empty for every run, so that runs are comparable. Build with -c
-            release.
+            The private cluster is durable (fsync on), like a real one, and its database is created empty for every run, so that runs are comparable. Build with -c release.
 
             Example:
               swift build -c release && .build/release/oversight bench
