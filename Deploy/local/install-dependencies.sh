@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system packages Oversight needs, only those that are missing:
 # libzmq (ZeroMQ), libpq (PostgreSQL client library), the PostgreSQL server (for the demo and
-# the tests), pkg-config. Debian/Ubuntu (apt-get); runs apt-get through sudo when not root.
+# the tests), pkg-config, iproute2 (the tests' own network namespaces). Debian/Ubuntu (apt-get); runs apt-get through sudo when not root.
 set -euo pipefail
 
 missing=()
@@ -12,6 +12,8 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb 
     missing+=(postgresql)
 fi
 command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
+# The network tests make hosts of their own (network namespaces, veth pairs).
+[ -x /usr/sbin/ip ] || command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0

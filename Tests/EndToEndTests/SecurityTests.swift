@@ -60,10 +60,10 @@ final class SecureSystem {
     }
 
     @discardableResult
-    func startWorker(_ secret: String, endpoint: String? = nil, _ extra: [String] = []) throws -> RunningProcess {
-        let worker = try RunningProcess(["worker", "--coordinator", endpoint ?? workerEndpoint, "--database", conninfo,
+    func startWorker(_ secret: String, endpoint: String? = nil, database: String? = nil, launcher: [String] = [], _ extra: [String] = []) throws -> RunningProcess {
+        let worker = try RunningProcess(["worker", "--coordinator", endpoint ?? workerEndpoint, "--database", database ?? conninfo,
                                          "--heartbeat-interval", "200"] + peer(secret) + extra,
-                                        logPath: keys.directory + "/worker-\(workers.count + 1).log")
+                                        logPath: keys.directory + "/worker-\(workers.count + 1).log", launcher: launcher)
         workers.append(worker)
         return worker
     }
@@ -281,11 +281,14 @@ func poll(seconds: Double, _ condition: () throws -> Bool) rethrows -> Bool {
         system.stop()
     }
 
-    /// On an interface other than loopback: plain TCP is refused unless --insecure; with CURVE a
-    /// capture of everything between worker and coordinator holds no record text, while the same
-    /// run with --insecure shows it (so the capture would see it).
+    /// On a network of the test's own (a namespace and a veth pair, removed at the end): plain
+    /// TCP is refused unless --insecure; with CURVE a capture of everything between the worker
+    /// (in the namespace) and the coordinator holds no record text, while the same run with
+    /// --insecure shows it (so the capture would see it).
     @Test func trafficOffLoopbackIsEncrypted() throws {
-        let host = try TCPRelay.nonLoopbackAddress()
+        let network = try TestNetwork()
+        defer { network.remove() }
+        let host = network.hostAddress
         let marker = "MARKER-\(UUID().uuidString)"
         var text = ""
         for (i, record) in SyntheticDeployments(count: 50, seed: 12).enumerated() {
@@ -307,27 +310,34 @@ func poll(seconds: Double, _ condition: () throws -> Bool) rethrows -> Bool {
 
         for secure in [true, false] {
             let system = try SecureSystem(label: secure ? "curvewire" : "plainwire", host: host, curve: secure)
-            try run(system, text: text, marker: marker, host: host)
+            try run(system, text: text, marker: marker, network: network)
             system.stop()
         }
     }
 
-    func run(_ system: SecureSystem, text: String, marker: String, host: String) throws {
+    func run(_ system: SecureSystem, text: String, marker: String, network: TestNetwork) throws {
         let secure = system.curve
+        let host = network.hostAddress
         let port = Int(system.workerEndpoint.split(separator: ":").last!)!
         let relay = try TCPRelay(host: host, target: host, targetPort: port)
         defer { relay.stop() }
+        // The worker in the namespace reaches PostgreSQL (on this side's loopback) through a relay too.
+        let database = try TCPRelay(host: host, target: "127.0.0.1", targetPort: try #require(TestDatabase.port(of: system.conninfo)))
+        defer { database.stop() }
         let file = system.keys.directory + "/marked.jsonl"
         try text.write(toFile: file, atomically: true, encoding: .utf8)
         let relayed = "tcp://\(host):\(relay.port)"
-        try system.startWorker(system.keys.workers + "/w1.key_secret", endpoint: relayed)
+        let worker = try system.startWorker(system.keys.workers + "/w1.key_secret", endpoint: relayed,
+                                            database: TestDatabase.via(system.conninfo, hostaddr: host, port: database.port),
+                                            launcher: network.inside([]))
+        try waitUntil("the worker runs in the test's namespace") { try network.processes().contains(worker.process.processIdentifier) }
         let submit = try system.submit(file, as: system.keys.clients + "/anna.key_secret", ["--wait"])
         #expect(submit.status == 0, "\(submit.stderr)\n\(system.logs)")
         #expect(submit.stderr.contains("completed: 50 assessed"))
         #expect(relay.captured.count > 5_000, "the jobs went through the relay")
         if secure {
             #expect(!relay.contains(marker), "CURVE: no record text on the wire")
-            #expect(!relay.contains("facial_recognition") && !relay.contains("OVS1"), "nor any protocol text")
+            #expect(!relay.contains("facial_recognition") && !relay.contains("OVS2"), "nor any protocol text")
         } else {
             #expect(relay.contains(marker), "the capture sees plain TCP (the control)")
         }

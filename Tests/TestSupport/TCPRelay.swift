@@ -91,23 +91,6 @@ public final class TCPRelay: @unchecked Sendable {
         return address
     }
 
-    /// An IPv4 address of this machine that is not loopback (the first up interface that has one).
-    public static func nonLoopbackAddress() throws -> String {
-        var list: UnsafeMutablePointer<ifaddrs>?
-        guard getifaddrs(&list) == 0 else { throw RelayError(description: "getifaddrs failed") }
-        defer { freeifaddrs(list) }
-        var cursor = list
-        while let entry = cursor {
-            defer { cursor = entry.pointee.ifa_next }
-            guard let address = entry.pointee.ifa_addr, address.pointee.sa_family == sa_family_t(AF_INET),
-                  entry.pointee.ifa_flags & UInt32(IFF_LOOPBACK) == 0, entry.pointee.ifa_flags & UInt32(IFF_UP) != 0 else { continue }
-            var inet = address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_addr }
-            var text = [CChar](repeating: 0, count: Int(INET_ADDRSTRLEN))
-            inet_ntop(AF_INET, &inet, &text, socklen_t(INET_ADDRSTRLEN))
-            return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        }
-        throw RelayError(description: "this machine has no non-loopback IPv4 address for the network test (give it one, e.g. `ip link add ovs0 type dummy; ip addr add 10.213.0.1/32 dev ovs0; ip link set ovs0 up`)")
-    }
 }
 
 public struct RelayError: Error, CustomStringConvertible {

@@ -59,6 +59,23 @@ public enum TestDatabase {
         return parts.string ?? conninfo
     }
 
+    /// The server's TCP port in a connection string.
+    public static func port(of conninfo: String) -> Int? {
+        if conninfo.hasPrefix("postgres") { return URLComponents(string: conninfo)?.port }
+        return conninfo.split(separator: " ").last { $0.hasPrefix("port=") }.flatMap { Int($0.dropFirst(5)) }
+    }
+
+    /// The same connection made to another address (a relay): `hostaddr` and `port` change,
+    /// `host` stays, so that the password file still matches it.
+    public static func via(_ conninfo: String, hostaddr: String, port: Int) -> String {
+        guard conninfo.hasPrefix("postgres"), var parts = URLComponents(string: conninfo) else {
+            return conninfo + " hostaddr=\(hostaddr) port=\(port)"
+        }
+        parts.port = port
+        parts.queryItems = (parts.queryItems ?? []) + [URLQueryItem(name: "hostaddr", value: hostaddr)]
+        return parts.string ?? conninfo
+    }
+
     /// The server's connection string (a URI, as `local-db start` prints it, or key=value)
     /// naming another database.
     public static func on(_ server: String, database: String) -> String {
@@ -115,10 +132,17 @@ public final class RunningProcess: @unchecked Sendable {
     public let process = Process()
     public let logPath: String
 
-    public init(_ arguments: [String], logPath: String, environment: [String: String] = [:]) throws {
+    /// `launcher` runs the binary through another program (`ip netns exec NS`, which then
+    /// execs it: the process is still the binary's).
+    public init(_ arguments: [String], logPath: String, environment: [String: String] = [:], launcher: [String] = []) throws {
         self.logPath = logPath
-        process.executableURL = URL(fileURLWithPath: OversightBinary.path)
-        process.arguments = arguments
+        if let program = launcher.first {
+            process.executableURL = URL(fileURLWithPath: program)
+            process.arguments = Array(launcher.dropFirst()) + [OversightBinary.path] + arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: OversightBinary.path)
+            process.arguments = arguments
+        }
         if !environment.isEmpty {
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
         }
