@@ -55,11 +55,13 @@ FROM oversight.batch_seals z WHERE z.batch_id IN (SELECT batch_id FROM oversight
 GRANT SELECT ON oversight.seals TO oversight_reader;
 
 -- The text of every rule of the packs an organisation's batches use (title, citation,
--- severity): what an export names a finding by, without SQL on the packs' JSON.
+-- severity), by criteria set: what an export names a finding by, without SQL on the packs' JSON.
 CREATE VIEW oversight.rules WITH (security_barrier) AS
-SELECT p.sha256 AS pack_sha256, p.pack_id AS pack, p.version AS pack_version,
+SELECT s.sha256 AS criteria_sha256, p.sha256 AS pack_sha256, p.pack_id AS pack, p.version AS pack_version,
        r->>'id' AS rule, r->>'title' AS title, r->>'citation' AS citation, r->>'severity' AS severity
-FROM oversight.criteria_packs p CROSS JOIN LATERAL jsonb_array_elements(p.body->'rules') AS r
-WHERE p.sha256 IN (SELECT unnest(s.pack_sha256s) FROM oversight.criteria_sets s
-                   WHERE s.sha256 IN (SELECT criteria_sha256 FROM oversight.visible_batches));
+FROM oversight.criteria_sets s
+CROSS JOIN LATERAL unnest(s.pack_sha256s) AS h(sha256)
+JOIN oversight.criteria_packs p ON p.sha256 = h.sha256
+CROSS JOIN LATERAL jsonb_array_elements(p.body->'rules') AS r
+WHERE s.sha256 IN (SELECT criteria_sha256 FROM oversight.visible_batches);
 GRANT SELECT ON oversight.rules TO oversight_reader;

@@ -129,7 +129,7 @@ struct ResultsCommand: ParsableCommand {
             let connection = try database.connect(applicationName: "oversight-results")
             // Through the views, so that an organisation's reader login sees its own batches.
             let state = try connection.query("""
-                SELECT state, accepted, assessed, packs FROM oversight.batch_progress WHERE batch_id = \(batch)::uuid
+                SELECT state, accepted, assessed, array_to_string(packs, ' ') FROM oversight.batch_progress WHERE batch_id = \(batch)::uuid
                 """)
             guard state.rowCount == 1 else { throw CommandFailure("no batch \(batch) in this database (or not visible to this login)") }
             let assessed = state.int64(0, 2) ?? 0

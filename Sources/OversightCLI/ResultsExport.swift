@@ -10,8 +10,7 @@ struct RuleTexts {
     init(_ connection: PGConnection, batch: String) throws {
         let rows = try connection.query("""
             SELECT r.pack, r.rule, r.title, r.citation, r.severity FROM oversight.rules r
-            WHERE r.pack_sha256 IN (SELECT unnest(s.pack_sha256s) FROM oversight.criteria_sets s
-                                    JOIN oversight.visible_batches b ON b.criteria_sha256 = s.sha256 WHERE b.batch_id = \\(batch)::uuid)
+            WHERE r.criteria_sha256 = (SELECT b.criteria_sha256 FROM oversight.visible_batches b WHERE b.batch_id = \(batch)::uuid)
             """)
         for i in 0..<rows.rowCount {
             texts[rows.string(i, 0)! + "\u{0}" + rows.string(i, 1)!] = Text(title: rows.string(i, 2) ?? "", citation: rows.string(i, 3) ?? "",

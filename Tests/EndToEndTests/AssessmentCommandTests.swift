@@ -60,7 +60,7 @@ import TestSupport
         let good = try temporary("good.json", Self.customPack)
         let ok = try OversightBinary.runSplit(["criteria", "validate", good])
         #expect(ok.status == 0)
-        #expect(ok.stdout.contains("valid pack ngo-watchlist 1, 1 rules"))
+        #expect(ok.stdout.contains("valid pack ngo-watchlist 1, 1 rule,"))
         let bad = try temporary("bad.json", Self.customPack.replacingOccurrences(of: "system.vendor", with: "system.vendr"))
         let failed = try OversightBinary.runSplit(["criteria", "validate", bad])
         #expect(failed.status == 1)
