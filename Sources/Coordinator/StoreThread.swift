@@ -142,6 +142,12 @@ final class StoreThread: @unchecked Sendable {
     /// Until the mailbox is closed and every request queued before that is carried out (on
     /// SIGTERM the coordinator drains what is queued here before it exits).
     func run() {
+        // OVERSIGHT_FAULT_END_STORE_THREAD: test suite only — the thread's loop returns after its
+        // first request, as a bug would make it; the supervisor must take the process down.
+        if ProcessInfo.processInfo.environment["OVERSIGHT_FAULT_END_STORE_THREAD"] != nil {
+            if case .message(let first) = requests.take(until: 3600) { handle(first) }
+            return
+        }
         requests.forEach(idleSeconds: IdlePeriod.seconds, idle: { logIdle("store", logger) }) { handle($0) }
     }
 

@@ -105,6 +105,20 @@ import Wire
         #expect(result.stderr.contains("completed: 2 assessed"), "\(result.stderr)")
     }
 
+    /// An owner thread that ends while its process runs takes the process down, loudly, rather
+    /// than leaving a coordinator that no longer answers.
+    @Test func aThreadThatEndsTakesItsProcessDown() throws {
+        let system = try FaultySystem(label: "threadend", workers: 0, coordinatorEnvironment: ["OVERSIGHT_FAULT_END_STORE_THREAD": "1"])
+        defer { system.stopAll() }
+        let file = system.directory + "/one.jsonl"
+        try writeRecords(5, seed: 1, to: file)
+        let submit = try system.submitInBackground(file)
+        defer { submit.stop() }
+        try waitUntil("the coordinator exits") { !system.coordinator.process.isRunning }
+        #expect(system.coordinator.process.terminationStatus == 70)
+        #expect(system.coordinator.log.contains("thread oversight-store ended while the process was still running"), "\(system.coordinator.log)")
+    }
+
     /// Owner threads outlive their idle periods (they once ended after one idle hour): with the
     /// period shortened, the coordinator and a worker sit through many, then still do a batch.
     @Test func threadsOutliveTheirIdlePeriods() throws {
