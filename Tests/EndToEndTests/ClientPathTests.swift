@@ -57,6 +57,9 @@ import Wire
             try client.send(ClientRequest.chunk(batchID: batch, number: UInt64(n + 1), records: Array(part)).encode())
             guard case .acknowledged = try client.reply() else { Issue.record("chunk \(n + 1) not stored"); return }
         }
+        // Results of a batch still receiving say so (nothing is assessed: no workers).
+        let early = try OversightBinary.runSplit(["results", id, "--database", system.conninfo])
+        #expect(early.status == 0 && early.stdout.isEmpty && early.stderr.contains("still receiving records: 0 records of 1000"), "\(early.stderr)")
         let submit = ["--coordinator", system.clientEndpoint, "--batch-id", id, "--pack", "privacy-baseline"]
         let again = try OversightBinary.runSplit(["submit", other] + submit)
         #expect(again.status != 0)

@@ -201,6 +201,12 @@ func poll(seconds: Double, _ condition: () throws -> Bool) rethrows -> Bool {
         let verified = try OversightBinary.runSplit(["audit", "verify", batch, "--trusted-key", system.keys.coordinatorPublic, "--database", system.conninfo])
         #expect(verified.status == 0, "\(verified.stdout)\(verified.stderr)")
         #expect(verified.stdout.contains("verified: 300 assessments"))
+        // Checked against another key: refused, and both fingerprints are shown.
+        let otherKey = try OversightBinary.runSplit(["keys", "generate", "impostor", "--directory", system.keys.directory])
+        #expect(otherKey.status == 0, "\(otherKey.stderr)")
+        let wrong = try OversightBinary.runSplit(["audit", "verify", batch, "--trusted-key", system.keys.directory + "/impostor.key", "--database", system.conninfo])
+        #expect(wrong.status == 1)
+        #expect(wrong.stdout.contains("the trusted key is ") && wrong.stdout.contains("the seal was signed by "), "\(wrong.stdout)")
         try db.runScript("ALTER TABLE oversight.assessments DISABLE TRIGGER USER")
         try db.query("UPDATE oversight.assessments SET result = replace(result::text, '\"score\":', '\"score\":9')::json WHERE batch_id = \(batch)::uuid AND seq = 123")
         try db.runScript("ALTER TABLE oversight.assessments ENABLE TRIGGER USER")
