@@ -65,3 +65,26 @@ JOIN oversight.criteria_packs p ON p.sha256 = h.sha256
 CROSS JOIN LATERAL jsonb_array_elements(p.body->'rules') AS r
 WHERE s.sha256 IN (SELECT criteria_sha256 FROM oversight.visible_batches);
 GRANT SELECT ON oversight.rules TO oversight_reader;
+
+-- An open dead letter is a job given up and never assessed: one whose worker, presumed dead,
+-- committed it after all is done, not failed, and no longer counted among the dead letters.
+DROP VIEW oversight.batch_progress;
+CREATE VIEW oversight.batch_progress WITH (security_barrier) AS
+SELECT b.batch_id, b.organisation, b.name, b.source,
+       ARRAY(SELECT p.pack_id || '@' || p.version
+             FROM unnest(s.pack_sha256s) WITH ORDINALITY AS h(sha256, n)
+             JOIN oversight.criteria_packs p ON p.sha256 = h.sha256 ORDER BY h.n) AS packs,
+       CASE WHEN b.cancelled_at IS NOT NULL THEN 'cancelled'
+            WHEN b.completed_at IS NOT NULL THEN 'completed'
+            WHEN b.intake_closed_at IS NULL THEN 'receiving'
+            ELSE 'running' END AS state,
+       b.accepted, b.rejected,
+       (SELECT count(*) FROM oversight.assessments a WHERE a.batch_id = b.batch_id) AS assessed,
+       (SELECT count(DISTINCT f.seq) FROM oversight.job_failures f WHERE f.batch_id = b.batch_id
+            AND NOT EXISTS (SELECT 1 FROM oversight.assessments a WHERE a.batch_id = f.batch_id AND a.seq = f.seq)) AS failing,
+       b.created_at, b.intake_closed_at, b.completed_at,
+       (SELECT count(*) FROM oversight.dead_letters d WHERE d.batch_id = b.batch_id AND d.retried_at IS NULL
+            AND NOT EXISTS (SELECT 1 FROM oversight.assessments a WHERE a.batch_id = d.batch_id AND a.seq = d.seq)) AS dead_letters,
+       (SELECT max(z.sealed_at) FROM oversight.batch_seals z WHERE z.batch_id = b.batch_id) AS sealed_at
+FROM oversight.visible_batches b JOIN oversight.criteria_sets s ON s.sha256 = b.criteria_sha256;
+GRANT SELECT ON oversight.batch_progress TO oversight_coordinator, oversight_reader;

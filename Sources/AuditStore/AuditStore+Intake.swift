@@ -265,13 +265,22 @@ public struct DeadLetter: Sendable, Hashable {
 }
 
 extension AuditStore {
-    /// Records a dead letter (idempotent while one is active for the job).
-    public func deadLetter(_ letter: DeadLetter) throws(PQError) {
-        try connection.query("""
-            INSERT INTO oversight.dead_letters (batch_id, seq, attempts, last_error)
-            VALUES (\(letter.batchID)::uuid, \(letter.seq), \(letter.attempts), \(letter.lastError))
-            ON CONFLICT (batch_id, seq) WHERE retried_at IS NULL DO NOTHING
+    /// Records a dead letter (idempotent while one is active for the job), unless the job has
+    /// an assessment after all (a worker presumed dead committed it): a give-up is checked
+    /// against the store like any claim. Returns false when the job turned out assessed.
+    @discardableResult
+    public func deadLetter(_ letter: DeadLetter) throws(PQError) -> Bool {
+        let rows = try connection.query("""
+            WITH assessed AS (SELECT 1 FROM oversight.assessments WHERE batch_id = \(letter.batchID)::uuid AND seq = \(letter.seq)),
+                 given_up AS (
+                     INSERT INTO oversight.dead_letters (batch_id, seq, attempts, last_error)
+                     SELECT \(letter.batchID)::uuid, \(letter.seq), \(letter.attempts), \(letter.lastError)
+                     WHERE NOT EXISTS (SELECT 1 FROM assessed)
+                     ON CONFLICT (batch_id, seq) WHERE retried_at IS NULL DO NOTHING
+                     RETURNING 1)
+            SELECT EXISTS (SELECT 1 FROM assessed)
             """)
+        return rows.bool(0, 0) != true
     }
 
     /// Records one failed attempt: the coordinator is the one writer of job_failures (a failure a
@@ -286,7 +295,11 @@ extension AuditStore {
     }
 
     public func activeDeadLetterCount(batchID: String) throws(PQError) -> Int64 {
-        try connection.query("SELECT count(*) FROM oversight.dead_letters WHERE batch_id = \(batchID)::uuid AND retried_at IS NULL").int64(0, 0) ?? 0
+        // Open: not queued again, and the job never assessed after all.
+        try connection.query("""
+            SELECT count(*) FROM oversight.dead_letters d WHERE d.batch_id = \(batchID)::uuid AND d.retried_at IS NULL
+              AND NOT EXISTS (SELECT 1 FROM oversight.assessments a WHERE a.batch_id = d.batch_id AND a.seq = d.seq)
+            """).int64(0, 0) ?? 0
     }
 }
 

@@ -360,6 +360,8 @@ public final class CoordinatorService: @unchecked Sendable {
                 perform(dispatcher.sealRefused(batchID, assessed: assessed, deadLetters: dead, missing: missing, now: now))
             case .doneVerified(let batchID, let claimed, let present):
                 perform(dispatcher.doneVerified(batchID, claimed: claimed, present: present, now: now))
+            case .givenUpButAssessed(let batchID, let seq):
+                perform(dispatcher.givenUpButAssessed(batchID, seq: seq))
             case .inOrder(let client, let organisation, let batchID, let error):
                 if let error {
                     self.reply(client, .error(code: ClientReply.ErrorCode.badRequest.rawValue, batchID: nil, chunk: nil, message: error))

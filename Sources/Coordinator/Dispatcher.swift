@@ -327,6 +327,16 @@ struct Dispatcher {
         return actions + refill(batchID) + checkCompleted(batchID) + dispatch(now: now)
     }
 
+    /// The store found an assessment for a job this machine gave up (its worker was presumed
+    /// dead but had committed it): counted done instead of failed.
+    mutating func givenUpButAssessed(_ batchID: BatchID, seq: Int64) -> [Action] {
+        guard var batch = batches[batchID], batch.failed > 0 else { return [] }
+        batch.failed -= 1
+        batch.done += 1
+        batches[batchID] = batch
+        return checkCompleted(batchID)
+    }
+
     /// The seal thread found the batch incomplete: the store holds `assessed` assessments and
     /// `deadLetters` open dead letters, and `missing` jobs have neither, though the batch was
     /// counted done (a DONE that lied, or a retry). The store's counts replace the batch's;

@@ -62,6 +62,8 @@ enum StoreReply: Sendable {
     /// The seal thread found the batch incomplete and did not seal it.
     case sealRefused(BatchID, assessed: Int64, deadLetters: Int64, missing: [Int64])
     case doneVerified(BatchID, claimed: Int, present: [Int64])
+    /// A job the dispatcher gave up has an assessment: it is done, not failed.
+    case givenUpButAssessed(BatchID, seq: Int64)
     case inOrder(client: [UInt8], organisation: String, batchID: BatchID, error: String?)
     case retried(client: [UInt8], BatchRecord, count: Int)
     case cancelled(client: [UInt8], BatchID)
@@ -74,7 +76,7 @@ enum StoreReply: Sendable {
         case .opened(let c, _), .chunkStored(let c, _, _, _, _, _), .closed(let c, _), .status(let c, _), .retried(let c, _, _),
              .cancelled(let c, _), .failed(let c, _, _, _, _), .inOrder(let c, _, _, _):
             return c
-        case .loaded, .loadFailed, .reconciled, .completed, .sealRefused, .doneVerified, .unfinished:
+        case .loaded, .loadFailed, .reconciled, .completed, .sealRefused, .doneVerified, .givenUpButAssessed, .unfinished:
             return nil
         }
     }
@@ -383,7 +385,11 @@ final class StoreThread: @unchecked Sendable {
             }
             replies.post(.doneVerified(batchID, claimed: seqs.count, present: present))
         case .deadLetter(let batchID, let seq, let attempts, let reason):
-            try store.deadLetter(DeadLetter(batchID: batchID.description, seq: seq, attempts: attempts, lastError: reason))
+            if try !store.deadLetter(DeadLetter(batchID: batchID.description, seq: seq, attempts: attempts, lastError: reason)) {
+                logger.info("a job given up turned out assessed (its worker, presumed dead, had committed it); counted done",
+                            metadata: ["batch": "\(batchID)", "seq": "\(seq)"])
+                replies.post(.givenUpButAssessed(batchID, seq: seq))
+            }
         }
     }
 

@@ -38,6 +38,7 @@ struct DeadLettersCommand: ParsableCommand {
                 FROM oversight.dead_letters d
                 LEFT JOIN oversight.jobs j ON j.batch_id = d.batch_id AND j.seq = d.seq
                 WHERE d.retried_at IS NULL AND (\(filter) = '' OR d.batch_id::text = lower(\(filter)))
+                  AND NOT EXISTS (SELECT 1 FROM oversight.results a WHERE a.batch_id = d.batch_id AND a.seq = d.seq)
                 ORDER BY d.batch_id, d.seq
                 """)
             if json {

@@ -210,6 +210,18 @@ import Wire
         #expect(own.contains(.recordFailure(batch: batch, seq: 1, attempt: 1, worker: "w1", reason: "boom")))
     }
 
+    @Test func aJobGivenUpButAssessedAfterAllCountsDone() {
+        var d = machine(maxAttempts: 1)
+        _ = d.received(from: w1, .ready(name: "w1", credit: 20), now: 0)
+        // w1 is presumed dead holding all 20 jobs: their only attempt is spent, all given up.
+        let lost = d.tick(now: 10_000)
+        #expect(lost.filter { if case .deadLetter = $0 { true } else { false } }.count == 20)
+        #expect(d.progress(batch)?.failed == 20)
+        // It had committed one of them after all.
+        _ = d.givenUpButAssessed(batch, seq: 3)
+        #expect(d.progress(batch)?.failed == 19 && d.progress(batch)?.done == 1)
+    }
+
     @Test func aBatchFoundIncompleteAtTheSealSendsItsMissingJobsAgainAndGivesUpOnALiar() {
         var d = machine(maxAttempts: 2)
         _ = d.received(from: w1, .ready(name: "w1", credit: 20), now: 0)

@@ -93,7 +93,8 @@ final class FaultySystem: @unchecked Sendable {
                         AND NOT EXISTS (SELECT 1 FROM oversight.assessments a WHERE a.batch_id = j.batch_id AND a.seq = j.seq)
                         AND NOT EXISTS (SELECT 1 FROM oversight.dead_letters d WHERE d.batch_id = j.batch_id AND d.seq = j.seq AND d.retried_at IS NULL)),
                    (SELECT state FROM oversight.batch_progress WHERE batch_id = \(batch)::uuid),
-                   ARRAY(SELECT seq FROM oversight.dead_letters WHERE batch_id = \(batch)::uuid AND retried_at IS NULL ORDER BY seq)::text
+                   ARRAY(SELECT seq FROM oversight.dead_letters d WHERE batch_id = \(batch)::uuid AND retried_at IS NULL
+                         AND NOT EXISTS (SELECT 1 FROM oversight.assessments a WHERE a.batch_id = d.batch_id AND a.seq = d.seq) ORDER BY seq)::text
             """)
         #expect(rows.int(0, 0) == accepted, "jobs stored")
         #expect(rows.int(0, 1) == accepted - expected.count, "one assessment per accepted record, except dead letters")

@@ -111,6 +111,16 @@ import TestSupport
         #expect(try store.verify(batchID: id, trustedKey: key.publicKey, seal: 1)?.ok == true, "seal 1 stays valid for what it covered")
     }
 
+    /// Giving a job up is checked against the store: a job assessed after all gets no dead letter.
+    @Test func aJobAssessedAfterAllIsNotGivenUp() throws {
+        let store = try migratedStore("moot")
+        let id = try batch(store, count: 2, assessed: [1])
+        #expect(try store.deadLetter(DeadLetter(batchID: id, seq: 1, attempts: 3, lastError: "presumed dead")) == false)
+        #expect(try store.deadLetter(DeadLetter(batchID: id, seq: 2, attempts: 3, lastError: "boom")) == true)
+        #expect(try store.activeDeadLetterCount(batchID: id) == 1)
+        #expect(try store.connection.query("SELECT count(*) FROM oversight.dead_letters WHERE batch_id = \(id)::uuid").int(0, 0) == 1)
+    }
+
     @Test func failuresAreKeptOncePerAttempt() throws {
         let store = try migratedStore("failures")
         let id = try batch(store, count: 1, assessed: [])

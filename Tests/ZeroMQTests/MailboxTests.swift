@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import ZeroMQ
 
@@ -26,4 +27,35 @@ import Testing
         order += numbers.drain()
         #expect(order == Array(0..<3_000), "FIFO across compactions")
     }
+
+    /// Waiting says what happened: a message, a time-out, or a mailbox closed for good. A
+    /// thread that took a time-out for the end once stopped after its first idle hour.
+    @Test func aTimeOutIsNotTheEnd() {
+        let mailbox = Mailbox<Int>()
+        guard case .timedOut = mailbox.take(until: 0.01) else { Issue.record("expected a time-out"); return }
+        mailbox.post(7)
+        guard case .message(7) = mailbox.take(until: 1) else { Issue.record("expected the message"); return }
+        mailbox.post(8)
+        mailbox.close()
+        guard case .message(8) = mailbox.take(until: 1) else { Issue.record("what was queued before close is still taken"); return }
+        guard case .closed = mailbox.take(until: 1) else { Issue.record("expected closed"); return }
+        final class Seen: @unchecked Sendable { var idles = 0; var taken: [Int] = [] }
+        let seen = Seen()
+        let other = Mailbox<Int>()
+        let ended = DispatchSemaphore(value: 0)
+        let thread = Thread {
+            other.forEach(idleSeconds: 0.01, idle: {
+                seen.idles += 1
+                if seen.idles == 5 { other.post(1) }
+                if seen.idles == 10 { other.close() }
+            }) { seen.taken.append($0) }
+            ended.signal()
+        }
+        thread.start()
+        #expect(ended.wait(timeout: .now() + 60) == .success, "the loop ends once closed")
+        let taken = seen.taken
+        #expect(seen.idles == 10)
+        #expect(taken == [1], "the loop outlived ten idle periods and took the message between them")
+    }
 }
+
