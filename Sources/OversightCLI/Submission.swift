@@ -46,23 +46,15 @@ struct Submission {
         while true {
             do {
                 return try sendOnce(showProgress: showProgress)
-            } catch let error as CoordinatorClient.Refused where error.retryable && opened {
-                // The coordinator's database is away: nothing is lost; wait and resume.
+            } catch let error where opened && (error is CoordinatorClient.Unreachable || (error as? CoordinatorClient.Refused)?.retryable == true) {
+                // Silence after OPEN was answered is a restart to wait out (a coordinator that never
+                // answered is a wrong address); ERROR 4 is its database away. Nothing is lost: wait, resume.
                 resuming = true
                 let since = silentSince ?? Date()
                 silentSince = since
                 if Date().timeIntervalSince(since) > patience { throw error }
-                printError("the coordinator's database is unavailable; resuming when it is back")
-                Thread.sleep(forTimeInterval: 1)
-                file = try BatchFile(path: file.path, format: file.format)
-            } catch let error as CoordinatorClient.Unreachable {
-                // A coordinator that never answered is a wrong address, not a restart.
-                guard opened else { throw error }
-                resuming = true
-                let since = silentSince ?? Date()
-                silentSince = since
-                if Date().timeIntervalSince(since) > patience { throw error }
-                printError("no answer from the coordinator while sending; resuming when it is back")
+                printError(error is CoordinatorClient.Unreachable ? "no answer from the coordinator while sending; resuming when it is back"
+                           : "the coordinator's database is unavailable; resuming when it is back")
                 Thread.sleep(forTimeInterval: 1)
                 file = try BatchFile(path: file.path, format: file.format)
             } catch let error as CoordinatorClient.Refused where error.closed && resuming {

@@ -35,6 +35,7 @@ final class FaultySystem: @unchecked Sendable {
                                 "--client-endpoint", clientEndpoint, "--heartbeat-interval", "200"] + coordinatorOptions
         try startCoordinator()
         self.workers = Array(repeating: nil, count: workers)
+        try coordinator.waitForLog("coordinator listening")
     }
 
     func startCoordinator() throws {
@@ -361,9 +362,8 @@ extension FaultTests {
     @Test func theStandbyTakesOver() throws {
         let conninfo = try TestDatabase.create("failover")
         let active = try FaultySystem(label: "failover", conninfo: conninfo, workers: 0)
-        // The first coordinator must be active before the second starts.
-        let listening = Date().addingTimeInterval(60)
-        while !active.coordinator.log.contains("coordinator listening") && Date() < listening { usleep(50_000) }
+        // The first coordinator is active (FaultySystem waits for it) before the second starts.
+        #expect(active.coordinator.log.contains("coordinator listening"))
         let standbyWorkers = "tcp://127.0.0.1:\(freeLoopbackPort())"
         let standbyClients = "tcp://127.0.0.1:\(freeLoopbackPort())"
         let standby = try RunningProcess(["coordinator", "--database", conninfo, "--worker-endpoint", standbyWorkers,

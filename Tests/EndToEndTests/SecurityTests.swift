@@ -57,6 +57,7 @@ final class SecureSystem {
         coordinator = try RunningProcess(["coordinator", "--database", conninfo, "--worker-endpoint", workerEndpoint,
                                           "--client-endpoint", clientEndpoint, "--heartbeat-interval", "200"] + security + extra,
                                          logPath: keys.directory + "/coordinator.log")
+        try coordinator.waitForLog("coordinator listening")
     }
 
     @discardableResult

@@ -23,6 +23,7 @@ final class RunningSystem {
         coordinator = try RunningProcess(["coordinator", "--database", conninfo, "--worker-endpoint", workerEndpoint,
                                           "--client-endpoint", clientEndpoint, "--heartbeat-interval", "200"],
                                          logPath: directory + "/coordinator.log")
+        try coordinator.waitForLog("coordinator listening")
         for n in 1...count {
             workers.append(try RunningProcess(["worker", "--coordinator", workerEndpoint, "--database", conninfo,
                                                "--name", "e2e-\(n)", "--heartbeat-interval", "200"],

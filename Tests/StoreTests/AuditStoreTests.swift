@@ -7,13 +7,6 @@ import TestSupport
 @Suite struct AuditStoreTests {
     let pack = CriteriaSet.builtIn
 
-    func migratedStore(_ label: String) throws -> AuditStore {
-        let store = try AuditStore(conninfo: try TestDatabase.create(label), applicationName: "tests")
-        try Migrator.migrate(store.connection)
-        try store.register(pack)
-        return store
-    }
-
     @Test func migrationsAreIdempotentAndVersioned() throws {
         let store = try migratedStore("migrate")
         let again = try Migrator.migrate(store.connection)

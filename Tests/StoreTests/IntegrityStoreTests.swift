@@ -11,13 +11,6 @@ import TestSupport
 @Suite struct IntegrityStoreTests {
     let set = CriteriaSet.builtIn
 
-    func migratedStore(_ label: String) throws -> AuditStore {
-        let store = try AuditStore(conninfo: try TestDatabase.create(label), applicationName: "tests")
-        try Migrator.migrate(store.connection)
-        try store.register(set)
-        return store
-    }
-
     /// `count` records stored and closed; `assessed` of them (by seq) given assessments.
     func batch(_ store: AuditStore, count: Int, assessed: Set<Int64>) throws -> String {
         let id = UUID().uuidString.lowercased()

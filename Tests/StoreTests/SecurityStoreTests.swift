@@ -9,13 +9,6 @@ import TestSupport
 @Suite struct SecurityStoreTests {
     let set = CriteriaSet.builtIn
 
-    func migratedStore(_ label: String) throws -> AuditStore {
-        let store = try AuditStore(conninfo: try TestDatabase.create(label), applicationName: "tests")
-        try Migrator.migrate(store.connection)
-        try store.register(set)
-        return store
-    }
-
     /// A batch of `count` records of `organisation`, stored and assessed as the services would.
     @discardableResult
     func assessedBatch(_ store: AuditStore, organisation: String, count: Int, seed: UInt64 = 1) throws -> String {

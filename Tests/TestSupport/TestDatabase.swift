@@ -156,6 +156,16 @@ public final class RunningProcess: @unchecked Sendable {
 
     public var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
+    /// Waits until the process has logged `text` (a coordinator's "coordinator listening", say):
+    /// on a loaded machine a process takes its time to start, and a test must not race it.
+    public func waitForLog(_ text: String, within seconds: Double = 120) throws {
+        try waitUntil("\(logPath) says \"\(text)\"", within: seconds) {
+            if log.contains(text) { return true }
+            if !process.isRunning { throw NotInTime(description: "the process exited before saying \"\(text)\":\n\(log)") }
+            return false
+        }
+    }
+
     /// SIGTERM, then SIGKILL after `grace` seconds; returns the exit status.
     @discardableResult
     public func stop(grace: Double = 10) -> Int32 {
