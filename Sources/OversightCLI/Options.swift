@@ -29,7 +29,7 @@ struct DatabaseOptions: ParsableArguments {
     func connect(applicationName: String) throws -> PGConnection {
         do {
             return try PGConnection(conninfo, applicationName: applicationName)
-        } catch let error as PQError {
+        } catch {
             // libpq takes a string that is neither a URI nor key=value as a database name, and
             // then talks of sockets; say what it did.
             let given = conninfo.trimmingCharacters(in: .whitespaces)
