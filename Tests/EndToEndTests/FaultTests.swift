@@ -124,10 +124,17 @@ func writeRecords(_ count: Int, seed: UInt64, to path: String, extra: [String] =
 /// Waits until intake is done and more than 2,000 records are assessed: the moment to strike.
 func waitUntilUnderWay(_ conninfo: String, until deadline: Date) throws {
     let db = try PGConnection(conninfo)
-    while Date() < deadline {
+    try waitUntil("intake done and over 2,000 assessed", within: max(1, deadline.timeIntervalSinceNow)) {
         let progress = try db.query("SELECT coalesce(max(assessed), 0), bool_or(state = 'running') FROM oversight.batch_progress")
-        if (progress.int(0, 0) ?? 0) > 2_000 && progress.bool(0, 1) == true { return }
-        usleep(50_000)
+        return (progress.int(0, 0) ?? 0) > 2_000 && progress.bool(0, 1) == true
+    }
+}
+
+/// Waits until `submit` has finished (it rides through the faults), doing `meanwhile` at each look.
+func waitForSubmit(_ submit: RunningProcess, within seconds: Double, meanwhile: () throws -> Void = {}) throws {
+    try waitUntil("submit finished", within: seconds) {
+        try meanwhile()
+        return !submit.process.isRunning
     }
 }
 
@@ -145,11 +152,7 @@ func batchID(fromSubmitLog log: String) -> String? {
         let file = system.directory + "/batch.jsonl"
         try writeRecords(2_000, seed: 21, to: file, extra: [#"{"id":"POISON","system":{"type":"alpr"}}"#])
         let submit = try system.submitInBackground(file)
-        let deadline = Date().addingTimeInterval(120)
-        while submit.process.isRunning && Date() < deadline {
-            try system.reviveWorkers()
-            usleep(100_000)
-        }
+        try waitForSubmit(submit, within: 120) { try system.reviveWorkers() }
         #expect(submit.stop(grace: 1) == 0, "\(submit.log)\n\(system.logs)")
         let batch = try #require(batchID(fromSubmitLog: submit.log))
         try system.expectExactlyOnce(batch: batch, accepted: 2_001, deadLetters: [2_001])
@@ -189,19 +192,17 @@ func batchID(fromSubmitLog log: String) -> String? {
         let file = system.directory + "/batch.jsonl"
         try writeRecords(100_000, seed: 22, to: file)
         let submit = try system.submitInBackground(file)
-        let deadline = Date().addingTimeInterval(600)
         var kills = 0
         var lastKill = Date()
-        while submit.process.isRunning && Date() < deadline {
+        // The fault's cadence is wall-clock time (a kill every 2 s); the wait is for the submission.
+        try waitForSubmit(submit, within: 600) {
             if Date().timeIntervalSince(lastKill) > 2 {
                 let victim = kills % 3
                 if let worker = system.workers[victim], worker.process.isRunning { kill(worker.process.processIdentifier, SIGKILL) }
                 kills += 1
                 lastKill = Date()
-                usleep(50_000)
             }
             try system.reviveWorkers()
-            usleep(50_000)
         }
         #expect(submit.stop(grace: 1) == 0, "\(submit.log)\n\(system.logs)")
         #expect(kills >= 2, "the batch outlived at least two kills")
@@ -222,9 +223,8 @@ func batchID(fromSubmitLog log: String) -> String? {
         try waitUntilUnderWay(system.conninfo, until: deadline)
         kill(system.coordinator.process.processIdentifier, SIGKILL)
         system.coordinator.process.waitUntilExit()
-        usleep(500_000)
         try system.startCoordinator()
-        while submit.process.isRunning && Date() < deadline { usleep(100_000) }
+        try waitForSubmit(submit, within: max(1, deadline.timeIntervalSinceNow))
         #expect(submit.stop(grace: 1) == 0, "\(submit.log)\n\(system.logs)")
         let batch = try #require(batchID(fromSubmitLog: submit.log))
         try system.expectExactlyOnce(batch: batch, accepted: 30_000)
@@ -244,17 +244,14 @@ extension FaultTests {
         let submit = try system.submitInBackground(file, ["--timeout", "3"])
         let db = try PGConnection(system.conninfo)
         let deadline = Date().addingTimeInterval(300)
-        var chunks: Int64 = 0
-        while chunks < 3 && Date() < deadline {
-            chunks = try db.query("SELECT coalesce(max(acknowledged_chunks), 0) FROM oversight.batches").int64(0, 0) ?? 0
-            usleep(5_000)
+        try waitUntil("three chunks stored", poll: 0.005) {
+            (try db.query("SELECT coalesce(max(acknowledged_chunks), 0) FROM oversight.batches").int64(0, 0) ?? 0) >= 3
         }
         kill(system.coordinator.process.processIdentifier, SIGKILL)
         system.coordinator.process.waitUntilExit()
         let storedAtKill = try db.query("SELECT max(acknowledged_chunks) FROM oversight.batches").int64(0, 0) ?? 0
-        usleep(500_000)
         try system.startCoordinator()
-        while submit.process.isRunning && Date() < deadline { usleep(100_000) }
+        try waitForSubmit(submit, within: max(1, deadline.timeIntervalSinceNow))
         #expect(submit.stop(grace: 1) == 0, "\(submit.log)\n\(system.logs)")
         #expect(storedAtKill < 60, "killed during intake (\(storedAtKill) of 60 chunks stored)")
         #expect(submit.log.contains("resuming"), "\(submit.log)")
@@ -278,7 +275,7 @@ struct FaultInjectedRun {
         let file = system.directory + "/batch.jsonl"
         try writeRecords(records, seed: seed, to: file)
         submit = try system.submitInBackground(file, ["--timeout", "3"])
-        while system.coordinator.process.isRunning && Date() < deadline { usleep(20_000) }
+        try waitUntil("the coordinator dies at the injected point", within: 300) { [system] in !system.coordinator.process.isRunning }
         db = try PGConnection(system.conninfo)
     }
 
@@ -286,7 +283,7 @@ struct FaultInjectedRun {
     func restartAndFinish() throws -> String {
         system.coordinatorEnvironment = [:]
         try system.startCoordinator()
-        while submit.process.isRunning && Date() < deadline { usleep(100_000) }
+        try waitForSubmit(submit, within: max(1, deadline.timeIntervalSinceNow))
         #expect(submit.stop(grace: 1) == 0, "\(submit.log)\n\(system.logs)")
         return try #require(batchID(fromSubmitLog: submit.log))
     }
@@ -338,20 +335,23 @@ extension FaultTests {
         let firstSubmit = try OversightBinary.runSplit(["submit", first, "--coordinator", system.clientEndpoint], timeout: 60)
         #expect(firstSubmit.status == 0, "\(firstSubmit.stderr)")
         let firstID = try #require(batchID(fromSubmitLog: firstSubmit.stdout))
-        while try db.query("SELECT count(*) FROM oversight.assessments WHERE batch_id = \(firstID)::uuid").int64(0, 0) != 500
-                && Date() < deadline { usleep(20_000) }
+        try waitUntil("the first batch assessed", within: max(1, deadline.timeIntervalSinceNow), poll: 0.02) {
+            try db.query("SELECT count(*) FROM oversight.assessments WHERE batch_id = \(firstID)::uuid").int64(0, 0) == 500
+        }
         // The second batch, submitted and fully assessed while the first is still being sealed.
         let secondSubmit = try OversightBinary.runSplit(["submit", second, "--coordinator", system.clientEndpoint], timeout: 60)
         #expect(secondSubmit.status == 0, "\(secondSubmit.stderr)")
         let secondID = try #require(batchID(fromSubmitLog: secondSubmit.stdout))
-        while try db.query("SELECT count(*) FROM oversight.assessments WHERE batch_id = \(secondID)::uuid").int64(0, 0) != 10
-                && Date() < deadline { usleep(20_000) }
+        try waitUntil("the second batch assessed", within: max(1, deadline.timeIntervalSinceNow), poll: 0.02) {
+            try db.query("SELECT count(*) FROM oversight.assessments WHERE batch_id = \(secondID)::uuid").int64(0, 0) == 10
+        }
         #expect(try db.query("SELECT count(*) FROM oversight.assessments WHERE batch_id = \(secondID)::uuid").int64(0, 0) == 10)
         #expect(try db.query("SELECT completed_at IS NULL FROM oversight.batches WHERE batch_id = \(firstID)::uuid").bool(0, 0) == true,
                 "the first batch was still being sealed when the second was assessed")
         // Both complete, each with its seal.
-        while try db.query("SELECT count(*) FROM oversight.batches WHERE completed_at IS NOT NULL").int64(0, 0) != 2
-                && Date() < deadline { usleep(100_000) }
+        try waitUntil("both batches complete", within: max(1, deadline.timeIntervalSinceNow)) {
+            try db.query("SELECT count(*) FROM oversight.batches WHERE completed_at IS NOT NULL").int64(0, 0) == 2
+        }
         #expect(try db.query("SELECT count(DISTINCT batch_id) FROM oversight.batch_seals").int64(0, 0) == 2)
         system.stopAll()
     }
@@ -385,7 +385,7 @@ extension FaultTests {
         try waitUntilUnderWay(conninfo, until: deadline)
         #expect(standby.log.contains("standby"), "the second coordinator waits: \(standby.log)")
         kill(active.coordinator.process.processIdentifier, SIGKILL)
-        while submit.process.isRunning && Date() < deadline { usleep(100_000) }
+        try waitForSubmit(submit, within: max(1, deadline.timeIntervalSinceNow))
         #expect(submit.stop(grace: 1) == 0, "\(submit.log)\n\(standby.log)")
         #expect(standby.log.contains("taking over"))
         let batch = try #require(batchID(fromSubmitLog: submit.log))
@@ -416,10 +416,13 @@ extension FaultTests {
         try waitUntilUnderWay(conninfo, until: deadline)
         let stopped = try OversightBinary.runSplit(["local-db", "stop", "--data-dir", dataDir], timeout: 60)
         #expect(stopped.status == 0, "\(stopped.stderr)")
-        sleep(2)
+        // Down until the services notice, then back.
+        try waitUntil("a service notices the outage") {
+            ([system.coordinator] + system.workers.compactMap { $0 }).contains { $0.log.contains("retrying") || $0.log.contains("reconnect") }
+        }
         let restarted = try OversightBinary.runSplit(["local-db", "start", "--data-dir", dataDir, "--unsafe-fast"], timeout: 120)
         #expect(restarted.status == 0, "\(restarted.stderr)")
-        while submit.process.isRunning && Date() < deadline { usleep(100_000) }
+        try waitForSubmit(submit, within: max(1, deadline.timeIntervalSinceNow))
         #expect(submit.stop(grace: 1) == 0, "\(submit.log)\n\(system.logs)")
         #expect(system.coordinator.process.isRunning, "the coordinator rode through the outage")
         #expect(system.workers.allSatisfy { $0?.process.isRunning == true }, "no worker crashed")

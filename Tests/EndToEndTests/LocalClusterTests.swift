@@ -64,7 +64,9 @@ import Glibc
         try waitUntil("some chunks are stored") { (try db.query("SELECT count(*) FROM oversight.jobs").int(0, 0) ?? 0) > 0 }
         let stopped = try OversightBinary.runSplit(["local-db", "stop", "--data-dir", dir])
         #expect(stopped.status == 0, "\(stopped.stderr)")
-        try waitUntil("the coordinator notices") { system.coordinator.log.contains("retrying") || system.coordinator.log.contains("reconnect") }
+        try waitUntil("a service notices the outage") {
+            ([system.coordinator] + system.workers.compactMap { $0 }).contains { $0.log.contains("retrying") || $0.log.contains("reconnect") }
+        }
         let restarted = try OversightBinary.runSplit(["local-db", "start", "--data-dir", dir])
         #expect(restarted.status == 0, "\(restarted.stderr)")
         try waitUntil("submit finished", within: 180) { !submit.process.isRunning }

@@ -88,14 +88,6 @@ func writeRecords(_ count: Int, seed: UInt64, to path: String) throws {
     try text.write(toFile: path, atomically: true, encoding: .utf8)
 }
 
-func poll(seconds: Double, _ condition: () throws -> Bool) rethrows -> Bool {
-    let deadline = Date().addingTimeInterval(seconds)
-    while Date() < deadline {
-        if try condition() { return true }
-        usleep(100_000)
-    }
-    return try condition()
-}
 
 @Suite(.serialized) struct SecurityTests {
     /// A worker whose key is not allowed gets no job; a client whose key is not allowed cannot
@@ -129,9 +121,9 @@ func poll(seconds: Double, _ condition: () throws -> Bool) rethrows -> Bool {
         // process (which kept trying) gets in and does the work.
         try FileManager.default.copyItem(atPath: system.keys.strangers + "/mallory.key", toPath: system.keys.workers + "/mallory.key")
         kill(system.coordinator.process.processIdentifier, SIGHUP)
-        #expect(try poll(seconds: 60) {
-            try db.query("SELECT state FROM oversight.batch_progress WHERE batch_id = \(batch)::uuid").string(0, 0) == "completed"
-        }, "\(system.logs)")
+        try eventually("the batch completes once the worker's key is allowed", within: 90, {
+            try db.query("SELECT state FROM oversight.batch_progress WHERE batch_id = \(batch)::uuid").string(0, 0)
+        }, until: { $0 == "completed" })
         #expect(try db.query("SELECT count(*), count(DISTINCT worker) FROM oversight.assessments").int(0, 0) == 200)
         #expect(system.coordinator.log.contains("key allowlists loaded") && system.coordinator.process.isRunning, "reloaded, not restarted")
         // No secret key text in any log.

@@ -31,6 +31,6 @@ public func eventually<T>(_ what: String, within seconds: Double = 90, poll: Dou
 }
 
 /// Waits until `condition` holds (see `eventually`).
-public func waitUntil(_ what: String, within seconds: Double = 90, _ condition: () throws -> Bool) throws {
-    try eventually(what, within: seconds, condition, until: { $0 })
+public func waitUntil(_ what: String, within seconds: Double = 90, poll: Double = 0.05, _ condition: () throws -> Bool) throws {
+    try eventually(what, within: seconds, poll: poll, condition, until: { $0 })
 }

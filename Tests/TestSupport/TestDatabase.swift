@@ -170,8 +170,7 @@ public final class RunningProcess: @unchecked Sendable {
     @discardableResult
     public func stop(grace: Double = 10) -> Int32 {
         if process.isRunning { process.terminate() }
-        let deadline = Date().addingTimeInterval(grace)
-        while process.isRunning && Date() < deadline { usleep(20_000) }
+        _ = try? waitUntil("\(logPath): the process exits after SIGTERM", within: grace, poll: 0.02) { !process.isRunning }
         if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
         return process.terminationStatus
     }
