@@ -2,11 +2,13 @@ import Crypto
 
 /// The version of the rule engine's semantics and stored format, stored with every assessment:
 /// a change to how conditions evaluate, results aggregate or results are written gets a new one.
-/// 3: stored findings name their rule and carry outcome, severity, points, facts and missing
-/// fields; the rule's title and citation, like its rationale and remediation, stay in the pack
-/// that the assessment names by SHA-256 (`oversight.findings` joins them back).
+/// 4: an assessment gives the settled verdict (what the known facts establish), the worst case
+/// (what the open facts could still make it) and the open questions ranked by how likely each
+/// is to move the verdict; rules apply from a date and an assessment is made as of one; stored
+/// findings are the fired rules (the open ones are named by the questions). 3: findings name
+/// their rule and carry outcome, severity, points, facts and missing fields.
 public enum Engine {
-    public static let version = "oversight-engine/3"
+    public static let version = "oversight-engine/4"
 }
 
 /// What one rule said about one record. Holds its rule by reference, so the title, citation,
@@ -47,11 +49,10 @@ public struct Finding: Sendable, Hashable {
         hasher.combine(ObjectIdentifier(definition)); hasher.combine(outcome); hasher.combine(missingFields)
     }
 
-    /// Empty facts and missing lists are left out.
+    /// A fired finding as stored: its facts (when any), outcome, points, rule and severity.
     var canonicalJSON: JSONValue {
         var members: [(key: String, value: JSONValue)] = []
         if !factList.isEmpty { members.append(("facts", .object(factList.map { ($0.path, $0.value) }))) }
-        if !missingFields.isEmpty { members.append(("missing", .array(missing.map(JSONValue.string)))) }
         members += [
             ("outcome", .string(outcome.rawValue)),
             ("points", .number(Double(points))),
@@ -62,13 +63,104 @@ public struct Finding: Sendable, Hashable {
     }
 }
 
-/// One rule's outcome, as plain bits: what scoring produces (no reference counting, no
-/// strings); `PackResult.findings` turns them into `Finding`s when someone asks.
+/// A fired rule, as plain bits: what scoring produces (no reference counting, no strings);
+/// `PackResult.findings` turns them into `Finding`s when someone asks.
 struct Outcome: Sendable, Hashable {
     let rule: Int32
-    let fired: Bool
-    /// Fired: the fields whose facts decided it. Needs information: the absent deciding fields.
+    /// The fields whose facts decided it.
     let fields: FieldSet
+}
+
+/// A rule the known facts leave open, with what each absent field could do to it.
+struct OpenRule: Sendable, Hashable {
+    let rule: Int32
+    let severity: Verdict
+    let points: Int
+    /// The absent fields that leave it open.
+    let missing: FieldSet
+    /// Fields that, answered alone, can make it fire; and those that can rule it out.
+    let canFire: FieldSet
+    let canRuleOut: FieldSet
+    /// How much of its condition the known facts satisfy (0 to 1).
+    let satisfaction: Double
+}
+
+/// One open fact, asked of whoever can answer it, with what the answer could do.
+public struct Question: Sendable, Hashable {
+    struct RuleRef: Sendable, Hashable {
+        let pack: Int32
+        let rule: Int32
+    }
+    let field: Int
+    /// The fact's schema path.
+    public let path: String
+    /// The question in plain words (the schema's `x-question` for the field).
+    public let text: String
+    /// The open rules it decides, the one it decides first (its lead) first.
+    public let rules: [String]
+    let ruleRefs: [RuleRef]
+    /// The settled verdict if the answer turns out worst.
+    public let ifWorst: Verdict
+    /// The worst case if the answer turns out best.
+    public let ifBest: Verdict
+    /// Whether this answer alone can settle its lead rule (make it fire or rule it out).
+    public let settlesLead: Bool
+
+    /// Schema paths of the facts asked for.
+    public var fields: [String] { [path] }
+
+    var canonicalJSON: JSONValue {
+        .object([
+            ("fields", .array(fields.map(JSONValue.string))),
+            ("if_best", .string(ifBest.rawValue)),
+            ("if_worst", .string(ifWorst.rawValue)),
+            ("rules", .array(rules.map(JSONValue.string))),
+        ])
+    }
+}
+
+/// Ranks the open facts of an assessment (or of one pack) by how likely each is to move the
+/// verdict. Only rules more severe than the settled verdict can move it; the others are not
+/// asked about. A field's lead rule is the first of the rules it decides in this order: most
+/// severe; most of its condition satisfied by the known facts; fewest open fields; rule id.
+/// Questions are ordered by their lead's severity; then a fact the lead tests outside its
+/// exceptions before one only its exceptions test (an exception matters once the rest holds);
+/// then by the lead's satisfaction, open fields and id; then an answer that alone can settle the
+/// lead before one that cannot; then by field path.
+enum QuestionRanking {
+    struct Candidate {
+        let pack: Int
+        let open: OpenRule
+        let id: String
+        /// The rule's fields outside its exceptions.
+        let core: FieldSet
+        var key: (Int, Double, Int, String) { (open.severity.rank, -open.satisfaction, open.missing.count, id) }
+    }
+
+    static func rank(_ candidates: [Candidate], settled: Verdict, table: FieldTable) -> [Question] {
+        let relevant = candidates.filter { $0.open.severity < settled }
+        guard !relevant.isEmpty else { return [] }
+        var fields = FieldSet()
+        for c in relevant { fields.formUnion(c.open.missing) }
+        var ranked: [(key: ((Int, Int, Double, Int), (String, Int, String)), question: Question)] = []
+        fields.forEach { field in
+            let deciding = relevant.filter { $0.open.missing.contains(field) }.sorted { $0.key < $1.key }
+            guard let lead = deciding.first else { return }
+            var ifWorst = settled, ifBest = settled
+            for c in relevant {
+                if c.open.canFire.contains(field) { ifWorst = min(ifWorst, c.open.severity) }
+                if !c.open.canRuleOut.contains(field) { ifBest = min(ifBest, c.open.severity) }
+            }
+            let settles = lead.open.canFire.contains(field) || lead.open.canRuleOut.contains(field)
+            let path = table.fields[field].path
+            let question = Question(field: field, path: path, text: table.fields[field].question, rules: deciding.map(\.id),
+                                    ruleRefs: deciding.map { Question.RuleRef(pack: Int32($0.pack), rule: $0.open.rule) },
+                                    ifWorst: ifWorst, ifBest: ifBest, settlesLead: settles)
+            let k = lead.key
+            ranked.append((((k.0, lead.core.contains(field) ? 0 : 1, k.1, k.2), (k.3, settles ? 0 : 1, path)), question))
+        }
+        return ranked.sorted { $0.key.0 != $1.key.0 ? $0.key.0 < $1.key.0 : $0.key.1 < $1.key.1 }.map(\.question)
+    }
 }
 
 /// The assessment of one record against one pack.
@@ -77,135 +169,208 @@ public struct PackResult: Sendable, Hashable {
     /// The record assessed, for the facts a fired finding reports.
     let record: JSONValue
     public let applies: Applicability
+    /// What the known facts establish: the most severe fired rule's severity (`minimal` if none).
     public let verdict: Verdict
+    /// The most severe outcome the open facts could still make it.
+    public let worstCase: Verdict
+    /// The points of fired rules, at most 100.
     public let score: Int
-    let outcomes: [Outcome]
-    /// Most severe fired severity, and most severe blocking unknown: for aggregating packs.
-    let worstFired: Verdict
-    let worstBlockingUnknown: Verdict?
-    /// Missing fields of every rule that needs information, reported or not.
-    let missingFields: FieldSet
+    /// The points of fired rules and of every open rule, at most 100.
+    public let worstCaseScore: Int
+    let fired: [Outcome]
+    let open: [OpenRule]
+    /// Rules not yet in force on the assessment's date, by number.
+    let notInForce: [Int32]
+    /// The open facts that could move this pack's verdict, ranked.
+    public let questions: [Question]
 
+    public var determined: Bool { verdict == worstCase }
     public var packID: String { pack.id }
     public var packVersion: String { pack.version }
     public var packSHA256: [UInt8] { pack.sha256 }
+    /// The rules not yet in force on the date the assessment was made as of.
+    public var rulesNotInForce: [CriteriaPack.Rule] { notInForce.map { pack.rules[Int($0)] } }
 
-    /// The findings: fired rules and reported rules that need information, in pack order.
+    /// The findings: fired rules (with the facts that made them fire) and open rules (with the
+    /// absent fields that leave them open), in pack order.
     public var findings: [Finding] {
-        outcomes.map { outcome in
-            var facts: [Finding.Fact] = []
-            if outcome.fired {
-                outcome.fields.forEach { field in
+        var out: [Finding] = []
+        var f = 0, o = 0
+        while f < fired.count || o < open.count {
+            if o == open.count || (f < fired.count && fired[f].rule < open[o].rule) {
+                var facts: [Finding.Fact] = []
+                fired[f].fields.forEach { field in
                     facts.append(Finding.Fact(path: pack.table.fields[field].path,
                                               value: RecordFacts.value(of: field, in: record, pack.table) ?? .null))
                 }
+                out.append(Finding(definition: pack.rules[Int(fired[f].rule)], outcome: .fired, factList: facts,
+                                   missingFields: FieldSet(), table: pack.table))
+                f += 1
+            } else {
+                out.append(Finding(definition: pack.rules[Int(open[o].rule)], outcome: .needsInformation, factList: [],
+                                   missingFields: open[o].missing, table: pack.table))
+                o += 1
             }
-            return Finding(definition: pack.rules[Int(outcome.rule)], outcome: outcome.fired ? .fired : .needsInformation,
-                           factList: facts, missingFields: outcome.fired ? FieldSet() : outcome.fields, table: pack.table)
         }
+        return out
     }
 
     public static func == (a: PackResult, b: PackResult) -> Bool {
-        a.pack === b.pack && a.applies == b.applies && a.verdict == b.verdict && a.score == b.score
-            && a.outcomes == b.outcomes && a.missingFields == b.missingFields && a.record == b.record
+        a.pack === b.pack && a.applies == b.applies && a.verdict == b.verdict && a.worstCase == b.worstCase && a.score == b.score
+            && a.worstCaseScore == b.worstCaseScore && a.fired == b.fired && a.open == b.open && a.notInForce == b.notInForce
+            && a.questions == b.questions && a.record == b.record
     }
 
     public func hash(into hasher: inout Hasher) {
-        hasher.combine(ObjectIdentifier(pack)); hasher.combine(verdict); hasher.combine(score); hasher.combine(outcomes)
+        hasher.combine(ObjectIdentifier(pack)); hasher.combine(verdict); hasher.combine(worstCase); hasher.combine(score); hasher.combine(fired)
     }
 
     var canonicalJSON: JSONValue {
-        .object([
+        var members: [(key: String, value: JSONValue)] = [
             ("applies", .string(applies.rawValue)),
-            ("findings", .array(findings.map(\.canonicalJSON))),
+            ("determined", .bool(determined)),
+            ("findings", .array(findings.filter { $0.outcome == .fired }.map(\.canonicalJSON))),
+        ]
+        if !notInForce.isEmpty { members.append(("not_in_force", .array(rulesNotInForce.map { .string($0.id) }))) }
+        members += [
             ("pack", .object([("id", .string(packID)), ("sha256", .string(packSHA256.hexString)), ("version", .string(packVersion))])),
+            ("questions", .array(questions.map(\.canonicalJSON))),
             ("score", .number(Double(score))),
             ("verdict", .string(verdict.rawValue)),
-        ])
+            ("worst_case", .string(worstCase.rawValue)),
+            ("worst_case_score", .number(Double(worstCaseScore))),
+        ]
+        return .object(members)
     }
 }
 
-/// The assessment of one record against a criteria set: the overall verdict and score, each
-/// pack's result, and every missing fact that blocks or weakens a conclusion.
+/// The assessment of one record against a criteria set, as of a date: the settled verdict, the
+/// worst case and the questions between them, overall and for each pack.
 public struct AssessmentResult: Sendable, Hashable {
     public let engine: String
+    /// The day the law is applied as of: rules not yet in force then do not count.
+    public let asOf: CalendarDate
+    /// What the known facts establish, over all packs.
     public let verdict: Verdict
+    /// What the open facts could still make it, over all packs.
+    public let worstCase: Verdict
+    /// The highest pack score, and the highest pack worst-case score.
     public let score: Int
+    public let worstCaseScore: Int
     public let packs: [PackResult]
-    /// Every field whose absence leaves a rule undecided, in any pack.
-    let missingFields: FieldSet
+    /// The open facts that could move the overall verdict, ranked.
+    public let questions: [Question]
     let criteria: CriteriaSet
 
-    /// Every field whose absence leaves a rule undecided, in any pack, sorted.
-    public var missing: [String] { missingFields.members.map { criteria.packs[0].table.fields[$0].path } }
+    public var determined: Bool { verdict == worstCase }
 
     public static func == (a: AssessmentResult, b: AssessmentResult) -> Bool {
-        a.engine == b.engine && a.verdict == b.verdict && a.score == b.score && a.packs == b.packs && a.missingFields == b.missingFields
+        a.engine == b.engine && a.asOf == b.asOf && a.verdict == b.verdict && a.worstCase == b.worstCase && a.score == b.score
+            && a.worstCaseScore == b.worstCaseScore && a.packs == b.packs && a.questions == b.questions
     }
 
-    public func hash(into hasher: inout Hasher) { hasher.combine(verdict); hasher.combine(score); hasher.combine(packs) }
+    public func hash(into hasher: inout Hasher) { hasher.combine(verdict); hasher.combine(worstCase); hasher.combine(score); hasher.combine(packs) }
 
     /// The canonical JSON bytes, written directly from precomputed fragments: the same bytes as
     /// `canonicalJSON.canonicalBytes`, several times faster (it is on the hot path of every worker).
     public var canonicalBytes: [UInt8] {
         var out: [UInt8] = []
-        out.reserveCapacity(1536)
+        out.reserveCapacity(2048)
         let table = criteria.packs[0].table
         // Fragments are read through buffers and static strings: no reference counting per piece.
         table.quotedPaths.withReader { paths in
-            Self.append("{\"engine\":", to: &out)
+            Self.append("{\"as_of\":\"", to: &out)
+            out += asOf.description.utf8
+            Self.append("\",\"determined\":", to: &out)
+            Self.append(determined ? "true" : "false", to: &out)
+            Self.append(",\"engine\":", to: &out)
             JSONValue.writeString(engine, into: &out)
-            Self.append(",\"missing\":[", to: &out)
-            Self.writePaths(missingFields, paths, into: &out)
-            Self.append("],\"packs\":[", to: &out)
+            Self.append(",\"packs\":[", to: &out)
             for p in packs.indices {
                 if p > 0 { out.append(UInt8(ascii: ",")) }
                 let result = packs[p]
+                let pack = criteria.packs[p]
                 Self.append("{\"applies\":\"", to: &out)
                 out += result.applies.rawValue.utf8
-                Self.append("\",\"findings\":[", to: &out)
-                criteria.packs[p].findingTails.withReader { tails in
-                    for f in result.outcomes.indices {
+                Self.append("\",\"determined\":", to: &out)
+                Self.append(result.determined ? "true" : "false", to: &out)
+                Self.append(",\"findings\":[", to: &out)
+                pack.findingTails.withReader { tails in
+                    for f in result.fired.indices {
                         if f > 0 { out.append(UInt8(ascii: ",")) }
-                        let outcome = result.outcomes[f]
+                        let outcome = result.fired[f]
                         out.append(UInt8(ascii: "{"))
-                        if outcome.fired {
-                            if !outcome.fields.isEmpty {
-                                Self.append("\"facts\":{", to: &out)
-                                var first = true
-                                outcome.fields.forEach { field in
-                                    if !first { out.append(UInt8(ascii: ",")) }
-                                    first = false
-                                    paths.append(field, to: &out)
-                                    out.append(UInt8(ascii: ":"))
-                                    (RecordFacts.value(of: field, in: result.record, table) ?? .null).writeCanonical(into: &out)
-                                }
-                                Self.append("},", to: &out)
+                        if !outcome.fields.isEmpty {
+                            Self.append("\"facts\":{", to: &out)
+                            var first = true
+                            outcome.fields.forEach { field in
+                                if !first { out.append(UInt8(ascii: ",")) }
+                                first = false
+                                paths.append(field, to: &out)
+                                out.append(UInt8(ascii: ":"))
+                                (RecordFacts.value(of: field, in: result.record, table) ?? .null).writeCanonical(into: &out)
                             }
-                            tails.append(2 * Int(outcome.rule), to: &out)
-                        } else {
-                            if !outcome.fields.isEmpty {
-                                Self.append("\"missing\":[", to: &out)
-                                Self.writePaths(outcome.fields, paths, into: &out)
-                                Self.append("],", to: &out)
-                            }
-                            tails.append(2 * Int(outcome.rule) + 1, to: &out)
+                            Self.append("},", to: &out)
                         }
+                        tails.append(Int(outcome.rule), to: &out)
                     }
                 }
-                out += criteria.packs[p].resultMiddle
+                out.append(UInt8(ascii: "]"))
+                if !result.notInForce.isEmpty {
+                    Self.append(",\"not_in_force\":[", to: &out)
+                    pack.quotedRuleIDs.withReader { ids in
+                        for (i, rule) in result.notInForce.enumerated() {
+                            if i > 0 { out.append(UInt8(ascii: ",")) }
+                            ids.append(Int(rule), to: &out)
+                        }
+                    }
+                    out.append(UInt8(ascii: "]"))
+                }
+                out += pack.resultMiddle
+                writeQuestions(result.questions, paths, into: &out)
+                Self.append(",\"score\":", to: &out)
                 out += String(result.score).utf8
                 Self.append(",\"verdict\":\"", to: &out)
                 out += result.verdict.rawValue.utf8
-                Self.append("\"}", to: &out)
+                Self.append("\",\"worst_case\":\"", to: &out)
+                out += result.worstCase.rawValue.utf8
+                Self.append("\",\"worst_case_score\":", to: &out)
+                out += String(result.worstCaseScore).utf8
+                out.append(UInt8(ascii: "}"))
             }
-            Self.append("],\"score\":", to: &out)
+            Self.append("],\"questions\":", to: &out)
+            writeQuestions(questions, paths, into: &out)
+            Self.append(",\"score\":", to: &out)
             out += String(score).utf8
             Self.append(",\"verdict\":\"", to: &out)
             out += verdict.rawValue.utf8
-            Self.append("\"}", to: &out)
+            Self.append("\",\"worst_case\":\"", to: &out)
+            out += worstCase.rawValue.utf8
+            Self.append("\",\"worst_case_score\":", to: &out)
+            out += String(worstCaseScore).utf8
+            out.append(UInt8(ascii: "}"))
         }
         return out
+    }
+
+    private func writeQuestions(_ questions: [Question], _ paths: ByteTable.Reader, into out: inout [UInt8]) {
+        out.append(UInt8(ascii: "["))
+        for (i, question) in questions.enumerated() {
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            Self.append("{\"fields\":[", to: &out)
+            paths.append(question.field, to: &out)
+            Self.append("],\"if_best\":\"", to: &out)
+            out += question.ifBest.rawValue.utf8
+            Self.append("\",\"if_worst\":\"", to: &out)
+            out += question.ifWorst.rawValue.utf8
+            Self.append("\",\"rules\":[", to: &out)
+            for (r, ref) in question.ruleRefs.enumerated() {
+                if r > 0 { out.append(UInt8(ascii: ",")) }
+                criteria.packs[Int(ref.pack)].quotedRuleIDs.withReader { $0.append(Int(ref.rule), to: &out) }
+            }
+            Self.append("]}", to: &out)
+        }
+        out.append(UInt8(ascii: "]"))
     }
 
     @inline(__always)
@@ -213,24 +378,18 @@ public struct AssessmentResult: Sendable, Hashable {
         out.append(contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
     }
 
-    /// Field paths as a JSON array body (no brackets); field numbers follow path order.
-    private static func writePaths(_ fields: FieldSet, _ paths: ByteTable.Reader, into out: inout [UInt8]) {
-        var first = true
-        fields.forEach { field in
-            if !first { out.append(UInt8(ascii: ",")) }
-            first = false
-            paths.append(field, to: &out)
-        }
-    }
-
-    /// The `result` column and part of the row hash: same input, same packs → same bytes.
+    /// The `result` column and part of the row hash: same input, same packs, same date → same bytes.
     public var canonicalJSON: JSONValue {
         .object([
+            ("as_of", .string(asOf.description)),
+            ("determined", .bool(determined)),
             ("engine", .string(engine)),
-            ("missing", .array(missing.map(JSONValue.string))),
             ("packs", .array(packs.map(\.canonicalJSON))),
+            ("questions", .array(questions.map(\.canonicalJSON))),
             ("score", .number(Double(score))),
             ("verdict", .string(verdict.rawValue)),
+            ("worst_case", .string(worstCase.rawValue)),
+            ("worst_case_score", .number(Double(worstCaseScore))),
         ])
     }
 
@@ -238,58 +397,82 @@ public struct AssessmentResult: Sendable, Hashable {
 }
 
 extension CriteriaPack {
-    /// Scores one validated record against this pack. Pure and deterministic.
+    /// Scores one validated record against this pack, as of a date. Pure and deterministic.
     ///
-    /// Verdict: the most severe severity among fired rules (`minimal` when none fired), unless a
-    /// rule of a blocking severity needs information and is more severe still: then
-    /// `insufficient_information`. Score: the points of fired rules plus `unknown_weight` times
-    /// the largest points of a reported rule that needs information, at most 100, rounded half up.
-    /// A rule with `report_unknown: false` that needs information is no finding; its missing
-    /// fields still join the assessment's missing information.
-    public func assess(_ record: JSONValue) -> PackResult {
-        assess(RecordFacts(record, table: table), record: record)
+    /// Three-valued: a rule fires when the known facts make its condition true, and is open
+    /// when they leave it unknown. Verdict: the most severe fired rule's severity (`minimal`
+    /// when none fired) — an open rule never erases it. Worst case: the most severe fired or
+    /// open rule's. Score: the points of fired rules; worst-case score: those and the open
+    /// rules' points; both at most 100. A rule whose `applies_from` is after `asOf` is not in
+    /// force and counts for nothing.
+    public func assess(_ record: JSONValue, asOf: CalendarDate) -> PackResult {
+        let facts = RecordFacts(record, table: table)
+        let result = assess(facts, record: record, asOf: asOf)
+        return PackResult(pack: self, record: record, applies: result.applies, verdict: result.verdict, worstCase: result.worstCase,
+                          score: result.score, worstCaseScore: result.worstCaseScore, fired: result.fired, open: result.open,
+                          notInForce: result.notInForce,
+                          questions: QuestionRanking.rank(result.open.map { .init(pack: 0, open: $0, id: rules[Int($0.rule)].id, core: coreFields[Int($0.rule)]) },
+                                                          settled: result.verdict, table: table))
     }
 
-    func assess(_ facts: RecordFacts, record: JSONValue) -> PackResult {
-        var outcomes: [Outcome] = []
-        outcomes.reserveCapacity(rules.count)
-        var worstFired: Verdict = .minimal
-        var worstUnknown: Verdict? = nil
-        var points = 0
-        var largestUnknown = 0
-        var allMissing = FieldSet()
+    /// A pack's result before its questions are ranked.
+    struct Scored {
+        let applies: Applicability
+        let verdict: Verdict
+        let worstCase: Verdict
+        let score: Int
+        let worstCaseScore: Int
+        let fired: [Outcome]
+        let open: [OpenRule]
+        let notInForce: [Int32]
+    }
+
+    func assess(_ facts: RecordFacts, record: JSONValue, asOf: CalendarDate) -> Scored {
+        var fired: [Outcome] = []
+        var open: [OpenRule] = []
+        var notInForce: [Int32] = []
+        var settled: Verdict = .minimal, worst: Verdict = .minimal
+        var points = 0, openPoints = 0
         program.evaluate(facts) { evaluation in
+            var pending: [(rule: Int32, root: Int32, missing: FieldSet)] = []
             scoring.withUnsafeBufferPointer { scoring in
                 for index in scoring.indices {
                     let rule = scoring[index]
+                    if let from = rule.appliesFrom, asOf < from { notInForce.append(Int32(index)); continue }
                     var fields = FieldSet()
                     switch evaluation.code(rule.root) {
                     case Evaluation.no: continue
                     case Evaluation.yes:
-                        worstFired = min(worstFired, rule.severity)
+                        settled = min(settled, rule.severity)
+                        worst = min(worst, rule.severity)
                         points += rule.points
                         evaluation.decidingFacts(rule.root, into: &fields)
-                        outcomes.append(Outcome(rule: Int32(index), fired: true, fields: fields))
+                        fired.append(Outcome(rule: Int32(index), fields: fields))
                     default:
+                        worst = min(worst, rule.severity)
+                        openPoints += rule.points
                         evaluation.missing(rule.root, into: &fields)
-                        allMissing.formUnion(fields)
-                        if rule.blocking {
-                            worstUnknown = worstUnknown.map { min($0, rule.severity) } ?? rule.severity
-                        }
-                        guard rule.reporting else { continue }
-                        largestUnknown = max(largestUnknown, rule.points)
-                        outcomes.append(Outcome(rule: Int32(index), fired: false, fields: fields))
+                        pending.append((Int32(index), rule.root, fields))
+                    }
+                }
+            }
+            guard !pending.isEmpty else { return }
+            // What each absent field could do: worked out only when some rule is open.
+            withUnsafeTemporaryAllocation(of: FieldSet.self, capacity: program.nodes.count) { canFire in
+                withUnsafeTemporaryAllocation(of: FieldSet.self, capacity: program.nodes.count) { canRuleOut in
+                    evaluation.forcing(yes: canFire, no: canRuleOut)
+                    for p in pending {
+                        let rule = scoring[Int(p.rule)]
+                        open.append(OpenRule(rule: p.rule, severity: rule.severity, points: rule.points, missing: p.missing,
+                                             canFire: canFire[Int(p.root)].intersection(p.missing),
+                                             canRuleOut: canRuleOut[Int(p.root)].intersection(p.missing),
+                                             satisfaction: evaluation.satisfaction(p.root)))
                     }
                 }
             }
         }
-        let total = Double(points) + unknownWeight * Double(largestUnknown)
-        var verdict = worstFired
-        if let worstUnknown, worstUnknown < worstFired { verdict = .insufficientInformation }
-        return PackResult(pack: self, record: record, applies: applicability(facts),
-                          verdict: verdict, score: min(100, Int(total.rounded(.toNearestOrAwayFromZero))),
-                          outcomes: outcomes, worstFired: worstFired, worstBlockingUnknown: worstUnknown,
-                          missingFields: allMissing)
+        return Scored(applies: applicability(facts), verdict: settled, worstCase: worst, score: min(100, points),
+                      worstCaseScore: min(100, points + openPoints), fired: fired, open: open, notInForce: notInForce)
     }
 
     public func applicability(for record: JSONValue) -> Applicability {
@@ -329,28 +512,35 @@ public struct CriteriaSet: Sendable {
     /// The built-in packs: EU AI Act, GDPR DPIA, privacy baseline.
     public static var builtIn: CriteriaSet { CriteriaSet(CriteriaPack.builtIn) }
 
-    /// Overall verdict: the most severe fired severity over all packs, unless a blocking unknown
-    /// in any pack is more severe (then `insufficient_information`). Overall score: the highest
-    /// pack score.
-    public func assess(_ record: JSONValue) -> AssessmentResult {
-        let facts = RecordFacts(record, table: packs[0].table)
+    /// Overall: the most severe settled verdict and the most severe worst case of any pack, the
+    /// highest scores, and the questions over every pack's open rules, ranked against the
+    /// overall settled verdict.
+    public func assess(_ record: JSONValue, asOf: CalendarDate) -> AssessmentResult {
+        let table = packs[0].table
+        let facts = RecordFacts(record, table: table)
         var results: [PackResult] = []
         results.reserveCapacity(packs.count)
-        var worstFired: Verdict = .minimal
-        var worstUnknown: Verdict? = nil
-        var missing = FieldSet()
-        var score = 0
+        var settled: Verdict = .minimal, worst: Verdict = .minimal
+        var score = 0, worstScore = 0
+        var candidates: [QuestionRanking.Candidate] = []
         for p in packs.indices {
-            let result = packs[p].table === packs[0].table ? packs[p].assess(facts, record: record) : packs[p].assess(record)
-            worstFired = min(worstFired, result.worstFired)
-            if let unknown = result.worstBlockingUnknown { worstUnknown = worstUnknown.map { min($0, unknown) } ?? unknown }
-            missing.formUnion(result.missingFields)
-            score = max(score, result.score)
-            results.append(result)
+            let pack = packs[p]
+            let scored = pack.assess(facts, record: record, asOf: asOf)
+            settled = min(settled, scored.verdict)
+            worst = min(worst, scored.worstCase)
+            score = max(score, scored.score)
+            worstScore = max(worstScore, scored.worstCaseScore)
+            let own = scored.open.map { QuestionRanking.Candidate(pack: p, open: $0, id: pack.rules[Int($0.rule)].id, core: pack.coreFields[Int($0.rule)]) }
+            candidates += own
+            results.append(PackResult(pack: pack, record: record, applies: scored.applies, verdict: scored.verdict,
+                                      worstCase: scored.worstCase, score: scored.score, worstCaseScore: scored.worstCaseScore,
+                                      fired: scored.fired, open: scored.open, notInForce: scored.notInForce,
+                                      questions: QuestionRanking.rank(own,
+                                                                      settled: scored.verdict, table: table)))
         }
-        var verdict = worstFired
-        if let worstUnknown, worstUnknown < worstFired { verdict = .insufficientInformation }
-        return AssessmentResult(engine: Engine.version, verdict: verdict, score: score, packs: results, missingFields: missing, criteria: self)
+        return AssessmentResult(engine: Engine.version, asOf: asOf, verdict: settled, worstCase: worst, score: score,
+                                worstCaseScore: worstScore, packs: results,
+                                questions: QuestionRanking.rank(candidates, settled: settled, table: table), criteria: self)
     }
 }
 

@@ -231,6 +231,82 @@ struct Evaluation {
         }
     }
 
+    /// For every node, the absent fields that, answered alone, can make it true (`yes`) and those
+    /// that can make it false (`no`); a decided node has every field in the set of its value and
+    /// none in the other. A field's tests are taken as independent of each other (answering it
+    /// may be able to make two tests of it true only one at a time): the sets say what an answer
+    /// can do, not what one answer does. Composites in program order, parts first.
+    func forcing(yes: UnsafeMutableBufferPointer<FieldSet>, no: UnsafeMutableBufferPointer<FieldSet>) {
+        for i in nodes.indices {
+            let value = codes[i]
+            if value == Self.yes { yes[i] = .all; no[i] = FieldSet(); continue }
+            if value == Self.no { yes[i] = FieldSet(); no[i] = .all; continue }
+            let node = nodes[i]
+            let parts = Int(node.first)..<Int(node.first + node.count)
+            switch node.kind {
+            case .leaf:
+                var field = FieldSet()
+                field.insert(Int(node.value))
+                yes[i] = field; no[i] = field
+            case .not:
+                let part = Int(children[Int(node.first)])
+                yes[i] = no[part]; no[i] = yes[part]
+            case .all:
+                var y = FieldSet.all, n = FieldSet()
+                for c in parts { let part = Int(children[c]); y = y.intersection(yes[part]); n.formUnion(no[part]) }
+                yes[i] = y; no[i] = n
+            case .any:
+                var y = FieldSet(), n = FieldSet.all
+                for c in parts { let part = Int(children[c]); y.formUnion(yes[part]); n = n.intersection(no[part]) }
+                yes[i] = y; no[i] = n
+            case .atLeast:
+                // True when at least n parts are: a field that can make n parts true. False when
+                // fewer than n can be: a field that can make more than (parts − n) of them false.
+                let need = Int(node.value), total = Int(node.count)
+                func reach(_ sets: UnsafeMutableBufferPointer<FieldSet>, _ threshold: Int) -> FieldSet {
+                    var always = 0, candidates = FieldSet()
+                    for c in parts {
+                        let set = sets[Int(children[c])]
+                        if set == .all { always += 1 } else { candidates.formUnion(set) }
+                    }
+                    var out = FieldSet()
+                    candidates.forEach { field in
+                        var k = always
+                        for c in parts where sets[Int(children[c])] != .all && sets[Int(children[c])].contains(field) { k += 1 }
+                        if k >= threshold { out.insert(field) }
+                    }
+                    return out
+                }
+                yes[i] = reach(yes, need)
+                no[i] = reach(no, total - need + 1)
+            }
+        }
+    }
+
+    /// How much of a condition the known facts already satisfy, from 0 to 1: a decided node 1 or
+    /// 0; an unknown leaf 0; `all` the mean of its parts but its open exceptions (an unknown
+    /// `not`: "unless …", which nobody has shown to apply or not), `any` the largest, `at_least n`
+    /// the mean of its n largest; `not` one minus its part's.
+    func satisfaction(_ index: Int32) -> Double {
+        let value = code(index)
+        if value == Self.yes { return 1 }
+        if value == Self.no { return 0 }
+        let node = nodes[Int(index)]
+        let parts = (Int(node.first)..<Int(node.first + node.count)).map { children[$0] }
+        switch node.kind {
+        case .leaf: return 0
+        case .not: return 1 - satisfaction(parts[0])
+        case .all:
+            // An open exception ("unless …", a `not`) neither counts for the rule nor against it.
+            let counted = parts.filter { nodes[Int($0)].kind != .not || code($0) != Self.unknown }
+            return counted.isEmpty ? 0 : counted.reduce(0) { $0 + satisfaction($1) } / Double(counted.count)
+        case .any: return parts.reduce(0) { max($0, satisfaction($1)) }
+        case .atLeast:
+            let best = parts.map(satisfaction).sorted(by: >).prefix(Int(node.value))
+            return best.reduce(0, +) / Double(node.value)
+        }
+    }
+
     /// Any test, including those on free text or mixed values, which compare the value as submitted.
     static func apply(_ test: Condition.Test, field: Int, _ fact: Fact, _ facts: RecordFacts) -> Truth {
         if case .exists(let expected) = test {

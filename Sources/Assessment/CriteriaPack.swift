@@ -12,32 +12,38 @@ public final class CriteriaPack: Sendable {
         public let points: Int
         public let rationale: String
         public let remediation: String
-        /// When it needs information, may this rule make the verdict insufficient_information?
-        public let blocksVerdict: Bool
-        /// When it needs information, is that a finding? (Otherwise its missing fields only join
-        /// the assessment's list of missing information.)
-        public let reportsUnknown: Bool
+        /// The day from which the rule applies in law (`applies_from`); before it, an assessment
+        /// lists the rule as not yet in force and neither fires nor asks about it.
+        public let appliesFrom: CalendarDate?
+        /// A criterion that counts toward a threshold ("at least 2 of these 9") of other rules:
+        /// what it is, rather than a finding of its own severity.
+        public let threshold: Threshold?
         let condition: Condition
         /// The fields the rule reads, for `criteria show`.
         public let fields: [String]
 
         init(id: String, title: String, citation: String, severity: Verdict, points: Int, rationale: String, remediation: String,
-             blocksVerdict: Bool, reportsUnknown: Bool, condition: Condition, fields: [String]) {
+             appliesFrom: CalendarDate?, threshold: Threshold?, condition: Condition, fields: [String]) {
             self.id = id; self.title = title; self.citation = citation; self.severity = severity; self.points = points
-            self.rationale = rationale; self.remediation = remediation; self.blocksVerdict = blocksVerdict
-            self.reportsUnknown = reportsUnknown; self.condition = condition; self.fields = fields
+            self.rationale = rationale; self.remediation = remediation; self.appliesFrom = appliesFrom; self.threshold = threshold
+            self.condition = condition; self.fields = fields
         }
 
-        /// Canonical JSON of a finding of this rule after its facts and missing fields.
-        func findingTail(_ outcome: Finding.Outcome) -> [UInt8] {
-            var t: [UInt8] = Array(#""outcome":"#.utf8)
-            JSONValue.writeString(outcome.rawValue, into: &t)
-            t += Array(#","points":"#.utf8) + Array(String(points).utf8)
+        /// Canonical JSON of a fired finding of this rule after its facts.
+        var findingTail: [UInt8] {
+            var t: [UInt8] = Array(#""outcome":"fired","points":"#.utf8) + Array(String(points).utf8)
             t += Array(#","rule":"#.utf8); JSONValue.writeString(id, into: &t)
             t += Array(#","severity":"#.utf8); JSONValue.writeString(severity.rawValue, into: &t)
             t.append(UInt8(ascii: "}"))
             return t
         }
+    }
+
+    /// The rules a criterion counts toward, and how many criteria of how many they need.
+    public struct Threshold: Sendable, Hashable {
+        public let rules: [String]
+        public let atLeast: Int
+        public let of: Int
     }
 
     public let id: String
@@ -47,8 +53,9 @@ public final class CriteriaPack: Sendable {
     public let rules: [Rule]
     /// ISO country codes where the pack binds in law; elsewhere it is a benchmark.
     public let bindingIn: Set<String>
-    public let blockingSeverities: Set<Verdict>
-    public let unknownWeight: Double
+    /// Keys the pack uses that the engine no longer needs (it derives what they said), each
+    /// with what to do; the pack still compiles.
+    public let warnings: [CompileError]
     /// The pack's canonical JSON, exactly what `sha256` is computed over and what is stored.
     public let canonicalText: String
     public let sha256: [UInt8]
@@ -56,21 +63,23 @@ public final class CriteriaPack: Sendable {
     let program: ConditionProgram
     /// The numbering of fields the conditions use.
     let table: FieldTable
-    /// Canonical JSON of a pack result between its findings and its score.
+    /// Canonical JSON of a pack result between its findings (or not_in_force) and its questions.
     let resultMiddle: [UInt8]
-    /// Canonical JSON of each rule's finding after its facts and missing fields: entry 2i when
-    /// rule i fired, 2i + 1 when it needs information.
+    /// Canonical JSON of each rule's fired finding after its facts.
     let findingTails: ByteTable
+    /// Each rule's id as a JSON string literal.
+    let quotedRuleIDs: ByteTable
     /// Per rule, as plain values for the scoring loop.
     struct Scoring: Sendable {
         let root: Int32
         let severity: Verdict
         let points: Int
-        /// May its needing information make the verdict insufficient_information?
-        let blocking: Bool
-        let reporting: Bool
+        let appliesFrom: CalendarDate?
     }
     let scoring: [Scoring]
+    /// Per rule, the fields its condition tests outside any `not`: what makes it fire, as
+    /// against its exceptions (a question about the former is asked first).
+    let coreFields: [FieldSet]
     /// `bindingIn`'s two-letter codes as a bit set over `CountryCode` (676 bits).
     let bindingCodes: [UInt64]
 
@@ -166,13 +175,11 @@ public final class CriteriaPack: Sendable {
         } else {
             bindingIn = []
         }
+        var warnings: [CompileError] = []
         let aggregation = document["aggregation"] ?? .object([])
-        if case .array(let names)? = aggregation["blocking_severities"] {
-            blockingSeverities = Set(names.compactMap { $0.stringValue.flatMap(Verdict.init(rawValue:)) })
-        } else {
-            blockingSeverities = [.prohibited]
+        for key in ["blocking_severities", "unknown_weight"] where aggregation[key] != nil {
+            warnings.append(CompileError(path: "aggregation.\(key)", message: Self.redundant[key]!))
         }
-        if case .number(let w)? = aggregation["unknown_weight"] { unknownWeight = w } else { unknownWeight = 0.5 }
 
         var compiler = ConditionCompiler(schema: schema)
         if case .object(let definitions)? = document["definitions"] {
@@ -184,7 +191,7 @@ public final class CriteriaPack: Sendable {
         guard case .array(let ruleDocs)? = document["rules"], !ruleDocs.isEmpty else {
             throw CompileError(path: "rules", message: "a pack needs at least one rule")
         }
-        var rules: [Rule] = []
+        var parsed: [(id: String, doc: JSONValue, points: Int, appliesFrom: CalendarDate?, condition: Condition)] = []
         var seen: Set<String> = []
         for (i, doc) in ruleDocs.enumerated() {
             let at = "rules[\(i)]"
@@ -193,25 +200,41 @@ public final class CriteriaPack: Sendable {
                 throw CompileError(path: "\(at).id", message: "duplicate rule id \"\(ruleID)\"; rule ids must be unique in a pack")
             }
             let condition = try compiler.compile(doc["when"]!, at: "\(at).when")
-            var blocks = true
-            if case .bool(let b)? = doc["blocks_verdict"] { blocks = b }
-            var reports = true
-            if case .bool(let b)? = doc["report_unknown"] { reports = b }
+            for key in ["blocks_verdict", "report_unknown"] where doc[key] != nil {
+                warnings.append(CompileError(path: "\(at).\(key)", message: Self.redundant[key]!))
+            }
             guard case .number(let points)? = doc["points"] else { throw CompileError(path: "\(at).points", message: "points missing") }
-            rules.append(Rule(id: ruleID, title: doc["title"]!.stringValue!, citation: doc["citation"]!.stringValue!,
-                              severity: Verdict(rawValue: doc["severity"]!.stringValue!)!, points: Int(points),
-                              rationale: doc["rationale"]!.stringValue!, remediation: doc["remediation"]!.stringValue!,
-                              blocksVerdict: blocks, reportsUnknown: reports, condition: condition,
-                              fields: compiler.fields(of: condition).sorted()))
+            var appliesFrom: CalendarDate? = nil
+            if let text = doc["applies_from"]?.stringValue {
+                guard let date = CalendarDate(text) else {
+                    throw CompileError(path: "\(at).applies_from", message: "\"\(text)\" is not a date; write the day the rule applies from as YYYY-MM-DD")
+                }
+                appliesFrom = date
+            }
+            parsed.append((ruleID, doc, Int(points), appliesFrom, condition))
+        }
+        self.warnings = warnings
+        let bindingSet = bindingIn
+        let program = ConditionProgram(definitions: compiler.compiled, rules: parsed.map(\.condition))
+        let thresholds = Self.thresholds(parsed.map(\.id), program)
+        let rules = parsed.enumerated().map { i, rule in
+            Rule(id: rule.id, title: rule.doc["title"]!.stringValue!, citation: rule.doc["citation"]!.stringValue!,
+                 severity: Verdict(rawValue: rule.doc["severity"]!.stringValue!)!, points: rule.points,
+                 rationale: rule.doc["rationale"]!.stringValue!, remediation: rule.doc["remediation"]!.stringValue!,
+                 appliesFrom: rule.appliesFrom, threshold: thresholds[i], condition: rule.condition,
+                 fields: compiler.fields(of: rule.condition).sorted())
         }
         self.rules = rules
-        findingTails = ByteTable(rules.flatMap { [$0.findingTail(.fired), $0.findingTail(.needsInformation)] })
-        let blockingSet = blockingSeverities, bindingSet = bindingIn
-        let program = ConditionProgram(definitions: compiler.compiled, rules: rules.map(\.condition))
+        findingTails = ByteTable(rules.map(\.findingTail))
+        quotedRuleIDs = ByteTable(rules.map { rule in
+            var quoted: [UInt8] = []
+            JSONValue.writeString(rule.id, into: &quoted)
+            return quoted
+        })
         self.program = program
+        coreFields = program.ruleRoots.map { Self.coreFields(of: $0, program) }
         scoring = rules.indices.map { i in
-            Scoring(root: program.ruleRoots[i], severity: rules[i].severity, points: rules[i].points,
-                    blocking: rules[i].blocksVerdict && blockingSet.contains(rules[i].severity), reporting: rules[i].reportsUnknown)
+            Scoring(root: program.ruleRoots[i], severity: rules[i].severity, points: rules[i].points, appliesFrom: rules[i].appliesFrom)
         }
         var codes = [UInt64](repeating: 0, count: 11)
         for code in bindingSet {
@@ -222,12 +245,62 @@ public final class CriteriaPack: Sendable {
         table = compiler.table
         canonicalText = document.canonicalString
         sha256 = Array(SHA256.hash(data: Array(canonicalText.utf8)))
-        var middle: [UInt8] = Array(#"],"pack":{"id":"#.utf8)
+        var middle: [UInt8] = Array(#","pack":{"id":"#.utf8)
         JSONValue.writeString(id, into: &middle)
         middle += Array(#","sha256":""#.utf8) + Array(sha256.hexString.utf8) + Array(#"","version":"#.utf8)
         JSONValue.writeString(version, into: &middle)
-        middle += Array(#"},"score":"#.utf8)
+        middle += Array(#"},"questions":"#.utf8)
         resultMiddle = middle
+    }
+}
+
+extension CriteriaPack {
+    /// What each key the engine no longer needs said, and why it is not needed.
+    static let redundant: [String: String] = [
+        "blocking_severities": "no longer used: an assessment gives the settled verdict and the worst case, so no severity needs to block the verdict; remove the key",
+        "unknown_weight": "no longer used: the score is the points of fired rules and worst_case_score the points the open facts could add; remove the key",
+        "blocks_verdict": "no longer used: an open rule never erases the settled verdict, it makes the worst case; remove the key",
+        "report_unknown": "no longer used: an open rule is asked about when it could change the verdict, and not otherwise; remove the key",
+    ]
+
+    /// The fields tested under an even number of `not`s from `root`.
+    static func coreFields(of root: Int32, _ program: ConditionProgram) -> FieldSet {
+        var fields = FieldSet()
+        var stack: [(node: Int32, negated: Bool)] = [(root, false)]
+        while let (index, negated) = stack.popLast() {
+            let node = program.nodes[Int(index)]
+            switch node.kind {
+            case .leaf: if !negated { fields.insert(Int(node.value)) }
+            case .not: stack.append((program.children[Int(node.first)], !negated))
+            default: for c in Int(node.first)..<Int(node.first + node.count) { stack.append((program.children[c], negated)) }
+            }
+        }
+        return fields
+    }
+
+    /// Marks the rules that are criteria of a threshold: a rule whose condition is a part of an
+    /// `at_least` that other rules test counts toward those rules.
+    static func thresholds(_ ids: [String], _ program: ConditionProgram) -> [Threshold?] {
+        func cone(_ root: Int32) -> Set<Int32> {
+            var seen: Set<Int32> = [], stack = [root]
+            while let node = stack.popLast() {
+                guard seen.insert(node).inserted else { continue }
+                let n = program.nodes[Int(node)]
+                stack += program.children[Int(n.first)..<Int(n.first + n.count)]
+            }
+            return seen
+        }
+        let cones = program.ruleRoots.map(cone)
+        var found = [Threshold?](repeating: nil, count: ids.count)
+        for (a, node) in program.nodes.enumerated() where node.kind == .atLeast {
+            let parts = Set(program.children[Int(node.first)..<Int(node.first + node.count)])
+            let users = ids.indices.filter { cones[$0].contains(Int32(a)) && program.ruleRoots[$0] != Int32(a) }.map { ids[$0] }
+            guard !users.isEmpty else { continue }
+            for i in ids.indices where parts.contains(program.ruleRoots[i]) {
+                found[i] = Threshold(rules: users, atLeast: Int(node.value), of: Int(node.count))
+            }
+        }
+        return found
     }
 }
 

@@ -12,9 +12,13 @@ final class FieldTable: Sendable {
         /// Enum values, for enum fields and arrays of enums (at most 64); empty otherwise.
         let values: [String]
         let isArray: Bool
+        /// What to ask whoever can answer when this field is unknown (the schema's `x-question`).
+        let question: String
 
-        init(path: String, values: [String], isArray: Bool) {
+        init(path: String, values: [String], isArray: Bool, question: String? = nil) {
             self.path = path
+            self.question = question
+                ?? "What is \(path)?\(values.isEmpty ? "" : " (one of: \(values.joined(separator: ", ")))")"
             keys = path.split(separator: ".").map(String.init)
             self.values = values
             self.isArray = isArray
@@ -66,7 +70,8 @@ final class FieldTable: Sendable {
         precondition(leaves.count <= 256, "the deployment schema has more than 256 leaf fields; widen FieldSet")
         fields = leaves.map { leaf in
             let values = leaf.schema.allowedValues ?? []
-            return Field(path: leaf.path, values: values.count <= 64 ? values : [], isArray: leaf.schema.isArray)
+            return Field(path: leaf.path, values: values.count <= 64 ? values : [], isArray: leaf.schema.isArray,
+                         question: leaf.schema.question)
         }
         var enums: [Enum] = [], valueOffsets: [Int32] = [0], valueBytes: [UInt8] = []
         for field in fields {
@@ -330,6 +335,42 @@ struct FieldSet: Hashable, Sendable {
     }
 
     var isEmpty: Bool { words.0 | words.1 | words.2 | words.3 == 0 }
+
+    /// Every field: what can decide a condition that is already decided.
+    static let all: FieldSet = {
+        var set = FieldSet()
+        set.words = (~0, ~0, ~0, ~0)
+        return set
+    }()
+
+    @inline(__always)
+    func contains(_ field: Int) -> Bool {
+        let bit = UInt64(1) << UInt64(field & 63)
+        switch field >> 6 {
+        case 0: return words.0 & bit != 0
+        case 1: return words.1 & bit != 0
+        case 2: return words.2 & bit != 0
+        default: return words.3 & bit != 0
+        }
+    }
+
+    @inline(__always)
+    func intersection(_ other: FieldSet) -> FieldSet {
+        var out = FieldSet()
+        out.words = (words.0 & other.words.0, words.1 & other.words.1, words.2 & other.words.2, words.3 & other.words.3)
+        return out
+    }
+
+    @inline(__always)
+    func union(_ other: FieldSet) -> FieldSet {
+        var out = self
+        out.formUnion(other)
+        return out
+    }
+
+    var count: Int {
+        words.0.nonzeroBitCount + words.1.nonzeroBitCount + words.2.nonzeroBitCount + words.3.nonzeroBitCount
+    }
 
     /// Calls `body` with each member, ascending; allocates nothing.
     @inline(__always)

@@ -26,6 +26,9 @@ public final class RecordSchema: Sendable {
     let minLength: Int?
     let maxLength: Int?
     let maxItems: Int?
+    /// `x-question`: the field asked about in plain words, for whoever can answer it (an agency,
+    /// a vendor); what an assessment's open questions say.
+    public let question: String?
 
     static let annotationKeywords: Set<String> = ["$schema", "$id", "title", "description", "$comment", "examples", "default"]
 
@@ -44,6 +47,7 @@ public final class RecordSchema: Sendable {
         var items: RecordSchema?
         var minimum: Double?, maximum: Double?
         var minLength: Int?, maxLength: Int?, maxItems: Int?
+        var question: String?
         for (key, value) in members {
             switch (key, value) {
             case ("type", .string(let t)): types = [t]
@@ -62,6 +66,7 @@ public final class RecordSchema: Sendable {
             case ("minLength", .number(let n)): minLength = Int(n)
             case ("maxLength", .number(let n)): maxLength = Int(n)
             case ("maxItems", .number(let n)): maxItems = Int(n)
+            case ("x-question", .string(let q)): question = q
             default:
                 if !Self.annotationKeywords.contains(key) {
                     throw CompileError(description: "\(path): unsupported schema keyword \"\(key)\"")
@@ -81,6 +86,18 @@ public final class RecordSchema: Sendable {
         self.minLength = minLength
         self.maxLength = maxLength
         self.maxItems = maxItems
+        self.question = question
+    }
+
+    /// Every leaf field's path and `x-question`, for the fields that have one, in path order.
+    public var fieldQuestions: [(path: String, question: String)] {
+        var out: [(path: String, question: String)] = []
+        func walk(_ schema: RecordSchema, _ path: String) {
+            if let question = schema.question { out.append((path, question)) }
+            for key in schema.propertyOrder { walk(schema.properties[key]!, path.isEmpty ? key : "\(path).\(key)") }
+        }
+        walk(self, "")
+        return out.sorted { $0.path < $1.path }
     }
 
     /// The schema of the property at a dotted path, if the schema declares it.

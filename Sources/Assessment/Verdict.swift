@@ -1,12 +1,12 @@
-/// The outcome of an assessment, most severe first.
+/// The outcome of an assessment, most severe first. An assessment gives two: the settled verdict
+/// and the worst case (engine 3's `insufficient_information` is no verdict any more; stored rows
+/// of engine 3 keep it).
 public enum Verdict: String, Sendable, CaseIterable, Comparable {
     case prohibited
     case highRisk = "high_risk"
     case elevated
     case limited
     case minimal
-    /// Unknown facts decide whether a more severe verdict applies: the record needs information.
-    case insufficientInformation = "insufficient_information"
 
     /// Rank of the severities a rule can carry; lower is more severe.
     var rank: Int {
@@ -16,7 +16,6 @@ public enum Verdict: String, Sendable, CaseIterable, Comparable {
         case .elevated: 2
         case .limited: 3
         case .minimal: 4
-        case .insufficientInformation: 5
         }
     }
 
@@ -41,5 +40,13 @@ extension Applicability {
     /// country; otherwise a benchmark.
     public static func overall(_ packs: [Applicability]) -> Applicability {
         packs.contains(.binding) ? .binding : packs.contains(.undetermined) ? .undetermined : .benchmark
+    }
+}
+
+extension Verdict {
+    /// A settled verdict and its worst case as one phrase: `high_risk`, or
+    /// `high_risk — could be prohibited` while open facts could make it worse.
+    public static func range(_ settled: Verdict, _ worstCase: Verdict) -> String {
+        settled == worstCase ? settled.rawValue : "\(settled.rawValue) — could be \(worstCase.rawValue)"
     }
 }

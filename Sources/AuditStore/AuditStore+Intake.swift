@@ -54,10 +54,13 @@ public struct BatchRecord: Sendable, Hashable {
 
 extension AuditStore {
     /// Creates the batch, or returns it unchanged if it exists (a resumed submission).
-    public func openBatch(id: String, name: String, source: String, organisation: String, criteriaSHA256: [UInt8]) throws -> BatchRecord {
+    /// `asOf`: the day its records are assessed as of; `reassessmentOf`: the batch whose records
+    /// it assesses again. A resumed batch keeps the date and link it was opened with.
+    public func openBatch(id: String, name: String, source: String, organisation: String, criteriaSHA256: [UInt8],
+                          asOf: CalendarDate, reassessmentOf: String? = nil) throws -> BatchRecord {
         try connection.query("""
-            INSERT INTO oversight.batches (batch_id, name, source, organisation, criteria_sha256)
-            VALUES (\(id)::uuid, \(name), \(source), \(organisation), \(criteriaSHA256))
+            INSERT INTO oversight.batches (batch_id, name, source, organisation, criteria_sha256, as_of, reassessment_of)
+            VALUES (\(id)::uuid, \(name), \(source), \(organisation), \(criteriaSHA256), \(asOf.description)::date, \(reassessmentOf)::uuid)
             ON CONFLICT (batch_id) DO NOTHING
             """)
         guard let batch = try batch(id: id) else { throw StoreError(message: "batch \(id) vanished after insert") }

@@ -6,6 +6,8 @@ public struct AssessmentRow: Sendable {
     public let seq: Int64
     public let recordID: String?
     public let verdict: Verdict
+    public let worstCase: Verdict
+    public let determined: Bool
     public let score: Int
     public let applies: Applicability
     public let inputSHA256: [UInt8]
@@ -19,6 +21,8 @@ public struct AssessmentRow: Sendable {
         self.seq = seq
         self.recordID = recordID
         self.verdict = result.verdict
+        self.worstCase = result.worstCase
+        self.determined = result.determined
         self.score = result.score
         self.applies = Applicability.overall(result.packs.map(\.applies))
         self.inputSHA256 = inputSHA256
@@ -33,12 +37,14 @@ public struct AssessmentRow: Sendable {
 extension AssessmentRow {
     /// The columns `write(into:)` fills, in order.
     public static let copyColumns: StaticString = """
-        batch_id, seq, record_id, verdict, score, applies, criteria_sha256, input_sha256, row_sha256, result, engine, worker, attempt
+        batch_id, seq, record_id, verdict, worst_case, determined, score, applies, criteria_sha256, input_sha256, row_sha256, result,
+        engine, worker, attempt
         """
 
     /// One COPY row of this assessment under `seq` (the bench reuses rows under other seqs).
     public func write(into w: inout PGCopyWriter, seq: Int64, batchID: [UInt8], criteriaSHA256: [UInt8], worker: [UInt8]) throws(PQError) {
-        w.add(utf8: batchID); w.add(seq); w.add(recordID); w.add(verdict.rawValue); w.add(score)
+        w.add(utf8: batchID); w.add(seq); w.add(recordID); w.add(verdict.rawValue); w.add(worstCase.rawValue)
+        w.add(determined); w.add(score)
         w.add(applies.rawValue); w.add(bytea: criteriaSHA256); w.add(bytea: inputSHA256)
         w.add(bytea: rowSHA256); w.add(utf8: result); w.add(engine); w.add(utf8: worker); w.add(attempt)
         try w.endRow()
@@ -69,10 +75,8 @@ extension AuditStore {
         return try connection.transaction {
             try copyRows(into: "assessments_staging", batchID: batchID, criteriaSHA256: criteriaSHA256, worker: worker, rows: rows)
             return try connection.query("""
-                    INSERT INTO oversight.assessments (batch_id, seq, record_id, verdict, score, applies, criteria_sha256,
-                        input_sha256, row_sha256, result, engine, worker, attempt)
-                    SELECT batch_id, seq, record_id, verdict, score, applies, criteria_sha256,
-                        input_sha256, row_sha256, result, engine, worker, attempt FROM assessments_staging
+                    INSERT INTO oversight.assessments (\(unescaped: AssessmentRow.copyColumns))
+                    SELECT \(unescaped: AssessmentRow.copyColumns) FROM assessments_staging
                     ON CONFLICT (batch_id, seq) DO NOTHING
                     """).affectedRows
         }
@@ -94,7 +98,7 @@ extension AuditStore {
         // would need SELECT on every assessment, which a worker must not have.
         try connection.query("""
             CREATE TEMP TABLE IF NOT EXISTS assessments_staging (
-                batch_id uuid, seq bigint, record_id text, verdict text, score smallint, applies text,
+                batch_id uuid, seq bigint, record_id text, verdict text, worst_case text, determined boolean, score smallint, applies text,
                 criteria_sha256 bytea, input_sha256 bytea, row_sha256 bytea, result text, engine text,
                 worker text, attempt smallint
             ) ON COMMIT DELETE ROWS

@@ -58,6 +58,14 @@ public final class AuditStore {
         return set
     }
 
+    /// The day a batch is assessed as of (fixed when it was opened); nil if there is no such batch.
+    public func assessmentDate(batchID: String) throws -> CalendarDate? {
+        let rows = try connection.query("SELECT to_char(as_of, 'YYYY-MM-DD') FROM oversight.batches WHERE batch_id = \(batchID)::uuid")
+        guard rows.rowCount == 1, let text = rows.string(0, 0) else { return nil }
+        guard let date = CalendarDate(text) else { throw StoreError(message: "batch \(batchID) has an unreadable date \(text)") }
+        return date
+    }
+
     /// The pack with this SHA-256, compiled; nil if the store has none.
     public func pack(sha256: [UInt8]) throws -> CriteriaPack? {
         let rows = try connection.query("SELECT body::text FROM oversight.criteria_packs WHERE sha256 = \(sha256)")

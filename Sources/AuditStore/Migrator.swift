@@ -58,6 +58,7 @@ public struct Migrator {
             }
             applied.append(migration.name)
         }
+        try syncFieldQuestions(connection)
         return Report(applied: applied, current: migrations.last?.version ?? 0)
     }
 }
@@ -70,7 +71,27 @@ extension Migrator {
         let rows = try connection.query("SELECT version, sha256 FROM oversight.schema_migrations")
         var done: [Int: [UInt8]] = [:]
         for i in 0..<rows.rowCount { done[rows.int(i, 0)!] = rows.bytes(i, 1) }
-        return migrations.allSatisfy { done[$0.version] == Array(SHA256.hash(data: Array($0.sql.utf8))) }
+        guard migrations.allSatisfy({ done[$0.version] == Array(SHA256.hash(data: Array($0.sql.utf8))) }) else { return false }
+        return try connection.query("""
+            SELECT EXISTS (SELECT 1 FROM oversight.field_questions WHERE schema_sha256 = \(schemaSHA256))
+            """).bool(0, 0) ?? false
+    }
+
+    /// The SHA-256 of the deployment schema this program was built with.
+    static let schemaSHA256: [UInt8] = Array(SHA256.hash(data: Array((EmbeddedSchemas.text(named: "deployment.schema.json") ?? "").utf8)))
+
+    /// Writes the words of every field's question (the schema's `x-question`) into
+    /// `oversight.field_questions`, where the views find the question a stored result names by
+    /// field path; replaced whole when the schema changes.
+    static func syncFieldQuestions(_ connection: PGConnection) throws {
+        let questions = RecordSchema.deployment.fieldQuestions
+        try connection.transaction {
+            try connection.query("DELETE FROM oversight.field_questions")
+            try connection.query("""
+                INSERT INTO oversight.field_questions (path, question, schema_sha256)
+                SELECT path, question, \(schemaSHA256) FROM unnest(\(PGTextArray(questions.map(\.path))), \(PGTextArray(questions.map(\.question)))) AS q(path, question)
+                """)
+        }
     }
 }
 

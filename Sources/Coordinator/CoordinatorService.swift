@@ -263,8 +263,8 @@ public final class CoordinatorService: @unchecked Sendable {
                 return
             }
             switch request {
-            case .open(let batchID, let name, let packs, let source):
-                toStore(.open(client: client, organisation: organisation, batchID: batchID, name: name, packs: packs, source: source))
+            case .open(let batchID, let name, let packs, let source, let options):
+                toStore(.open(client: client, organisation: organisation, batchID: batchID, name: name, packs: packs, source: source, options: options))
             case .chunk(let batchID, let number, let records):
                 toStore(.chunk(client: client, organisation: organisation, batchID: batchID, number: number, records: records))
             case .close(let batchID, let chunks):

@@ -11,7 +11,7 @@ import Glibc
 
 /// Work for the coordinator's database thread, and what it answers.
 enum StoreRequest: Sendable {
-    case open(client: [UInt8], organisation: String, batchID: BatchID, name: String, packs: [PackSpec], source: String)
+    case open(client: [UInt8], organisation: String, batchID: BatchID, name: String, packs: [PackSpec], source: String, options: BatchOptions)
     case chunk(client: [UInt8], organisation: String, batchID: BatchID, number: UInt64, records: [SubmittedRecord])
     case close(client: [UInt8], organisation: String, batchID: BatchID, chunks: UInt64)
     case status(client: [UInt8], organisation: String, batchID: BatchID)
@@ -32,7 +32,7 @@ extension StoreRequest {
     /// The client this request came from, if a client sent it.
     var client: [UInt8]? {
         switch self {
-        case .open(let c, _, _, _, _, _), .chunk(let c, _, _, _, _), .close(let c, _, _, _), .status(let c, _, _),
+        case .open(let c, _, _, _, _, _, _), .chunk(let c, _, _, _, _), .close(let c, _, _, _), .status(let c, _, _),
              .retry(let c, _, _), .cancel(let c, _, _), .inOrder(let c, _, _, _):
             return c
         case .load, .recordFailure, .deadLetter, .reconcile, .verifyDone:
@@ -42,7 +42,7 @@ extension StoreRequest {
 
     var batchID: BatchID {
         switch self {
-        case .open(_, _, let b, _, _, _), .chunk(_, _, let b, _, _), .close(_, _, let b, _), .status(_, _, let b), .retry(_, _, let b),
+        case .open(_, _, let b, _, _, _, _), .chunk(_, _, let b, _, _), .close(_, _, let b, _), .status(_, _, let b), .retry(_, _, let b),
              .cancel(_, _, let b), .inOrder(_, _, let b, _), .load(let b, _, _), .recordFailure(let b, _, _, _, _),
              .deadLetter(let b, _, _, _), .reconcile(let b), .verifyDone(let b, _, _):
             return b
@@ -243,7 +243,20 @@ final class StoreThread: @unchecked Sendable {
     private func perform(_ request: StoreRequest) throws {
         let store = try connected()
         switch request {
-        case .open(let client, let organisation, let batchID, let name, let specs, let source):
+        case .open(let client, let organisation, let batchID, let name, let specs, let source, let options):
+            let asOf: CalendarDate
+            if options.asOf.isEmpty {
+                asOf = CalendarDate(secondsSinceEpoch: Int64(Date().timeIntervalSince1970))
+            } else if let date = CalendarDate(options.asOf) {
+                asOf = date
+            } else {
+                replies.post(.failed(client: client, code: .badRequest, batchID: batchID, chunk: nil, message: "as-of date \"\(options.asOf)\" is not a day; write it as YYYY-MM-DD"))
+                return
+            }
+            if let link = options.reassessmentOf, try owned(link, by: organisation, store) == nil {
+                replies.post(.failed(client: client, code: .unknownBatch, batchID: batchID, chunk: nil, message: "unknown batch \(link) to assess again"))
+                return
+            }
             var packs: [CriteriaPack] = []
             for spec in specs {
                 switch spec {
@@ -267,7 +280,8 @@ final class StoreThread: @unchecked Sendable {
             }
             let set = CriteriaSet(packs)
             try store.register(set)
-            let batch = try store.openBatch(id: batchID.description, name: name, source: source, organisation: organisation, criteriaSHA256: set.sha256)
+            let batch = try store.openBatch(id: batchID.description, name: name, source: source, organisation: organisation,
+                                            criteriaSHA256: set.sha256, asOf: asOf, reassessmentOf: options.reassessmentOf?.description)
             guard batch.organisation == organisation else {
                 replies.post(.failed(client: client, code: .badRequest, batchID: batchID, chunk: nil, message: "batch id \(batchID) is taken; submit without --batch-id to get a fresh one"))
                 return

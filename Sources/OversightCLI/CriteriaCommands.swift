@@ -53,13 +53,16 @@ struct CriteriaCommand: ParsableCommand {
                 if let source = resolved.source { print("Source: \(source)") }
                 print(resolved.bindingIn.isEmpty ? "Binds in: nowhere; applies everywhere as a benchmark"
                       : "Binds in: \(resolved.bindingIn.sorted().joined(separator: " ")); elsewhere a benchmark")
-                let blocking = resolved.blockingSeverities.map(\.rawValue).sorted()
-                print(blocking.isEmpty ? "Verdict: the most severe fired rule; a rule that needs information never blocks it."
-                      : "Verdict: the most severe fired rule; insufficient_information when a rule of severity \(blocking.joined(separator: " or ")) needs information and is more severe.")
-                print("Score: fired points + \(resolved.unknownWeight) x the largest points of a rule that needs information, at most 100.")
+                print("Verdict: the most severe rule the known facts make fire (minimal if none); worst case: the most severe rule fired or still open.")
+                print("Score: the points of fired rules, at most 100; worst-case score: with the open rules' points.")
                 print("SHA-256: \(resolved.sha256Hex)\n")
                 for rule in resolved.rules {
-                    print("\(rule.id)  [\(rule.severity.rawValue), \(plural(rule.points, "point"))\(rule.blocksVerdict ? "" : ", never blocks the verdict")]")
+                    let from = rule.appliesFrom.map { ", applies from \($0)" } ?? ""
+                    if let threshold = rule.threshold {
+                        print("\(rule.id)  [criterion: counts toward \(threshold.rules.joined(separator: ", ")), which need \(threshold.atLeast) of \(threshold.of)\(from)]")
+                    } else {
+                        print("\(rule.id)  [\(rule.severity.rawValue), \(plural(rule.points, "point"))\(from)]")
+                    }
                     print("  \(rule.title)")
                     print("  Citation: \(rule.citation)")
                     print("  Reads: \(rule.fields.joined(separator: ", "))")

@@ -5,19 +5,28 @@ import Foundation
 struct ExplainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "explain",
-        abstract: "Assess one deployment record and explain the reasoning, rule by rule.",
+        abstract: "Assess one deployment record and explain what is settled, what could be worse, and what to ask.",
         discussion: """
-            Prints the verdict and, for every rule that fired or needs information, its citation, the facts that made it fire or the fields that are missing, why it matters and what to do. With --json, prints the assessment exactly as it is stored in oversight.assessments.
+            Leads with the settled verdict (what the known facts establish) and the findings it rests on, then what the record could still be if the open facts turned out worst, with the three questions most likely to decide it, each written for whoever can answer it (an agency, a vendor). --all adds every question, every pack's open rules and the rules that do not apply. With --json, prints the assessment exactly as it is stored in oversight.assessments.
 
             Example:
               oversight explain deployment.json
+              oversight explain deployment.json --as-of 2026-01-15 --all
               oversight explain deployment.json --pack eu-ai-act-2024 --json
             """)
 
     @Argument(help: "A file holding one deployment record (JSON).") var record: String
     @OptionGroup var packOptions: PackOptions
+    @Option(name: .customLong("as-of"), help: "The day the law is applied as of, YYYY-MM-DD (default: today, UTC); rules not yet in force then do not count.")
+    var asOf: String?
     @Flag(help: "Print the canonical assessment JSON instead of prose.") var json = false
-    @Flag(help: "Also list the rules that do not apply.") var all = false
+    @Flag(help: "Also list every question, the open rules of each pack, and the rules that do not apply.") var all = false
+
+    func validate() throws {
+        if let asOf, CalendarDate(asOf) == nil {
+            throw ValidationError("--as-of \(asOf) is not a day; write it as YYYY-MM-DD, for example 2026-08-02")
+        }
+    }
 
     func run() throws {
         try runOrExit {
@@ -30,50 +39,10 @@ struct ExplainCommand: ParsableCommand {
             case .valid(let v): value = v
             }
             let criteria = try packOptions.criteriaSet
-            let result = criteria.assess(value)
+            let result = criteria.assess(value, asOf: asOf.flatMap(CalendarDate.init) ?? .today)
             if json { print(result.canonicalJSON.canonicalString); return }
-            print(Self.prose(result, record: value, criteria: criteria, all: all))
+            print(Explanation.prose(result, record: value, criteria: criteria, all: all), terminator: "")
         }
-    }
-
-    static func prose(_ result: AssessmentResult, record: JSONValue, criteria: CriteriaSet, all: Bool) -> String {
-        var out = ""
-        let name = record["id"]?.stringValue.map { "Record \($0)" } ?? "The record"
-        out += "\(name): \(result.verdict.rawValue.replacingOccurrences(of: "_", with: " ")), score \(result.score)/100\n"
-        for (pack, packResult) in zip(criteria.packs, result.packs) {
-            let applies: String
-            switch packResult.applies {
-            case .binding: applies = "binds in law here"
-            case .benchmark: applies = pack.bindingIn.isEmpty ? "a benchmark" : "applies as a benchmark (the operator is outside where it binds)"
-            case .undetermined: applies = "binding or not depends on operator.country, which is unknown"
-            }
-            out += "\n\(pack.title) (\(pack.id) \(pack.version)) — \(applies)\n"
-            out += "  \(packResult.verdict.rawValue.replacingOccurrences(of: "_", with: " ")), score \(packResult.score)\n"
-            for finding in packResult.findings {
-                let mark = finding.outcome == .fired ? "FIRED" : "NEEDS INFORMATION"
-                out += "\n  \(mark): \(finding.title)\n"
-                out += "    rule \(finding.ruleID), \(finding.severity.rawValue), \(finding.points) points\n"
-                out += "    \(finding.citation)\n"
-                if finding.outcome == .fired {
-                    let facts = finding.facts.sorted { $0.key < $1.key }.map { "\($0.key) = \($0.value == .null ? "absent" : $0.value.canonicalString)" }
-                    if !facts.isEmpty { out += "    Because: \(facts.joined(separator: "; "))\n" }
-                } else {
-                    out += "    Unknown, and deciding: \(finding.missing.joined(separator: ", "))\n"
-                }
-                out += "    Why: \(finding.rationale)\n"
-                out += "    What to do: \(finding.remediation)\n"
-            }
-            let silent = pack.rules.filter { rule in !packResult.findings.contains { $0.ruleID == rule.id } }
-            if all {
-                for rule in silent { out += "  does not apply: \(rule.id) — \(rule.title)\n" }
-            } else if !silent.isEmpty {
-                out += "\n  \(silent.count) other rules do not apply (--all lists them).\n"
-            }
-        }
-        if !result.missing.isEmpty {
-            out += "\nInformation that would settle open questions: \(result.missing.joined(separator: ", "))\n"
-        }
-        return out
     }
 }
 

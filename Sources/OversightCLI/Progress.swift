@@ -1,3 +1,4 @@
+import Assessment
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -71,4 +72,9 @@ enum StandardOutput {
     static func write(_ bytes: [UInt8]) { print(String(decoding: bytes, as: UTF8.self), terminator: "") }
     /// Out now (a batch id a script waits for).
     static func flush() { fflush(nil) }
+}
+
+extension CalendarDate {
+    /// Today in UTC, by this machine's clock: the default day an assessment is made as of.
+    static var today: CalendarDate { CalendarDate(secondsSinceEpoch: Int64(Date().timeIntervalSince1970)) }
 }

@@ -43,10 +43,21 @@ public enum PackSpec: Hashable, Sendable {
     case document(String)
 }
 
+/// What OPEN may say of a new batch beyond its name, packs and source.
+public struct BatchOptions: Hashable, Sendable {
+    /// The day (YYYY-MM-DD) the batch is assessed as of; empty: the coordinator's today (UTC).
+    public var asOf: String
+    /// The batch whose records this one assesses again (`oversight reassess`), if any.
+    public var reassessmentOf: BatchID?
+
+    public init(asOf: String = "", reassessmentOf: BatchID? = nil) { self.asOf = asOf; self.reassessmentOf = reassessmentOf }
+}
+
 /// Client → coordinator.
 public enum ClientRequest: Hashable, Sendable {
-    /// Start a batch (or resume one with the same id): its name, criteria packs and source file name.
-    case open(batchID: BatchID, name: String, packs: [PackSpec], source: String)
+    /// Start a batch (or resume one with the same id): its name, criteria packs and source file
+    /// name, and the options of a new batch (a resumed batch keeps those it was opened with).
+    case open(batchID: BatchID, name: String, packs: [PackSpec], source: String, options: BatchOptions = BatchOptions())
     /// Records starting after the last acknowledged chunk. Chunks are numbered from 1.
     case chunk(batchID: BatchID, number: UInt64, records: [SubmittedRecord])
     /// No more records: `chunks` is the number of the last chunk sent.
@@ -65,7 +76,7 @@ public enum ClientRequest: Hashable, Sendable {
         var w = ByteWriter()
         let command: Command
         switch self {
-        case .open(let id, let name, let packs, let source):
+        case .open(let id, let name, let packs, let source, let options):
             command = .open; w.batchID(id); w.string(name)
             w.u32(UInt32(packs.count))
             for pack in packs {
@@ -75,6 +86,8 @@ public enum ClientRequest: Hashable, Sendable {
                 }
             }
             w.string(source)
+            w.string(options.asOf)
+            w.raw(options.reassessmentOf?.bytes ?? [UInt8](repeating: 0, count: 16))
         case .chunk(let id, let number, let records):
             command = .chunk
             w = ByteWriter(capacity: records.reduce(32) { $0 + 16 + $1.sizeHint })
@@ -122,7 +135,15 @@ public enum ClientRequest: Hashable, Sendable {
                 case let kind: throw WireError(.invalidValue, "pack kind \(kind)")
                 }
             }
-            message = .open(batchID: id, name: name, packs: packs, source: try r.string("source"))
+            let source = try r.string("source")
+            // The options are optional: an OPEN that ends after its source has none.
+            var options = BatchOptions()
+            if r.remaining > 0 {
+                options.asOf = try r.string("as_of")
+                let link = try r.batchID()
+                if link.bytes != [UInt8](repeating: 0, count: 16) { options.reassessmentOf = link }
+            }
+            message = .open(batchID: id, name: name, packs: packs, source: source, options: options)
         case .chunk:
             let id = try r.batchID()
             let number = try r.u64("chunk number")

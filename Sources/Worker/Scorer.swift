@@ -14,7 +14,7 @@ public struct BundleScorer {
 
     public init(crashOnRecordID: String? = nil) { self.crashOnRecordID = crashOnRecordID }
 
-    public func score(_ bundle: JobBundle, with criteria: CriteriaSet) -> (rows: [AssessmentRow], failures: [(seq: Int64, attempt: Int, reason: String)]) {
+    public func score(_ bundle: JobBundle, with criteria: CriteriaSet, asOf: CalendarDate) -> (rows: [AssessmentRow], failures: [(seq: Int64, attempt: Int, reason: String)]) {
         var rows: [AssessmentRow] = []
         var failures: [(seq: Int64, attempt: Int, reason: String)] = []
         rows.reserveCapacity(bundle.jobs.count)
@@ -32,7 +32,7 @@ public struct BundleScorer {
             case .object:
                 let record = parsed
                 if let crashOnRecordID, record["id"]?.stringValue == crashOnRecordID { kill(getpid(), SIGKILL) }
-                let result = criteria.assess(record)
+                let result = criteria.assess(record, asOf: asOf)
                 rows.append(AssessmentRow(batchID: batchID, seq: job.seq, recordID: record["id"]?.stringValue, result: result,
                                           criteriaSHA256: criteria.sha256,
                                           // A record stored in canonical form (as `submit` sends generated and

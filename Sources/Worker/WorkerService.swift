@@ -206,6 +206,8 @@ public final class WorkerService: @unchecked Sendable {
         defer { scored.close() }
         var store: AuditStore?
         var sets: [[UInt8]: CriteriaSet] = [:]
+        // The day each batch is assessed as of, fixed when it was opened.
+        var dates: [BatchID: CalendarDate] = [:]
         // OVERSIGHT_FAULT_CRASH_ON_ID: fault injection for the test suite only (see BundleScorer).
         let scorer = BundleScorer(crashOnRecordID: ProcessInfo.processInfo.environment["OVERSIGHT_FAULT_CRASH_ON_ID"])
         bundles.forEach(idleSeconds: IdlePeriod.seconds, idle: { logIdle("scoring") }) { bundle in
@@ -222,12 +224,22 @@ public final class WorkerService: @unchecked Sendable {
                         sets[bundle.criteriaSHA256] = loaded
                         criteria = loaded
                     }
-                    let (rows, failures) = scorer.score(bundle, with: criteria)
+                    let asOf: CalendarDate
+                    if let cached = dates[bundle.batchID] { asOf = cached } else {
+                        let current = try store ?? AuditStore(conninfo: configuration.conninfo, applicationName: "oversight-worker")
+                        store = current
+                        guard let loaded = try current.assessmentDate(batchID: bundle.batchID.description) else {
+                            throw StoreError(message: "batch \(bundle.batchID) is not in the database")
+                        }
+                        dates[bundle.batchID] = loaded
+                        asOf = loaded
+                    }
+                    let (rows, failures) = scorer.score(bundle, with: criteria, asOf: asOf)
                     scored.post(ScoredBundle(bundle: bundle, criteriaSHA256: criteria.sha256, rows: rows, failures: failures))
                     break
                 } catch let error as PQError where error.isTransient {
                     store = nil
-                    logger.warning("could not read the criteria set, retrying", metadata: ["error": "\(error)", "retry_in_s": "\(delay)"])
+                    logger.warning("could not read the criteria set or the batch's date, retrying", metadata: ["error": "\(error)", "retry_in_s": "\(delay)"])
                     Thread.sleep(forTimeInterval: delay * Double.random(in: 0.5...1.5))
                     delay = min(delay * 2, 10)
                     if bundles.isClosed && bundles.count == 0 { return }
