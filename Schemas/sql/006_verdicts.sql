@@ -13,6 +13,12 @@ ALTER TABLE oversight.batches
     ALTER COLUMN as_of SET DEFAULT (now() AT TIME ZONE 'UTC')::date,
     ALTER COLUMN as_of SET NOT NULL;
 COMMENT ON COLUMN oversight.batches.as_of IS 'The day the batch''s records are assessed as of: rules not yet in force then do not count.';
+-- Readers see the new columns (a view's * was expanded when it was made; new columns may be
+-- added at its end).
+CREATE OR REPLACE VIEW oversight.visible_batches WITH (security_barrier) AS
+SELECT b.* FROM oversight.batches b
+WHERE (SELECT oversight.visible_organisation()) IS NULL
+   OR b.organisation = (SELECT oversight.visible_organisation());
 -- The worker reads a batch's date when it first scores one of its jobs.
 GRANT SELECT (batch_id, as_of) ON oversight.batches TO oversight_worker;
 

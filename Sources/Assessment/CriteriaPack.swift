@@ -162,6 +162,12 @@ public final class CriteriaPack: Sendable {
         return Array(found.prefix(limit)).map { locate($0, parsed.lines) }
     }
 
+    /// The pack's warnings, each with its line in `text`; empty when it has none or does not parse.
+    public static func warnings(json text: String, schema: RecordSchema = .deployment) -> [CompileError] {
+        guard let parsed = try? JSONParser.parseWithLines(text), let pack = try? CriteriaPack(document: parsed.value, schema: schema) else { return [] }
+        return pack.warnings.map { locate($0, parsed.lines) }
+    }
+
     public init(document: JSONValue, schema: RecordSchema = .deployment) throws(CompileError) {
         if let violation = RecordSchema.criteriaPack.validate(document, limit: 1).first {
             throw CompileError(path: violation.field, message: violation.message)

@@ -36,6 +36,9 @@ public struct StoredAssessment: Sendable {
     public let seq: Int64
     public let recordID: String?
     public let verdict: String
+    /// Engine 4 and later; nil for rows of earlier engines.
+    public let worstCase: String?
+    public let determined: Bool?
     public let score: Int
     public let applies: String
     public let engine: String
@@ -193,14 +196,14 @@ extension AuditStore {
         for (low, high) in try seqRanges(batchID: batchID, step: 10_000) {
             let page = try connection.query("""
                 SELECT a.seq, a.record_id, a.criteria_sha256, a.input_sha256, a.row_sha256, a.result::text, j.record,
-                       a.verdict, a.score, a.applies, a.engine
+                       a.verdict, a.score, a.applies, a.engine, a.worst_case, a.determined
                 FROM oversight.assessments a
                 LEFT JOIN oversight.jobs j ON j.batch_id = a.batch_id AND j.seq = a.seq
                 WHERE a.batch_id = \(batchID)::uuid AND a.seq > \(low) AND a.seq <= \(high) ORDER BY a.seq
                 """)
             for i in 0..<page.rowCount {
                 let row = StoredAssessment(seq: page.int64(i, 0)!, recordID: page.string(i, 1),
-                                           verdict: page.string(i, 7)!, score: page.int(i, 8)!, applies: page.string(i, 9)!,
+                                           verdict: page.string(i, 7)!, worstCase: page.string(i, 11), determined: page.bool(i, 12), score: page.int(i, 8)!, applies: page.string(i, 9)!,
                                            engine: page.string(i, 10)!, criteriaSHA256: page.bytes(i, 2) ?? [],
                                            inputSHA256: page.bytes(i, 3) ?? [], rowSHA256: page.bytes(i, 4) ?? [],
                                            result: page.textBytes(i, 5) ?? [], record: page.textBytes(i, 6))

@@ -194,6 +194,8 @@ extension AuditStore {
         guard let result = try? JSONParser.parse(row.result) else { return "result" }
         if result["verdict"]?.stringValue != row.verdict { return "verdict" }
         if result["score"] != .number(Double(row.score)) { return "score" }
+        if result["worst_case"]?.stringValue != row.worstCase { return "worst_case" }
+        if result["determined"].map({ $0 == .bool(true) }) != row.determined { return "determined" }
         if result["engine"]?.stringValue != row.engine { return "engine" }
         if let packs = result["packs"], case .array(let list) = packs {
             let applies = list.compactMap { $0["applies"]?.stringValue.flatMap(Applicability.init(rawValue:)) }

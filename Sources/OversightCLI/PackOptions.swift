@@ -35,7 +35,9 @@ struct PackOptions: ParsableArguments {
                 throw CommandFailure("cannot read pack file \(name): \(error.localizedDescription)")
             }
             do {
-                resolved.append(Resolved(pack: try CriteriaPack(json: text), spec: .document(text)))
+                let pack = try CriteriaPack(json: text)
+                for warning in CriteriaPack.warnings(json: text) { printError("\(name): warning: \(warning)") }
+                resolved.append(Resolved(pack: pack, spec: .document(text)))
             } catch {
                 throw CommandFailure("\(name): \(error)")
             }

@@ -144,7 +144,10 @@ struct ResultsCommand: ParsableCommand {
             }
             let texts = try RuleTexts(connection, batch: batch)
             let packs = Self.packIDs(state.string(0, 3) ?? "")
-            var export = ResultsExport(batchID: batch.lowercased(), packs: packs, rules: texts, format: format == "csv" ? (findings ? .findingsCSV : .recordsCSV) : .jsonl)
+            let questionRows = try connection.query("SELECT path, question FROM oversight.field_questions")
+            let questionTexts = Dictionary((0..<questionRows.rowCount).map { (questionRows.string($0, 0)!, questionRows.string($0, 1)!) },
+                                           uniquingKeysWith: { a, _ in a })
+            var export = ResultsExport(batchID: batch.lowercased(), packs: packs, rules: texts, questionTexts: questionTexts, format: format == "csv" ? (findings ? .findingsCSV : .recordsCSV) : .jsonl)
             StandardOutput.write(export.header)
             // Closed seq ranges: bounded pages whatever the planner's statistics say.
             let bounds = try connection.query("SELECT min(seq), max(seq) FROM oversight.results WHERE batch_id = \(batch)::uuid")
@@ -152,14 +155,16 @@ struct ResultsCommand: ParsableCommand {
             for start in stride(from: low - 1, to: high, by: 5000) {
                 let rows = try connection.query("""
                     SELECT seq, record_id, verdict, score, applies, result, encode(input_sha256, 'hex'),
-                           encode(row_sha256, 'hex'), worker, to_char(assessed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+                           encode(row_sha256, 'hex'), worker, to_char(assessed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+                           worst_case, determined
                     FROM oversight.results WHERE batch_id = \(batch)::uuid AND seq > \(start) AND seq <= \(min(start + 5000, high))
                     ORDER BY seq
                     """)
                 var text = ""
                 for i in 0..<rows.rowCount {
                     text += export.render(ResultsExport.Row(
-                        seq: rows.int64(i, 0)!, recordID: rows.string(i, 1), verdict: rows.string(i, 2)!, score: rows.int(i, 3)!,
+                        seq: rows.int64(i, 0)!, recordID: rows.string(i, 1), verdict: rows.string(i, 2)!,
+                        worstCase: rows.string(i, 10), determined: rows.bool(i, 11), score: rows.int(i, 3)!,
                         applies: rows.string(i, 4)!, result: (try? JSONParser.parse(rows.string(i, 5)!)) ?? .null,
                         inputSHA256: rows.string(i, 6)!, rowSHA256: rows.string(i, 7)!, worker: rows.string(i, 8)!, assessedAt: rows.string(i, 9)!))
                 }

@@ -34,6 +34,9 @@ struct ResultsExport {
         let seq: Int64
         let recordID: String?
         let verdict: String
+        /// Engine 4 and later; nil for rows of earlier engines.
+        let worstCase: String?
+        let determined: Bool?
         let score: Int
         let applies: String
         let result: JSONValue
@@ -47,18 +50,24 @@ struct ResultsExport {
     /// The batch's packs in order: one group of CSV columns each.
     let packs: [String]
     let rules: RuleTexts
+    /// The words of each field's question (`oversight.field_questions`), by field path.
+    let questionTexts: [String: String]
     let format: Format
+    /// How many questions the records CSV spells out (the rest are in `other_question_fields`).
+    static let csvQuestions = 3
 
     var header: String {
         switch format {
         case .jsonl: return ""
         case .recordsCSV:
-            var columns = ["seq", "record_id", "verdict", "score", "applies"]
-            for pack in packs { columns += ["\(pack) verdict", "\(pack) score", "\(pack) binds"] }
-            columns += ["fired_rules", "needs_information", "missing_fields", "input_sha256", "row_sha256"]
+            var columns = ["seq", "record_id", "verdict", "worst_case", "determined", "score", "worst_case_score", "applies"]
+            for pack in packs { columns += ["\(pack) verdict", "\(pack) worst case", "\(pack) score", "\(pack) binds"] }
+            columns += ["fired_rules", "open_rules"]
+            for n in 1...Self.csvQuestions { columns += ["question_\(n)", "question_\(n)_fields", "question_\(n)_if_worst", "question_\(n)_if_best"] }
+            columns += ["other_question_fields", "missing_fields", "input_sha256", "row_sha256"]
             return Self.csvLine(columns)
         case .findingsCSV:
-            return Self.csvLine(["seq", "record_id", "pack", "pack_verdict", "pack_binds", "rule", "outcome", "severity", "points",
+            return Self.csvLine(["seq", "record_id", "pack", "pack_verdict", "pack_worst_case", "pack_binds", "rule", "outcome", "severity", "points",
                                  "title", "citation", "missing_fields"])
         }
     }
@@ -72,6 +81,22 @@ struct ResultsExport {
     static func findingsOf(_ pack: JSONValue) -> [JSONValue] {
         if case .array(let list)? = pack["findings"] { return list }
         return []
+    }
+
+    /// A stored question with its words, as the exports give it.
+    func question(_ q: JSONValue) -> JSONValue {
+        let fields = Self.strings(q["fields"])
+        return .object([
+            ("fields", q["fields"] ?? .array([])),
+            ("question", fields.first.flatMap { questionTexts[$0] }.map(JSONValue.string) ?? .null),
+            ("rules", q["rules"] ?? .array([])),
+            ("if_worst", q["if_worst"] ?? .null), ("if_best", q["if_best"] ?? .null),
+        ])
+    }
+
+    static func list(_ value: JSONValue?) -> [JSONValue] {
+        guard case .array(let list)? = value else { return [] }
+        return list
     }
 
     static func strings(_ value: JSONValue?) -> [String] {
@@ -99,14 +124,22 @@ struct ResultsExport {
                 }
                 return .object([
                     ("pack", .string(id)), ("version", pack["pack"]?["version"] ?? .null),
-                    ("verdict", pack["verdict"] ?? .null), ("score", pack["score"] ?? .null), ("applies", pack["applies"] ?? .null),
+                    ("verdict", pack["verdict"] ?? .null), ("worst_case", pack["worst_case"] ?? .null),
+                    ("determined", pack["determined"] ?? .null), ("score", pack["score"] ?? .null),
+                    ("worst_case_score", pack["worst_case_score"] ?? .null), ("applies", pack["applies"] ?? .null),
                     ("binds", .bool(pack["applies"]?.stringValue == "binding")), ("findings", .array(findings)),
+                    ("questions", .array(Self.list(pack["questions"]).map(question))),
+                    ("not_in_force", pack["not_in_force"] ?? .array([])),
                 ])
             }
             return JSONValue.object([
                 ("batch_id", .string(batchID)), ("seq", .number(Double(row.seq))),
                 ("record_id", row.recordID.map(JSONValue.string) ?? .null),
-                ("verdict", .string(row.verdict)), ("score", .number(Double(row.score))), ("applies", .string(row.applies)),
+                ("verdict", .string(row.verdict)), ("worst_case", row.worstCase.map(JSONValue.string) ?? .null),
+                ("determined", row.determined.map(JSONValue.bool) ?? .null),
+                ("score", .number(Double(row.score))), ("worst_case_score", row.result["worst_case_score"] ?? .null),
+                ("applies", .string(row.applies)), ("as_of", row.result["as_of"] ?? .null),
+                ("questions", .array(Self.list(row.result["questions"]).map(question))),
                 ("missing_fields", row.result["missing"] ?? .array([])), ("packs", .array(packs)),
                 ("result", row.result), ("input_sha256", .string(row.inputSHA256)), ("row_sha256", .string(row.rowSHA256)),
                 ("worker", .string(row.worker)), ("assessed_at", .string(row.assessedAt)),
@@ -114,21 +147,33 @@ struct ResultsExport {
         case .recordsCSV:
             var byPack: [String: JSONValue] = [:]
             for pack in packResults { byPack[pack["pack"]?["id"]?.stringValue ?? ""] = pack }
-            var fields = [String(row.seq), row.recordID ?? "", row.verdict, String(row.score), row.applies]
+            var fields = [String(row.seq), row.recordID ?? "", row.verdict, row.worstCase ?? "",
+                          row.determined.map { $0 ? "yes" : "no" } ?? "", String(row.score),
+                          row.result["worst_case_score"].map(Self.number) ?? "", row.applies]
             for pack in packs {
                 let result = byPack[pack]
-                fields += [result?["verdict"]?.stringValue ?? "", result?["score"].map(Self.number) ?? "",
+                fields += [result?["verdict"]?.stringValue ?? "", result?["worst_case"]?.stringValue ?? "",
+                           result?["score"].map(Self.number) ?? "",
                            result.map { $0["applies"]?.stringValue == "binding" ? "yes" : "no" } ?? ""]
             }
-            var fired: [String] = [], unknown: [String] = []
+            var fired: [String] = [], open: [String] = []
             for pack in packResults {
                 for f in Self.findingsOf(pack) {
                     let rule = f["rule"]?.stringValue ?? ""
-                    if f["outcome"]?.stringValue == "fired" { fired.append(rule) } else { unknown.append(rule) }
+                    if f["outcome"]?.stringValue == "fired" { fired.append(rule) } else { open.append(rule) }
                 }
             }
-            fields += [fired.joined(separator: ";"), unknown.joined(separator: ";"), Self.strings(row.result["missing"]).joined(separator: ";"),
-                       row.inputSHA256, row.rowSHA256]
+            // Engine 4 names the open rules in its questions.
+            let questions = Self.list(row.result["questions"])
+            for q in questions { for rule in Self.strings(q["rules"]) where !open.contains(rule) { open.append(rule) } }
+            fields += [fired.joined(separator: ";"), open.joined(separator: ";")]
+            for n in 0..<Self.csvQuestions {
+                let q = n < questions.count ? question(questions[n]) : .null
+                fields += [q["question"]?.stringValue ?? "", Self.strings(q["fields"]).joined(separator: ";"),
+                           q["if_worst"]?.stringValue ?? "", q["if_best"]?.stringValue ?? ""]
+            }
+            fields += [questions.dropFirst(Self.csvQuestions).flatMap { Self.strings($0["fields"]) }.joined(separator: ";"),
+                       Self.strings(row.result["missing"]).joined(separator: ";"), row.inputSHA256, row.rowSHA256]
             return Self.csvLine(fields)
         case .findingsCSV:
             var out = ""
@@ -138,7 +183,8 @@ struct ResultsExport {
                 for f in Self.findingsOf(pack) {
                     let rule = f["rule"]?.stringValue ?? ""
                     let text = rules.text(pack: id, rule: rule)
-                    out += Self.csvLine([String(row.seq), row.recordID ?? "", id, pack["verdict"]?.stringValue ?? "", binds, rule,
+                    out += Self.csvLine([String(row.seq), row.recordID ?? "", id, pack["verdict"]?.stringValue ?? "",
+                                         pack["worst_case"]?.stringValue ?? "", binds, rule,
                                          f["outcome"]?.stringValue ?? "", f["severity"]?.stringValue ?? text?.severity ?? "",
                                          f["points"].map(Self.number) ?? "", f["title"]?.stringValue ?? text?.title ?? "",
                                          f["citation"]?.stringValue ?? text?.citation ?? "", Self.strings(f["missing"]).joined(separator: ";")])

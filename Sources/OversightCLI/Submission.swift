@@ -10,6 +10,8 @@ struct Submission {
     let batchID: BatchID
     let name: String
     let packs: [PackSpec]
+    /// The as-of date and the reassessment link of a new batch.
+    var options = BatchOptions()
     var chunkSize = 1_000
     var maxRejectionsShown = 20
     /// Whether the coordinator has answered OPEN once: only then is silence a restart to wait out.
@@ -76,7 +78,7 @@ struct Submission {
     }
 
     private mutating func sendOnce(showProgress: Bool) throws -> Outcome {
-        try client.send(.open(batchID: batchID, name: name, packs: packs, source: (file.path as NSString).lastPathComponent))
+        try client.send(.open(batchID: batchID, name: name, packs: packs, source: (file.path as NSString).lastPathComponent, options: options))
         var reply = try client.receive()
         // After a resume, acknowledgements of chunks sent before may still arrive: skip them.
         while case .acknowledged = reply { reply = try client.receive() }

@@ -21,6 +21,7 @@ struct SubmitCommand: ParsableCommand {
             Example:
               oversight submit deployments.jsonl --coordinator tcp://127.0.0.1:5556 --wait
               oversight submit atlas.csv --pack eu-ai-act-2024 --pack my-criteria.json
+              oversight submit atlas.csv --as-of 2026-08-01
             """)
 
     @Argument(help: "The batch file: .jsonl (one JSON record per line), .json (one record or an array) or .csv.") var file: String
@@ -29,6 +30,8 @@ struct SubmitCommand: ParsableCommand {
     @OptionGroup var packOptions: PackOptions
     @Option(help: "A name for the batch (default: the file name).") var name: String?
     @Option(help: "Batch id (a UUID) to create or resume; default: a new one.") var batchID: String?
+    @Option(name: .customLong("as-of"), help: "The day the law is applied as of, YYYY-MM-DD (default: the coordinator's today, UTC); fixed for the batch.")
+    var asOf: String?
     @Flag(help: "Wait until every record is assessed, showing progress.") var wait = false
     @Flag(name: .customLong("unique-ids"), help: "Reject a record whose id an earlier record of the file already used (without it, repeats are reported and accepted).")
     var uniqueIDs = false
@@ -38,6 +41,9 @@ struct SubmitCommand: ParsableCommand {
     func validate() throws {
         if let format, BatchFile.Format(rawValue: format) == nil {
             throw ValidationError("unknown --format \"\(format)\"; use jsonl, json or csv")
+        }
+        if let asOf, CalendarDate(asOf) == nil {
+            throw ValidationError("--as-of \(asOf) is not a day; write it as YYYY-MM-DD, for example 2026-08-02")
         }
         if let batchID, BatchID(batchID) == nil {
             throw ValidationError("--batch-id must be a UUID such as 0b7f2c4e-8d1a-4c3b-9e5f-2a6d8c1b4e70")
@@ -55,6 +61,7 @@ struct SubmitCommand: ParsableCommand {
             // The id is printed once the batch exists, never for one that was refused or never made.
             submission.onOpened = { id in StandardOutput.write("\(id)\n"); StandardOutput.flush() }
             submission.uniqueIDs = uniqueIDs
+            submission.options.asOf = asOf ?? ""
             let started = Date()
             let outcome = try submission.send(showProgress: wait)
             printError("batch \(id): \(plural(outcome.accepted, "record")) accepted, \(outcome.rejected) rejected")
