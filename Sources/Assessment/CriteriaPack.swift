@@ -61,6 +61,8 @@ public final class CriteriaPack: Sendable {
     public let sha256: [UInt8]
     /// Every condition of the pack, flattened for evaluation.
     let program: ConditionProgram
+    /// The pack's definitions as compiled, in the numbering of `Condition.ref` (for tests).
+    let definitions: [Condition]
     /// The numbering of fields the conditions use.
     let table: FieldTable
     /// Canonical JSON of a pack result between its findings (or not_in_force) and its questions.
@@ -222,6 +224,7 @@ public final class CriteriaPack: Sendable {
         self.warnings = warnings
         let bindingSet = bindingIn
         let program = ConditionProgram(definitions: compiler.compiled, rules: parsed.map(\.condition))
+        definitions = compiler.compiled
         let thresholds = Self.thresholds(parsed.map(\.id), program)
         let rules = parsed.enumerated().map { i, rule in
             Rule(id: rule.id, title: rule.doc["title"]!.stringValue!, citation: rule.doc["citation"]!.stringValue!,

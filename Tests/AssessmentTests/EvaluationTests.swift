@@ -95,4 +95,40 @@ import TestSupport
         // All three values must have come up often for the agreement to mean anything.
         #expect(seen.values.count == 3 && seen.values.allSatisfy { $0 > 10_000 }, "\(seen)")
     }
+
+    /// The built-in packs over generated records and every rule case: the settled verdict, the
+    /// worst case and the fields asked about, from the plain evaluator's truth of every rule,
+    /// against the engine's — per pack and overall.
+    @Test func verdictWorstCaseAndQuestionsAgreeWithPlainThreeValuedLogic() throws {
+        let records = Array(SyntheticDeployments(count: 1_500, seed: 21)) + ruleCases.map { try! JSONParser.parse($0.record) }
+        let set = CriteriaSet.builtIn
+        var undetermined = 0
+        for record in records {
+            let facts = RecordFacts(record, table: table)
+            let result = set.assess(record, asOf: testDate)
+            var overall: (settled: Verdict, worst: Verdict) = (.minimal, .minimal)
+            var open: [(severity: Verdict, missing: Set<Int>)] = []
+            for (p, pack) in set.packs.enumerated() {
+                var settled = Verdict.minimal, worst = Verdict.minimal
+                var packOpen: [(severity: Verdict, missing: Set<Int>)] = []
+                for rule in pack.rules {
+                    let (truth, missing) = reference(rule.condition, pack.definitions, facts)
+                    if truth == .yes { settled = min(settled, rule.severity); worst = min(worst, rule.severity) }
+                    if truth == .unknown { worst = min(worst, rule.severity); packOpen.append((rule.severity, missing)) }
+                }
+                let packResult = result.packs[p]
+                #expect(packResult.verdict == settled && packResult.worstCase == worst, "\(pack.id): \(record.canonicalString)")
+                let asked = packOpen.filter { $0.severity < settled }.reduce(into: Set<Int>()) { $0.formUnion($1.missing) }
+                #expect(Set(packResult.questions.map(\.field)) == asked, "\(pack.id) questions: \(record.canonicalString)")
+                overall = (min(overall.settled, settled), min(overall.worst, worst))
+                open += packOpen
+            }
+            #expect(result.verdict == overall.settled && result.worstCase == overall.worst)
+            let asked = open.filter { $0.severity < overall.settled }.reduce(into: Set<Int>()) { $0.formUnion($1.missing) }
+            #expect(Set(result.questions.map(\.field)) == asked, "questions: \(record.canonicalString)")
+            #expect(result.questions.map(\.path) == result.questions.map { table.fields[$0.field].path })
+            if !result.determined { undetermined += 1 }
+        }
+        #expect(undetermined > 500, "open assessments must be common for the agreement to mean anything: \(undetermined)")
+    }
 }

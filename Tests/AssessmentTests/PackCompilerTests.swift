@@ -59,7 +59,7 @@ import Testing
     @Test func definitionsAreReusable() throws {
         let text = pack(#"{"ref": "rbi"}"#, extra: #" "definitions": {"rbi": {"field": "system.type", "equals": "remote_biometric_identification"}},"#)
         let compiled = try CriteriaPack(json: text)
-        #expect(compiled.assess(try JSONParser.parse(#"{"system":{"type":"remote_biometric_identification"}}"#)).verdict == .highRisk)
+        #expect(compiled.assess(try JSONParser.parse(#"{"system":{"type":"remote_biometric_identification"}}"#), asOf: testDate).verdict == .highRisk)
     }
 
     @Test func definitionsMayComeInAnyOrderButNotInCycles() throws {
@@ -79,10 +79,10 @@ import Testing
 
     @Test func atLeastIsThreeValued() throws {
         let compiled = try CriteriaPack(json: pack(#"{"at_least": 2, "of": [{"field": "safeguards.notice", "equals": false}, {"field": "safeguards.redress", "equals": false}, {"field": "safeguards.human_review", "equals": false}]}"#))
-        func verdict(_ s: String) throws -> Verdict { compiled.assess(try JSONParser.parse(s)).verdict }
+        func verdict(_ s: String) throws -> Verdict { compiled.assess(try JSONParser.parse(s), asOf: testDate).verdict }
         #expect(try verdict(#"{"safeguards":{"notice":false,"redress":false}}"#) == .highRisk)
         #expect(try verdict(#"{"safeguards":{"notice":true,"redress":true}}"#) == .minimal)
-        let open = compiled.assess(try JSONParser.parse(#"{"safeguards":{"notice":false}}"#))
+        let open = compiled.assess(try JSONParser.parse(#"{"safeguards":{"notice":false}}"#), asOf: testDate)
         #expect(open.findings.first?.outcome == .needsInformation)
         #expect(open.findings.first?.missing == ["safeguards.human_review", "safeguards.redress"])
     }

@@ -8,32 +8,43 @@ struct RuleCase: Sendable, CustomTestStringConvertible {
     let name: String
     let pack: String
     let record: String
+    /// The settled verdict of the pack, and its worst case (when the case says).
     var verdict: Verdict? = nil
+    var worstCase: Verdict? = nil
     var fires: [String] = []
     var notFires: [String] = []
     var needs: [String] = []
+    /// Fields that must be among the pack's first three questions.
+    var asksFirst: [String] = []
     let because: String
     var testDescription: String { "\(pack): \(name)" }
 }
 
 /// Facts that settle every prohibition of the AI Act pack as "no" for a facial recognition
 /// system, so that cases can isolate one rule.
-let settledFR = #""training_data_source":"licensed","inferred_attributes":["identity"]"#
+let settledFR = #""training_data_source":"licensed","reference_database_sources":["custody_photos"],"functions":[],"inferred_attributes":["identity"]"#
 
 let ruleCases: [RuleCase] = [
     // MARK: EU AI Act, Art. 5 prohibitions
     RuleCase(name: "social scoring with detrimental treatment", pack: "eu-ai-act-2024",
-             record: #"{"system":{"type":"social_scoring"},"decisions":{"scoring_over_time":true,"detrimental_treatment":true}}"#,
+             record: #"{"system":{"type":"social_scoring"},"decisions":{"scoring_over_time":true,"detrimental_treatment":true,"detriment_disproportionate":true}}"#,
              verdict: .prohibited, fires: ["ai-act-5-1-c"], because: "Art. 5(1)(c): evaluation over time + detrimental treatment, any actor"),
     RuleCase(name: "scoring over time by a private actor, detrimental treatment", pack: "eu-ai-act-2024",
-             record: #"{"operator":{"kind":"private"},"system":{"type":"other"},"decisions":{"scoring_over_time":true,"detrimental_treatment":true}}"#,
+             record: #"{"operator":{"kind":"private"},"system":{"type":"other"},"decisions":{"scoring_over_time":true,"detrimental_treatment":true,"detriment_unrelated_context":true}}"#,
              fires: ["ai-act-5-1-c"], because: "Art. 5(1)(c) applies to any actor, public or private"),
     RuleCase(name: "scoring without detrimental treatment is not 5(1)(c)", pack: "eu-ai-act-2024",
              record: #"{"system":{"type":"social_scoring"},"decisions":{"scoring_over_time":true,"detrimental_treatment":false}}"#,
              notFires: ["ai-act-5-1-c"], because: "Art. 5(1)(c)(i)-(ii) require detrimental or disproportionate treatment"),
     RuleCase(name: "social scoring with unknown consequences needs information", pack: "eu-ai-act-2024",
              record: #"{"system":{"type":"social_scoring"}}"#,
-             verdict: .insufficientInformation, needs: ["ai-act-5-1-c"], because: "Art. 5(1)(c): the treatment decides; absent means unknown"),
+             verdict: .minimal, worstCase: .prohibited, needs: ["ai-act-5-1-c"], asksFirst: ["decisions.detriment_disproportionate", "decisions.detriment_unrelated_context"],
+             because: "Art. 5(1)(c): the treatment decides; absent means unknown"),
+    RuleCase(name: "social scoring whose treatment is detrimental in an unrelated context", pack: "eu-ai-act-2024",
+             record: #"{"system":{"type":"social_scoring"},"decisions":{"detrimental_treatment":true,"detriment_unrelated_context":true}}"#,
+             verdict: .prohibited, fires: ["ai-act-5-1-c"], because: "Art. 5(1)(c)(i): either limb suffices"),
+    RuleCase(name: "detrimental treatment in neither limb is not 5(1)(c)", pack: "eu-ai-act-2024",
+             record: #"{"system":{"type":"social_scoring"},"decisions":{"detrimental_treatment":true,"detriment_unrelated_context":false,"detriment_disproportionate":false}}"#,
+             verdict: .minimal, notFires: ["ai-act-5-1-c"], because: "Art. 5(1)(c): detriment outside (i) and (ii) is not the prohibition"),
     RuleCase(name: "individual crime prediction from profiling alone", pack: "eu-ai-act-2024",
              record: #"{"operator":{"kind":"law_enforcement"},"system":{"type":"individual_crime_prediction"},"decisions":{"based_solely_on_profiling":true,"supports_human_assessment":false}}"#,
              verdict: .prohibited, fires: ["ai-act-5-1-d", "ai-act-annex-iii-6-d"], because: "Art. 5(1)(d)"),
@@ -43,8 +54,8 @@ let ruleCases: [RuleCase] = [
     RuleCase(name: "place-based prediction is not 5(1)(d)", pack: "eu-ai-act-2024",
              record: #"{"operator":{"kind":"law_enforcement"},"system":{"type":"place_based_predictive_policing"},"decisions":{"based_solely_on_profiling":true}}"#,
              notFires: ["ai-act-5-1-d", "ai-act-annex-iii-6-d"], because: "Art. 5(1)(d) and Annex III 6(d) concern natural persons, not places"),
-    RuleCase(name: "face database from untargeted scraping", pack: "eu-ai-act-2024",
-             record: #"{"system":{"type":"facial_recognition","identification_mode":"one_to_many","timing":"post","training_data_source":"untargeted_scraping"}}"#,
+    RuleCase(name: "face database from untargeted scraping of CCTV footage", pack: "eu-ai-act-2024",
+             record: #"{"system":{"type":"facial_recognition","identification_mode":"one_to_many","timing":"post","reference_database_sources":["scraped_from_cctv"]}}"#,
              verdict: .prohibited, fires: ["ai-act-5-1-e", "ai-act-annex-iii-1-a"], because: "Art. 5(1)(e)"),
     RuleCase(name: "licensed face database is not 5(1)(e)", pack: "eu-ai-act-2024",
              record: #"{"system":{"type":"facial_recognition","training_data_source":"licensed"}}"#,
@@ -63,16 +74,17 @@ let ruleCases: [RuleCase] = [
              verdict: .highRisk, fires: ["ai-act-annex-iii-1-c", "ai-act-50-3"], notFires: ["ai-act-5-1-f"], because: "Art. 5(1)(f) covers workplace and education only; Art. 50(3)"),
     RuleCase(name: "emotion recognition whose setting is unknown", pack: "eu-ai-act-2024",
              record: #"{"system":{"type":"emotion_recognition"}}"#,
-             verdict: .insufficientInformation, needs: ["ai-act-5-1-f"], because: "Art. 5(1)(f): the setting decides"),
+             verdict: .highRisk, worstCase: .prohibited, fires: ["ai-act-annex-iii-1-c"], needs: ["ai-act-5-1-f"], asksFirst: ["context.settings"],
+             because: "Art. 5(1)(f): the setting decides; Annex III 1(c) is settled meanwhile"),
     RuleCase(name: "biometric categorisation inferring religion", pack: "eu-ai-act-2024",
              record: #"{"operator":{"kind":"private"},"system":{"type":"biometric_categorisation","inferred_attributes":["religious_or_philosophical_beliefs"]},"context":{"labelling_lawfully_acquired_dataset":false},"safeguards":{"notice":true}}"#,
              verdict: .prohibited, fires: ["ai-act-5-1-g", "ai-act-annex-iii-1-b"], because: "Art. 5(1)(g)"),
     RuleCase(name: "biometric categorisation inferring sexual orientation", pack: "eu-ai-act-2024",
              record: #"{"operator":{"kind":"public_authority"},"system":{"type":"facial_recognition","inferred_attributes":["sexual_orientation"]},"context":{"labelling_lawfully_acquired_dataset":false}}"#,
              fires: ["ai-act-5-1-g"], because: "Art. 5(1)(g): sex life or sexual orientation"),
-    RuleCase(name: "categorising biometric data in law enforcement is excepted", pack: "eu-ai-act-2024",
-             record: #"{"operator":{"kind":"law_enforcement"},"system":{"type":"biometric_categorisation","inferred_attributes":["race"]},"context":{"labelling_lawfully_acquired_dataset":false}}"#,
-             fires: ["ai-act-annex-iii-1-b"], notFires: ["ai-act-5-1-g"], because: "Art. 5(1)(g), last sentence: law enforcement; still Annex III 1(b)"),
+    RuleCase(name: "labelling a lawfully acquired dataset in law enforcement is excepted", pack: "eu-ai-act-2024",
+             record: #"{"operator":{"kind":"law_enforcement"},"system":{"type":"biometric_categorisation","inferred_attributes":["race"]},"context":{"labelling_lawfully_acquired_dataset":true}}"#,
+             fires: ["ai-act-annex-iii-1-b"], notFires: ["ai-act-5-1-g"], because: "Art. 5(1)(g), last sentence, and Recital 30; still Annex III 1(b)"),
     RuleCase(name: "labelling a lawfully acquired dataset is excepted", pack: "eu-ai-act-2024",
              record: #"{"operator":{"kind":"private"},"system":{"type":"biometric_categorisation","inferred_attributes":["race"]},"context":{"labelling_lawfully_acquired_dataset":true}}"#,
              notFires: ["ai-act-5-1-g"], because: "Art. 5(1)(g): labelling or filtering of lawfully acquired datasets"),
@@ -90,7 +102,56 @@ let ruleCases: [RuleCase] = [
              verdict: .prohibited, fires: ["ai-act-5-1-h"], because: "Art. 5(3): prior authorisation is a condition"),
     RuleCase(name: "suspect search whose safeguards are undocumented", pack: "eu-ai-act-2024",
              record: #"{"operator":{"kind":"law_enforcement"},"system":{"type":"remote_biometric_identification","timing":"real_time",\#(settledFR)},"context":{"settings":["publicly_accessible"],"law_enforcement_objective":"serious_crime_suspect"}}"#,
-             verdict: .insufficientInformation, needs: ["ai-act-5-1-h"], because: "Art. 5(2)-(5): the conditions decide; unknown, not false"),
+             verdict: .highRisk, worstCase: .prohibited, fires: ["ai-act-annex-iii-1-a"], needs: ["ai-act-5-1-h"],
+             because: "Art. 5(2)-(5): the conditions decide; unknown, not false; Annex III 1(a) is settled"),
+    RuleCase(name: "police face search of driving-licence photos, timing and place unknown", pack: "eu-ai-act-2024",
+             record: #"{"operator":{"kind":"law_enforcement","country":"US"},"system":{"type":"facial_recognition","identification_mode":"one_to_many","reference_database_sources":["driving_licences"]},"data":{"categories":["biometric"]}}"#,
+             verdict: .highRisk, worstCase: .prohibited, fires: ["ai-act-annex-iii-1-a"], notFires: ["ai-act-5-1-e"], needs: ["ai-act-5-1-h"],
+             asksFirst: ["system.timing", "context.settings"],
+             because: "Annex III 1(a) is settled by the known facts; Art. 5(1)(h) turns on timing and place, which come first"),
+    RuleCase(name: "face search of an unknown reference database", pack: "eu-ai-act-2024",
+             record: #"{"operator":{"kind":"law_enforcement"},"system":{"type":"facial_recognition"}}"#,
+             worstCase: .prohibited, needs: ["ai-act-5-1-e"], asksFirst: ["system.reference_database_sources"],
+             because: "Art. 5(1)(e): where the reference database comes from decides; a face system is not presumed scraped"),
+    RuleCase(name: "using a vendor's database scraped from the internet", pack: "eu-ai-act-2024",
+             record: #"{"operator":{"kind":"law_enforcement"},"system":{"type":"facial_recognition","reference_database_sources":["scraped_from_internet"]}}"#,
+             verdict: .prohibited, fires: ["ai-act-5-1-e"], because: "Art. 5(1)(e) covers the use of such a system"),
+    RuleCase(name: "a face model trained on scraped images, reference database of custody photos", pack: "eu-ai-act-2024",
+             record: #"{"system":{"type":"facial_recognition","training_data_source":"untargeted_scraping","reference_database_sources":["custody_photos"]}}"#,
+             notFires: ["ai-act-5-1-e"], because: "Art. 5(1)(e) is about databases built by scraping, not training data"),
+    RuleCase(name: "a drone matching faces one-to-many is remote biometric identification", pack: "eu-ai-act-2024",
+             record: #"{"system":{"type":"drone","functions":["facial_recognition"],"identification_mode":"one_to_many"}}"#,
+             verdict: .highRisk, fires: ["ai-act-annex-iii-1-a"], because: "Art. 3(41): RBI by function, whatever the carrier"),
+    RuleCase(name: "a camera network matching faces one-to-many is remote biometric identification", pack: "eu-ai-act-2024",
+             record: #"{"system":{"type":"video_analytics","functions":["facial_recognition"],"identification_mode":"one_to_many"}}"#,
+             fires: ["ai-act-annex-iii-1-a"], because: "Art. 3(41)"),
+    RuleCase(name: "a phone network matching voices one-to-many is remote biometric identification", pack: "eu-ai-act-2024",
+             record: #"{"system":{"type":"other","functions":["voice_analysis"],"identification_mode":"one_to_many"}}"#,
+             fires: ["ai-act-annex-iii-1-a"], because: "Art. 3(41): any biometric, compared against a reference database"),
+    RuleCase(name: "a drone carrying only a camera", pack: "eu-ai-act-2024",
+             record: #"{"system":{"type":"drone","functions":[],"identification_mode":"none"}}"#,
+             notFires: ["ai-act-annex-iii-1-a"], because: "no biometric identification function"),
+    RuleCase(name: "a drone whose functions are unknown could be RBI", pack: "eu-ai-act-2024",
+             record: #"{"operator":{"kind":"law_enforcement"},"system":{"type":"drone","identification_mode":"one_to_many","timing":"real_time"},"context":{"settings":["publicly_accessible"]}}"#,
+             worstCase: .prohibited, needs: ["ai-act-annex-iii-1-a", "ai-act-5-1-h"], asksFirst: ["system.functions"],
+             because: "Art. 3(41): whether it identifies people biometrically is what decides"),
+    RuleCase(name: "a licence-plate reader is not biometric identification", pack: "eu-ai-act-2024",
+             record: #"{"operator":{"kind":"law_enforcement"},"system":{"type":"alpr","identification_mode":"one_to_many","timing":"real_time"},"context":{"settings":["publicly_accessible"]}}"#,
+             notFires: ["ai-act-annex-iii-1-a", "ai-act-5-1-h"], because: "Art. 3(41) needs biometric data; a plate is not"),
+    RuleCase(name: "face verification at a gate is not remote biometric identification", pack: "eu-ai-act-2024",
+             record: #"{"operator":{"kind":"law_enforcement"},"system":{"type":"facial_recognition","identification_mode":"one_to_one_verification","timing":"real_time",\#(settledFR)},"context":{"settings":["publicly_accessible"]}}"#,
+             notFires: ["ai-act-annex-iii-1-a", "ai-act-5-1-h"], because: "Annex III 1(a) excludes verification; Art. 3(41) needs a comparison with a reference database"),
+    RuleCase(name: "crime prediction whose basis is unknown", pack: "eu-ai-act-2024",
+             record: #"{"operator":{"kind":"law_enforcement"},"system":{"type":"individual_crime_prediction"}}"#,
+             verdict: .highRisk, worstCase: .prohibited, fires: ["ai-act-annex-iii-6-d"], needs: ["ai-act-5-1-d"], asksFirst: ["decisions.based_solely_on_profiling"],
+             because: "Art. 5(1)(d): profiling alone decides; Annex III 6(d) is settled"),
+    RuleCase(name: "biometric categorisation whose inferences are unknown", pack: "eu-ai-act-2024",
+             record: #"{"system":{"type":"biometric_categorisation"}}"#,
+             worstCase: .prohibited, needs: ["ai-act-5-1-g"], asksFirst: ["system.inferred_attributes"],
+             because: "Art. 5(1)(g): which characteristics it infers decides"),
+    RuleCase(name: "police categorising people by race", pack: "eu-ai-act-2024",
+             record: #"{"operator":{"kind":"law_enforcement"},"system":{"type":"video_analytics","inferred_attributes":["race"]},"context":{"labelling_lawfully_acquired_dataset":false}}"#,
+             verdict: .prohibited, fires: ["ai-act-5-1-g"], because: "Art. 5(1)(g): the exception is the labelling of lawfully acquired datasets (Recital 30), not law enforcement as such"),
     RuleCase(name: "post identification by police without authorisation", pack: "eu-ai-act-2024",
              record: #"{"operator":{"kind":"law_enforcement"},"system":{"type":"facial_recognition","identification_mode":"one_to_many","timing":"post",\#(settledFR)},"context":{"settings":["publicly_accessible"]},"safeguards":{"prior_authorisation":false}}"#,
              verdict: .highRisk, fires: ["ai-act-annex-iii-1-a", "ai-act-26-10"], notFires: ["ai-act-5-1-h"], because: "Art. 5(1)(h) covers real-time only; Art. 26(10) for post use"),
@@ -138,8 +199,11 @@ let ruleCases: [RuleCase] = [
              record: #"{"operator":{"kind":"law_enforcement"},"system":{"type":"voice_analysis"},"context":{"use_cases":["polygraph"]}}"#,
              fires: ["ai-act-annex-iii-6-b"], because: "Annex III 6(b)"),
     RuleCase(name: "evidence reliability scoring", pack: "eu-ai-act-2024",
-             record: #"{"operator":{"kind":"private_for_public_authority"},"system":{"type":"other"},"context":{"use_cases":["evidence_reliability"]}}"#,
+             record: #"{"operator":{"kind":"private_for_public_authority"},"system":{"type":"other"},"context":{"use_cases":["evidence_reliability"],"purposes":["law_enforcement"]}}"#,
              fires: ["ai-act-annex-iii-6-c"], because: "Annex III 6(c): on behalf of law enforcement"),
+    RuleCase(name: "evidence reliability scoring by a contractor whose purpose is unstated", pack: "eu-ai-act-2024",
+             record: #"{"operator":{"kind":"private_for_public_authority"},"system":{"type":"other"},"context":{"use_cases":["evidence_reliability"]}}"#,
+             needs: ["ai-act-annex-iii-6-c"], because: "Annex III 6: whether it serves law enforcement decides"),
     RuleCase(name: "re-offending risk assessment", pack: "eu-ai-act-2024",
              record: #"{"operator":{"kind":"law_enforcement"},"system":{"type":"other"},"context":{"use_cases":["offending_risk_assessment"]}}"#,
              fires: ["ai-act-annex-iii-6-d"], because: "Annex III 6(d)"),
@@ -201,7 +265,13 @@ let ruleCases: [RuleCase] = [
              notFires: ["gdpr-9"], because: "Art. 9(2)(a)"),
     RuleCase(name: "face identification whose Art. 9(2) basis is unknown", pack: "gdpr-dpia",
              record: #"{"operator":{"kind":"public_authority"},"system":{"type":"facial_recognition","identification_mode":"one_to_many"},"data":{"categories":["biometric"]}}"#,
-             verdict: .insufficientInformation, needs: ["gdpr-9"], because: "Art. 9(2): the condition decides"),
+             worstCase: .prohibited, needs: ["gdpr-9"], asksFirst: ["safeguards.art9_condition"], because: "Art. 9(2): the condition decides"),
+    RuleCase(name: "police face identification whose strict necessity is unstated", pack: "gdpr-dpia",
+             record: #"{"operator":{"kind":"law_enforcement"},"system":{"type":"facial_recognition","identification_mode":"one_to_many"},"data":{"categories":["biometric"]}}"#,
+             worstCase: .prohibited, needs: ["led-10"], asksFirst: ["safeguards.strictly_necessary"], because: "LED Art. 10: strict necessity and a legal basis decide"),
+    RuleCase(name: "data shared with a foreign authority", pack: "gdpr-dpia",
+             record: #"{"data":{"shared_with":["foreign_authorities"]}}"#,
+             fires: ["gdpr-44"], because: "GDPR Chapter V; LED Art. 35-39"),
     RuleCase(name: "police processing falls under the LED, not the GDPR", pack: "gdpr-dpia",
              record: #"{"operator":{"kind":"law_enforcement"},"system":{"type":"alpr"},"context":{"settings":["publicly_accessible"]},"data":{"categories":["location"]},"safeguards":{"dpia_done":false}}"#,
              fires: ["led-27"], notFires: ["gdpr-35-1"], because: "LED Art. 27; GDPR Art. 2(2)(d)"),
@@ -259,13 +329,18 @@ let ruleCases: [RuleCase] = [
         let pack = try #require(CriteriaPack.builtIn(id: c.pack))
         let record = try JSONParser.parse(c.record)
         #expect(RecordSchema.deployment.validate(record).isEmpty, "the case's record must be valid: \(RecordSchema.deployment.validate(record))")
-        let result = pack.assess(record)
+        let result = pack.assess(record, asOf: testDate)
         let fired = Set(result.findings.filter { $0.outcome == .fired }.map(\.ruleID))
         let needs = Set(result.findings.filter { $0.outcome == .needsInformation }.map(\.ruleID))
         if let verdict = c.verdict { #expect(result.verdict == verdict, "\(c.because); fired \(fired.sorted()), needs \(needs.sorted())") }
         for rule in c.fires { #expect(fired.contains(rule), "\(rule) should fire: \(c.because)") }
         for rule in c.notFires { #expect(!fired.contains(rule), "\(rule) should not fire: \(c.because)") }
         for rule in c.needs { #expect(needs.contains(rule), "\(rule) should need information: \(c.because)") }
+        if let worst = c.worstCase { #expect(result.worstCase == worst, "worst case: \(c.because); needs \(needs.sorted())") }
+        let first = result.questions.prefix(3).flatMap(\.fields)
+        for field in c.asksFirst {
+            #expect(first.contains(field), "\(field) should be among the first three questions (\(first)): \(c.because)")
+        }
     }
 
     @Test func everyBuiltInRuleIsExercised() {
@@ -281,17 +356,17 @@ let ruleCases: [RuleCase] = [
 
     @Test func needsInformationNamesTheDecidingFields() throws {
         let pack = try #require(CriteriaPack.builtIn(id: "eu-ai-act-2024"))
-        let result = pack.assess(try JSONParser.parse(#"{"operator":{"kind":"law_enforcement"},"system":{"type":"facial_recognition","identification_mode":"one_to_many","training_data_source":"licensed"},"context":{"settings":["publicly_accessible"]}}"#))
+        let result = pack.assess(try JSONParser.parse(#"{"operator":{"kind":"law_enforcement"},"system":{"type":"facial_recognition","identification_mode":"one_to_many","training_data_source":"licensed"},"context":{"settings":["publicly_accessible"]}}"#), asOf: testDate)
         let finding = try #require(result.findings.first { $0.ruleID == "ai-act-5-1-h" })
         #expect(finding.outcome == .needsInformation)
         #expect(finding.missing == ["context.law_enforcement_objective", "safeguards.eu_database_registered", "safeguards.fria_done",
-                                    "safeguards.national_law_authorises", "safeguards.prior_authorisation", "safeguards.targeted_individual",
-                                    "system.timing"])
+                                    "safeguards.national_law_authorises", "safeguards.prior_authorisation", "safeguards.strictly_necessary",
+                                    "safeguards.targeted_individual", "system.timing"])
     }
 
     @Test func firedFindingsNameTheirFacts() throws {
         let pack = try #require(CriteriaPack.builtIn(id: "eu-ai-act-2024"))
-        let result = pack.assess(try JSONParser.parse(#"{"system":{"type":"emotion_recognition"},"context":{"settings":["workplace","online"],"medical_or_safety_reason":false},"operator":{"name":"irrelevant"}}"#))
+        let result = pack.assess(try JSONParser.parse(#"{"system":{"type":"emotion_recognition"},"context":{"settings":["workplace","online"],"medical_or_safety_reason":false},"operator":{"name":"irrelevant"}}"#), asOf: testDate)
         let finding = try #require(result.findings.first { $0.ruleID == "ai-act-5-1-f" })
         #expect(finding.facts == ["system.type": .string("emotion_recognition"),
                                   "context.settings": .array([.string("workplace"), .string("online")]),
@@ -300,18 +375,18 @@ let ruleCases: [RuleCase] = [
 
     @Test func packsBindInTheUnionAndAreBenchmarksElsewhere() throws {
         let set = CriteriaSet.builtIn
-        let us = set.assess(try JSONParser.parse(#"{"operator":{"country":"US"}}"#))
+        let us = set.assess(try JSONParser.parse(#"{"operator":{"country":"US"}}"#), asOf: testDate)
         #expect(us.packs.map(\.applies) == [.benchmark, .benchmark, .benchmark])
-        let de = set.assess(try JSONParser.parse(#"{"operator":{"country":"DE"}}"#))
+        let de = set.assess(try JSONParser.parse(#"{"operator":{"country":"DE"}}"#), asOf: testDate)
         #expect(de.packs.map(\.applies) == [.binding, .binding, .benchmark])
-        let unknown = set.assess(try JSONParser.parse("{}"))
+        let unknown = set.assess(try JSONParser.parse("{}"), asOf: testDate)
         #expect(unknown.packs.map(\.applies) == [.undetermined, .undetermined, .benchmark])
     }
 
     @Test func theOverallVerdictIsTheMostSevereAcrossPacks() throws {
         let set = CriteriaSet.builtIn
         // The AI Act finds high risk; the GDPR pack finds the Art. 9 prohibition.
-        let result = set.assess(try JSONParser.parse(#"{"operator":{"kind":"private","country":"DE"},"system":{"type":"facial_recognition","identification_mode":"one_to_many","timing":"post","training_data_source":"licensed","inferred_attributes":["identity"]},"data":{"categories":["biometric"]},"safeguards":{"art9_condition":"none"}}"#))
+        let result = set.assess(try JSONParser.parse(#"{"operator":{"kind":"private","country":"DE"},"system":{"type":"facial_recognition","identification_mode":"one_to_many","timing":"post","training_data_source":"licensed","inferred_attributes":["identity"]},"data":{"categories":["biometric"]},"safeguards":{"art9_condition":"none"}}"#), asOf: testDate)
         #expect(result.packs[0].verdict == .highRisk)
         #expect(result.packs[1].verdict == .prohibited)
         #expect(result.verdict == .prohibited)

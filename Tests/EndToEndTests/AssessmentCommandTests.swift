@@ -44,8 +44,8 @@ import TestSupport
         #expect(prose.stdout.contains("Regulation (EU) 2024/1689, Art. 5(1)(f)"))
         #expect(prose.stdout.contains("Because: context.medical_or_safety_reason = false; context.settings = [\"workplace\"]; system.type = \"emotion_recognition\""))
         #expect(prose.stdout.contains("binds in law here"))
-        let json = try OversightBinary.runSplit(["explain", record, "--json"])
-        let expected = CriteriaSet.builtIn.assess(try JSONParser.parse(String(contentsOfFile: record, encoding: .utf8)))
+        let json = try OversightBinary.runSplit(["explain", record, "--json", "--as-of", "2026-12-01"])
+        let expected = CriteriaSet.builtIn.assess(try JSONParser.parse(String(contentsOfFile: record, encoding: .utf8)), asOf: CalendarDate("2026-12-01")!)
         #expect(json.stdout == String(decoding: expected.canonicalBytes, as: UTF8.self) + "\n")
     }
 

@@ -96,12 +96,13 @@ enum ResultsShape {
         // The stored verdicts are the engine's: recompute a sample in-process.
         let criteria = CriteriaSet.builtIn
         let rows = try db.query("""
-            SELECT j.record, a.verdict, a.result::text FROM oversight.jobs j JOIN oversight.assessments a USING (batch_id, seq)
+            SELECT j.record, a.verdict, a.result::text, to_char(b.as_of, 'YYYY-MM-DD')
+            FROM oversight.jobs j JOIN oversight.assessments a USING (batch_id, seq) JOIN oversight.batches b USING (batch_id)
             WHERE j.batch_id = \(batch)::uuid AND j.seq % 500 = 0
             """)
         #expect(rows.rowCount == 20)
         for i in 0..<rows.rowCount {
-            let expected = criteria.assess(try JSONParser.parse(rows.string(i, 0)!))
+            let expected = criteria.assess(try JSONParser.parse(rows.string(i, 0)!), asOf: try #require(CalendarDate(rows.string(i, 3) ?? "")))
             #expect(rows.string(i, 1) == expected.verdict.rawValue)
             #expect(try JSONParser.parse(rows.string(i, 2)!).canonicalString == expected.canonicalJSON.canonicalString)
         }

@@ -17,9 +17,9 @@ import TestSupport
     @Test func assessmentsAreAppendOnly() throws {
         let store = try migratedStore("appendonly")
         let id = "6b0d1c6e-1f7a-4b8e-9d2c-3a4b5c6d7e8f"
-        _ = try store.openBatch(id: id, name: "b", source: "s", organisation: "local", criteriaSHA256: pack.sha256)
+        _ = try store.openBatch(id: id, name: "b", source: "s", organisation: "local", criteriaSHA256: pack.sha256, asOf: testDate)
         let record = try JSONParser.parse(#"{"system":{"type":"alpr"}}"#)
-        let row = AssessmentRow(batchID: id, seq: 1, recordID: "r", result: pack.assess(record), criteriaSHA256: pack.sha256,
+        let row = AssessmentRow(batchID: id, seq: 1, recordID: "r", result: pack.assess(record, asOf: testDate), criteriaSHA256: pack.sha256,
                                 inputSHA256: AuditHash.input(record), attempt: 1)
         try store.writeAssessments(batchID: id, criteriaSHA256: pack.sha256, worker: "w", rows: [row])
         for statement: PGQuery in ["UPDATE oversight.assessments SET score = 0", "DELETE FROM oversight.assessments",
@@ -37,9 +37,9 @@ import TestSupport
     @Test func duplicateDeliveryMakesNoSecondRow() throws {
         let store = try migratedStore("dupes")
         let id = "0a0d1c6e-1f7a-4b8e-9d2c-3a4b5c6d7e8f"
-        _ = try store.openBatch(id: id, name: "b", source: "s", organisation: "local", criteriaSHA256: pack.sha256)
+        _ = try store.openBatch(id: id, name: "b", source: "s", organisation: "local", criteriaSHA256: pack.sha256, asOf: testDate)
         let rows = SyntheticDeployments(count: 100).enumerated().map { i, record in
-            AssessmentRow(batchID: id, seq: Int64(i + 1), recordID: nil, result: pack.assess(record), criteriaSHA256: pack.sha256,
+            AssessmentRow(batchID: id, seq: Int64(i + 1), recordID: nil, result: pack.assess(record, asOf: testDate), criteriaSHA256: pack.sha256,
                           inputSHA256: AuditHash.input(record), attempt: 1)
         }
         #expect(try store.writeAssessments(batchID: id, criteriaSHA256: pack.sha256, worker: "w1", rows: Array(rows[0..<60])) == 60)
@@ -53,7 +53,7 @@ import TestSupport
     @Test func chunksAreStoredOnceAndInOrder() throws {
         let store = try migratedStore("chunks")
         let id = "1a0d1c6e-1f7a-4b8e-9d2c-3a4b5c6d7e8f"
-        _ = try store.openBatch(id: id, name: "b", source: "s", organisation: "local", criteriaSHA256: pack.sha256)
+        _ = try store.openBatch(id: id, name: "b", source: "s", organisation: "local", criteriaSHA256: pack.sha256, asOf: testDate)
         let accepted = (1...3).map { AcceptedRecord(seq: Int64($0), line: Int64($0), record: Array("{\"id\":\"\($0)\"}".utf8)) }
         let rejected = [RejectedRecord(line: 4, field: "system.type", message: "bad", raw: [0x7B, 0x00, 0xFF])]
         #expect(try store.storeChunk(batchID: id, number: 1, accepted: accepted, rejected: rejected))
@@ -73,12 +73,12 @@ import TestSupport
     /// assessed; their rows.
     @discardableResult
     func batch(_ store: AuditStore, id: String, jobs: Int, assessed: [Int]) throws -> [AssessmentRow] {
-        _ = try store.openBatch(id: id, name: "b", source: "s", organisation: "local", criteriaSHA256: pack.sha256)
+        _ = try store.openBatch(id: id, name: "b", source: "s", organisation: "local", criteriaSHA256: pack.sha256, asOf: testDate)
         let records = Array(SyntheticDeployments(count: jobs))
         let accepted = records.enumerated().map { AcceptedRecord(seq: Int64($0 + 1), line: Int64($0 + 1), record: $1.canonicalBytes) }
         _ = try store.storeChunk(batchID: id, number: 1, accepted: accepted, rejected: [])
         let rows = assessed.map { i in
-            AssessmentRow(batchID: id, seq: Int64(i + 1), recordID: nil, result: pack.assess(records[i]), criteriaSHA256: pack.sha256,
+            AssessmentRow(batchID: id, seq: Int64(i + 1), recordID: nil, result: pack.assess(records[i], asOf: testDate), criteriaSHA256: pack.sha256,
                           inputSHA256: AuditHash.input(records[i]), attempt: 1)
         }
         try store.writeAssessments(batchID: id, criteriaSHA256: pack.sha256, worker: "w", rows: rows)

@@ -14,13 +14,13 @@ import TestSupport
     /// `count` records stored and closed; `assessed` of them (by seq) given assessments.
     func batch(_ store: AuditStore, count: Int, assessed: Set<Int64>) throws -> String {
         let id = UUID().uuidString.lowercased()
-        _ = try store.openBatch(id: id, name: "b", source: "s", organisation: "local", criteriaSHA256: set.sha256)
+        _ = try store.openBatch(id: id, name: "b", source: "s", organisation: "local", criteriaSHA256: set.sha256, asOf: testDate)
         let records = Array(SyntheticDeployments(count: count, seed: 5))
         let accepted = records.enumerated().map { AcceptedRecord(seq: Int64($0 + 1), line: Int64($0 + 1), record: $1.canonicalBytes) }
         _ = try store.storeChunk(batchID: id, number: 1, accepted: accepted, rejected: [])
         try store.closeIntake(batchID: id, chunks: 1)
         let rows = records.enumerated().filter { assessed.contains(Int64($0.offset + 1)) }.map { i, record in
-            AssessmentRow(batchID: id, seq: Int64(i + 1), recordID: record["id"]?.stringValue, result: set.assess(record),
+            AssessmentRow(batchID: id, seq: Int64(i + 1), recordID: record["id"]?.stringValue, result: set.assess(record, asOf: testDate),
                           criteriaSHA256: set.sha256, inputSHA256: AuditHash.input(record), attempt: 1)
         }
         try store.writeAssessments(batchID: id, criteriaSHA256: set.sha256, worker: "w", rows: rows)
@@ -77,7 +77,7 @@ import TestSupport
         #expect(try store.batch(id: id)?.cancelled == false)
 
         let open = UUID().uuidString.lowercased()
-        _ = try store.openBatch(id: open, name: "c", source: "s", organisation: "local", criteriaSHA256: set.sha256)
+        _ = try store.openBatch(id: open, name: "c", source: "s", organisation: "local", criteriaSHA256: set.sha256, asOf: testDate)
         #expect(throws: BatchRefusal.self, "no records: not closed") { try store.closeIntake(batchID: open, chunks: 0) }
         try store.cancel(batchID: open)
         #expect(throws: BatchClosed.self) { _ = try store.storeChunk(batchID: open, number: 1, accepted: more, rejected: []) }
@@ -95,7 +95,7 @@ import TestSupport
         #expect(try store.seal(batchID: id, key: key) == .incomplete(assessed: 9, deadLettered: 0, missing: [10], intakeClosed: true))
         let record = Array(SyntheticDeployments(count: 10, seed: 5))[9]
         try store.writeAssessments(batchID: id, criteriaSHA256: set.sha256, worker: "w", rows: [
-            AssessmentRow(batchID: id, seq: 10, recordID: record["id"]?.stringValue, result: set.assess(record),
+            AssessmentRow(batchID: id, seq: 10, recordID: record["id"]?.stringValue, result: set.assess(record, asOf: testDate),
                           criteriaSHA256: set.sha256, inputSHA256: AuditHash.input(record), attempt: 4)])
         #expect(try store.seal(batchID: id, key: key) == .sealed(2))
         let report = try #require(try store.verify(batchID: id, trustedKey: key.publicKey))
@@ -125,7 +125,7 @@ import TestSupport
     @Test func rejectedLinesKeepTheirBytesAndTheInputDigestChainsEveryLine() throws {
         let store = try migratedStore("rawbytes")
         let id = UUID().uuidString.lowercased()
-        _ = try store.openBatch(id: id, name: "b", source: "s", organisation: "local", criteriaSHA256: set.sha256)
+        _ = try store.openBatch(id: id, name: "b", source: "s", organisation: "local", criteriaSHA256: set.sha256, asOf: testDate)
         let binary: [UInt8] = [0x7B, 0x00, 0xFF, 0xFE, 0x22, 0x0A, 0x5C]
         let huge = [UInt8](repeating: 0x61, count: 200_000)
         let lines: [(line: Int64, kind: UInt8, bytes: [UInt8])] = [(1, 0, Array("{}".utf8)), (2, 1, binary), (3, 1, huge)]

@@ -9,3 +9,6 @@ func migratedStore(_ label: String, packs: CriteriaSet = .builtIn) throws -> Aud
     try store.register(packs)
     return store
 }
+
+/// The day the store tests' assessments are made as of.
+let testDate = CalendarDate("2026-12-01")!

@@ -13,12 +13,12 @@ import TestSupport
     @discardableResult
     func assessedBatch(_ store: AuditStore, organisation: String, count: Int, seed: UInt64 = 1) throws -> String {
         let id = UUID().uuidString.lowercased()
-        _ = try store.openBatch(id: id, name: "b", source: "s", organisation: organisation, criteriaSHA256: set.sha256)
+        _ = try store.openBatch(id: id, name: "b", source: "s", organisation: organisation, criteriaSHA256: set.sha256, asOf: testDate)
         let records = Array(SyntheticDeployments(count: count, seed: seed))
         let accepted = records.enumerated().map { AcceptedRecord(seq: Int64($0 + 1), line: Int64($0 + 1), record: $1.canonicalBytes) }
         _ = try store.storeChunk(batchID: id, number: 1, accepted: accepted, rejected: [])
         let rows = records.enumerated().map { i, record in
-            AssessmentRow(batchID: id, seq: Int64(i + 1), recordID: record["id"]?.stringValue, result: set.assess(record),
+            AssessmentRow(batchID: id, seq: Int64(i + 1), recordID: record["id"]?.stringValue, result: set.assess(record, asOf: testDate),
                           criteriaSHA256: set.sha256, inputSHA256: AuditHash.input(record), attempt: 1)
         }
         try store.writeAssessments(batchID: id, criteriaSHA256: set.sha256, worker: "w", rows: rows)
@@ -120,12 +120,12 @@ import TestSupport
         let store = try migratedStore("services")
         try store.connection.runScript("SET ROLE oversight_coordinator")
         let id = UUID().uuidString.lowercased()
-        _ = try store.openBatch(id: id, name: "b", source: "s", organisation: "amnesty", criteriaSHA256: set.sha256)
+        _ = try store.openBatch(id: id, name: "b", source: "s", organisation: "amnesty", criteriaSHA256: set.sha256, asOf: testDate)
         let record = Array(SyntheticDeployments(count: 1))[0]
         #expect(try store.storeChunk(batchID: id, number: 1, accepted: [AcceptedRecord(seq: 1, line: 1, record: record.canonicalBytes)], rejected: []))
         try store.connection.runScript("SET ROLE oversight_worker")
         #expect(try store.criteriaSet(sha256: set.sha256) != nil)
-        let row = AssessmentRow(batchID: id, seq: 1, recordID: nil, result: set.assess(record), criteriaSHA256: set.sha256,
+        let row = AssessmentRow(batchID: id, seq: 1, recordID: nil, result: set.assess(record, asOf: testDate), criteriaSHA256: set.sha256,
                                 inputSHA256: AuditHash.input(record), attempt: 1)
         #expect(try store.writeAssessments(batchID: id, criteriaSHA256: set.sha256, worker: "w", rows: [row]) == 1)
         // A worker reads no results, no records, no batches.
