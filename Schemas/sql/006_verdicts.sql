@@ -51,15 +51,16 @@ DROP VIEW oversight.results;
 -- questions (JSON, each with fields, rules, if_worst and if_best) and the first of them in words.
 CREATE VIEW oversight.results WITH (security_barrier) AS
 SELECT a.batch_id, a.seq, a.record_id, a.verdict, a.worst_case, a.determined, a.score,
-       (a.result->>'worst_case_score')::int AS worst_case_score, a.applies,
-       (a.result->>'as_of')::date AS as_of,
-       ARRAY(SELECT jsonb_array_elements_text(a.result->'questions'->0->'fields')) AS first_question_fields,
+       (j.r->>'worst_case_score')::int AS worst_case_score, a.applies,
+       (j.r->>'as_of')::date AS as_of,
+       ARRAY(SELECT json_array_elements_text(j.r->'questions'->0->'fields')) AS first_question_fields,
        fq.question AS first_question,
-       (a.result->'questions')::json AS questions,
-       a.result::json AS result, a.engine,
+       j.r->'questions' AS questions,
+       j.r AS result, a.engine,
        a.criteria_sha256, a.input_sha256, a.row_sha256, a.worker, a.attempt, a.assessed_at
 FROM oversight.assessments a
-LEFT JOIN oversight.field_questions fq ON fq.path = a.result->'questions'->0->'fields'->>0
+CROSS JOIN LATERAL (SELECT a.result::json AS r) AS j
+LEFT JOIN oversight.field_questions fq ON fq.path = j.r->'questions'->0->'fields'->>0
 WHERE a.batch_id IN (SELECT batch_id FROM oversight.visible_batches);
 
 -- Records by settled verdict and worst case (engine 3 rows have no worst case: NULL).

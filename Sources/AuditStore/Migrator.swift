@@ -89,7 +89,7 @@ extension Migrator {
             try connection.query("DELETE FROM oversight.field_questions")
             try connection.query("""
                 INSERT INTO oversight.field_questions (path, question, schema_sha256)
-                SELECT path, question, \(schemaSHA256) FROM unnest(\(PGTextArray(questions.map(\.path))), \(PGTextArray(questions.map(\.question)))) AS q(path, question)
+                SELECT path, question, \(schemaSHA256) FROM unnest(\(PGTextArray(questions.map(\.path)))::text[], \(PGTextArray(questions.map(\.question)))::text[]) AS q(path, question)
                 """)
         }
     }

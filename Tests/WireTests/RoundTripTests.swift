@@ -23,6 +23,8 @@ import TestSupport
 
     static let clientRequests: [ClientRequest] = [
         .open(batchID: batch, name: "atlas", packs: [.builtIn("eu-ai-act-2024"), .document(#"{"id":"mine"}"#)], source: "atlas.csv"),
+        .open(batchID: batch, name: "again", packs: [.builtIn("gdpr-dpia")], source: "a.jsonl",
+              options: BatchOptions(asOf: "2026-08-02", reassessmentOf: BatchID("0b7f2c4e-8d1a-4c3b-9e5f-2a6d8c1b4e70")!)),
         .chunk(batchID: batch, number: 3, records: [
             SubmittedRecord(line: 10, body: .json(Array(#"{"id":"x"}"#.utf8))),
             SubmittedRecord(line: 11, body: .malformed(raw: [0xFF, 0x00], field: "system.type", message: "bad")),
@@ -55,6 +57,16 @@ import TestSupport
 
     @Test(arguments: clientRequests) func clientRequest(_ m: ClientRequest) throws {
         #expect(try ClientRequest.decode(m.encode()[...]) == m)
+    }
+
+    /// An OPEN that ends after its source (as clients written before the options send it) is a
+    /// batch with no options: as of the coordinator's today, linked to nothing.
+    @Test func anOpenWithoutOptionsHasNone() throws {
+        var frames = ClientRequest.open(batchID: Self.batch, name: "n", packs: [.builtIn("gdpr-dpia")], source: "s").encode()
+        frames[frames.count - 1].removeLast(2 + 16)  // the empty as_of string and the zero link
+        #expect(try ClientRequest.decode(frames[...]) == .open(batchID: Self.batch, name: "n", packs: [.builtIn("gdpr-dpia")], source: "s"))
+        frames[frames.count - 1] += [0, 0, 0, 1]  // half an option
+        #expect(throws: WireError.self) { try ClientRequest.decode(frames[...]) }
     }
 
     @Test(arguments: clientReplies) func clientReply(_ m: ClientReply) throws {
