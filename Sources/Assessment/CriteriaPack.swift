@@ -164,6 +164,12 @@ public final class CriteriaPack: Sendable {
         return Array(found.prefix(limit)).map { locate($0, parsed.lines) }
     }
 
+    /// The line in `text` of a JSON path (or of the nearest enclosing path that has one).
+    public static func line(ofPath path: String, in text: String) -> Int? {
+        guard let parsed = try? JSONParser.parseWithLines(text) else { return nil }
+        return locate(CompileError(path: path, message: ""), parsed.lines).line
+    }
+
     /// The pack's warnings, each with its line in `text`; empty when it has none or does not parse.
     public static func warnings(json text: String, schema: RecordSchema = .deployment) -> [CompileError] {
         guard let parsed = try? JSONParser.parseWithLines(text), let pack = try? CriteriaPack(document: parsed.value, schema: schema) else { return [] }

@@ -73,8 +73,8 @@ struct CriteriaCommand: ParsableCommand {
 
     struct Validate: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Check pack files: syntax, structure, field paths and values; every problem with its line and path.",
-            discussion: "A directory checks every .json file in it. Exit status 1 if any file has a problem.\n\nExample:\n  oversight criteria validate my-criteria.json\n  oversight criteria validate packs/")
+            abstract: "Check pack files: syntax, structure, field paths and values, and rules no facts can decide; every problem with its line and path.",
+            discussion: "A directory checks every .json file in it. Besides what would stop a pack compiling, it searches each rule for facts that make it fire and facts that rule it out: a rule that can never fire (its tests contradict each other) is a problem, one that fires whatever the facts a warning, and so are keys the engine no longer needs. Exit status 1 if any file has a problem.\n\nExample:\n  oversight criteria validate my-criteria.json\n  oversight criteria validate packs/")
 
         @Argument(help: "Pack files (JSON), or directories of them.") var files: [String]
 
@@ -94,6 +94,22 @@ struct CriteriaCommand: ParsableCommand {
                     }
                     let problems = CriteriaPack.problems(json: text)
                     if problems.isEmpty, let pack = try? CriteriaPack(json: text) {
+                        for warning in CriteriaPack.warnings(json: text) {
+                            printError("\(file)\(warning.line.map { ":\($0)" } ?? ""): warning: \(warning.path): \(warning.message)")
+                        }
+                        // A rule no facts can make fire is a defect; one that always fires, a warning.
+                        let degenerate = pack.degenerateRules()
+                        for rule in degenerate {
+                            let path = "rules[\(rule.index)].when"
+                            let line = CriteriaPack.line(ofPath: path, in: text).map { ":\($0)" } ?? ""
+                            printError("\(file)\(line): \(rule.neverFires ? "" : "warning: ")\(path): \(rule)")
+                        }
+                        let defects = degenerate.filter(\.neverFires).count
+                        if defects > 0 {
+                            failed += 1
+                            printError("\(file): \(plural(defects, "rule")) can never fire")
+                            continue
+                        }
                         print("\(file): valid pack \(pack.id) \(pack.version), \(plural(pack.rules.count, "rule")), sha256 \(pack.sha256Hex)")
                         continue
                     }

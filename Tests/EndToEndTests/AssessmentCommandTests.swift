@@ -39,8 +39,10 @@ import TestSupport
         let record = try temporary("r.json", #"{"id":"X1","operator":{"kind":"private","country":"NL"},"system":{"type":"emotion_recognition"},"context":{"settings":["workplace"],"medical_or_safety_reason":false}}"#)
         let prose = try OversightBinary.runSplit(["explain", record])
         #expect(prose.status == 0, "\(prose.stderr)")
-        #expect(prose.stdout.hasPrefix("Record X1: prohibited"))
-        #expect(prose.stdout.contains("FIRED: Emotion recognition in the workplace or in education"))
+        #expect(prose.stdout.hasPrefix("Record X1: prohibited\n"), "settled and determined: \(prose.stdout)")
+        #expect(prose.stdout.contains("Settled: prohibited, because:\n  • Emotion recognition in the workplace or in education — prohibited, 100 points (ai-act-5-1-f)"))
+        #expect(prose.stdout.contains("Determined: no open fact could change the verdict."))
+        #expect(prose.stdout.contains("Not legal advice"))
         #expect(prose.stdout.contains("Regulation (EU) 2024/1689, Art. 5(1)(f)"))
         #expect(prose.stdout.contains("Because: context.medical_or_safety_reason = false; context.settings = [\"workplace\"]; system.type = \"emotion_recognition\""))
         #expect(prose.stdout.contains("binds in law here"))
@@ -71,7 +73,8 @@ import TestSupport
         let list = try OversightBinary.runSplit(["criteria", "list"])
         for id in ["eu-ai-act-2024", "gdpr-dpia", "privacy-baseline"] { #expect(list.stdout.contains(id)) }
         let show = try OversightBinary.runSplit(["criteria", "show", "gdpr-dpia"])
-        #expect(show.stdout.contains("led-10  [prohibited, 100 points]"))
+        #expect(show.stdout.contains("led-10  [prohibited, 100 points, applies from 2018-05-06]"), "\(show.stdout)")
+        #expect(show.stdout.contains("wp248-4  [criterion: counts toward gdpr-35-1, led-27, which need 2 of 9, applies from 2018-05-25]"))
         #expect(show.stdout.contains("Directive (EU) 2016/680 (Law Enforcement Directive), Art. 10"))
     }
 
@@ -104,7 +107,61 @@ import TestSupport
         #expect(rows.string(0, 1) == "elevated")
         #expect(rows.string(1, 1) == "minimal")
         let progress = try db.query("SELECT array_to_string(packs, ',') FROM oversight.batch_progress")
-        #expect(progress.string(0, 0) == "ngo-watchlist@1,eu-ai-act-2024@1.0.0")
+        #expect(progress.string(0, 0) == "ngo-watchlist@1,eu-ai-act-2024@2.0.0")
+        _ = system.stop()
+    }
+
+    /// `criteria validate` explains a rule no facts can make fire (a problem) and the keys the
+    /// engine no longer needs (warnings, the pack still valid).
+    @Test func validateExplainsRulesThatCanNeverFireAndRedundantKeys() throws {
+        let contradictory = Self.customPack.replacingOccurrences(of: #""when": {"field": "system.vendor", "in": ["Clearview AI"]},"#,
+            with: #""when": {"all": [{"field": "system.timing", "equals": "real_time"}, {"field": "system.timing", "equals": "post"}]},"#)
+        #expect(contradictory != Self.customPack)
+        let never = try OversightBinary.runSplit(["criteria", "validate", try temporary("never.json", contradictory)])
+        #expect(never.status == 1)
+        #expect(never.stderr.contains("rules[0].when: rule no-clearview can never fire: no values of the fields it reads (system.timing) make its condition true"), "\(never.stderr)")
+        let old = Self.customPack.replacingOccurrences(of: #""points": 40,"#, with: #""points": 40, "report_unknown": false,"#)
+        #expect(old != Self.customPack)
+        let warned = try OversightBinary.runSplit(["criteria", "validate", try temporary("old.json", old)])
+        #expect(warned.status == 0, "\(warned.stderr)")
+        #expect(warned.stderr.contains("warning: rules[0].report_unknown: no longer used"), "\(warned.stderr)")
+        #expect(warned.stdout.contains("valid pack ngo-watchlist"))
+        let builtIn = try OversightBinary.runSplit(["criteria", "validate", samples + "/../Schemas/packs"])
+        #expect(builtIn.status == 0 && builtIn.stderr.isEmpty, "the built-in packs have no rule that can never fire: \(builtIn.stderr)")
+    }
+
+    /// `reassess` assesses a batch's records again as a new batch linked to the old one, seq for
+    /// seq, as of the day it is given.
+    @Test func reassessMakesALinkedBatchWithTheSameRecords() throws {
+        let system = try RunningSystem(workers: 1, label: "reassess")
+        let records = try temporary("r.jsonl", (1...25).map { #"{"id":"R\#($0)","system":{"type":"facial_recognition"}}"# }.joined(separator: "\n") + "\n")
+        let first = try system.submit(records, ["--pack", "eu-ai-act-2024", "--as-of", "2026-01-15"])
+        #expect(first.status == 0, "\(first.stderr)")
+        let old = first.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let again = try OversightBinary.runSplit(["reassess", old, "--database", system.conninfo, "--coordinator", system.clientEndpoint,
+                                                  "--as-of", "2026-12-01", "--wait"], timeout: 120)
+        #expect(again.status == 0, "\(again.stderr)\n\(system.logs)")
+        let new = again.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(UUID(uuidString: new) != nil && new != old, "the new batch's id: \(again.stdout)")
+        let db = try PGConnection(system.conninfo)
+        let link = try db.query("SELECT reassessment_of::text, to_char(as_of, 'YYYY-MM-DD') FROM oversight.batches WHERE batch_id = \(new)::uuid")
+        #expect(link.string(0, 0) == old && link.string(0, 1) == "2026-12-01")
+        let pairs = try db.query("""
+            SELECT count(*), count(*) FILTER (WHERE o.record_id = n.record_id),
+                   count(*) FILTER (WHERE (o.result::json->>'as_of') = '2026-01-15' AND (n.result::json->>'as_of') = '2026-12-01')
+            FROM oversight.results o JOIN oversight.results n USING (seq) WHERE o.batch_id = \(old)::uuid AND n.batch_id = \(new)::uuid
+            """)
+        #expect(pairs.int(0, 0) == 25 && pairs.int(0, 1) == 25 && pairs.int(0, 2) == 25)
+        // As of 2026-01-15 the Annex III obligations were not yet in force; they are now.
+        let notInForce = try db.query("""
+            SELECT count(*) FILTER (WHERE 'ai-act-annex-iii-1-a' = ANY (not_in_force)) FROM oversight.pack_results WHERE batch_id = \(old)::uuid
+            """)
+        #expect(notInForce.int(0, 0) == 25)
+        let verify = try OversightBinary.runSplit(["audit", "verify", new, "--database", system.conninfo])
+        #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")
+        let unknown = try OversightBinary.runSplit(["reassess", UUID().uuidString.lowercased(), "--database", system.conninfo,
+                                                    "--coordinator", system.clientEndpoint])
+        #expect(unknown.status == 1 && unknown.stderr.contains("no batch"), "\(unknown.stderr)")
         _ = system.stop()
     }
 }
