@@ -132,8 +132,9 @@ enum ResultsShape {
         #expect(ranges.rowCount == 10_000)
         var csvRows: [Int64: [Substring]] = [:]
         for line in csv.stdout.split(separator: "\n").dropFirst() {
-            let fields = line.split(separator: ",", omittingEmptySubsequences: false)
-            if let seq = Int64(fields[0]), !line.contains("\"") { csvRows[seq] = fields }
+            // The first eight columns are never quoted (the questions' words, later, are).
+            let fields = line.split(separator: ",", maxSplits: 8, omittingEmptySubsequences: false)
+            if let seq = Int64(fields[0]) { csvRows[seq] = Array(fields.prefix(8)) }
         }
         var compared = 0, undetermined = 0
         for i in 0..<ranges.rowCount {
@@ -146,7 +147,7 @@ enum ResultsShape {
             }
             compared += 1
         }
-        #expect(compared > 1_000 && undetermined > 100, "compared \(compared), undetermined \(undetermined)")
+        #expect(compared == 10_000 && undetermined > 100, "compared \(compared), undetermined \(undetermined)")
         let summary = try db.query("SELECT sum(records) FROM oversight.assessment_summary WHERE batch_id = \(batch)::uuid AND worst_case IS NOT NULL")
         #expect(summary.int64(0, 0) == 10_000)
         let asked = try db.query("""
