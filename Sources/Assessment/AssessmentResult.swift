@@ -87,18 +87,10 @@ struct OpenRule: Sendable, Hashable {
 
 /// One open fact, asked of whoever can answer it, with what the answer could do.
 public struct Question: Sendable, Hashable {
-    struct RuleRef: Sendable, Hashable {
-        let pack: Int32
-        let rule: Int32
-    }
     let field: Int
-    /// The fact's schema path.
-    public let path: String
-    /// The question in plain words (the schema's `x-question` for the field).
-    public let text: String
-    /// The open rules it decides, the one it decides first (its lead) first.
-    public let rules: [String]
-    let ruleRefs: [RuleRef]
+    let table: FieldTable
+    /// The open rules it decides, its lead first.
+    let decided: [CriteriaPack.Rule]
     /// The settled verdict if the answer turns out worst.
     public let ifWorst: Verdict
     /// The worst case if the answer turns out best.
@@ -106,8 +98,22 @@ public struct Question: Sendable, Hashable {
     /// Whether this answer alone can settle its lead rule (make it fire or rule it out).
     public let settlesLead: Bool
 
+    /// The fact's schema path.
+    public var path: String { table.fields[field].path }
+    /// The question in plain words (the schema's `x-question` for the field).
+    public var text: String { table.fields[field].question }
     /// Schema paths of the facts asked for.
     public var fields: [String] { [path] }
+    /// Ids of the open rules it decides, the one it decides first (its lead) first.
+    public var rules: [String] { decided.map(\.id) }
+    public var decidedRules: [CriteriaPack.Rule] { decided }
+
+    public static func == (a: Question, b: Question) -> Bool {
+        a.field == b.field && a.ifWorst == b.ifWorst && a.ifBest == b.ifBest && a.settlesLead == b.settlesLead
+            && a.decided.count == b.decided.count && zip(a.decided, b.decided).allSatisfy { $0 === $1 }
+    }
+
+    public func hash(into hasher: inout Hasher) { hasher.combine(field); hasher.combine(ifWorst); hasher.combine(ifBest) }
 
     var canonicalJSON: JSONValue {
         .object([
@@ -126,40 +132,61 @@ public struct Question: Sendable, Hashable {
 /// Questions are ordered by their lead's severity; then a fact the lead tests outside its
 /// exceptions before one only its exceptions test (an exception matters once the rest holds);
 /// then by the lead's satisfaction, open fields and id; then an answer that alone can settle the
-/// lead before one that cannot; then by field path.
+/// lead before one that cannot; then by field path (fields are numbered in path order).
 enum QuestionRanking {
     struct Candidate {
-        let pack: Int
         let open: OpenRule
-        let id: String
+        /// The rule's place among the ids of the rules ranked together.
+        let order: Int32
         /// The rule's fields outside its exceptions.
         let core: FieldSet
-        var key: (Int, Double, Int, String) { (open.severity.rank, -open.satisfaction, open.missing.count, id) }
+        let rule: CriteriaPack.Rule
+
+        static func precedes(_ a: Candidate, _ b: Candidate) -> Bool {
+            if a.open.severity != b.open.severity { return a.open.severity < b.open.severity }
+            if a.open.satisfaction != b.open.satisfaction { return a.open.satisfaction > b.open.satisfaction }
+            let am = a.open.missing.count, bm = b.open.missing.count
+            if am != bm { return am < bm }
+            return a.order < b.order
+        }
     }
 
     static func rank(_ candidates: [Candidate], settled: Verdict, table: FieldTable) -> [Question] {
-        let relevant = candidates.filter { $0.open.severity < settled }
+        var relevant = candidates.filter { $0.open.severity < settled }
         guard !relevant.isEmpty else { return [] }
+        relevant.sort(by: Candidate.precedes)
         var fields = FieldSet()
         for c in relevant { fields.formUnion(c.open.missing) }
-        var ranked: [(key: ((Int, Int, Double, Int), (String, Int, String)), question: Question)] = []
+        var ranked: [(lead: Int, core: Bool, question: Question)] = []
+        ranked.reserveCapacity(fields.count)
         fields.forEach { field in
-            let deciding = relevant.filter { $0.open.missing.contains(field) }.sorted { $0.key < $1.key }
-            guard let lead = deciding.first else { return }
+            var lead = -1
+            var decided: [CriteriaPack.Rule] = []
             var ifWorst = settled, ifBest = settled
-            for c in relevant {
-                if c.open.canFire.contains(field) { ifWorst = min(ifWorst, c.open.severity) }
-                if !c.open.canRuleOut.contains(field) { ifBest = min(ifBest, c.open.severity) }
+            for i in relevant.indices {
+                let open = relevant[i].open
+                if open.missing.contains(field) {
+                    if lead < 0 { lead = i }
+                    decided.append(relevant[i].rule)
+                }
+                if open.canFire.contains(field) { ifWorst = min(ifWorst, open.severity) }
+                if !open.canRuleOut.contains(field) { ifBest = min(ifBest, open.severity) }
             }
-            let settles = lead.open.canFire.contains(field) || lead.open.canRuleOut.contains(field)
-            let path = table.fields[field].path
-            let question = Question(field: field, path: path, text: table.fields[field].question, rules: deciding.map(\.id),
-                                    ruleRefs: deciding.map { Question.RuleRef(pack: Int32($0.pack), rule: $0.open.rule) },
-                                    ifWorst: ifWorst, ifBest: ifBest, settlesLead: settles)
-            let k = lead.key
-            ranked.append((((k.0, lead.core.contains(field) ? 0 : 1, k.1, k.2), (k.3, settles ? 0 : 1, path)), question))
+            let leader = relevant[lead].open
+            let settles = leader.canFire.contains(field) || leader.canRuleOut.contains(field)
+            ranked.append((lead, relevant[lead].core.contains(field),
+                           Question(field: field, table: table, decided: decided, ifWorst: ifWorst, ifBest: ifBest, settlesLead: settles)))
         }
-        return ranked.sorted { $0.key.0 != $1.key.0 ? $0.key.0 < $1.key.0 : $0.key.1 < $1.key.1 }.map(\.question)
+        ranked.sort { a, b in
+            let sa = relevant[a.lead].open.severity, sb = relevant[b.lead].open.severity
+            if sa != sb { return sa < sb }
+            if a.core != b.core { return a.core }
+            // `relevant` is in lead order: a lower index is more satisfied, fewer fields, an earlier id.
+            if a.lead != b.lead { return a.lead < b.lead }
+            if a.question.settlesLead != b.question.settlesLead { return a.question.settlesLead }
+            return a.question.field < b.question.field
+        }
+        return ranked.map(\.question)
     }
 }
 
@@ -318,11 +345,9 @@ public struct AssessmentResult: Sendable, Hashable {
                 out.append(UInt8(ascii: "]"))
                 if !result.notInForce.isEmpty {
                     Self.append(",\"not_in_force\":[", to: &out)
-                    pack.quotedRuleIDs.withReader { ids in
-                        for (i, rule) in result.notInForce.enumerated() {
-                            if i > 0 { out.append(UInt8(ascii: ",")) }
-                            ids.append(Int(rule), to: &out)
-                        }
+                    for (i, rule) in result.notInForce.enumerated() {
+                        if i > 0 { out.append(UInt8(ascii: ",")) }
+                        out += pack.rules[Int(rule)].quotedID
                     }
                     out.append(UInt8(ascii: "]"))
                 }
@@ -364,9 +389,9 @@ public struct AssessmentResult: Sendable, Hashable {
             Self.append("\",\"if_worst\":\"", to: &out)
             out += question.ifWorst.rawValue.utf8
             Self.append("\",\"rules\":[", to: &out)
-            for (r, ref) in question.ruleRefs.enumerated() {
+            for (r, rule) in question.decided.enumerated() {
                 if r > 0 { out.append(UInt8(ascii: ",")) }
-                criteria.packs[Int(ref.pack)].quotedRuleIDs.withReader { $0.append(Int(ref.rule), to: &out) }
+                out += rule.quotedID
             }
             Self.append("]}", to: &out)
         }
@@ -411,7 +436,7 @@ extension CriteriaPack {
         return PackResult(pack: self, record: record, applies: result.applies, verdict: result.verdict, worstCase: result.worstCase,
                           score: result.score, worstCaseScore: result.worstCaseScore, fired: result.fired, open: result.open,
                           notInForce: result.notInForce,
-                          questions: QuestionRanking.rank(result.open.map { .init(pack: 0, open: $0, id: rules[Int($0.rule)].id, core: coreFields[Int($0.rule)]) },
+                          questions: QuestionRanking.rank(result.open.map { .init(open: $0, order: idOrder[Int($0.rule)], core: coreFields[Int($0.rule)], rule: rules[Int($0.rule)]) },
                                                           settled: result.verdict, table: table))
     }
 
@@ -456,17 +481,30 @@ extension CriteriaPack {
                     }
                 }
             }
-            guard !pending.isEmpty else { return }
-            // What each absent field could do: worked out only when some rule is open.
-            withUnsafeTemporaryAllocation(of: FieldSet.self, capacity: program.nodes.count) { canFire in
-                withUnsafeTemporaryAllocation(of: FieldSet.self, capacity: program.nodes.count) { canRuleOut in
-                    evaluation.forcing(yes: canFire, no: canRuleOut)
-                    for p in pending {
-                        let rule = scoring[Int(p.rule)]
-                        open.append(OpenRule(rule: p.rule, severity: rule.severity, points: rule.points, missing: p.missing,
-                                             canFire: canFire[Int(p.root)].intersection(p.missing),
-                                             canRuleOut: canRuleOut[Int(p.root)].intersection(p.missing),
-                                             satisfaction: evaluation.satisfaction(p.root)))
+            // What each absent field could do and how far the facts go: worked out only when an
+            // open rule could move the verdict (is more severe than it).
+            let asked = pending.contains { scoring[Int($0.rule)].severity < settled }
+            guard asked else {
+                for p in pending {
+                    let rule = scoring[Int(p.rule)]
+                    open.append(OpenRule(rule: p.rule, severity: rule.severity, points: rule.points, missing: p.missing,
+                                         canFire: FieldSet(), canRuleOut: FieldSet(), satisfaction: 0))
+                }
+                return
+            }
+            let count = program.nodes.count
+            withUnsafeTemporaryAllocation(of: FieldSet.self, capacity: count) { canFire in
+                withUnsafeTemporaryAllocation(of: FieldSet.self, capacity: count) { canRuleOut in
+                    withUnsafeTemporaryAllocation(of: Double.self, capacity: count) { satisfied in
+                        evaluation.forcing(yes: canFire, no: canRuleOut)
+                        evaluation.satisfactions(into: satisfied)
+                        for p in pending {
+                            let rule = scoring[Int(p.rule)]
+                            open.append(OpenRule(rule: p.rule, severity: rule.severity, points: rule.points, missing: p.missing,
+                                                 canFire: canFire[Int(p.root)].intersection(p.missing),
+                                                 canRuleOut: canRuleOut[Int(p.root)].intersection(p.missing),
+                                                 satisfaction: satisfied[Int(p.root)]))
+                        }
                     }
                 }
             }
@@ -497,12 +535,19 @@ extension CriteriaPack {
 public struct CriteriaSet: Sendable {
     public let packs: [CriteriaPack]
     public let sha256: [UInt8]
+    /// Per pack and rule, its place among the ids of every rule of the set (for ranking questions).
+    let idOrder: [[Int32]]
 
     public init(_ packs: [CriteriaPack]) {
         precondition(!packs.isEmpty, "a criteria set has at least one pack")
         precondition(packs.allSatisfy { $0.table === packs[0].table }, "the packs of a set are compiled against one record schema")
         self.packs = packs
         sha256 = Self.hash(packs.map(\.sha256))
+        let all = packs.enumerated().flatMap { p, pack in pack.rules.indices.map { (id: pack.rules[$0].id, pack: p, rule: $0) } }
+            .sorted { $0.id != $1.id ? $0.id.utf8.lexicographicallyPrecedes($1.id.utf8) : $0.pack < $1.pack }
+        var order = packs.map { [Int32](repeating: 0, count: $0.rules.count) }
+        for (n, entry) in all.enumerated() { order[entry.pack][entry.rule] = Int32(n) }
+        idOrder = order
     }
 
     public static func hash(_ packHashes: [[UInt8]]) -> [UInt8] {
@@ -530,8 +575,12 @@ public struct CriteriaSet: Sendable {
             worst = min(worst, scored.worstCase)
             score = max(score, scored.score)
             worstScore = max(worstScore, scored.worstCaseScore)
-            let own = scored.open.map { QuestionRanking.Candidate(pack: p, open: $0, id: pack.rules[Int($0.rule)].id, core: pack.coreFields[Int($0.rule)]) }
-            candidates += own
+            let own = scored.open.map {
+                QuestionRanking.Candidate(open: $0, order: pack.idOrder[Int($0.rule)], core: pack.coreFields[Int($0.rule)], rule: pack.rules[Int($0.rule)])
+            }
+            // Overall, rules are ordered by id across the packs.
+            let overall = own.map { QuestionRanking.Candidate(open: $0.open, order: idOrder[p][Int($0.open.rule)], core: $0.core, rule: $0.rule) }
+            candidates += overall
             results.append(PackResult(pack: pack, record: record, applies: scored.applies, verdict: scored.verdict,
                                       worstCase: scored.worstCase, score: scored.score, worstCaseScore: scored.worstCaseScore,
                                       fired: scored.fired, open: scored.open, notInForce: scored.notInForce,

@@ -283,27 +283,49 @@ struct Evaluation {
         }
     }
 
-    /// How much of a condition the known facts already satisfy, from 0 to 1: a decided node 1 or
-    /// 0; an unknown leaf 0; `all` the mean of its parts but its open exceptions (an unknown
-    /// `not`: "unless …", which nobody has shown to apply or not), `any` the largest, `at_least n`
-    /// the mean of its n largest; `not` one minus its part's.
-    func satisfaction(_ index: Int32) -> Double {
-        let value = code(index)
-        if value == Self.yes { return 1 }
-        if value == Self.no { return 0 }
-        let node = nodes[Int(index)]
-        let parts = (Int(node.first)..<Int(node.first + node.count)).map { children[$0] }
-        switch node.kind {
-        case .leaf: return 0
-        case .not: return 1 - satisfaction(parts[0])
-        case .all:
-            // An open exception ("unless …", a `not`) neither counts for the rule nor against it.
-            let counted = parts.filter { nodes[Int($0)].kind != .not || code($0) != Self.unknown }
-            return counted.isEmpty ? 0 : counted.reduce(0) { $0 + satisfaction($1) } / Double(counted.count)
-        case .any: return parts.reduce(0) { max($0, satisfaction($1)) }
-        case .atLeast:
-            let best = parts.map(satisfaction).sorted(by: >).prefix(Int(node.value))
-            return best.reduce(0, +) / Double(node.value)
+    /// How much of each node's condition the known facts already satisfy, from 0 to 1, in
+    /// program order (parts first): a decided node 1 or 0; an unknown leaf 0; `all` the mean of
+    /// its parts but its open exceptions (an unknown `not`: "unless …", which nobody has shown to
+    /// apply or not), `any` the largest, `at_least n` the mean of its n largest; `not` one minus
+    /// its part's.
+    func satisfactions(into out: UnsafeMutableBufferPointer<Double>) {
+        for i in nodes.indices {
+            let value = codes[i]
+            if value == Self.yes { out[i] = 1; continue }
+            if value == Self.no { out[i] = 0; continue }
+            let node = nodes[i]
+            let parts = Int(node.first)..<Int(node.first + node.count)
+            switch node.kind {
+            case .leaf: out[i] = 0
+            case .not: out[i] = 1 - out[Int(children[Int(node.first)])]
+            case .all:
+                var sum = 0.0, counted = 0
+                for c in parts {
+                    let part = Int(children[c])
+                    if nodes[part].kind == .not && codes[part] == Self.unknown { continue }
+                    sum += out[part]; counted += 1
+                }
+                out[i] = counted == 0 ? 0 : sum / Double(counted)
+            case .any:
+                var best = 0.0
+                for c in parts { best = max(best, out[Int(children[c])]) }
+                out[i] = best
+            case .atLeast:
+                // The n largest, by selection (parts are few).
+                let need = Int(node.value)
+                var taken: UInt64 = 0, sum = 0.0
+                for _ in 0..<need {
+                    var best = -1.0, at = -1
+                    for (k, c) in parts.enumerated() where k < 64 && taken >> UInt64(k) & 1 == 0 {
+                        let v = out[Int(children[c])]
+                        if v > best { best = v; at = k }
+                    }
+                    guard at >= 0 else { break }
+                    taken |= 1 << UInt64(at)
+                    sum += best
+                }
+                out[i] = sum / Double(need)
+            }
         }
     }
 

@@ -21,12 +21,17 @@ public final class CriteriaPack: Sendable {
         let condition: Condition
         /// The fields the rule reads, for `criteria show`.
         public let fields: [String]
+        /// The id as a JSON string literal, for canonical output.
+        let quotedID: [UInt8]
 
         init(id: String, title: String, citation: String, severity: Verdict, points: Int, rationale: String, remediation: String,
              appliesFrom: CalendarDate?, threshold: Threshold?, condition: Condition, fields: [String]) {
             self.id = id; self.title = title; self.citation = citation; self.severity = severity; self.points = points
             self.rationale = rationale; self.remediation = remediation; self.appliesFrom = appliesFrom; self.threshold = threshold
             self.condition = condition; self.fields = fields
+            var quoted: [UInt8] = []
+            JSONValue.writeString(id, into: &quoted)
+            quotedID = quoted
         }
 
         /// Canonical JSON of a fired finding of this rule after its facts.
@@ -69,8 +74,6 @@ public final class CriteriaPack: Sendable {
     let resultMiddle: [UInt8]
     /// Canonical JSON of each rule's fired finding after its facts.
     let findingTails: ByteTable
-    /// Each rule's id as a JSON string literal.
-    let quotedRuleIDs: ByteTable
     /// Per rule, as plain values for the scoring loop.
     struct Scoring: Sendable {
         let root: Int32
@@ -82,6 +85,8 @@ public final class CriteriaPack: Sendable {
     /// Per rule, the fields its condition tests outside any `not`: what makes it fire, as
     /// against its exceptions (a question about the former is asked first).
     let coreFields: [FieldSet]
+    /// Per rule, its place among the pack's rule ids in byte order (for ranking questions).
+    let idOrder: [Int32]
     /// `bindingIn`'s two-letter codes as a bit set over `CountryCode` (676 bits).
     let bindingCodes: [UInt64]
 
@@ -241,13 +246,11 @@ public final class CriteriaPack: Sendable {
         }
         self.rules = rules
         findingTails = ByteTable(rules.map(\.findingTail))
-        quotedRuleIDs = ByteTable(rules.map { rule in
-            var quoted: [UInt8] = []
-            JSONValue.writeString(rule.id, into: &quoted)
-            return quoted
-        })
         self.program = program
         coreFields = program.ruleRoots.map { Self.coreFields(of: $0, program) }
+        var order = [Int32](repeating: 0, count: rules.count)
+        for (n, i) in rules.indices.sorted(by: { rules[$0].id.utf8.lexicographicallyPrecedes(rules[$1].id.utf8) }).enumerated() { order[i] = Int32(n) }
+        idOrder = order
         scoring = rules.indices.map { i in
             Scoring(root: program.ruleRoots[i], severity: rules[i].severity, points: rules[i].points, appliesFrom: rules[i].appliesFrom)
         }
