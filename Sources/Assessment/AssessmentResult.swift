@@ -85,12 +85,22 @@ struct OpenRule: Sendable, Hashable {
     let satisfaction: Double
 }
 
+/// The open rules one assessment (or one pack of it) asks about, in lead order, shared by its
+/// questions: each names the rules it decides by their places here.
+final class RankedRules: Sendable {
+    let rules: [CriteriaPack.Rule]
+    let table: FieldTable
+    init(_ rules: [CriteriaPack.Rule], _ table: FieldTable) { self.rules = rules; self.table = table }
+}
+
 /// One open fact, asked of whoever can answer it, with what the answer could do.
 public struct Question: Sendable, Hashable {
     let field: Int
-    let table: FieldTable
-    /// The open rules it decides, its lead first.
-    let decided: [CriteriaPack.Rule]
+    let ranked: RankedRules
+    /// The places in `ranked` of the rules it decides: bits of `small` while there are at most
+    /// 64 rules, `large` beyond.
+    let small: UInt64
+    let large: [Int32]?
     /// The settled verdict if the answer turns out worst.
     public let ifWorst: Verdict
     /// The worst case if the answer turns out best.
@@ -99,18 +109,36 @@ public struct Question: Sendable, Hashable {
     public let settlesLead: Bool
 
     /// The fact's schema path.
-    public var path: String { table.fields[field].path }
+    public var path: String { ranked.table.fields[field].path }
     /// The question in plain words (the schema's `x-question` for the field).
-    public var text: String { table.fields[field].question }
+    public var text: String { ranked.table.fields[field].question }
     /// Schema paths of the facts asked for.
     public var fields: [String] { [path] }
-    /// Ids of the open rules it decides, the one it decides first (its lead) first.
-    public var rules: [String] { decided.map(\.id) }
-    public var decidedRules: [CriteriaPack.Rule] { decided }
+    /// The open rules it decides, the one it decides first (its lead) first.
+    public var decidedRules: [CriteriaPack.Rule] {
+        var out: [CriteriaPack.Rule] = []
+        forEachDecided { out.append($0) }
+        return out
+    }
+    /// Ids of the open rules it decides, its lead first.
+    public var rules: [String] { decidedRules.map(\.id) }
+
+    @inline(__always)
+    func forEachDecided(_ body: (CriteriaPack.Rule) -> Void) {
+        if let large {
+            for place in large { body(ranked.rules[Int(place)]) }
+            return
+        }
+        var rest = small
+        while rest != 0 {
+            body(ranked.rules[rest.trailingZeroBitCount])
+            rest &= rest - 1
+        }
+    }
 
     public static func == (a: Question, b: Question) -> Bool {
         a.field == b.field && a.ifWorst == b.ifWorst && a.ifBest == b.ifBest && a.settlesLead == b.settlesLead
-            && a.decided.count == b.decided.count && zip(a.decided, b.decided).allSatisfy { $0 === $1 }
+            && a.rules == b.rules
     }
 
     public func hash(into hasher: inout Hasher) { hasher.combine(field); hasher.combine(ifWorst); hasher.combine(ifBest) }
@@ -140,7 +168,9 @@ enum QuestionRanking {
         let order: Int32
         /// The rule's fields outside its exceptions.
         let core: FieldSet
-        let rule: CriteriaPack.Rule
+        /// Its pack, by number among those ranked together (plain values only: a candidate is
+        /// copied while sorting, and a reference would be retained and released each time).
+        let pack: Int32
 
         static func precedes(_ a: Candidate, _ b: Candidate) -> Bool {
             if a.open.severity != b.open.severity { return a.open.severity < b.open.severity }
@@ -151,42 +181,56 @@ enum QuestionRanking {
         }
     }
 
-    static func rank(_ candidates: [Candidate], settled: Verdict, table: FieldTable) -> [Question] {
-        var relevant = candidates.filter { $0.open.severity < settled }
-        guard !relevant.isEmpty else { return [] }
-        relevant.sort(by: Candidate.precedes)
-        var fields = FieldSet()
-        for c in relevant { fields.formUnion(c.open.missing) }
-        var ranked: [(lead: Int, core: Bool, question: Question)] = []
-        ranked.reserveCapacity(fields.count)
-        fields.forEach { field in
-            var lead = -1
-            var decided: [CriteriaPack.Rule] = []
-            var ifWorst = settled, ifBest = settled
-            for i in relevant.indices {
-                let open = relevant[i].open
-                if open.missing.contains(field) {
-                    if lead < 0 { lead = i }
-                    decided.append(relevant[i].rule)
+    static func rank(_ candidates: [Candidate], settled: Verdict, packs: [CriteriaPack], table: FieldTable) -> [Question] {
+        candidates.withUnsafeBufferPointer { all in
+            // Indices, not copies: a candidate is large.
+            var relevant = all.indices.filter { all[$0].open.severity < settled }
+            guard !relevant.isEmpty else { return [] }
+            relevant.sort { Candidate.precedes(all[$0], all[$1]) }
+            let ranked = RankedRules(relevant.map { packs[Int(all[$0].pack)].rules[Int(all[$0].open.rule)] }, table)
+            let fieldCount = table.fields.count
+            var asked = FieldSet()
+            for i in relevant { asked.formUnion(all[i].open.missing) }
+            // Per field: the rules it decides (as places in `relevant`), and what its answer can
+            // do at worst and at best — rule by rule over the fields each names.
+            return withUnsafeTemporaryAllocation(of: UInt64.self, capacity: fieldCount) { decided in
+                withUnsafeTemporaryAllocation(of: (worst: Verdict, best: Verdict).self, capacity: fieldCount) { range in
+                    asked.forEach { decided[$0] = 0; range[$0] = (settled, settled) }
+                    for (position, i) in relevant.enumerated() {
+                        let open = all[i].open
+                        if position < 64 { open.missing.forEach { decided[$0] |= 1 << UInt64(position) } }
+                        open.canFire.forEach { if asked.contains($0) { range[$0].worst = min(range[$0].worst, open.severity) } }
+                        // A field that cannot rule this rule out leaves it possible.
+                        asked.forEach { if !open.canRuleOut.contains($0) { range[$0].best = min(range[$0].best, open.severity) } }
+                    }
+                    var leads: [(lead: Int32, core: Bool, settles: Bool, field: Int32)] = []
+                    leads.reserveCapacity(asked.count)
+                    asked.forEach { field in
+                        let lead = relevant.count <= 64 ? decided[field].trailingZeroBitCount
+                            : relevant.firstIndex { all[$0].open.missing.contains(field) }!
+                        let open = all[relevant[lead]].open
+                        leads.append((Int32(lead), all[relevant[lead]].core.contains(field),
+                                      open.canFire.contains(field) || open.canRuleOut.contains(field), Int32(field)))
+                    }
+                    leads.sort { a, b in
+                        let sa = all[relevant[Int(a.lead)]].open.severity, sb = all[relevant[Int(b.lead)]].open.severity
+                        if sa != sb { return sa < sb }
+                        if a.core != b.core { return a.core }
+                        // `relevant` is in lead order: earlier is more satisfied, has fewer fields, an earlier id.
+                        if a.lead != b.lead { return a.lead < b.lead }
+                        if a.settles != b.settles { return a.settles }
+                        return a.field < b.field
+                    }
+                    return leads.map { entry in
+                        let field = Int(entry.field)
+                        let large: [Int32]? = relevant.count <= 64 ? nil
+                            : relevant.indices.filter { all[relevant[$0]].open.missing.contains(field) }.map(Int32.init)
+                        return Question(field: field, ranked: ranked, small: large == nil ? decided[field] : 0, large: large,
+                                        ifWorst: range[field].worst, ifBest: range[field].best, settlesLead: entry.settles)
+                    }
                 }
-                if open.canFire.contains(field) { ifWorst = min(ifWorst, open.severity) }
-                if !open.canRuleOut.contains(field) { ifBest = min(ifBest, open.severity) }
             }
-            let leader = relevant[lead].open
-            let settles = leader.canFire.contains(field) || leader.canRuleOut.contains(field)
-            ranked.append((lead, relevant[lead].core.contains(field),
-                           Question(field: field, table: table, decided: decided, ifWorst: ifWorst, ifBest: ifBest, settlesLead: settles)))
         }
-        ranked.sort { a, b in
-            let sa = relevant[a.lead].open.severity, sb = relevant[b.lead].open.severity
-            if sa != sb { return sa < sb }
-            if a.core != b.core { return a.core }
-            // `relevant` is in lead order: a lower index is more satisfied, fewer fields, an earlier id.
-            if a.lead != b.lead { return a.lead < b.lead }
-            if a.question.settlesLead != b.question.settlesLead { return a.question.settlesLead }
-            return a.question.field < b.question.field
-        }
-        return ranked.map(\.question)
     }
 }
 
@@ -389,8 +433,10 @@ public struct AssessmentResult: Sendable, Hashable {
             Self.append("\",\"if_worst\":\"", to: &out)
             out += question.ifWorst.rawValue.utf8
             Self.append("\",\"rules\":[", to: &out)
-            for (r, rule) in question.decided.enumerated() {
-                if r > 0 { out.append(UInt8(ascii: ",")) }
+            var first = true
+            question.forEachDecided { rule in
+                if !first { out.append(UInt8(ascii: ",")) }
+                first = false
                 out += rule.quotedID
             }
             Self.append("]}", to: &out)
@@ -436,8 +482,8 @@ extension CriteriaPack {
         return PackResult(pack: self, record: record, applies: result.applies, verdict: result.verdict, worstCase: result.worstCase,
                           score: result.score, worstCaseScore: result.worstCaseScore, fired: result.fired, open: result.open,
                           notInForce: result.notInForce,
-                          questions: QuestionRanking.rank(result.open.map { .init(open: $0, order: idOrder[Int($0.rule)], core: coreFields[Int($0.rule)], rule: rules[Int($0.rule)]) },
-                                                          settled: result.verdict, table: table))
+                          questions: QuestionRanking.rank(result.open.map { .init(open: $0, order: idOrder[Int($0.rule)], core: coreFields[Int($0.rule)], pack: 0) },
+                                                          settled: result.verdict, packs: [self], table: table))
     }
 
     /// A pack's result before its questions are ranked.
@@ -576,20 +622,19 @@ public struct CriteriaSet: Sendable {
             score = max(score, scored.score)
             worstScore = max(worstScore, scored.worstCaseScore)
             let own = scored.open.map {
-                QuestionRanking.Candidate(open: $0, order: pack.idOrder[Int($0.rule)], core: pack.coreFields[Int($0.rule)], rule: pack.rules[Int($0.rule)])
+                QuestionRanking.Candidate(open: $0, order: pack.idOrder[Int($0.rule)], core: pack.coreFields[Int($0.rule)], pack: 0)
             }
             // Overall, rules are ordered by id across the packs.
-            let overall = own.map { QuestionRanking.Candidate(open: $0.open, order: idOrder[p][Int($0.open.rule)], core: $0.core, rule: $0.rule) }
+            let overall = own.map { QuestionRanking.Candidate(open: $0.open, order: idOrder[p][Int($0.open.rule)], core: $0.core, pack: Int32(p)) }
             candidates += overall
             results.append(PackResult(pack: pack, record: record, applies: scored.applies, verdict: scored.verdict,
                                       worstCase: scored.worstCase, score: scored.score, worstCaseScore: scored.worstCaseScore,
                                       fired: scored.fired, open: scored.open, notInForce: scored.notInForce,
-                                      questions: QuestionRanking.rank(own,
-                                                                      settled: scored.verdict, table: table)))
+                                      questions: QuestionRanking.rank(own, settled: scored.verdict, packs: [pack], table: table)))
         }
         return AssessmentResult(engine: Engine.version, asOf: asOf, verdict: settled, worstCase: worst, score: score,
                                 worstCaseScore: worstScore, packs: results,
-                                questions: QuestionRanking.rank(candidates, settled: settled, table: table), criteria: self)
+                                questions: QuestionRanking.rank(candidates, settled: settled, packs: packs, table: table), criteria: self)
     }
 }
 
