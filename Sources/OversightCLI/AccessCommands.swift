@@ -63,7 +63,7 @@ struct GrantReaderCommand: ParsableCommand {
         commandName: "grant-reader",
         abstract: "Create (or update) a read-only PostgreSQL login for an organisation's analyst.",
         discussion: """
-            The login can read the analyst views (batch_progress, results, assessment_summary, findings, pack_results, rejections, submitted_records, seals), and row-level security shows it the batches of ORG only. It cannot change anything. Run as a PostgreSQL role that may create roles (the database owner or a superuser).
+            The login can read the analyst views (batch_progress, results, assessment_summary, findings, pack_results, questions, rejections, submitted_records, seals, rules), and row-level security shows it the batches of ORG only. It cannot change anything. Run as a PostgreSQL role that may create roles (the database owner or a superuser).
 
             Example:
               oversight grant-reader amnesty-tech --role anna \\

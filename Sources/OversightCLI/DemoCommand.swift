@@ -83,7 +83,8 @@ struct DemoCommand: ParsableCommand {
 
                 Query the results with psql\(keepDatabase ? "" : " (start the database again with `oversight demo --keep-database`, or `oversight local-db start --data-dir \(dataDir)`)"):
                   psql "\(cluster.uri)" -c 'SELECT * FROM oversight.assessment_summary'
-                  psql "\(cluster.uri)" -c 'SELECT record_id, rule, outcome, citation, missing_fields FROM oversight.findings LIMIT 20'
+                  psql "\(cluster.uri)" -c 'SELECT record_id, rule, citation, facts FROM oversight.findings LIMIT 20'
+                  psql "\(cluster.uri)" -c 'SELECT record_id, verdict, worst_case, question FROM oversight.questions WHERE rank = 1 LIMIT 20'
                 Check that a batch is exactly as the coordinator sealed it:
                   oversight audit verify \(batchIDs.first?.description ?? "BATCH") --database "\(cluster.uri)"
                 """)
@@ -112,18 +113,21 @@ struct DemoCommand: ParsableCommand {
     }
 
     static func printSummary(_ connection: PGConnection, batchIDs: [BatchID], files: [String]) throws {
-        print("\nRecords per verdict (packs \(CriteriaPack.builtIn.map(\.id).joined(separator: ", "))):")
+        print("\nRecords by settled verdict and worst case (packs \(CriteriaPack.builtIn.map(\.id).joined(separator: ", "))):")
         for (id, file) in zip(batchIDs, files) {
             let rows = try connection.query("""
-                SELECT verdict, records, mean_score FROM oversight.assessment_summary
+                SELECT verdict, worst_case, records, mean_score FROM oversight.assessment_summary
                 WHERE batch_id = \(id.description)::uuid
-                ORDER BY array_position(ARRAY['prohibited','high_risk','elevated','limited','minimal','insufficient_information'], verdict)
+                ORDER BY array_position(ARRAY['prohibited','high_risk','elevated','limited','minimal'], verdict),
+                         array_position(ARRAY['prohibited','high_risk','elevated','limited','minimal'], worst_case)
                 """)
             print("  \((file as NSString).lastPathComponent)  (batch \(id))")
             for i in 0..<rows.rowCount {
-                print("    " + rows.string(i, 0)!.padding(toLength: 26, withPad: " ", startingAt: 0)
-                      + String(repeating: " ", count: max(0, 7 - rows.string(i, 1)!.count)) + rows.string(i, 1)!
-                      + "   mean score " + rows.string(i, 2)!)
+                let settled = Verdict(rawValue: rows.string(i, 0) ?? "") ?? .minimal
+                let range = Verdict.range(settled, Verdict(rawValue: rows.string(i, 1) ?? "") ?? settled)
+                let records = rows.string(i, 2) ?? "0"
+                let padding = String(repeating: " ", count: max(0, 7 - records.count))
+                print("    \(range.padding(toLength: 36, withPad: " ", startingAt: 0))\(padding)\(records)   mean score \(rows.string(i, 3) ?? "")")
             }
         }
     }

@@ -100,9 +100,9 @@ struct ResultsCommand: ParsableCommand {
         commandName: "results",
         abstract: "Export a batch's assessments (JSON Lines or CSV) from the audit store.",
         discussion: """
-            JSON Lines: one line per record with its overall verdict and score, and per criteria pack its verdict, score, whether it binds, and every finding with its outcome, title, legal citation, severity, the facts that made it fire and the fields still missing; with the stored result and the audit hashes.
+            JSON Lines: one line per record with its settled verdict, worst case, scores and ranked questions (each in words, with the fields it asks for, the rules it decides and what the verdict becomes each way), and per criteria pack the same, whether it binds, and every finding with its title, legal citation, severity and the facts that made it fire; with the stored result and the audit hashes.
 
-            CSV: one row per record, with a verdict, score and binds column per pack; --findings gives one row per finding instead (pack, rule, outcome, title, citation, missing fields). Every field is quoted as RFC 4180 says.
+            CSV: one row per record: settled verdict, worst case, determined, scores; a verdict, worst case, score and binds column per pack; the fired and open rules; the first three questions with what each answer could make it, and the fields of the rest. --findings gives one row per finding instead (pack, its verdict and worst case, rule, outcome, title, citation). Every field is quoted as RFC 4180 says.
 
             A batch still receiving or running exports what is assessed so far, and says so on standard error.
 
