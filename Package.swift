@@ -58,10 +58,12 @@ let package = Package(
         // Child processes without Foundation's Process, whose exit detection never fires when a
         // grandchild (the postmaster that pg_ctl leaves running) inherits its descriptor.
         .target(name: "ChildProcess", swiftSettings: strict),
+        // Pure rendering of what analysts read (request drafts), from query results.
+        .target(name: "Reporting", dependencies: ["Assessment"], swiftSettings: strict),
 
         // The one command users run.
         .executableTarget(name: "OversightCLI",
-                          dependencies: ["Coordinator", "Worker", "AuditStore", "Assessment", "Wire", "ZeroMQ", "LibPQ", "ChildProcess",
+                          dependencies: ["Coordinator", "Worker", "AuditStore", "Assessment", "Reporting", "Wire", "ZeroMQ", "LibPQ", "ChildProcess",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                          .product(name: "Logging", package: "swift-log")],
                           swiftSettings: strict),
@@ -74,6 +76,7 @@ let package = Package(
         // Tests: pure units, real sockets, a real PostgreSQL, and the built binary as processes.
         .target(name: "TestSupport", dependencies: ["LibPQ", "ChildProcess"], path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "AssessmentTests", dependencies: ["Assessment", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "ReportingTests", dependencies: ["Reporting", "Assessment"], swiftSettings: strict),
         .testTarget(name: "WireTests", dependencies: ["Wire", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"], swiftSettings: strict),
         .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator", "Wire"], swiftSettings: strict),

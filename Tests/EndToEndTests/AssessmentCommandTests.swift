@@ -164,4 +164,46 @@ import TestSupport
         #expect(unknown.status == 1 && unknown.stderr.contains("no batch"), "\(unknown.stderr)")
         _ = system.stop()
     }
+
+    /// `questions` drafts a public-records request per operator: each question once with the
+    /// deployments it concerns; law where a pack binds, a recognised standard where it does not.
+    @Test func questionsDraftARequestPerOperator() throws {
+        let system = try RunningSystem(workers: 1, label: "questions")
+        let lines = [
+            #"{"id":"T1","operator":{"name":"Test Police Department","region":"NY","kind":"law_enforcement","country":"US"},"system":{"type":"facial_recognition","name":"Face search"},"data":{"categories":["biometric"]}}"#,
+            #"{"id":"T2","operator":{"name":"Test Police Department","region":"NY","kind":"law_enforcement","country":"US"},"system":{"type":"drone"}}"#,
+            #"{"id":"T3","operator":{"name":"Test Police Department","region":"GA","kind":"law_enforcement","country":"US"},"system":{"type":"alpr"}}"#,
+            #"{"id":"E1","operator":{"name":"Polizei Musterstadt","kind":"law_enforcement","country":"DE"},"system":{"type":"facial_recognition"}}"#,
+        ]
+        let records = try temporary("ops.jsonl", lines.joined(separator: "\n") + "\n")
+        let submitted = try system.submit(records)
+        #expect(submitted.status == 0, "\(submitted.stderr)")
+        let batch = submitted.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let ny = try OversightBinary.runSplit(["questions", batch, "--database", system.conninfo, "--operator", "test police department, ny"])
+        #expect(ny.status == 0, "\(ny.stderr)")
+        #expect(ny.stdout.hasPrefix("# Draft request for records: Test Police Department, NY\n"), "\(ny.stdout.prefix(200))")
+        #expect(ny.stdout.contains("about 2 surveillance technologies"))
+        #expect(ny.stdout.contains("Concerns: Face search (record T1), drone (record T2)"), "a question asked of both deployments is asked once")
+        #expect(ny.stdout.contains("sets a recognised standard here, not a legal obligation of this operator"))
+        #expect(!ny.stdout.contains("record T3"), "the agency of the same name in another state is another operator")
+        let questionCount = ny.stdout.components(separatedBy: "\n## ").count - 1
+        let distinct = try PGConnection(system.conninfo).query("""
+            SELECT count(DISTINCT q.fields) FROM oversight.questions q WHERE q.batch_id = \(batch)::uuid AND q.record_id IN ('T1', 'T2')
+            """).int(0, 0)
+        #expect(questionCount == distinct, "one question per distinct fact asked of the operator's deployments")
+        let both = try OversightBinary.runSplit(["questions", batch, "--database", system.conninfo, "--operator", "Test Police Department"])
+        #expect(both.stdout.contains("Test Police Department, NY") && both.stdout.contains("Test Police Department, GA"))
+        let de = try OversightBinary.runSplit(["questions", batch, "--database", system.conninfo, "--operator", "Polizei Musterstadt", "--format", "csv"])
+        #expect(de.status == 0, "\(de.stderr)")
+        let rows = de.stdout.split(separator: "\n")
+        #expect(rows.first == "operator,number,question,fields,lead_rule,title,citation,binds,could_become,deployments,records")
+        #expect(rows.count > 2 && rows.dropFirst().allSatisfy { $0.hasPrefix("Polizei Musterstadt,") })
+        #expect(rows.contains { $0.contains(",yes,prohibited,1,E1") }, "the AI Act binds a German police force: \(de.stdout)")
+        let json = try OversightBinary.runSplit(["questions", batch, "--database", system.conninfo, "--format", "json"])
+        guard case .array(let drafts) = try JSONParser.parse(json.stdout) else { Issue.record("not a JSON array: \(json.stdout)"); return }
+        #expect(drafts.count == 3)
+        let unknown = try OversightBinary.runSplit(["questions", batch, "--database", system.conninfo, "--operator", "Nobody"])
+        #expect(unknown.status == 1 && unknown.stderr.contains("operators with questions: Polizei Musterstadt; Test Police Department, GA"), "\(unknown.stderr)")
+        _ = system.stop()
+    }
 }

@@ -220,7 +220,7 @@ enum ResultsShape {
 
 @Suite struct CommandLineTests {
     @Test func everyCommandHasHelpWithAnExample() throws {
-        for command in [["coordinator"], ["worker"], ["submit"], ["status"], ["results"], ["reassess"], ["explain"], ["criteria", "validate"], ["migrate"], ["demo"], ["generate"],
+        for command in [["coordinator"], ["worker"], ["submit"], ["status"], ["results"], ["reassess"], ["questions"], ["explain"], ["criteria", "validate"], ["migrate"], ["demo"], ["generate"],
                         ["local-db"], ["keys", "generate"], ["keys", "show"], ["audit", "verify"], ["grant-reader"], ["grant-service"]] {
             let help = try OversightBinary.runSplit(command + ["--help"])
             #expect(help.status == 0)
