@@ -75,7 +75,7 @@ let package = Package(
 
         // Tests: pure units, real sockets, a real PostgreSQL, and the built binary as processes.
         .target(name: "TestSupport", dependencies: ["LibPQ", "ChildProcess"], path: "Tests/TestSupport", swiftSettings: strict),
-        .testTarget(name: "AssessmentTests", dependencies: ["Assessment", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "AssessmentTests", dependencies: ["Assessment", "TestSupport"], exclude: ["Fixtures"], swiftSettings: strict),
         .testTarget(name: "ReportingTests", dependencies: ["Reporting", "Assessment"], swiftSettings: strict),
         .testTarget(name: "WireTests", dependencies: ["Wire", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"], swiftSettings: strict),

@@ -4,8 +4,8 @@ import PackagePlugin
 /// Embeds files from `Schemas/` into the target that uses this plugin, as Swift string
 /// constants, so the binary carries exactly what the repository's `Schemas/` holds.
 ///
-/// `Assessment` gets the JSON Schemas and the built-in criteria packs; `AuditStore` gets the
-/// SQL migrations.
+/// `Assessment` gets the JSON Schemas, the built-in criteria packs and the built-in evidence
+/// pack; `AuditStore` gets the SQL migrations.
 @main
 struct EmbedSchemasPlugin: BuildToolPlugin {
     func createBuildCommands(context: PluginContext, target: any Target) async throws -> [Command] {
@@ -16,8 +16,10 @@ struct EmbedSchemasPlugin: BuildToolPlugin {
             wanted = try files(in: schemas.appending(path: "sql"), ext: "sql")
         default:
             wanted = [schemas.appending(path: "deployment.schema.json"),
-                      schemas.appending(path: "criteria-pack.schema.json")]
+                      schemas.appending(path: "criteria-pack.schema.json"),
+                      schemas.appending(path: "evidence-pack.schema.json")]
                 + (try files(in: schemas.appending(path: "packs"), ext: "json"))
+                + (try files(in: schemas.appending(path: "evidence"), ext: "json"))
         }
         let output = context.pluginWorkDirectoryURL.appending(path: "EmbeddedSchemas.swift")
         return [.buildCommand(

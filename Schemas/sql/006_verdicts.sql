@@ -47,12 +47,16 @@ DROP VIEW oversight.pack_results;
 DROP VIEW oversight.assessment_summary;
 DROP VIEW oversight.results;
 
--- One row per assessment: the settled verdict, the worst case, whether they agree, the ranked
--- questions (JSON, each with fields, rules, if_worst and if_best) and the first of them in words.
+-- One row per assessment: the settled verdict, the worst case, whether they agree, whether the
+-- verdict rests on facts read from the record's text (rests_on) and which (inferred: each with
+-- field, value, span, source, pattern and strength), the ranked questions (JSON, each with
+-- fields, rules, if_worst and if_best) and the first of them in words.
 CREATE VIEW oversight.results WITH (security_barrier) AS
 SELECT a.batch_id, a.seq, a.record_id, a.verdict, a.worst_case, a.determined, a.score,
        (j.r->>'worst_case_score')::int AS worst_case_score, a.applies,
        (j.r->>'as_of')::date AS as_of,
+       COALESCE(j.r->>'rests_on', 'declared') AS rests_on,
+       COALESCE(j.r->'inferred', '[]'::json) AS inferred,
        ARRAY(SELECT json_array_elements_text(j.r->'questions'->0->'fields')) AS first_question_fields,
        fq.question AS first_question,
        j.r->'questions' AS questions,
@@ -69,7 +73,8 @@ SELECT batch_id, verdict, worst_case, count(*) AS records, round(avg(score), 1) 
        round(avg(worst_case_score), 1) AS mean_worst_case_score
 FROM oversight.results GROUP BY batch_id, verdict, worst_case;
 
--- One row per fired rule (engine 4 stores fired findings; the open rules are the questions').
+-- One row per fired rule (engine 4 stores fired findings; the open rules are the questions'),
+-- with the facts it rests on and which of them were inferred from the record's text.
 -- Engine 3 rows keep their needs_information findings and missing fields.
 CREATE VIEW oversight.findings WITH (security_barrier) AS
 SELECT a.batch_id, a.seq, a.record_id, a.verdict, a.worst_case,
@@ -77,6 +82,7 @@ SELECT a.batch_id, a.seq, a.record_id, a.verdict, a.worst_case,
        f->>'rule' AS rule, f->>'outcome' AS outcome, f->>'severity' AS severity, (f->>'points')::int AS points,
        COALESCE(f->>'citation', rule_text.citation) AS citation, COALESCE(f->>'title', rule_text.title) AS title,
        f->'facts' AS facts,
+       ARRAY(SELECT json_array_elements_text(f->'inferred')) AS inferred_facts,
        ARRAY(SELECT json_array_elements_text(f->'missing')) AS missing_fields,
        rule_text.rationale, rule_text.remediation
 FROM oversight.results a
@@ -93,7 +99,7 @@ CREATE VIEW oversight.pack_results WITH (security_barrier) AS
 SELECT a.batch_id, a.seq, a.record_id, p->'pack'->>'id' AS pack, p->'pack'->>'version' AS pack_version,
        p->>'verdict' AS verdict, p->>'worst_case' AS worst_case, (p->>'determined')::boolean AS determined,
        (p->>'score')::int AS score, (p->>'worst_case_score')::int AS worst_case_score, p->>'applies' AS applies,
-       p->'questions' AS questions,
+       p->'questions' AS questions, COALESCE(p->>'rests_on', 'declared') AS rests_on,
        ARRAY(SELECT json_array_elements_text(p->'not_in_force')) AS not_in_force
 FROM oversight.results a,
      json_array_elements(CASE WHEN a.result->'packs' IS NOT NULL THEN a.result->'packs' ELSE json_build_array(a.result) END) AS p;

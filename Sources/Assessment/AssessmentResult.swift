@@ -28,6 +28,8 @@ public struct Finding: Sendable, Hashable {
     /// For `needs_information`: the absent fields that decide the rule.
     let missingFields: FieldSet
     let table: FieldTable
+    /// For `fired`: the facts among `factList` that were inferred from the record's text, not declared.
+    public var inferred: [String] = []
 
     public var ruleID: String { definition.id }
     public var severity: Verdict { definition.severity }
@@ -53,6 +55,7 @@ public struct Finding: Sendable, Hashable {
     var canonicalJSON: JSONValue {
         var members: [(key: String, value: JSONValue)] = []
         if !factList.isEmpty { members.append(("facts", .object(factList.map { ($0.path, $0.value) }))) }
+        if !inferred.isEmpty { members.append(("inferred", .array(inferred.map(JSONValue.string)))) }
         members += [
             ("outcome", .string(outcome.rawValue)),
             ("points", .number(Double(points))),
@@ -254,8 +257,14 @@ public struct PackResult: Sendable, Hashable {
     let notInForce: [Int32]
     /// The open facts that could move this pack's verdict, ranked.
     public let questions: [Question]
+    /// Fields whose facts were inferred from the record's text.
+    let inferredFields: FieldSet
 
     public var determined: Bool { verdict == worstCase }
+    /// Whether the settled verdict rests on an inferred fact (a fired rule of its severity reads one).
+    public var restsOnInferred: Bool {
+        fired.contains { pack.rules[Int($0.rule)].severity == verdict && !$0.fields.intersection(inferredFields).isEmpty }
+    }
     public var packID: String { pack.id }
     public var packVersion: String { pack.version }
     public var packSHA256: [UInt8] { pack.sha256 }
@@ -274,8 +283,10 @@ public struct PackResult: Sendable, Hashable {
                     facts.append(Finding.Fact(path: pack.table.fields[field].path,
                                               value: RecordFacts.value(of: field, in: record, pack.table) ?? .null))
                 }
-                out.append(Finding(definition: pack.rules[Int(fired[f].rule)], outcome: .fired, factList: facts,
-                                   missingFields: FieldSet(), table: pack.table))
+                var finding = Finding(definition: pack.rules[Int(fired[f].rule)], outcome: .fired, factList: facts,
+                                      missingFields: FieldSet(), table: pack.table)
+                finding.inferred = fired[f].fields.intersection(inferredFields).members.map { pack.table.fields[$0].path }
+                out.append(finding)
                 f += 1
             } else {
                 out.append(Finding(definition: pack.rules[Int(open[o].rule)], outcome: .needsInformation, factList: [],
@@ -306,6 +317,7 @@ public struct PackResult: Sendable, Hashable {
         members += [
             ("pack", .object([("id", .string(packID)), ("sha256", .string(packSHA256.hexString)), ("version", .string(packVersion))])),
             ("questions", .array(questions.map(\.canonicalJSON))),
+            ("rests_on", .string(restsOnInferred ? "inferred" : "declared")),
             ("score", .number(Double(score))),
             ("verdict", .string(verdict.rawValue)),
             ("worst_case", .string(worstCase.rawValue)),
@@ -331,13 +343,20 @@ public struct AssessmentResult: Sendable, Hashable {
     public let packs: [PackResult]
     /// The open facts that could move the overall verdict, ranked.
     public let questions: [Question]
+    /// The facts inferred from the record's text that counted (declared ones always win), and
+    /// those that disagreed with a declared fact.
+    public let inferred: [InferredFact]
+    public let conflicts: [EvidenceConflict]
     let criteria: CriteriaSet
 
     public var determined: Bool { verdict == worstCase }
+    /// Whether the settled verdict rests on an inferred fact in some pack that settles it.
+    public var restsOnInferred: Bool { packs.contains { $0.verdict == verdict && $0.restsOnInferred } }
 
     public static func == (a: AssessmentResult, b: AssessmentResult) -> Bool {
         a.engine == b.engine && a.asOf == b.asOf && a.verdict == b.verdict && a.worstCase == b.worstCase && a.score == b.score
-            && a.worstCaseScore == b.worstCaseScore && a.packs == b.packs && a.questions == b.questions
+            && a.worstCaseScore == b.worstCaseScore && a.packs == b.packs && a.questions == b.questions && a.inferred == b.inferred
+            && a.conflicts == b.conflicts
     }
 
     public func hash(into hasher: inout Hasher) { hasher.combine(verdict); hasher.combine(worstCase); hasher.combine(score); hasher.combine(packs) }
@@ -352,10 +371,19 @@ public struct AssessmentResult: Sendable, Hashable {
         table.quotedPaths.withReader { paths in
             Self.append("{\"as_of\":\"", to: &out)
             out += asOf.description.utf8
-            Self.append("\",\"determined\":", to: &out)
+            out.append(UInt8(ascii: "\""))
+            if !conflicts.isEmpty {
+                Self.append(",\"conflicts\":", to: &out)
+                JSONValue.array(conflicts.map(\.json)).writeCanonical(into: &out)
+            }
+            Self.append(",\"determined\":", to: &out)
             Self.append(determined ? "true" : "false", to: &out)
             Self.append(",\"engine\":", to: &out)
             JSONValue.writeString(engine, into: &out)
+            if !inferred.isEmpty {
+                Self.append(",\"inferred\":", to: &out)
+                JSONValue.array(inferred.map(\.json)).writeCanonical(into: &out)
+            }
             Self.append(",\"packs\":[", to: &out)
             for p in packs.indices {
                 if p > 0 { out.append(UInt8(ascii: ",")) }
@@ -381,7 +409,19 @@ public struct AssessmentResult: Sendable, Hashable {
                                 out.append(UInt8(ascii: ":"))
                                 (RecordFacts.value(of: field, in: result.record, table) ?? .null).writeCanonical(into: &out)
                             }
-                            Self.append("},", to: &out)
+                            out.append(UInt8(ascii: "}"))
+                            let inferredFacts = outcome.fields.intersection(result.inferredFields)
+                            if !inferredFacts.isEmpty {
+                                Self.append(",\"inferred\":[", to: &out)
+                                var firstPath = true
+                                inferredFacts.forEach { field in
+                                    if !firstPath { out.append(UInt8(ascii: ",")) }
+                                    firstPath = false
+                                    paths.append(field, to: &out)
+                                }
+                                out.append(UInt8(ascii: "]"))
+                            }
+                            out.append(UInt8(ascii: ","))
                         }
                         tails.append(Int(outcome.rule), to: &out)
                     }
@@ -397,6 +437,7 @@ public struct AssessmentResult: Sendable, Hashable {
                 }
                 out += pack.resultMiddle
                 writeQuestions(result.questions, paths, into: &out)
+                Self.append(result.restsOnInferred ? ",\"rests_on\":\"inferred\"" : ",\"rests_on\":\"declared\"", to: &out)
                 Self.append(",\"score\":", to: &out)
                 out += String(result.score).utf8
                 Self.append(",\"verdict\":\"", to: &out)
@@ -409,6 +450,7 @@ public struct AssessmentResult: Sendable, Hashable {
             }
             Self.append("],\"questions\":", to: &out)
             writeQuestions(questions, paths, into: &out)
+            Self.append(restsOnInferred ? ",\"rests_on\":\"inferred\"" : ",\"rests_on\":\"declared\"", to: &out)
             Self.append(",\"score\":", to: &out)
             out += String(score).utf8
             Self.append(",\"verdict\":\"", to: &out)
@@ -451,12 +493,14 @@ public struct AssessmentResult: Sendable, Hashable {
 
     /// The `result` column and part of the row hash: same input, same packs, same date → same bytes.
     public var canonicalJSON: JSONValue {
-        .object([
-            ("as_of", .string(asOf.description)),
-            ("determined", .bool(determined)),
-            ("engine", .string(engine)),
+        var members: [(key: String, value: JSONValue)] = [("as_of", .string(asOf.description))]
+        if !conflicts.isEmpty { members.append(("conflicts", .array(conflicts.map(\.json)))) }
+        members += [("determined", .bool(determined)), ("engine", .string(engine))]
+        if !inferred.isEmpty { members.append(("inferred", .array(inferred.map(\.json)))) }
+        return .object(members + [
             ("packs", .array(packs.map(\.canonicalJSON))),
             ("questions", .array(questions.map(\.canonicalJSON))),
+            ("rests_on", .string(restsOnInferred ? "inferred" : "declared")),
             ("score", .number(Double(score))),
             ("verdict", .string(verdict.rawValue)),
             ("worst_case", .string(worstCase.rawValue)),
@@ -476,14 +520,17 @@ extension CriteriaPack {
     /// open rule's. Score: the points of fired rules; worst-case score: those and the open
     /// rules' points; both at most 100. A rule whose `applies_from` is after `asOf` is not in
     /// force and counts for nothing.
-    public func assess(_ record: JSONValue, asOf: CalendarDate) -> PackResult {
-        let facts = RecordFacts(record, table: table)
-        let result = assess(facts, record: record, asOf: asOf)
-        return PackResult(pack: self, record: record, applies: result.applies, verdict: result.verdict, worstCase: result.worstCase,
+    /// The record's inferred facts count as `evidence` says, where no declared fact says otherwise.
+    public func assess(_ record: JSONValue, asOf: CalendarDate, evidence: EvidenceUse = .all) -> PackResult {
+        let merged = Evidence.merge(record, evidence)
+        let facts = RecordFacts(merged.record, table: table)
+        let result = assess(facts, record: merged.record, asOf: asOf)
+        return PackResult(pack: self, record: merged.record, applies: result.applies, verdict: result.verdict, worstCase: result.worstCase,
                           score: result.score, worstCaseScore: result.worstCaseScore, fired: result.fired, open: result.open,
                           notInForce: result.notInForce,
                           questions: QuestionRanking.rank(result.open.map { .init(open: $0, order: idOrder[Int($0.rule)], core: coreFields[Int($0.rule)], pack: 0) },
-                                                          settled: result.verdict, packs: [self], table: table))
+                                                          settled: result.verdict, packs: [self], table: table),
+                          inferredFields: Evidence.fields(merged.used, table))
     }
 
     /// A pack's result before its questions are ranked.
@@ -606,8 +653,13 @@ public struct CriteriaSet: Sendable {
     /// Overall: the most severe settled verdict and the most severe worst case of any pack, the
     /// highest scores, and the questions over every pack's open rules, ranked against the
     /// overall settled verdict.
-    public func assess(_ record: JSONValue, asOf: CalendarDate) -> AssessmentResult {
+    /// The record's inferred facts (its `inferred` list) count as `evidence` says — declared
+    /// facts always win, and a disagreement is reported in `conflicts`.
+    public func assess(_ record: JSONValue, asOf: CalendarDate, evidence: EvidenceUse = .all) -> AssessmentResult {
         let table = packs[0].table
+        let merged = Evidence.merge(record, evidence)
+        let record = merged.record
+        let inferredFields = Evidence.fields(merged.used, table)
         let facts = RecordFacts(record, table: table)
         var results: [PackResult] = []
         results.reserveCapacity(packs.count)
@@ -630,11 +682,13 @@ public struct CriteriaSet: Sendable {
             results.append(PackResult(pack: pack, record: record, applies: scored.applies, verdict: scored.verdict,
                                       worstCase: scored.worstCase, score: scored.score, worstCaseScore: scored.worstCaseScore,
                                       fired: scored.fired, open: scored.open, notInForce: scored.notInForce,
-                                      questions: QuestionRanking.rank(own, settled: scored.verdict, packs: [pack], table: table)))
+                                      questions: QuestionRanking.rank(own, settled: scored.verdict, packs: [pack], table: table),
+                                      inferredFields: inferredFields))
         }
         return AssessmentResult(engine: Engine.version, asOf: asOf, verdict: settled, worstCase: worst, score: score,
                                 worstCaseScore: worstScore, packs: results,
-                                questions: QuestionRanking.rank(candidates, settled: settled, packs: packs, table: table), criteria: self)
+                                questions: QuestionRanking.rank(candidates, settled: settled, packs: packs, table: table),
+                                inferred: merged.used, conflicts: merged.conflicts, criteria: self)
     }
 }
 

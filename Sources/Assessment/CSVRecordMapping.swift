@@ -79,7 +79,7 @@ public struct CSVRecordMapping: Sendable {
 
 extension JSONValue {
     /// Sets a nested member, creating objects on the way.
-    mutating func set(path: [String], _ value: JSONValue) {
+    public mutating func set(path: [String], _ value: JSONValue) {
         guard let key = path.first else { self = value; return }
         guard case .object(var members) = self else { return }
         if let i = members.firstIndex(where: { $0.key == key }) {

@@ -474,7 +474,7 @@ struct ConditionCompiler {
 extension CriteriaPack {
     /// The packs that ship with Oversight, from `Schemas/packs/`.
     public static let builtIn: [CriteriaPack] = EmbeddedSchemas.files
-        .filter { !$0.name.hasSuffix(".schema.json") }
+        .filter { $0.name.hasSuffix(".json") && !$0.name.hasSuffix(".schema.json") && !$0.name.hasSuffix(".evidence.json") }
         .map { file in
             do { return try CriteriaPack(json: file.text) } catch {
                 fatalError("built-in pack \(file.name) does not compile: \(error)")

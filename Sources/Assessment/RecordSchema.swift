@@ -217,4 +217,8 @@ extension RecordSchema {
             fatalError("Schemas/deployment.schema.json is invalid: \(error)")
         }
     }()
+
+    /// The SHA-256 of the deployment schema's text as embedded: what the store's copy of the
+    /// schema's questions is checked against.
+    public static let deploymentSHA256: [UInt8] = AuditHash.sha256(Array((EmbeddedSchemas.text(named: "deployment.schema.json") ?? "").utf8))
 }

@@ -78,7 +78,7 @@ extension Migrator {
     }
 
     /// The SHA-256 of the deployment schema this program was built with.
-    static let schemaSHA256: [UInt8] = Array(SHA256.hash(data: Array((EmbeddedSchemas.text(named: "deployment.schema.json") ?? "").utf8)))
+    static var schemaSHA256: [UInt8] { RecordSchema.deploymentSHA256 }
 
     /// Writes the words of every field's question (the schema's `x-question`) into
     /// `oversight.field_questions`, where the views find the question a stored result names by

@@ -32,7 +32,12 @@ struct BatchFile {
     let fileSize: Int64
     private(set) var bytesConsumed: Int64 = 0
 
-    init(path: String, format: Format?) throws {
+    /// Which facts the built-in evidence pack reads from an Atlas export's text into each
+    /// record's `inferred` list.
+    let evidence: EvidenceUse
+
+    init(path: String, format: Format?, evidence: EvidenceUse = .all) throws {
+        self.evidence = evidence
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw OpenError(description: "file not found: \(path)")
@@ -185,7 +190,8 @@ struct BatchFile {
                 if row.fields.count == 1 && row.fields[0].isEmpty { continue }
                 switch mapping.record(row.fields) {
                 case .success(let record):
-                    records.append(SubmittedRecord(line: row.line, body: .json(record.canonicalBytes)))
+                    let read = mapping.layout == .atlas ? EvidencePack.builtIn.annotate(record, evidence) : record
+                    records.append(SubmittedRecord(line: row.line, body: .json(read.canonicalBytes)))
                 case .failure(let violation):
                     records.append(SubmittedRecord(line: row.line, body: .malformed(raw: row.raw, field: violation.field, message: violation.message)))
                 }

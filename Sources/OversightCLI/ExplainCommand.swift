@@ -12,6 +12,7 @@ struct ExplainCommand: ParsableCommand {
             Example:
               oversight explain deployment.json
               oversight explain deployment.json --as-of 2026-01-15 --all
+              oversight explain deployment.json --evidence off
               oversight explain deployment.json --pack eu-ai-act-2024 --json
             """)
 
@@ -19,6 +20,8 @@ struct ExplainCommand: ParsableCommand {
     @OptionGroup var packOptions: PackOptions
     @Option(name: .customLong("as-of"), help: "The day the law is applied as of, YYYY-MM-DD (default: today, UTC); rules not yet in force then do not count.")
     var asOf: String?
+    @Option(help: "Which facts read from the record's text count: all (stated and implied), stated, or off (declared facts only).")
+    var evidence = "all"
     @Flag(help: "Print the canonical assessment JSON instead of prose.") var json = false
     @Flag(help: "Also list every question, the open rules of each pack, and the rules that do not apply.") var all = false
 
@@ -26,6 +29,7 @@ struct ExplainCommand: ParsableCommand {
         if let asOf, CalendarDate(asOf) == nil {
             throw ValidationError("--as-of \(asOf) is not a day; write it as YYYY-MM-DD, for example 2026-08-02")
         }
+        guard EvidenceUse(rawValue: evidence) != nil else { throw ValidationError("unknown --evidence \"\(evidence)\"; use all, stated or off") }
     }
 
     func run() throws {
@@ -39,7 +43,7 @@ struct ExplainCommand: ParsableCommand {
             case .valid(let v): value = v
             }
             let criteria = try packOptions.criteriaSet
-            let result = criteria.assess(value, asOf: asOf.flatMap(CalendarDate.init) ?? .today)
+            let result = criteria.assess(value, asOf: asOf.flatMap(CalendarDate.init) ?? .today, evidence: EvidenceUse(rawValue: evidence) ?? .all)
             if json { print(result.canonicalJSON.canonicalString); return }
             print(Explanation.prose(result, record: value, criteria: criteria, all: all), terminator: "")
         }
@@ -62,16 +66,24 @@ struct ImportCommand: ParsableCommand {
             discussion: """
                 Maps what a row says — technology (system type and the data it necessarily processes), agency and agency type (a law-enforcement operator in the United States), jurisdiction, vendor, summary, sources — and leaves everything else absent, that is unknown. Rows that cannot be read are reported with their line.
 
+                Then reads the summary and the vendor with the built-in evidence pack (Schemas/atlas.evidence.json: phrases agencies and journalists use, and a register of what public sources document about vendors): each fact found goes into the record's "inferred" list with the exact span it rests on, the pattern, whether the text states or implies it, and the pack's version and SHA-256. Declared fields always win over inferred ones. --evidence stated keeps only what the text states; off infers nothing.
+
                 Example:
                   oversight import atlas Samples/atlas-of-surveillance-sample.csv \\
                       > atlas.jsonl
+                  oversight import atlas export.csv --evidence stated > atlas.jsonl
                 """)
 
         @Argument(help: "The Atlas of Surveillance CSV file.") var file: String
+        @Option(help: "Which facts to read from the text: all (stated and implied), stated, or off.") var evidence = "all"
+
+        func validate() throws {
+            guard EvidenceUse(rawValue: evidence) != nil else { throw ValidationError("unknown --evidence \"\(evidence)\"; use all, stated or off") }
+        }
 
         func run() throws {
             try runOrExit {
-                var input = try BatchFile(path: file, format: .csv)
+                var input = try BatchFile(path: file, format: .csv, evidence: EvidenceUse(rawValue: evidence) ?? .all)
                 var written = 0, failed = 0
                 while true {
                     let records = try input.next(1_000)
@@ -96,8 +108,10 @@ struct ImportCommand: ParsableCommand {
                     StandardOutput.write(out)
                 }
                 printError("\(plural(written, "record")) written\(failed > 0 ? ", \(plural(failed, "row")) could not be read" : "")")
+                if evidence != "off" { printError("facts read from the text with \(EvidencePack.builtIn.pin)") }
                 if failed > 0 { throw ExitCode.failure }
             }
         }
+    
     }
 }

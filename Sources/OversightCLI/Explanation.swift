@@ -10,7 +10,9 @@ enum Explanation {
         var out = ""
         let name = record["id"]?.stringValue.map { "Record \($0)" } ?? "The record"
         out += "\(name): \(Verdict.range(result.verdict, result.worstCase))\n"
-        out += "  score \(result.score) of 100\(result.determined ? "" : ", \(result.worstCaseScore) at worst"); the law as of \(result.asOf)\n"
+        out += "  score \(result.score) of 100\(result.determined ? "" : ", \(result.worstCaseScore) at worst"); the law as of \(result.asOf)"
+        out += result.restsOnInferred ? "; rests on facts read from the record's text\n" : "\n"
+        let inferred = Dictionary(result.inferred.map { ($0.field, $0) }, uniquingKeysWith: { a, _ in a })
 
         // What is settled, and why.
         let fired = zip(criteria.packs, result.packs).flatMap { pack, packResult in
@@ -27,7 +29,11 @@ enum Explanation {
                 let f = item.finding
                 out += "  • \(f.title) — \(f.severity.rawValue), \(plural(f.points, "point")) (\(f.ruleID))\n"
                 out += "    \(f.citation); \(applies(item.pack, item.result))\n"
-                let facts = f.facts.sorted { $0.key < $1.key }.map { "\($0.key) = \($0.value == .null ? "not documented" : $0.value.canonicalString)" }
+                let facts = f.facts.sorted { $0.key < $1.key }.map { fact in
+                    let value = "\(fact.key) = \(fact.value == .null ? "not documented" : fact.value.canonicalString)"
+                    guard f.inferred.contains(fact.key), let from = inferred[fact.key] else { return value }
+                    return value + " (\(from.strength == .stated ? "stated" : "implied") by \(describe(from)))"
+                }
                 if !facts.isEmpty { out += "    Because: \(facts.joined(separator: "; "))\n" }
                 out += "    Why: \(f.rationale)\n"
                 out += "    What to do: \(f.remediation)\n"
@@ -39,6 +45,16 @@ enum Explanation {
                 let f = item.finding, threshold = f.definition.threshold!
                 let met = criteriaMet.filter { $0.pack === item.pack && $0.finding.definition.threshold == threshold }.count
                 out += "  • \(f.title) (\(f.ruleID)) — counts toward \(threshold.rules.joined(separator: ", ")): \(met) of the \(threshold.atLeast) of \(threshold.of) needed are met\n"
+            }
+        }
+
+        if !result.inferred.isEmpty || !result.conflicts.isEmpty {
+            out += "\nRead from the record's text (declared facts always win):\n"
+            for fact in result.inferred {
+                out += "  • \(fact.field) = \(fact.value.canonicalString): \(fact.strength.rawValue), by \(describe(fact))\n"
+            }
+            for conflict in result.conflicts {
+                out += "  • conflict: \(conflict.inferred.field) is declared \(conflict.declared.canonicalString), but \(describe(conflict.inferred)) says \(conflict.inferred.value.canonicalString); the declared value counts\n"
             }
         }
 
@@ -76,6 +92,12 @@ enum Explanation {
         }
         out += "\nNot legal advice: an assessment of the facts stated against the packs' reading of the law (\(criteria.packs.compactMap(\.source).joined(separator: "; "))).\n"
         return out
+    }
+
+    /// Where an inferred fact comes from: the span and its text field, or the register entry.
+    static func describe(_ fact: InferredFact) -> String {
+        if fact.source.hasPrefix("register:") { return "the vendor register (\(fact.pattern)): \"\(fact.span)\"" }
+        return "\(fact.source) \"\(fact.span)\" (pattern \(fact.pattern))"
     }
 
     static func describe(_ question: Question, number: Int, criteria: CriteriaSet, settled: Verdict) -> String {

@@ -32,6 +32,8 @@ struct SubmitCommand: ParsableCommand {
     @Option(help: "Batch id (a UUID) to create or resume; default: a new one.") var batchID: String?
     @Option(name: .customLong("as-of"), help: "The day the law is applied as of, YYYY-MM-DD (default: the coordinator's today, UTC); fixed for the batch.")
     var asOf: String?
+    @Option(help: "For an Atlas of Surveillance export: which facts to read from its text into each record (all, stated, off); see `oversight import atlas --help`.")
+    var evidence = "all"
     @Flag(help: "Wait until every record is assessed, showing progress.") var wait = false
     @Flag(name: .customLong("unique-ids"), help: "Reject a record whose id an earlier record of the file already used (without it, repeats are reported and accepted).")
     var uniqueIDs = false
@@ -45,6 +47,7 @@ struct SubmitCommand: ParsableCommand {
         if let asOf, CalendarDate(asOf) == nil {
             throw ValidationError("--as-of \(asOf) is not a day; write it as YYYY-MM-DD, for example 2026-08-02")
         }
+        guard EvidenceUse(rawValue: evidence) != nil else { throw ValidationError("unknown --evidence \"\(evidence)\"; use all, stated or off") }
         if let batchID, BatchID(batchID) == nil {
             throw ValidationError("--batch-id must be a UUID such as 0b7f2c4e-8d1a-4c3b-9e5f-2a6d8c1b4e70")
         }
@@ -53,7 +56,8 @@ struct SubmitCommand: ParsableCommand {
     func run() throws {
         try runOrExit {
             let packs = try packOptions.resolve()
-            let batchFile = try BatchFile(path: file, format: format.flatMap(BatchFile.Format.init(rawValue:)))
+            let batchFile = try BatchFile(path: file, format: format.flatMap(BatchFile.Format.init(rawValue:)),
+                                          evidence: EvidenceUse(rawValue: evidence) ?? .all)
             let client = try connection.client()
             let id = batchID.flatMap(BatchID.init) ?? BatchID()
             var submission = Submission(file: batchFile, client: client, batchID: id,
