@@ -13,6 +13,7 @@ struct ExplainCommand: ParsableCommand {
               oversight explain deployment.json
               oversight explain deployment.json --as-of 2026-01-15 --all
               oversight explain deployment.json --evidence off
+              oversight explain answered.json --previous deployment.json
               oversight explain deployment.json --pack eu-ai-act-2024 --json
             """)
 
@@ -22,6 +23,8 @@ struct ExplainCommand: ParsableCommand {
     var asOf: String?
     @Option(help: "Which facts read from the record's text count: all (stated and implied), stated, or off (declared facts only).")
     var evidence = "all"
+    @Option(help: "An earlier version of the record (before an agency answered, say): show how the verdict moved and which answers moved it.")
+    var previous: String?
     @Flag(help: "Print the canonical assessment JSON instead of prose.") var json = false
     @Flag(help: "Also list every question, the open rules of each pack, and the rules that do not apply.") var all = false
 
@@ -32,20 +35,37 @@ struct ExplainCommand: ParsableCommand {
         guard EvidenceUse(rawValue: evidence) != nil else { throw ValidationError("unknown --evidence \"\(evidence)\"; use all, stated or off") }
     }
 
+    /// A record file, checked against the schema.
+    static func read(_ path: String) throws -> JSONValue {
+        guard FileManager.default.fileExists(atPath: path) else { throw CommandFailure("file not found: \(path)") }
+        switch RecordCheck.check(Array(try Data(contentsOf: URL(fileURLWithPath: path)))) {
+        case .invalid(let violation): throw CommandFailure("\(path): \(violation) (see Schemas/deployment.schema.json)")
+        case .valid(let value): return value
+        }
+    }
+
     func run() throws {
         try runOrExit {
-            guard FileManager.default.fileExists(atPath: record) else { throw CommandFailure("file not found: \(record)") }
-            let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: record)))
-            let value: JSONValue
-            switch RecordCheck.check(bytes) {
-            case .invalid(let violation):
-                throw CommandFailure("\(record): \(violation) (see Schemas/deployment.schema.json)")
-            case .valid(let v): value = v
-            }
+            let value = try Self.read(record)
             let criteria = try packOptions.criteriaSet
-            let result = criteria.assess(value, asOf: asOf.flatMap(CalendarDate.init) ?? .today, evidence: EvidenceUse(rawValue: evidence) ?? .all)
+            let day = asOf.flatMap(CalendarDate.init) ?? .today
+            let use = EvidenceUse(rawValue: evidence) ?? .all
+            let result = criteria.assess(value, asOf: day, evidence: use)
             if json { print(result.canonicalJSON.canonicalString); return }
-            print(Explanation.prose(result, record: value, criteria: criteria, all: all), terminator: "")
+            var text = Explanation.prose(result, record: value, criteria: criteria, all: all)
+            if let previous {
+                let earlier = try Self.read(previous)
+                // The same packs, day and evidence: what moved is what the record says.
+                let before = criteria.assess(earlier, asOf: day, evidence: use)
+                let answers = AnswersBack.between(earlier, value, asked: Set(before.questions.map(\.path)))
+                let movement = "Since \(previous): \(Verdict.movement(from: (before.verdict, before.worstCase), to: (result.verdict, result.worstCase)))"
+                let changed = answers.answers.isEmpty ? "  No fact changed." : "  What changed: \(answers.summary)"
+                // After the verdict and score lines.
+                var lines = text.components(separatedBy: "\n")
+                lines.insert(contentsOf: ["", movement, changed], at: min(2, lines.count))
+                text = lines.joined(separator: "\n")
+            }
+            print(text, terminator: "")
         }
     }
 }

@@ -10,7 +10,7 @@ struct StatusCommand: ParsableCommand {
         commandName: "status",
         abstract: "Show the progress of one batch, or of all batches, from the audit store.",
         discussion: """
-            Reads the batch_progress view: an organisation's reader login sees its own batches. A state marked * is sealed (see `oversight audit verify`). For one batch it also counts record ids that occur more than once among its assessed records.
+            Reads the batch_progress view: an organisation's reader login sees its own batches. A state marked * is sealed (see `oversight audit verify`). For one batch it also counts record ids that occur more than once among its assessed records, and — when its records supersede earlier ones (the same id in an earlier batch of the organisation, or one named in `supersedes`: an agency's answers, resubmitted) — how their verdicts moved and which answers moved them.
 
             With --counters it asks the running coordinator instead (--coordinator) for its counters: protocol violations by kind, dropped messages, and connections accepted, dropped and refused on each socket.
 
@@ -62,6 +62,15 @@ struct StatusCommand: ParsableCommand {
                              ("sealed", .bool(rows.bool(i, 10)!))]
                             + (rows.int64(i, 11).map { [("duplicate_record_ids", JSONValue.number(Double($0)))] } ?? []))
                 }
+                if let batch, case .object(var members) = objects[0] {
+                    let moves = try Self.moves(connection, batch: batch)
+                    members.append(("superseded", .object([
+                        ("records", .number(Double(moves.count))), ("moved", .number(Double(moves.filter(\.moved).count))),
+                        ("changes", .array(moves.prefix(1000).map(\.json))),
+                    ])))
+                    print(JSONValue.object(members).canonicalString)
+                    return
+                }
                 print(batch == nil ? JSONValue.array(objects).canonicalString : objects[0].canonicalString)
                 return
             }
@@ -76,6 +85,87 @@ struct StatusCommand: ParsableCommand {
             if let duplicates = rows.rowCount == 1 ? rows.int64(0, 11) : nil, duplicates > 0 {
                 print("\(plural(duplicates, "record id")) occur more than once among the assessed records (submit with --unique-ids to refuse repeats)")
             }
+            if let batch {
+                let moves = try Self.moves(connection, batch: batch)
+                if !moves.isEmpty {
+                    let moved = moves.filter(\.moved)
+                    print("\n\(plural(moves.count, "record")) supersede earlier assessments; \(moved.count) moved:")
+                    var transitions: [String: Int] = [:]
+                    for move in moved { transitions[move.movement, default: 0] += 1 }
+                    for (transition, count) in transitions.sorted(by: { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }) {
+                        print("  \(pad(String(count), 6))  \(transition)")
+                    }
+                    for move in moved.prefix(10) {
+                        print("  record \(move.recordID) (was in batch \(move.previousBatch)): \(move.movement)\(move.answers.answers.isEmpty ? "" : "; \(move.answers.summary)")")
+                    }
+                    if moved.count > 10 { print("  … \(plural(moved.count - 10, "more")) (--json lists them)") }
+                }
+            }
+        }
+    }
+
+    /// A record of the batch that supersedes one of an earlier batch, and how its verdict moved.
+    struct Move {
+        let recordID: String
+        let previousBatch: String
+        let before: (settled: Verdict, worst: Verdict)
+        let after: (settled: Verdict, worst: Verdict)
+        let answers: AnswersBack
+        var moved: Bool { before != after }
+        var movement: String { Verdict.movement(from: before, to: after) }
+        var json: JSONValue {
+            .object([
+                ("record_id", .string(recordID)), ("previous_batch", .string(previousBatch)),
+                ("before", .object([("verdict", .string(before.settled.rawValue)), ("worst_case", .string(before.worst.rawValue))])),
+                ("after", .object([("verdict", .string(after.settled.rawValue)), ("worst_case", .string(after.worst.rawValue))])),
+                ("moved", .bool(moved)),
+                ("answers", .array(answers.answers.map { answer in
+                    .object([("field", .string(answer.field)), ("before", answer.before ?? .null), ("after", answer.after), ("asked", .bool(answer.asked))])
+                })),
+            ])
+        }
+    }
+
+    /// The batch's records that supersede the latest assessment of the same record in an earlier
+    /// batch of the organisation (by id, or the id a record names in `supersedes`). One pass over
+    /// each side (a hash join), no lookup per record.
+    static func moves(_ connection: PGConnection, batch: String) throws -> [Move] {
+        let rows = try connection.query("""
+            WITH this AS (SELECT organisation, created_at FROM oversight.visible_batches WHERE batch_id = \(batch)::uuid),
+            later AS (
+                SELECT r.seq, r.record_id, r.verdict, r.worst_case, s.record,
+                       COALESCE(s.record::jsonb->>'supersedes', r.record_id) AS key
+                FROM oversight.results r JOIN oversight.submitted_records s USING (batch_id, seq)
+                WHERE r.batch_id = \(batch)::uuid AND COALESCE(s.record::jsonb->>'supersedes', r.record_id) IS NOT NULL),
+            earlier AS (
+                SELECT DISTINCT ON (r.record_id) r.record_id, r.batch_id, r.verdict, r.worst_case, r.result, s.record
+                FROM oversight.results r
+                JOIN oversight.visible_batches b ON b.batch_id = r.batch_id
+                JOIN oversight.submitted_records s ON s.batch_id = r.batch_id AND s.seq = r.seq, this
+                WHERE b.organisation = this.organisation AND b.created_at < this.created_at AND r.record_id IN (SELECT key FROM later)
+                ORDER BY r.record_id, b.created_at DESC, r.seq DESC)
+            SELECT l.record_id, e.batch_id::text, e.verdict, e.worst_case, e.result::text, e.record, l.verdict, l.worst_case, l.record
+            FROM later l JOIN earlier e ON e.record_id = l.key ORDER BY l.seq
+            """)
+        return (0..<rows.rowCount).compactMap { i in
+            guard let before = rows.string(i, 2).flatMap(Verdict.init(rawValue:)),
+                  let after = rows.string(i, 6).flatMap(Verdict.init(rawValue:)),
+                  let earlier = try? JSONParser.parse(rows.string(i, 5) ?? ""), let later = try? JSONParser.parse(rows.string(i, 8) ?? "")
+            else { return nil }
+            // An engine-3 row has no worst case: its verdict stands for both.
+            let beforeWorst = rows.string(i, 3).flatMap(Verdict.init(rawValue:)) ?? before
+            let asked: Set<String>
+            if case .array(let questions)? = (try? JSONParser.parse(rows.string(i, 4) ?? "{}"))?["questions"] {
+                asked = Set(questions.compactMap { q -> [String]? in
+                    guard case .array(let fields)? = q["fields"] else { return nil }
+                    return fields.compactMap(\.stringValue)
+                }.flatMap { $0 })
+            } else {
+                asked = []
+            }
+            return Move(recordID: rows.string(i, 0) ?? "", previousBatch: rows.string(i, 1) ?? "", before: (before, beforeWorst),
+                        after: (after, rows.string(i, 7).flatMap(Verdict.init(rawValue:)) ?? after),
+                        answers: AnswersBack.between(earlier, later, asked: asked))
         }
     }
 

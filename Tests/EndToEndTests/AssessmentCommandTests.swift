@@ -206,4 +206,39 @@ import TestSupport
         #expect(unknown.status == 1 && unknown.stderr.contains("operators with questions: Polizei Musterstadt; Test Police Department, GA"), "\(unknown.stderr)")
         _ = system.stop()
     }
+
+    /// Answers come back: records resubmitted with what an agency answered supersede the
+    /// earlier ones (same id, or `supersedes`); status shows how verdicts moved and which
+    /// answers moved them, and explain --previous does for one record.
+    @Test func answersThatComeBackMoveTheVerdictAndSaySo() throws {
+        let system = try RunningSystem(workers: 1, label: "answers")
+        let before = [
+            #"{"id":"F1","operator":{"name":"Test PD","kind":"law_enforcement","country":"US"},"system":{"type":"facial_recognition"},"data":{"categories":["biometric"]}}"#,
+            #"{"id":"A1","operator":{"name":"Test PD","kind":"law_enforcement","country":"US"},"system":{"type":"alpr"}}"#,
+        ]
+        let first = try system.submit(try temporary("before.jsonl", before.joined(separator: "\n") + "\n"))
+        #expect(first.status == 0, "\(first.stderr)")
+        let answered = [
+            #"{"id":"F1","operator":{"name":"Test PD","kind":"law_enforcement","country":"US"},"system":{"type":"facial_recognition","identification_mode":"one_to_many","timing":"post"},"data":{"categories":["biometric"]}}"#,
+            #"{"id":"A1-2026","supersedes":"A1","operator":{"name":"Test PD","kind":"law_enforcement","country":"US"},"system":{"type":"alpr"},"data":{"retention_days":365}}"#,
+            #"{"id":"N1","operator":{"name":"Test PD","kind":"law_enforcement","country":"US"},"system":{"type":"drone"}}"#,
+        ]
+        let second = try system.submit(try temporary("answered.jsonl", answered.joined(separator: "\n") + "\n"))
+        #expect(second.status == 0, "\(second.stderr)")
+        let batch = second.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let status = try OversightBinary.runSplit(["status", batch, "--database", system.conninfo])
+        #expect(status.status == 0, "\(status.stderr)")
+        #expect(status.stdout.contains("2 records supersede earlier assessments; 2 moved:"), "\(status.stdout)")
+        #expect(status.stdout.contains("record F1 (was in batch "), "\(status.stdout)")
+        #expect(status.stdout.contains("limited — could be prohibited → high_risk — could be prohibited; system.identification_mode = \"one_to_many\" (asked); system.timing = \"post\" (asked)"), "\(status.stdout)")
+        #expect(status.stdout.contains("record A1-2026"), "an explicit supersedes links another id")
+        let json = try JSONParser.parse(try OversightBinary.runSplit(["status", batch, "--json", "--database", system.conninfo]).stdout)
+        #expect(json["superseded"]?["records"] == .number(2) && json["superseded"]?["moved"] == .number(2))
+        // One record: explain --previous.
+        let old = try temporary("f1-before.json", before[0]), new = try temporary("f1-after.json", answered[0])
+        let explained = try OversightBinary.runSplit(["explain", new, "--previous", old])
+        #expect(explained.status == 0, "\(explained.stderr)")
+        #expect(explained.stdout.contains("Since \(old): limited — could be prohibited → high_risk — could be prohibited\n  What changed: system.identification_mode = \"one_to_many\" (asked); system.timing = \"post\" (asked)"), "\(explained.stdout)")
+        _ = system.stop()
+    }
 }
