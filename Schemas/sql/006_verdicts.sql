@@ -42,6 +42,20 @@ ALTER TABLE oversight.field_questions ENABLE ROW LEVEL SECURITY;
 CREATE POLICY everyone ON oversight.field_questions FOR SELECT USING (true);
 GRANT SELECT ON oversight.field_questions TO oversight_coordinator, oversight_worker, oversight_reader;
 
+-- Evidence packs (facts read from records' text, and the vendor register), by SHA-256 of their
+-- canonical JSON, as every inferred fact of a record names them: written by the migrator from
+-- the packs this program was built with.
+CREATE TABLE oversight.evidence_packs (
+    sha256     bytea PRIMARY KEY CHECK (length(sha256) = 32),
+    pack_id    text NOT NULL,
+    version    text NOT NULL,
+    body       jsonb NOT NULL,
+    stored_at  timestamptz NOT NULL DEFAULT now()
+);
+ALTER TABLE oversight.evidence_packs ENABLE ROW LEVEL SECURITY;
+CREATE POLICY everyone ON oversight.evidence_packs FOR SELECT USING (true);
+GRANT SELECT ON oversight.evidence_packs TO oversight_coordinator, oversight_worker, oversight_reader;
+
 DROP VIEW oversight.findings;
 DROP VIEW oversight.pack_results;
 DROP VIEW oversight.assessment_summary;

@@ -59,6 +59,7 @@ public struct Migrator {
             applied.append(migration.name)
         }
         try syncFieldQuestions(connection)
+        try storeEvidencePack(connection)
         return Report(applied: applied, current: migrations.last?.version ?? 0)
     }
 }
@@ -74,11 +75,22 @@ extension Migrator {
         guard migrations.allSatisfy({ done[$0.version] == Array(SHA256.hash(data: Array($0.sql.utf8))) }) else { return false }
         return try connection.query("""
             SELECT EXISTS (SELECT 1 FROM oversight.field_questions WHERE schema_sha256 = \(schemaSHA256))
+               AND EXISTS (SELECT 1 FROM oversight.evidence_packs WHERE sha256 = \(EvidencePack.builtIn.sha256))
             """).bool(0, 0) ?? false
     }
 
     /// The SHA-256 of the deployment schema this program was built with.
     static var schemaSHA256: [UInt8] { RecordSchema.deploymentSHA256 }
+
+    /// Stores the built-in evidence pack by its SHA-256, as the inferred facts of records name it
+    /// (earlier versions stay: records read with them still name them).
+    static func storeEvidencePack(_ connection: PGConnection) throws {
+        let pack = EvidencePack.builtIn
+        try connection.query("""
+            INSERT INTO oversight.evidence_packs (sha256, pack_id, version, body)
+            VALUES (\(pack.sha256), \(pack.id), \(pack.version), \(pack.canonicalText)::jsonb) ON CONFLICT (sha256) DO NOTHING
+            """)
+    }
 
     /// Writes the words of every field's question (the schema's `x-question`) into
     /// `oversight.field_questions`, where the views find the question a stored result names by

@@ -218,6 +218,13 @@ enum ResultsShape {
             FROM oversight.results r JOIN oversight.submitted_records s USING (batch_id, seq), json_array_elements(r.inferred) AS f
             """)
         #expect(spans.int(0, 0)! > 80 && spans.int(0, 1) == 0, "\(spans.int(0, 0) ?? -1) facts, \(spans.int(0, 1) ?? -1) not verbatim")
+        // Every inferred fact names, by SHA-256, an evidence pack the store holds.
+        let pinned = try db.query("""
+            SELECT count(*), count(*) FILTER (WHERE NOT EXISTS (
+                SELECT 1 FROM oversight.evidence_packs p WHERE p.sha256 = decode(split_part(f->>'pack', 'sha256:', 2), 'hex')))
+            FROM oversight.submitted_records s, json_array_elements(s.record::json->'inferred') AS f
+            """)
+        #expect(pinned.int(0, 0)! > 80 && pinned.int(0, 1) == 0, "\(pinned.int(0, 0) ?? -1) facts, \(pinned.int(0, 1) ?? -1) name no stored pack")
         let provenance = try db.query("SELECT count(*) FROM oversight.findings WHERE 'system.identification_mode' = ANY (inferred_facts)")
         #expect(provenance.int(0, 0)! >= 15, "findings say which of their facts were inferred")
         // Every finding reads back with its rule's rationale and remediation from the stored pack.
