@@ -261,9 +261,11 @@ public struct PackResult: Sendable, Hashable {
     let inferredFields: FieldSet
 
     public var determined: Bool { verdict == worstCase }
-    /// Whether the settled verdict rests on an inferred fact (a fired rule of its severity reads one).
+    /// Whether the settled verdict rests on inferred facts: every fired rule of its severity
+    /// reads one (without them it would not stand; a rule settled on declared facts alone holds it).
     public var restsOnInferred: Bool {
-        fired.contains { pack.rules[Int($0.rule)].severity == verdict && !$0.fields.intersection(inferredFields).isEmpty }
+        let settling = fired.filter { pack.rules[Int($0.rule)].severity == verdict }
+        return !settling.isEmpty && settling.allSatisfy { !$0.fields.intersection(inferredFields).isEmpty }
     }
     public var packID: String { pack.id }
     public var packVersion: String { pack.version }
@@ -350,8 +352,11 @@ public struct AssessmentResult: Sendable, Hashable {
     let criteria: CriteriaSet
 
     public var determined: Bool { verdict == worstCase }
-    /// Whether the settled verdict rests on an inferred fact in some pack that settles it.
-    public var restsOnInferred: Bool { packs.contains { $0.verdict == verdict && $0.restsOnInferred } }
+    /// Whether the settled verdict rests on inferred facts: every pack that settles it does so on them.
+    public var restsOnInferred: Bool {
+        let settling = packs.filter { $0.verdict == verdict && !$0.fired.isEmpty }
+        return !settling.isEmpty && settling.allSatisfy(\.restsOnInferred)
+    }
 
     public static func == (a: AssessmentResult, b: AssessmentResult) -> Bool {
         a.engine == b.engine && a.asOf == b.asOf && a.verdict == b.verdict && a.worstCase == b.worstCase && a.score == b.score
