@@ -486,14 +486,7 @@ extension CriteriaPack {
 
 extension RecordSchema {
     /// The criteria-pack schema from `Schemas/criteria-pack.schema.json`, embedded at build time.
-    public static let criteriaPack: RecordSchema = {
-        guard let text = EmbeddedSchemas.text(named: "criteria-pack.schema.json") else {
-            fatalError("criteria-pack.schema.json was not embedded: the build is broken")
-        }
-        do { return try RecordSchema(try JSONParser.parse(text)) } catch {
-            fatalError("Schemas/criteria-pack.schema.json is invalid: \(error)")
-        }
-    }()
+    public static let criteriaPack = embedded("criteria-pack.schema.json")
 }
 
 extension Sequence where Element == UInt8 {

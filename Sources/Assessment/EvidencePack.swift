@@ -281,14 +281,7 @@ extension EvidencePack {
 
 extension RecordSchema {
     /// The evidence-pack schema from `Schemas/evidence-pack.schema.json`, embedded at build time.
-    public static let evidencePack: RecordSchema = {
-        guard let text = EmbeddedSchemas.text(named: "evidence-pack.schema.json") else {
-            fatalError("evidence-pack.schema.json was not embedded: the build is broken")
-        }
-        do { return try RecordSchema(try JSONParser.parse(text)) } catch {
-            fatalError("Schemas/evidence-pack.schema.json is invalid: \(error)")
-        }
-    }()
+    public static let evidencePack = embedded("evidence-pack.schema.json")
 }
 
 extension EvidencePack {

@@ -209,14 +209,13 @@ extension Double {
 
 extension RecordSchema {
     /// The deployment-record schema from `Schemas/deployment.schema.json`, embedded at build time.
-    public static let deployment: RecordSchema = {
-        guard let text = EmbeddedSchemas.text(named: "deployment.schema.json") else {
-            fatalError("deployment.schema.json was not embedded: the build is broken")
-        }
-        do { return try RecordSchema(try JSONParser.parse(text)) } catch {
-            fatalError("Schemas/deployment.schema.json is invalid: \(error)")
-        }
-    }()
+    public static let deployment = embedded("deployment.schema.json")
+
+    /// A schema of `Schemas/`, embedded at build time; a missing or invalid one is a broken build.
+    static func embedded(_ name: String) -> RecordSchema {
+        guard let text = EmbeddedSchemas.text(named: name) else { fatalError("\(name) was not embedded: the build is broken") }
+        do { return try RecordSchema(try JSONParser.parse(text)) } catch { fatalError("Schemas/\(name) is invalid: \(error)") }
+    }
 
     /// The SHA-256 of the deployment schema's text as embedded: what the store's copy of the
     /// schema's questions is checked against.
