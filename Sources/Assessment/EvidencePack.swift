@@ -29,6 +29,9 @@ public final class EvidencePack: Sendable {
         /// The vendor as the Atlas writes it, in every spelling seen (matched case-insensitively,
         /// punctuation and company suffixes aside).
         public let vendors: [String]
+        /// Only for records whose system.type is one of these (if any are given): a vendor
+        /// sells several products, and an entry is about one.
+        public let types: [String]
         public let field: String
         public let value: JSONValue
         public let strength: Strength
@@ -110,7 +113,8 @@ public final class EvidencePack: Sendable {
                 let field = doc["field"]!.stringValue!
                 try checkValue(field, doc["value"]!, at: at)
                 let source = doc["source"]!
-                entries.append(RegisterEntry(id: rid, vendors: Self.strings(doc["vendors"]).map(Self.vendorKey), field: field, value: doc["value"]!,
+                entries.append(RegisterEntry(id: rid, vendors: Self.strings(doc["vendors"]).map(Self.vendorKey), types: Self.strings(doc["types"]),
+                                             field: field, value: doc["value"]!,
                                              strength: Strength(rawValue: doc["strength"]!.stringValue!)!,
                                              document: source["document"]!.stringValue!, publisher: source["publisher"]!.stringValue!,
                                              date: source["date"]!.stringValue!, url: source["url"]!.stringValue!,
@@ -182,7 +186,7 @@ extension EvidencePack {
         }
         if let vendor = record["system"]?["vendor"]?.stringValue {
             let named = Set(vendor.split { $0 == "," || $0 == "/" || $0 == ";" }.map { Self.vendorKey(String($0)) })
-            for entry in register where entry.vendors.contains(where: named.contains) {
+            for entry in register where entry.vendors.contains(where: named.contains) && (entry.types.isEmpty || entry.types.contains(type ?? "")) {
                 found.append(InferredFact(field: entry.field, value: entry.value, span: entry.passage, source: "register:\(entry.id)",
                                           pattern: entry.id, strength: entry.strength))
             }

@@ -68,6 +68,18 @@ import Testing
         do { _ = try EvidencePack(json: unsourced) } catch { #expect(error.description.contains("register[0]") && error.description.contains("source")) }
     }
 
+    /// A vendor sells several products: an entry with `types` is about one of them.
+    @Test func aRegisterEntryCanBeAboutOneProductType() throws {
+        let register = #"""
+            [{"id": "review", "vendors": ["SoundThinking"], "types": ["gunshot_detection"], "field": "safeguards.human_review", "value": true,
+              "strength": "stated", "source": {"document": "d", "publisher": "p", "date": "undated", "url": "https://example.org/y",
+              "passage": "experts confirm that the events are gunfire"}}]
+            """#
+        let pack = try EvidencePack(json: Self.pack("[]", register: register))
+        #expect(pack.infer(record("Uses it.", type: "gunshot_detection", vendor: "SoundThinking")).count == 1)
+        #expect(pack.infer(record("Uses CrimeTracer.", type: "other", vendor: "SoundThinking")).isEmpty)
+    }
+
     @Test func aPackIsCheckedAgainstTheSchemaWithLineAndPath() {
         let badField = Self.pack(#"[{"id": "a", "field": "system.timer", "value": "post", "strength": "stated", "phrases": ["x"]}]"#)
         do { _ = try EvidencePack(json: badField); Issue.record("compiled") } catch {
