@@ -35,9 +35,12 @@ struct BatchFile {
     /// Which facts the built-in evidence pack reads from an Atlas export's text into each
     /// record's `inferred` list.
     let evidence: EvidenceUse
+    /// The pack that reads it (the built-in one unless `--evidence-pack` names another).
+    let evidencePack: EvidencePack
 
-    init(path: String, format: Format?, evidence: EvidenceUse = .all) throws {
+    init(path: String, format: Format?, evidence: EvidenceUse = .all, evidencePack: EvidencePack = .builtIn) throws {
         self.evidence = evidence
+        self.evidencePack = evidencePack
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw OpenError(description: "file not found: \(path)")
@@ -190,7 +193,7 @@ struct BatchFile {
                 if row.fields.count == 1 && row.fields[0].isEmpty { continue }
                 switch mapping.record(row.fields) {
                 case .success(let record):
-                    let read = mapping.layout == .atlas ? EvidencePack.builtIn.annotate(record, evidence) : record
+                    let read = mapping.layout == .atlas ? evidencePack.annotate(record, evidence) : record
                     records.append(SubmittedRecord(line: row.line, body: .json(read.canonicalBytes)))
                 case .failure(let violation):
                     records.append(SubmittedRecord(line: row.line, body: .malformed(raw: row.raw, field: violation.field, message: violation.message)))

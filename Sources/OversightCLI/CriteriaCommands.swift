@@ -74,7 +74,7 @@ struct CriteriaCommand: ParsableCommand {
     struct Validate: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Check pack files: syntax, structure, field paths and values, and rules no facts can decide; every problem with its line and path.",
-            discussion: "A directory checks every .json file in it. Besides what would stop a pack compiling, it searches each rule for facts that make it fire and facts that rule it out: a rule that can never fire (its tests contradict each other) is a problem, one that fires whatever the facts a warning, and so are keys the engine no longer needs. Exit status 1 if any file has a problem.\n\nExample:\n  oversight criteria validate my-criteria.json\n  oversight criteria validate packs/")
+            discussion: "A directory checks every .json file in it. Besides what would stop a pack compiling, it searches each rule for facts that make it fire and facts that rule it out: a rule that can never fire (its tests contradict each other) is a problem, one that fires whatever the facts a warning, and so are keys the engine no longer needs. An evidence pack (\"kind\": \"evidence\", Schemas/evidence-pack.schema.json) is checked as one: every field and value against the deployment schema, every register entry's source. Exit status 1 if any file has a problem.\n\nExample:\n  oversight criteria validate my-criteria.json\n  oversight criteria validate packs/")
 
         @Argument(help: "Pack files (JSON), or directories of them.") var files: [String]
 
@@ -90,6 +90,20 @@ struct CriteriaCommand: ParsableCommand {
                     do { text = try String(contentsOfFile: file, encoding: .utf8) } catch {
                         printError("\(file): cannot be read as UTF-8 text")
                         failed += 1
+                        continue
+                    }
+                    // An evidence pack (kind "evidence") is checked as one.
+                    if (try? JSONParser.parse(text))?["kind"] == .string("evidence") {
+                        do {
+                            let pack = try EvidencePack(json: text)
+                            print("\(file): valid evidence pack \(pack.id) \(pack.version), \(plural(pack.patterns.count, "pattern")), \(plural(pack.register.count, "register entry", "register entries")), sha256 \(pack.sha256Hex)")
+                        } catch let error as CriteriaPack.CompileError {
+                            failed += 1
+                            printError("\(file)\(error.line.map { ":\($0)" } ?? ""): \(error.path.isEmpty ? "" : error.path + ": ")\(error.message)")
+                        } catch {
+                            failed += 1
+                            printError("\(file): \(error)")
+                        }
                         continue
                     }
                     let problems = CriteriaPack.problems(json: text)

@@ -92,10 +92,13 @@ struct ImportCommand: ParsableCommand {
                   oversight import atlas Samples/atlas-of-surveillance-sample.csv \\
                       > atlas.jsonl
                   oversight import atlas export.csv --evidence stated > atlas.jsonl
+                  oversight import atlas export.csv --evidence-pack ours.json
                 """)
 
         @Argument(help: "The Atlas of Surveillance CSV file.") var file: String
         @Option(help: "Which facts to read from the text: all (stated and implied), stated, or off.") var evidence = "all"
+        @Option(name: .customLong("evidence-pack"), help: "Read the text with this evidence pack (JSON, kind \"evidence\") instead of the built-in one; every fact names its SHA-256.")
+        var evidencePack: String?
 
         func validate() throws {
             guard EvidenceUse(rawValue: evidence) != nil else { throw ValidationError("unknown --evidence \"\(evidence)\"; use all, stated or off") }
@@ -103,7 +106,8 @@ struct ImportCommand: ParsableCommand {
 
         func run() throws {
             try runOrExit {
-                var input = try BatchFile(path: file, format: .csv, evidence: EvidenceUse(rawValue: evidence) ?? .all)
+                let pack = try evidencePack.map(EvidencePack.load) ?? .builtIn
+                var input = try BatchFile(path: file, format: .csv, evidence: EvidenceUse(rawValue: evidence) ?? .all, evidencePack: pack)
                 var written = 0, failed = 0
                 while true {
                     let records = try input.next(1_000)
@@ -128,7 +132,7 @@ struct ImportCommand: ParsableCommand {
                     StandardOutput.write(out)
                 }
                 printError("\(plural(written, "record")) written\(failed > 0 ? ", \(plural(failed, "row")) could not be read" : "")")
-                if evidence != "off" { printError("facts read from the text with \(EvidencePack.builtIn.pin)") }
+                if evidence != "off" { printError("facts read from the text with \(pack.pin)") }
                 if failed > 0 { throw ExitCode.failure }
             }
         }

@@ -52,3 +52,13 @@ struct PackOptions: ParsableArguments {
         get throws { CriteriaSet(try resolve().map(\.pack)) }
     }
 }
+
+extension EvidencePack {
+    /// An evidence pack file, compiled; errors name the file, line and path.
+    static func load(_ path: String) throws -> EvidencePack {
+        guard FileManager.default.fileExists(atPath: path) else { throw CommandFailure("evidence pack file not found: \(path)") }
+        let text: String
+        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch { throw CommandFailure("cannot read \(path) as UTF-8 text") }
+        do { return try EvidencePack(json: text) } catch { throw CommandFailure("\(path): \(error)") }
+    }
+}

@@ -41,7 +41,7 @@ struct Submission {
         if try file.next(1, maxBytes: chunkBytes).isEmpty {
             throw CoordinatorClient.Refused(message: "\(file.path) holds no records (it is empty, blank, or a CSV header alone); nothing was submitted")
         }
-        file = try BatchFile(path: file.path, format: file.format, evidence: file.evidence)
+        file = try BatchFile(path: file.path, format: file.format, evidence: file.evidence, evidencePack: file.evidencePack)
         var silentSince: Date?
         var resumes = 0
         var resuming = false
@@ -58,7 +58,7 @@ struct Submission {
                 printError(error is CoordinatorClient.Unreachable ? "no answer from the coordinator while sending; resuming when it is back"
                            : "the coordinator's database is unavailable; resuming when it is back")
                 Thread.sleep(forTimeInterval: 1)
-                file = try BatchFile(path: file.path, format: file.format, evidence: file.evidence)
+                file = try BatchFile(path: file.path, format: file.format, evidence: file.evidence, evidencePack: file.evidencePack)
             } catch let error as CoordinatorClient.Refused where error.closed && resuming {
                 // The coordinator stored every chunk and our CLOSE, then stopped before its answer
                 // reached us (only this client closes the batch, and only after the last chunk's
@@ -72,7 +72,7 @@ struct Submission {
                 resuming = true
                 if resumes > 100 { throw error }
                 printError("the coordinator lost chunks sent before it restarted; resuming after the last stored chunk")
-                file = try BatchFile(path: file.path, format: file.format, evidence: file.evidence)
+                file = try BatchFile(path: file.path, format: file.format, evidence: file.evidence, evidencePack: file.evidencePack)
             }
         }
     }

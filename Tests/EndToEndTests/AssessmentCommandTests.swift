@@ -241,4 +241,28 @@ import TestSupport
         #expect(explained.stdout.contains("Since \(old): limited — could be prohibited → high_risk — could be prohibited\n  What changed: system.identification_mode = \"one_to_many\" (asked); system.timing = \"post\" (asked)"), "\(explained.stdout)")
         _ = system.stop()
     }
+
+    /// An evidence pack of one's own: `criteria validate` checks it with line and path, and
+    /// `import atlas --evidence-pack` reads the text with it, every fact naming its hash.
+    @Test func anEvidencePackOfOnesOwnIsValidatedAndUsed() throws {
+        let pack = #"""
+            {"id": "ours", "version": "1", "title": "Ours", "kind": "evidence",
+             "patterns": [{"id": "drone-program", "field": "context.purposes", "value": ["law_enforcement"], "strength": "implied",
+                           "phrases": ["drone program"]}]}
+            """#
+        let file = try temporary("ours.evidence.json", pack)
+        let valid = try OversightBinary.runSplit(["criteria", "validate", file])
+        #expect(valid.status == 0 && valid.stdout.contains("valid evidence pack ours 1, 1 pattern, 0 register entries"), "\(valid.stdout)\(valid.stderr)")
+        let bad = try temporary("bad.evidence.json", pack.replacingOccurrences(of: "context.purposes", with: "context.porpoises"))
+        let refused = try OversightBinary.runSplit(["criteria", "validate", bad])
+        #expect(refused.status == 1 && refused.stderr.contains("bad.evidence.json:2: patterns[0].field: \"context.porpoises\" is not a leaf field"), "\(refused.stderr)")
+        let imported = try OversightBinary.runSplit(["import", "atlas", samples + "/atlas-of-surveillance-sample.csv", "--evidence-pack", file])
+        #expect(imported.status == 0, "\(imported.stderr)")
+        let facts = imported.stdout.split(separator: "\n").compactMap { line -> [JSONValue]? in
+            guard case .array(let list)? = (try? JSONParser.parse(String(line)))?["inferred"] else { return nil }
+            return list
+        }.flatMap { $0 }
+        #expect(facts.count > 3 && facts.allSatisfy { $0["pattern"] == .string("drone-program") && $0["pack"]?.stringValue?.hasPrefix("ours 1 sha256:") == true })
+        #expect(imported.stderr.contains("facts read from the text with ours 1 sha256:"))
+    }
 }
