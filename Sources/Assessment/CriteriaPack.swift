@@ -498,6 +498,31 @@ extension Sequence where Element == UInt8 {
     }
 }
 
+extension Array where Element == UInt8 {
+    /// The bytes written as hex digits (either case), nil if it is not an even run of them.
+    public init?(hex: some StringProtocol) {
+        let digits = Array(hex.utf8)
+        guard digits.count % 2 == 0 else { return nil }
+        func value(_ c: UInt8) -> UInt8? {
+            switch c {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): return c - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): return c - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): return c - UInt8(ascii: "A") + 10
+            default: return nil
+            }
+        }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(digits.count / 2)
+        var i = 0
+        while i < digits.count {
+            guard let high = value(digits[i]), let low = value(digits[i + 1]) else { return nil }
+            bytes.append(high << 4 | low)
+            i += 2
+        }
+        self = bytes
+    }
+}
+
 extension String {
     /// 1-based line and column of a byte offset in this text's UTF-8.
     public func lineAndColumn(ofByte offset: Int) -> (line: Int, column: Int) {

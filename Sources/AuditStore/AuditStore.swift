@@ -27,6 +27,28 @@ public final class AuditStore {
             """)
     }
 
+    /// Stores an evidence pack (idempotent, keyed by its SHA-256).
+    public func register(_ pack: EvidencePack) throws(PQError) {
+        try connection.query("""
+            INSERT INTO oversight.evidence_packs (sha256, pack_id, version, body)
+            VALUES (\(pack.sha256), \(pack.id), \(pack.version), \(pack.canonicalText)::jsonb)
+            ON CONFLICT (sha256) DO NOTHING
+            """)
+    }
+
+    /// The evidence pack whose SHA-256 is `sha256Hex`, compiled and its hash verified; nil if
+    /// the store has none.
+    public func evidencePack(sha256Hex: String) throws -> EvidencePack? {
+        guard let sha256 = [UInt8](hex: sha256Hex) else { return nil }
+        let rows = try connection.query("SELECT body::text FROM oversight.evidence_packs WHERE sha256 = \(sha256)")
+        guard rows.rowCount == 1, let body = rows.string(0, 0) else { return nil }
+        let pack = try EvidencePack(json: body)
+        guard pack.sha256 == sha256 else {
+            throw StoreError(message: "evidence pack \(sha256Hex) does not hash to its key: the stored pack was altered")
+        }
+        return pack
+    }
+
     /// Stores a criteria set and its packs (idempotent).
     public func register(_ set: CriteriaSet) throws {
         for pack in set.packs { try register(pack) }

@@ -85,11 +85,7 @@ extension Migrator {
     /// Stores the built-in evidence pack by its SHA-256, as the inferred facts of records name it
     /// (earlier versions stay: records read with them still name them).
     static func storeEvidencePack(_ connection: PGConnection) throws {
-        let pack = EvidencePack.builtIn
-        try connection.query("""
-            INSERT INTO oversight.evidence_packs (sha256, pack_id, version, body)
-            VALUES (\(pack.sha256), \(pack.id), \(pack.version), \(pack.canonicalText)::jsonb) ON CONFLICT (sha256) DO NOTHING
-            """)
+        try AuditStore(connection: connection).register(EvidencePack.builtIn)
     }
 
     /// Writes the words of every field's question (the schema's `x-question`) into

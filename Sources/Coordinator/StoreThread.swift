@@ -95,6 +95,9 @@ final class StoreThread: @unchecked Sendable {
     private var batchSeqs: [BatchID: Int64] = [:]
     /// The organisation of every batch this thread has seen, so that no client reaches another's.
     private var owners: [BatchID: String] = [:]
+    /// Evidence packs by SHA-256 (hex), the built-in one and those read from the store, to
+    /// check records' inferred facts against.
+    private var evidencePacks: [String: EvidencePack] = [EvidencePack.builtIn.sha256Hex: .builtIn]
 
     init(conninfo: String, limits: IntakeLimits, replies: Mailbox<StoreReply>, logger: Logger) {
         self.conninfo = conninfo
@@ -240,6 +243,38 @@ final class StoreThread: @unchecked Sendable {
         }
     }
 
+    /// For a record with inferred facts: the first that the pack it names, run on the record's
+    /// own text, does not find (`EvidenceCheck`). Packs not yet read are looked up in the store.
+    private func evidenceViolation(_ bytes: [UInt8], _ store: AuditStore) throws -> SchemaViolation? {
+        guard Self.mentionsInferred(bytes), let record = try? JSONParser.parse(bytes) else { return nil }
+        return try EvidenceCheck.violation(in: record) { hex in
+            if let known = evidencePacks[hex] { return known }
+            guard let stored = try store.evidencePack(sha256Hex: hex) else { return nil }
+            evidencePacks[hex] = stored
+            return stored
+        }
+    }
+
+    private static let inferredKey = Array(#""inferred""#.utf8)
+
+    /// Whether the text holds `"inferred"` anywhere (most records do not: they skip the parse).
+    static func mentionsInferred(_ bytes: [UInt8]) -> Bool {
+        let key = inferredKey, n = key.count
+        guard bytes.count >= n else { return false }
+        return bytes.withUnsafeBufferPointer { b in
+            var i = 0
+            while i <= b.count - n {
+                if b[i] == key[0] && b[i + 1] == key[1] {
+                    var j = 2
+                    while j < n && b[i + j] == key[j] { j += 1 }
+                    if j == n { return true }
+                }
+                i += 1
+            }
+            return false
+        }
+    }
+
     private func perform(_ request: StoreRequest) throws {
         let store = try connected()
         switch request {
@@ -258,6 +293,7 @@ final class StoreThread: @unchecked Sendable {
                 return
             }
             var packs: [CriteriaPack] = []
+            var evidence: [EvidencePack] = []
             for spec in specs {
                 switch spec {
                 case .builtIn(let packID):
@@ -272,7 +308,20 @@ final class StoreThread: @unchecked Sendable {
                         replies.post(.failed(client: client, code: .unknownPack, batchID: batchID, chunk: nil, message: "criteria pack does not compile: \(error)"))
                         return
                     }
+                case .evidence(let text):
+                    do { evidence.append(try EvidencePack(json: text)) } catch {
+                        replies.post(.failed(client: client, code: .unknownPack, batchID: batchID, chunk: nil, message: "evidence pack does not compile: \(error)"))
+                        return
+                    }
                 }
+            }
+            guard !packs.isEmpty else {
+                replies.post(.failed(client: client, code: .badRequest, batchID: batchID, chunk: nil, message: "OPEN names no criteria pack; a batch is assessed with at least one"))
+                return
+            }
+            for pack in evidence {
+                try store.register(pack)
+                evidencePacks[pack.sha256Hex] = pack
             }
             guard Set(packs.map(\.id)).count == packs.count else {
                 replies.post(.failed(client: client, code: .badRequest, batchID: batchID, chunk: nil, message: "a pack id appears twice in the criteria set"))
@@ -316,7 +365,7 @@ final class StoreThread: @unchecked Sendable {
             for record in records {
                 switch record.body {
                 case .json(let bytes):
-                    if let violation = RecordCheck.validate(bytes, limits: limits.record) {
+                    if let violation = try RecordCheck.validate(bytes, limits: limits.record) ?? evidenceViolation(bytes, store) {
                         rejected.append(RejectedRecord(line: record.line, field: violation.field, message: violation.message, raw: bytes))
                     } else {
                         accepted.append(AcceptedRecord(seq: seq, line: record.line, record: bytes))

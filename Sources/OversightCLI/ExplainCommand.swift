@@ -88,11 +88,14 @@ struct ImportCommand: ParsableCommand {
 
                 Then reads the summary and the vendor with the built-in evidence pack (Schemas/atlas.evidence.json: phrases agencies and journalists use, and a register of what public sources document about vendors): each fact found goes into the record's "inferred" list with the exact span it rests on, the pattern, whether the text states or implies it, and the pack's version and SHA-256. Declared fields always win over inferred ones. --evidence stated keeps only what the text states; off infers nothing.
 
+                The coordinator checks every inferred fact at intake: the pack it names, run on the record's own text, must find it. Records read with a pack of your own are submitted with the same --evidence-pack, which stores it with the batch.
+
                 Example:
                   oversight import atlas Samples/atlas-of-surveillance-sample.csv \\
                       > atlas.jsonl
                   oversight import atlas export.csv --evidence stated > atlas.jsonl
-                  oversight import atlas export.csv --evidence-pack ours.json
+                  oversight import atlas export.csv --evidence-pack ours.json > ours.jsonl
+                  oversight submit ours.jsonl --evidence-pack ours.json
                 """)
 
         @Argument(help: "The Atlas of Surveillance CSV file.") var file: String

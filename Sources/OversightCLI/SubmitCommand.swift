@@ -22,6 +22,7 @@ struct SubmitCommand: ParsableCommand {
               oversight submit deployments.jsonl --coordinator tcp://127.0.0.1:5556 --wait
               oversight submit atlas.csv --pack eu-ai-act-2024 --pack my-criteria.json
               oversight submit atlas.csv --as-of 2026-08-01
+              oversight submit atlas.csv --evidence-pack our-wordings.evidence.json
             """)
 
     @Argument(help: "The batch file: .jsonl (one JSON record per line), .json (one record or an array) or .csv.") var file: String
@@ -34,6 +35,10 @@ struct SubmitCommand: ParsableCommand {
     var asOf: String?
     @Option(help: "For an Atlas of Surveillance export: which facts to read from its text into each record (all, stated, off); see `oversight import atlas --help`.")
     var evidence = "all"
+    @Option(name: .customLong("evidence-pack"), help: ArgumentHelp(
+        "An evidence pack of your own (JSON, kind \"evidence\"): it reads an Atlas export's text instead of the built-in one, and is stored with the batch. Give it too when the records' inferred facts were read with it (by `oversight import atlas --evidence-pack`): the coordinator accepts a fact only if the pack it names, run on the record, finds it.",
+        valueName: "file"))
+    var evidencePack: String?
     @Flag(help: "Wait until every record is assessed, showing progress.") var wait = false
     @Flag(name: .customLong("unique-ids"), help: "Reject a record whose id an earlier record of the file already used (without it, repeats are reported and accepted).")
     var uniqueIDs = false
@@ -56,12 +61,14 @@ struct SubmitCommand: ParsableCommand {
     func run() throws {
         try runOrExit {
             let packs = try packOptions.resolve()
+            let reader = try evidencePack.map(EvidencePack.load)
             let batchFile = try BatchFile(path: file, format: format.flatMap(BatchFile.Format.init(rawValue:)),
-                                          evidence: EvidenceUse(rawValue: evidence) ?? .all)
+                                          evidence: EvidenceUse(rawValue: evidence) ?? .all, evidencePack: reader ?? .builtIn)
             let client = try connection.client()
             let id = batchID.flatMap(BatchID.init) ?? BatchID()
             var submission = Submission(file: batchFile, client: client, batchID: id,
-                                        name: name ?? (file as NSString).lastPathComponent, packs: packs.map(\.spec))
+                                        name: name ?? (file as NSString).lastPathComponent,
+                                        packs: packs.map(\.spec) + (reader.map { [.evidence($0.canonicalText)] } ?? []))
             // The id is printed once the batch exists, never for one that was refused or never made.
             submission.onOpened = { id in StandardOutput.write("\(id)\n"); StandardOutput.flush() }
             submission.uniqueIDs = uniqueIDs

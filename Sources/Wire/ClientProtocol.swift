@@ -37,10 +37,13 @@ public struct BatchProgress: Hashable, Sendable {
     }
 }
 
-/// A criteria pack named in OPEN: a built-in pack by id, or a pack's full JSON text.
+/// A pack named in OPEN: a built-in criteria pack by id, a criteria pack's full JSON text, or
+/// an evidence pack's full JSON text (stored so that the facts it read can be checked and
+/// reproduced; not part of the criteria set).
 public enum PackSpec: Hashable, Sendable {
     case builtIn(String)
     case document(String)
+    case evidence(String)
 }
 
 /// What OPEN may say of a new batch beyond its name, packs and source.
@@ -83,6 +86,7 @@ public enum ClientRequest: Hashable, Sendable {
                 switch pack {
                 case .builtIn(let packID): w.u8(0); w.string(packID)
                 case .document(let text): w.u8(1); w.blob(Array(text.utf8))
+                case .evidence(let text): w.u8(2); w.blob(Array(text.utf8))
                 }
             }
             w.string(source)
@@ -128,10 +132,10 @@ public enum ClientRequest: Hashable, Sendable {
             for _ in 0..<n {
                 switch try r.u8("pack kind") {
                 case 0: packs.append(.builtIn(try r.string("pack id")))
-                case 1:
+                case let kind where kind == 1 || kind == 2:
                     let bytes = try r.blob("pack document", limit: Envelope.maximumPackSize)
                     guard let text = String(validating: bytes, as: UTF8.self) else { throw WireError(.invalidValue, "pack document is not valid UTF-8") }
-                    packs.append(.document(text))
+                    packs.append(kind == 1 ? .document(text) : .evidence(text))
                 case let kind: throw WireError(.invalidValue, "pack kind \(kind)")
                 }
             }

@@ -68,6 +68,38 @@ import Testing
         do { _ = try EvidencePack(json: unsourced) } catch { #expect(error.description.contains("register[0]") && error.description.contains("source")) }
     }
 
+    /// At intake a record's inferred facts are checked against the pack they name: it must be
+    /// known, and, run on the record's own text, find exactly that fact.
+    @Test func inferredFactsAreCheckedAgainstThePackTheyName() throws {
+        let pack = try EvidencePack(json: Self.pack(Self.live))
+        let known = { (hex: String) in hex == pack.sha256Hex ? pack : nil }
+        let read = pack.annotate(record("Police use live face recognition downtown."), .all)
+        #expect(EvidenceCheck.violation(in: read, pack: known) == nil)
+        #expect(EvidenceCheck.violation(in: record("No facts at all."), pack: known) == nil)
+        #expect(EvidenceCheck.packHash(pack.pin) == pack.sha256Hex)
+        func changed(_ edit: (inout JSONValue) -> Void) -> JSONValue {
+            guard case .array(let facts)? = read["inferred"], var fact = facts.first else { Issue.record("no fact was read"); return read }
+            edit(&fact)
+            var r = read
+            r.set(path: ["inferred"], .array([fact]))
+            return r
+        }
+        let unknown = EvidenceCheck.violation(in: read) { _ in nil }
+        #expect(unknown?.field == "inferred[0].pack" && unknown?.message.contains("--evidence-pack") == true)
+        let unpinned = EvidenceCheck.violation(in: changed { $0.set(path: ["pack"], .string("t 1")) }, pack: known)
+        #expect(unpinned?.field == "inferred[0].pack")
+        let moved = EvidenceCheck.violation(in: changed { $0.set(path: ["span"], .string("dead face recognition")) }, pack: known)
+        #expect(moved?.field == "inferred[0].span" && moved?.message.contains("not in the record's summary") == true)
+        let other = EvidenceCheck.violation(in: changed { $0.set(path: ["value"], .string("post")) }, pack: known)
+        #expect(other?.field == "inferred[0]" && other?.message.contains("does not find this fact (system.timing from live)") == true)
+        let stronger = EvidenceCheck.violation(in: changed { $0.set(path: ["strength"], .string("implied")) }, pack: known)
+        #expect(stronger?.field == "inferred[0]")
+        // Text the record no longer says: the same fact on an edited summary is refused.
+        var edited = read
+        edited.set(path: ["summary"], .string("Police do not use live face recognition downtown."))
+        #expect(EvidenceCheck.violation(in: edited, pack: known)?.field == "inferred[0]")
+    }
+
     /// A vendor sells several products: an entry with `types` is about one of them.
     @Test func aRegisterEntryCanBeAboutOneProductType() throws {
         let register = #"""

@@ -13,6 +13,26 @@ import Testing
         let labels: [(field: String, values: Set<JSONValue>)]
     }
 
+    /// The agency of each Atlas record, by AOS number, from the sample the labels were drawn
+    /// from: `oversight import atlas` puts it in operator.name, which patterns may read.
+    static let agencies: [String: String] = {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../../Samples/atlas-of-surveillance-sample.csv").standardized
+        guard let bytes = try? Data(contentsOf: url) else { return [:] }
+        var parser = CSVRowParser()
+        var rows: [[String]] = []
+        for (n, line) in Array(bytes).split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() {
+            let trimmed = line.last == UInt8(ascii: "\r") ? line.dropLast() : line
+            for case .success(let row) in parser.feed(trimmed, number: Int64(n + 1)) { rows.append(row.fields) }
+        }
+        guard !rows.isEmpty else { return [:] }
+        let header = rows.removeFirst()
+        guard let id = header.firstIndex(of: "AOSNUMBER"), let agency = header.firstIndex(of: "Agency") else { return [:] }
+        var out: [String: String] = [:]
+        for row in rows where row.count > max(id, agency) { out[row[id]] = row[agency] }
+        return out
+    }()
+
     static let labelled: [Labelled] = {
         let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/atlas-labels.jsonl")
         let text = (try? String(contentsOf: url, encoding: .utf8)) ?? ""
@@ -21,7 +41,9 @@ import Testing
             let summary = doc["summary"]!.stringValue!
             var system: [(key: String, value: JSONValue)] = []
             if let type = AtlasOfSurveillance.systemTypes[doc["technology"]!.stringValue!] { system.append(("type", .string(type))) }
-            let record = JSONValue.object([("summary", .string(summary)), ("system", .object(system))])
+            var members: [(key: String, value: JSONValue)] = [("summary", .string(summary)), ("system", .object(system))]
+            if let agency = agencies[doc["id"]!.stringValue!] { members.append(("operator", .object([("name", .string(agency))]))) }
+            let record = JSONValue.object(members)
             var byField: [String: Set<JSONValue>] = [:]
             if case .array(let labels)? = doc["labels"] {
                 for label in labels {
@@ -73,6 +95,7 @@ import Testing
     }
 
     @Test func precisionAndRecallOnTheHeldOutHalf() throws {
+        #expect(Self.agencies.count >= 600, "the sample's agencies are read (operator.name)")
         let records = Self.labelled
         #expect(records.count >= 150, "at least 150 labelled records")
         let heldOut = records.filter { Int($0.id.dropFirst(3)).map { $0 % 2 == 1 } ?? false }

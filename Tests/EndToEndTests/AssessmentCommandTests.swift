@@ -264,5 +264,30 @@ import TestSupport
         }.flatMap { $0 }
         #expect(facts.count > 3 && facts.allSatisfy { $0["pattern"] == .string("drone-program") && $0["pack"]?.stringValue?.hasPrefix("ours 1 sha256:") == true })
         #expect(imported.stderr.contains("facts read from the text with ours 1 sha256:"))
+
+        // Submitted, the facts count only if the pack that read them is stored with the batch,
+        // and only as that pack, run on the record, finds them.
+        let system = try RunningSystem(workers: 1, label: "evidencepack")
+        let read = imported.stdout.split(separator: "\n").filter { $0.contains("\"inferred\"") }.prefix(4).map(String.init)
+        #expect(read.count == 4)
+        let records = try temporary("ours.jsonl", read.joined(separator: "\n") + "\n")
+        let without = try system.submit(records)
+        #expect(without.status == 0 && without.stderr.contains("0 records accepted, 4 rejected"), "\(without.stderr)")
+        #expect(without.stderr.contains("field \"inferred[0].pack\": evidence pack sha256:") && without.stderr.contains("submit with --evidence-pack FILE"), "\(without.stderr)")
+        let with = try system.submit(records, ["--evidence-pack", file])
+        #expect(with.status == 0 && with.stderr.contains("4 records accepted, 0 rejected"), "\(with.stderr)\n\(system.logs)")
+        let db = try PGConnection(system.conninfo)
+        #expect(try db.query("SELECT count(*) FROM oversight.evidence_packs WHERE pack_id = 'ours' AND version = '1'").int(0, 0) == 1)
+        #expect(try db.query("SELECT count(*) FROM oversight.results WHERE rests_on IS NOT NULL AND inferred::text LIKE '%drone-program%'").int(0, 0) == 4)
+        // A fact written by hand, or changed, is refused by line and field; the rest is taken in.
+        let forged = read[0].replacingOccurrences(of: #""span":""#, with: #""span":"not in the text "#)
+        let altered = read[1].replacingOccurrences(of: #""value":["law_enforcement"]"#, with: #""value":["border_control"]"#)
+        #expect(forged != read[0] && altered != read[1])
+        let forgedFile = try temporary("forged.jsonl", [forged, altered, read[2]].joined(separator: "\n") + "\n")
+        let forgedRefused = try system.submit(forgedFile, ["--evidence-pack", file])
+        #expect(forgedRefused.status == 0 && forgedRefused.stderr.contains("1 record accepted, 2 rejected"), "\(forgedRefused.stderr)")
+        #expect(forgedRefused.stderr.contains("forged.jsonl:1: field \"inferred[0].span\": the span is not in the record's summary"), "\(forgedRefused.stderr)")
+        #expect(forgedRefused.stderr.contains("forged.jsonl:2: field \"inferred[0]\": the evidence pack it names, run on this record's text, does not find this fact (context.purposes from drone-program)"), "\(forgedRefused.stderr)")
+        _ = system.stop()
     }
 }

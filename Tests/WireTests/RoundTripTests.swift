@@ -22,7 +22,7 @@ import TestSupport
     ]
 
     static let clientRequests: [ClientRequest] = [
-        .open(batchID: batch, name: "atlas", packs: [.builtIn("eu-ai-act-2024"), .document(#"{"id":"mine"}"#)], source: "atlas.csv"),
+        .open(batchID: batch, name: "atlas", packs: [.builtIn("eu-ai-act-2024"), .document(#"{"id":"mine"}"#), .evidence(#"{"id":"ours","kind":"evidence"}"#)], source: "atlas.csv"),
         .open(batchID: batch, name: "again", packs: [.builtIn("gdpr-dpia")], source: "a.jsonl",
               options: BatchOptions(asOf: "2026-08-02", reassessmentOf: BatchID("0b7f2c4e-8d1a-4c3b-9e5f-2a6d8c1b4e70")!)),
         .chunk(batchID: batch, number: 3, records: [
