@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system packages Oversight needs, only those that are missing:
 # libzmq (ZeroMQ), libpq (PostgreSQL client library), the PostgreSQL server (for the demo and
-# the tests), pkg-config, iproute2 (the tests' own network namespaces). Debian/Ubuntu (apt-get); runs apt-get through sudo when not root.
+# the tests), pkg-config, iproute2 (the tests' own network namespaces), Chromium (headless: `report
+# --format pdf`, and the tests that render the report and the console). Debian/Ubuntu (apt-get); runs apt-get through sudo when not root.
 set -euo pipefail
 
 missing=()
@@ -14,6 +15,8 @@ fi
 command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
 # The network tests make hosts of their own (network namespaces, veth pairs).
 [ -x /usr/sbin/ip ] || command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+# Headless Chromium prints reports to PDF and renders the web console in the tests.
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0

@@ -48,6 +48,12 @@ public enum JSONValue: Sendable, Hashable {
         return nil
     }
 
+    /// The number, when it is a whole one that an Int holds.
+    public var intValue: Int? {
+        guard case .number(let n) = self, n.rounded() == n, abs(n) < 9.007_199_254_740_992e15 else { return nil }
+        return Int(n)
+    }
+
     /// The JSON type name used in error messages and JSON Schema.
     public var typeName: String {
         switch self {

@@ -1,6 +1,9 @@
 import ArgumentParser
 import Assessment
 import Foundation
+import Reporting
+import AuditStore
+import Wire
 
 struct ExplainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -15,9 +18,18 @@ struct ExplainCommand: ParsableCommand {
               oversight explain deployment.json --evidence off
               oversight explain answered.json --previous deployment.json
               oversight explain deployment.json --pack eu-ai-act-2024 --json
+
+            With --batch it explains an assessment stored in PostgreSQL instead, by record id (--record) or by its place in the batch (--seq): the record as submitted is assessed again with the batch's packs as of the batch's day and must equal the stored result byte for byte, so the text is the stored assessment's. A record id that occurs more than once in the batch asks for --seq.
+
+              oversight explain --batch 0b7f2c4e-8d1a-4c3b-9e5f-2a6d8c1b4e70 \\
+                  --record AOS005208 --database postgresql://localhost/oversight
             """)
 
-    @Argument(help: "A file holding one deployment record (JSON).") var record: String
+    @Argument(help: "A file holding one deployment record (JSON); not with --batch.") var record: String?
+    @Option(help: "Explain a stored assessment of this batch (with --record or --seq) instead of a file.") var batch: String?
+    @Option(name: .customLong("record"), help: "With --batch: the record's id.") var recordID: String?
+    @Option(help: "With --batch: the record's place in the batch (1 for its first accepted record).") var seq: Int64?
+    @OptionGroup var database: DatabaseOptions
     @OptionGroup var packOptions: PackOptions
     @Option(name: .customLong("as-of"), help: "The day the law is applied as of, YYYY-MM-DD (default: today, UTC); rules not yet in force then do not count.")
     var asOf: String?
@@ -29,6 +41,17 @@ struct ExplainCommand: ParsableCommand {
     @Flag(help: "Also list every question, the open rules of each pack, and the rules that do not apply.") var all = false
 
     func validate() throws {
+        if let batch {
+            guard BatchID(batch) != nil else { throw ValidationError("batch id must be a UUID, got \"\(batch)\"") }
+            guard record == nil else { throw ValidationError("give a record file or --batch, not both") }
+            guard (recordID == nil) != (seq == nil) else { throw ValidationError("with --batch, give --record ID or --seq N (one of them)") }
+            guard asOf == nil, previous == nil, packOptions.packs.isEmpty, evidence == "all" else {
+                throw ValidationError("a stored assessment keeps its batch's packs, day and evidence; --pack, --as-of, --evidence and --previous are for a record file")
+            }
+        } else {
+            guard record != nil else { throw ValidationError("give a record file, or --batch BATCH with --record ID or --seq N") }
+            guard recordID == nil, seq == nil else { throw ValidationError("--record and --seq go with --batch") }
+        }
         if let asOf, CalendarDate(asOf) == nil {
             throw ValidationError("--as-of \(asOf) is not a day; write it as YYYY-MM-DD, for example 2026-08-02")
         }
@@ -46,6 +69,8 @@ struct ExplainCommand: ParsableCommand {
 
     func run() throws {
         try runOrExit {
+            if let batch { return try explainStored(BatchID(batch)!.description) }
+            let record = record!
             let value = try Self.read(record)
             let criteria = try packOptions.criteriaSet
             let day = asOf.flatMap(CalendarDate.init) ?? .today
@@ -67,6 +92,23 @@ struct ExplainCommand: ParsableCommand {
             }
             print(text, terminator: "")
         }
+    }
+
+    func explainStored(_ batch: String) throws {
+        let store = try AuditStore(connection: try database.connect(applicationName: "oversight-explain"))
+        guard let criteria = try store.criteriaSet(batchID: batch) else { throw CommandFailure("no batch \(batch) in this database (or not visible to this login)") }
+        var place = seq
+        if let recordID {
+            let seqs = try store.seqs(batchID: batch, recordID: recordID)
+            guard !seqs.isEmpty else { throw CommandFailure("batch \(batch) has no assessed record with id \(recordID)") }
+            guard seqs.count == 1 else {
+                throw CommandFailure("record id \(recordID) occurs \(seqs.count) times in batch \(batch) (seqs \(seqs.map(String.init).joined(separator: ", "))); give --seq N")
+            }
+            place = seqs[0]
+        }
+        guard let stored = try store.storedResult(batchID: batch, seq: place!) else { throw CommandFailure("batch \(batch) has no assessment at seq \(place!)") }
+        if json { print(String(decoding: stored.result, as: UTF8.self)); return }
+        print(StoredExplanation.make(stored, criteria: criteria, all: all).text, terminator: "")
     }
 }
 

@@ -1,12 +1,12 @@
-import Assessment
+public import Assessment
 
 /// What `explain` prints: the settled verdict and why, what it could still be and the questions
 /// that decide it, then (with `all`) the rest.
-enum Explanation {
+public enum Explanation {
     /// How many questions lead before the rest are folded away.
     static let leading = 3
 
-    static func prose(_ result: AssessmentResult, record: JSONValue, criteria: CriteriaSet, all: Bool) -> String {
+    public static func prose(_ result: AssessmentResult, record: JSONValue, criteria: CriteriaSet, all: Bool) -> String {
         var out = ""
         let name = record["id"]?.stringValue.map { "Record \($0)" } ?? "The record"
         out += "\(name): \(Verdict.range(result.verdict, result.worstCase))\n"
@@ -95,7 +95,7 @@ enum Explanation {
     }
 
     /// Where an inferred fact comes from: the span and its text field, or the register entry.
-    static func describe(_ fact: InferredFact) -> String {
+    public static func describe(_ fact: InferredFact) -> String {
         if fact.source.hasPrefix("register:") { return "the vendor register (\(fact.pattern)): \"\(fact.span)\"" }
         return "\(fact.source) \"\(fact.span)\" (pattern \(fact.pattern))"
     }
@@ -115,11 +115,16 @@ enum Explanation {
         return out
     }
 
-    static func applies(_ pack: CriteriaPack, _ result: PackResult) -> String {
+    public static func applies(_ pack: CriteriaPack, _ result: PackResult) -> String {
         switch result.applies {
         case .binding: "binds in law here"
         case .benchmark: pack.bindingIn.isEmpty ? "a benchmark" : "applies as a benchmark (the operator is outside where it binds)"
         case .undetermined: "binding or not depends on operator.country, which is unknown"
         }
     }
+}
+
+/// "1 record", "2 records".
+func plural(_ count: some BinaryInteger, _ noun: String, _ plural: String? = nil) -> String {
+    "\(count) \(count == 1 ? noun : plural ?? noun + "s")"
 }
