@@ -79,6 +79,25 @@ struct DemoCommand: ParsableCommand {
                 batchIDs.append(id)
             }
             try Self.printSummary(connection, batchIDs: batchIDs, files: files)
+            // The report of the Atlas batch (the first CSV), once its seal is made.
+            var reportLine = ""
+            if let index = files.firstIndex(where: { $0.hasSuffix(".csv") }) {
+                let id = batchIDs[index].description
+                let store = AuditStore(connection: connection)
+                let deadline = Date().addingTimeInterval(30)
+                while try store.sealsVisible(batchID: id).isEmpty && Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
+                let path = (cluster.dataDirectory as NSString).appendingPathComponent("report-\((files[index] as NSString).deletingPathExtension.split(separator: "/").last ?? "batch").html")
+                let made = try ReportCommand.collect(store, batchID: id, fullIndex: 1_000, csvPath: path + ".records.csv")
+                try ReportCommand.write(made.report.html, to: path)
+                let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
+                reportLine = """
+                    The report of \((files[index] as NSString).lastPathComponent) (batch \(id)) is in \(absolute); open it in a browser:
+                      xdg-open \(absolute)
+                    Make it again, or as a PDF (with Chromium installed):
+                      oversight report \(id) --out report.pdf --format pdf --database "\(cluster.uri)"
+
+                    """
+            }
             print("""
 
                 Query the results with psql\(keepDatabase ? "" : " (start the database again with `oversight demo --keep-database`, or `oversight local-db start --data-dir \(dataDir)`)"):
@@ -88,6 +107,7 @@ struct DemoCommand: ParsableCommand {
                 Check that a batch is exactly as the coordinator sealed it:
                   oversight audit verify \(batchIDs.first?.description ?? "BATCH") --database "\(cluster.uri)"
                 """)
+            if !reportLine.isEmpty { print(reportLine, terminator: "") }
         }
     }
 

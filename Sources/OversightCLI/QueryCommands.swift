@@ -10,7 +10,7 @@ struct StatusCommand: ParsableCommand {
         commandName: "status",
         abstract: "Show the progress of one batch, or of all batches, from the audit store.",
         discussion: """
-            Reads the batch_progress view: an organisation's reader login sees its own batches. A state marked * is sealed (see `oversight audit verify`). For one batch it also counts record ids that occur more than once among its assessed records, and — when its records supersede earlier ones (the same id in an earlier batch of the organisation, or one named in `supersedes`: an agency's answers, resubmitted) — how their verdicts moved and which answers moved them.
+            Reads the batch_progress view: an organisation's reader login sees its own batches. A state marked * is sealed (see `oversight audit verify`). For one batch it also shows its records by settled verdict and worst case, counts record ids that occur more than once among its assessed records, and — when its records supersede earlier ones (the same id in an earlier batch of the organisation, or one named in `supersedes`: an agency's answers, resubmitted) — how their verdicts moved and which answers moved them.
 
             With --counters it asks the running coordinator instead (--coordinator) for its counters: protocol violations by kind, dropped messages, and connections accepted, dropped and refused on each socket.
 
@@ -63,6 +63,10 @@ struct StatusCommand: ParsableCommand {
                             + (rows.int64(i, 11).map { [("duplicate_record_ids", JSONValue.number(Double($0)))] } ?? []))
                 }
                 if let batch, case .object(var members) = objects[0] {
+                    let verdicts = try AuditStore(connection: connection).verdictCounts(batchID: batch)
+                    members.append(("verdicts", .array(verdicts.map { c in
+                        .object([("verdict", .string(c.verdict)), ("worst_case", c.worstCase.map(JSONValue.string) ?? .null), ("records", .number(Double(c.records)))])
+                    })))
                     let moves = try Self.moves(connection, batch: batch)
                     members.append(("superseded", .object([
                         ("records", .number(Double(moves.count))), ("moved", .number(Double(moves.filter(\.moved).count))),
@@ -86,6 +90,13 @@ struct StatusCommand: ParsableCommand {
                 print("\(plural(duplicates, "record id")) occur more than once among the assessed records (submit with --unique-ids to refuse repeats)")
             }
             if let batch {
+                let verdicts = try AuditStore(connection: connection).verdictCounts(batchID: batch)
+                if !verdicts.isEmpty {
+                    print("\nSETTLED VERDICT  WORST CASE       RECORDS")
+                    for c in verdicts {
+                        print(c.verdict.padding(toLength: 17, withPad: " ", startingAt: 0) + (c.worstCase ?? "-").padding(toLength: 15, withPad: " ", startingAt: 0) + pad(String(c.records), 9))
+                    }
+                }
                 let moves = try Self.moves(connection, batch: batch)
                 if !moves.isEmpty {
                     let moved = moves.filter(\.moved)

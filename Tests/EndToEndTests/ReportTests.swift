@@ -110,6 +110,12 @@ final class ReportPage: NSObject, XMLParserDelegate {
         let csv = try String(contentsOfFile: out + ".records.csv", encoding: .utf8).split(separator: "\n")
         #expect(csv.count == 653 && csv[0].hasPrefix("seq,record_id,operator"))
 
+        // status BATCH counts by settled verdict and worst case, as the summary view does.
+        let status = try JSONParser.parse(try OversightBinary.runSplit(["status", batch, "--json", "--database", system.conninfo]).stdout)
+        guard case .array(let verdicts)? = status["verdicts"] else { Issue.record("no verdicts in status --json"); return }
+        let summary = try db.query("SELECT count(*), sum(records) FROM oversight.assessment_summary WHERE batch_id = \(batch)::uuid")
+        #expect(verdicts.count == summary.int(0, 0)! && verdicts.reduce(0) { $0 + ($1["records"]?.intValue ?? 0) } == 652)
+
         // explain --batch: the stored assessment's own explanation, by id or by seq.
         let explained = try OversightBinary.runSplit(["explain", "--batch", batch, "--record", "AOS005208", "--database", system.conninfo])
         #expect(explained.status == 0 && explained.stdout.hasPrefix("Record AOS005208: ") && explained.stdout.contains("identical byte for byte"), "\(explained.stdout)\(explained.stderr)")
