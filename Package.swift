@@ -20,6 +20,14 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         // SHA-256 for audit hashes (and Ed25519 for seals) from a vetted implementation.
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        // The read-only web console (`oversight serve`): an HTTP server on SwiftNIO, with TLS.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        // bcrypt for the console's users file (HTTP basic auth against stored hashes).
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth", from: "2.5.0"),
+        // Named because the console uses their types directly (header names, TLS certificates);
+        // hummingbird already depends on both.
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         // C shims: pkg-config finds the system libraries.
@@ -61,9 +69,21 @@ let package = Package(
         // Pure rendering of what analysts read (request drafts), from query results.
         .target(name: "Reporting", dependencies: ["Assessment"], swiftSettings: strict),
 
+        // The read-only web console: pages and a JSON API over the reader views.
+        .target(name: "Console",
+                dependencies: ["AuditStore", "Assessment", "Reporting", "LibPQ",
+                               .product(name: "Hummingbird", package: "hummingbird"),
+                               .product(name: "HummingbirdTLS", package: "hummingbird"),
+                               .product(name: "HummingbirdCore", package: "hummingbird"),
+                               .product(name: "HTTPTypes", package: "swift-http-types"),
+                               .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                               .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                               .product(name: "Logging", package: "swift-log")],
+                swiftSettings: strict),
+
         // The one command users run.
         .executableTarget(name: "OversightCLI",
-                          dependencies: ["Coordinator", "Worker", "AuditStore", "Assessment", "Reporting", "Wire", "ZeroMQ", "LibPQ", "ChildProcess",
+                          dependencies: ["Coordinator", "Worker", "AuditStore", "Assessment", "Reporting", "Console", "Wire", "ZeroMQ", "LibPQ", "ChildProcess",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                          .product(name: "Logging", package: "swift-log")],
                           swiftSettings: strict),

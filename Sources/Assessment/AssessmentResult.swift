@@ -697,6 +697,12 @@ public struct CriteriaSet: Sendable {
     }
 }
 
+/// A short, public, stable name for a key in logs and pages: the first 16 bytes of its SHA-256,
+/// as SSH does.
+public func keyFingerprint(_ publicKey: [UInt8]) -> String {
+    "SHA256:" + AuditHash.sha256(publicKey).prefix(16).hexString
+}
+
 /// SHA-256 helpers for the audit trail.
 public enum AuditHash {
     public static func sha256(_ bytes: [UInt8]) -> [UInt8] {

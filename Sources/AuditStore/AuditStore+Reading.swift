@@ -5,7 +5,7 @@ public import Assessment
 // reader views (an organisation's reader login sees its own batches only).
 
 /// A batch as `oversight.batch_progress` shows it.
-public struct BatchSummary: Sendable, Hashable {
+public struct BatchSummary: Sendable, Hashable, Encodable {
     public let batchID: String
     public let organisation: String
     public let name: String
@@ -24,11 +24,12 @@ public struct BatchSummary: Sendable, Hashable {
     public let sealedAt: String?
     public let asOf: String?
     public let reassessmentOf: String?
-    public let criteriaSHA256: [UInt8]
+    /// Hex.
+    public let criteriaSHA256: String
 }
 
 /// Records counted by a key (a system type, a region, …), settled verdict and worst case.
-public struct VerdictCount: Sendable, Hashable {
+public struct VerdictCount: Sendable, Hashable, Encodable {
     public let key: String
     public let verdict: String
     public let worstCase: String?
@@ -36,7 +37,7 @@ public struct VerdictCount: Sendable, Hashable {
 }
 
 /// A rule and how many of a batch's records it fired for.
-public struct RuleCount: Sendable, Hashable {
+public struct RuleCount: Sendable, Hashable, Encodable {
     public let pack: String
     public let rule: String
     public let title: String
@@ -47,7 +48,7 @@ public struct RuleCount: Sendable, Hashable {
 }
 
 /// An open question and how many records ask it (at any rank, and first).
-public struct QuestionCount: Sendable, Hashable {
+public struct QuestionCount: Sendable, Hashable, Encodable {
     public let field: String
     public let question: String
     public let records: Int64
@@ -55,14 +56,14 @@ public struct QuestionCount: Sendable, Hashable {
 }
 
 /// How much of a batch's verdicts rest on facts read from records' text.
-public struct EvidenceCounts: Sendable, Hashable {
+public struct EvidenceCounts: Sendable, Hashable, Encodable {
     public let recordsWithFacts: Int64
     public let factsUsed: Int64
     public let restingOnInferred: Int64
 }
 
 /// Rejections of a batch grouped by field, with the first line and message of each.
-public struct RejectionGroup: Sendable, Hashable {
+public struct RejectionGroup: Sendable, Hashable, Encodable {
     public let field: String
     public let records: Int64
     public let firstLine: Int64
@@ -70,7 +71,7 @@ public struct RejectionGroup: Sendable, Hashable {
 }
 
 /// One rejected line.
-public struct RejectionRow: Sendable, Hashable {
+public struct RejectionRow: Sendable, Hashable, Encodable {
     public let line: Int64
     public let field: String
     public let message: String
@@ -79,8 +80,8 @@ public struct RejectionRow: Sendable, Hashable {
 }
 
 /// A dead letter and every attempt's error.
-public struct DeadLetterRow: Sendable, Hashable {
-    public struct Attempt: Sendable, Hashable {
+public struct DeadLetterRow: Sendable, Hashable, Encodable {
+    public struct Attempt: Sendable, Hashable, Encodable {
         public let attempt: Int
         public let worker: String
         public let reason: String
@@ -96,7 +97,7 @@ public struct DeadLetterRow: Sendable, Hashable {
 }
 
 /// One record of a batch's index: what lists show and filter on.
-public struct RecordIndexRow: Sendable, Hashable {
+public struct RecordIndexRow: Sendable, Hashable, Encodable {
     public let seq: Int64
     public let recordID: String?
     public let verdict: String
@@ -164,7 +165,7 @@ extension AuditStore {
                          accepted: rows.int64(i, 6)!, rejected: rows.int64(i, 7)!, assessed: rows.int64(i, 8)!,
                          failing: rows.int64(i, 9)!, deadLetters: rows.int64(i, 10)!, createdAt: rows.string(i, 11)!,
                          completedAt: rows.string(i, 12), sealedAt: rows.string(i, 13), asOf: rows.string(i, 14),
-                         reassessmentOf: rows.string(i, 15), criteriaSHA256: rows.bytes(i, 16) ?? [])
+                         reassessmentOf: rows.string(i, 15), criteriaSHA256: (rows.bytes(i, 16) ?? []).hexString)
         }
     }
 

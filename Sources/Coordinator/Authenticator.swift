@@ -1,3 +1,4 @@
+import Assessment
 import Foundation
 public import Logging
 public import ZeroMQ

@@ -64,7 +64,3 @@ public enum Organisation {
     }
 }
 
-/// A short, public, stable name for a key in logs: the first 16 bytes of its SHA-256, as SSH does.
-public func keyFingerprint(_ publicKey: [UInt8]) -> String {
-    "SHA256:" + AuditHash.sha256(publicKey).prefix(16).map { String(format: "%02x", $0) }.joined()
-}

@@ -1,3 +1,4 @@
+import Assessment
 import ArgumentParser
 import AuditStore
 import Coordinator

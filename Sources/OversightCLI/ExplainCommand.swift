@@ -2,6 +2,7 @@ import ArgumentParser
 import Assessment
 import Foundation
 import Reporting
+import Console
 import AuditStore
 import Wire
 

@@ -16,7 +16,7 @@ struct Oversight: ParsableCommand {
         subcommands: [
             CoordinatorCommand.self, WorkerCommand.self, SubmitCommand.self, StatusCommand.self,
             ResultsCommand.self, ExplainCommand.self, CriteriaCommand.self, ImportCommand.self, MigrateCommand.self,
-            DeadLettersCommand.self, RetryCommand.self, CancelCommand.self, ReassessCommand.self, QuestionsCommand.self, ReportCommand.self,
+            DeadLettersCommand.self, RetryCommand.self, CancelCommand.self, ReassessCommand.self, QuestionsCommand.self, ReportCommand.self, ServeCommand.self, ConsoleUserCommand.self,
             KeysCommand.self, AuditCommand.self, GrantReaderCommand.self, GrantServiceCommand.self,
             DemoCommand.self, GenerateCommand.self, BenchCommand.self, LocalDatabaseCommand.self,
         ])

@@ -5,6 +5,7 @@ import Coordinator
 import Foundation
 import LibPQ
 import Reporting
+import Console
 import Wire
 
 struct ReportCommand: ParsableCommand {

@@ -112,7 +112,7 @@ public struct BatchReport: Sendable {
 
 extension BatchReport {
     static let order = ["prohibited", "high_risk", "elevated", "limited", "minimal"]
-    static let colours = ["prohibited": "#8b0000", "high_risk": "#c2410c", "elevated": "#b45309", "limited": "#1d4ed8", "minimal": "#15803d"]
+    public static let colours = ["prohibited": "#8b0000", "high_risk": "#c2410c", "elevated": "#b45309", "limited": "#1d4ed8", "minimal": "#15803d"]
 
     /// Totals by a verdict function, in severity order (verdicts with no records left out).
     static func totals(_ counts: [Count], by value: (Count) -> String?) -> [(label: String, value: Int64)] {
@@ -311,9 +311,10 @@ extension BatchReport {
 }
 
 /// Text into XHTML: every string escaped on the way in.
-struct HTMLWriter {
-    var out = ""
-    static func escape(_ s: String) -> String {
+public struct HTMLWriter {
+    public private(set) var out = ""
+    public init() {}
+    public static func escape(_ s: String) -> String {
         var r = ""
         r.reserveCapacity(s.utf8.count)
         for ch in s.unicodeScalars {
@@ -331,15 +332,15 @@ struct HTMLWriter {
         }
         return r
     }
-    mutating func raw(_ s: String) { out += s }
-    mutating func text(_ s: String) { out += Self.escape(s) }
-    mutating func element(_ name: String, _ text: String) { out += "<\(name)>\(Self.escape(text))</\(name)>" }
-    mutating func cell(_ text: String, class c: String? = nil) { out += c.map { "<td class=\"\($0)\">" } ?? "<td>"; self.text(text); out += "</td>" }
+    public mutating func raw(_ s: String) { out += s }
+    public mutating func text(_ s: String) { out += Self.escape(s) }
+    public mutating func element(_ name: String, _ text: String) { out += "<\(name)>\(Self.escape(text))</\(name)>" }
+    public mutating func cell(_ text: String, class c: String? = nil) { out += c.map { "<td class=\"\($0)\">" } ?? "<td>"; self.text(text); out += "</td>" }
 }
 
 /// Horizontal bar charts drawn as SVG, the number beside each bar (and in `data-value`).
-enum SVGChart {
-    static func bars(id: String, title: String, items: [(label: String, value: Int64)], colours: [String: String]) -> String {
+public enum SVGChart {
+    public static func bars(id: String, title: String, items: [(label: String, value: Int64)], colours: [String: String]) -> String {
         let rowHeight = 22, labelWidth = 210, barWidth = 260
         let height = max(1, items.count) * rowHeight + 28
         let largest = max(1, items.map(\.value).max() ?? 1)

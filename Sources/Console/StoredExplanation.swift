@@ -1,24 +1,24 @@
-import Assessment
-import AuditStore
+public import Assessment
+public import AuditStore
 import Foundation
 import Reporting
 
 /// A stored assessment explained again: its record as submitted is assessed with the batch's
 /// criteria set as of the batch's day, and the result must equal the stored one byte for byte
 /// before its explanation is shown as the stored one's (`explain --batch`, `report`, the console).
-struct StoredExplanation {
-    let stored: StoredResult
-    let record: JSONValue
+public struct StoredExplanation: Sendable {
+    public let stored: StoredResult
+    public let record: JSONValue
     /// The result re-derived, when it equals the stored one.
-    let result: AssessmentResult?
-    let text: String
-    var matches: Bool { result != nil }
+    public let result: AssessmentResult?
+    public let text: String
+    public var matches: Bool { result != nil }
 
-    static func make(_ stored: StoredResult, criteria: CriteriaSet, all: Bool = false) -> StoredExplanation {
+    public static func make(_ stored: StoredResult, criteria: CriteriaSet, all: Bool = false) -> StoredExplanation {
         guard let record = try? JSONParser.parse(stored.record) else {
             return StoredExplanation(stored: stored, record: .null, result: nil, text: "The stored record of seq \(stored.seq) cannot be read as JSON; `oversight audit verify` names what is wrong.\n")
         }
-        let day = stored.asOf.flatMap(CalendarDate.init) ?? .today
+        let day = stored.asOf.flatMap(CalendarDate.init) ?? CalendarDate(secondsSinceEpoch: Int64(Date().timeIntervalSince1970))
         let result = criteria.assess(record, asOf: day, evidence: .all)
         let name = stored.recordID.map { "record \($0)" } ?? "the record"
         if result.canonicalBytes == stored.result {
