@@ -15,11 +15,11 @@ public struct ChildProcess: Sendable {
     /// Starts `arguments[0]` (an absolute path) with stdin from /dev/null, stdout to `outputPath`
     /// and stderr to `errorPath` (default: the same file).
     public static func spawn(_ arguments: [String], outputPath: String, errorPath: String? = nil,
-                             environment: [String: String]? = nil) throws -> ChildProcess {
+                             environment: [String: String]? = nil, inputPath: String = "/dev/null") throws -> ChildProcess {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 0, inputPath, O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
         if let errorPath {
             posix_spawn_file_actions_addopen(&actions, 2, errorPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)

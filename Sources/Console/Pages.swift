@@ -65,7 +65,7 @@ enum Pages {
 
     static func header(_ h: inout HTMLWriter, _ b: BatchSummary, _ section: String) {
         h.raw("<p class=\"crumbs\">"); link(&h, "/batches", "Batches"); h.text(" / "); link(&h, "/batches/\(b.batchID)", b.name)
-        h.text(" / \(section)</p>")
+        h.text(" / \(section)"); h.raw("</p>")
         h.raw("<p class=\"tabs\">")
         for (path, label) in [("", "overview"), ("/records", "records"), ("/deadletters", "dead letters (\(b.deadLetters))"),
                               ("/rejections", "rejections (\(b.rejected))"), ("/seal", "seal")] {

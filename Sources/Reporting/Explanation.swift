@@ -44,7 +44,7 @@ public enum Explanation {
             for item in criteriaMet {
                 let f = item.finding, threshold = f.definition.threshold!
                 let met = criteriaMet.filter { $0.pack === item.pack && $0.finding.definition.threshold == threshold }.count
-                out += "  • \(f.title) (\(f.ruleID)) — counts toward \(threshold.rules.joined(separator: ", ")): \(met) of the \(threshold.atLeast) of \(threshold.of) needed are met\n"
+                out += "  • \(f.title) (\(f.ruleID)) — counts toward \(threshold.rules.joined(separator: ", ")), which needs \(threshold.atLeast) of its \(threshold.of) criteria: \(met) are met\n"
             }
         }
 

@@ -105,16 +105,23 @@ public enum OversightBinary {
     /// A run that takes longer than `timeout` seconds is killed, and reported as exit status -9.
     /// (posix_spawn and waitpid: Foundation's Process never sees `local-db start` exit, because
     /// the postmaster it leaves running inherits the descriptor Process watches.)
-    public static func runSplit(_ arguments: [String], environment: [String: String]? = nil, timeout: Double = 300) throws -> (status: Int32, stdout: String, stderr: String) {
+    public static func runSplit(_ arguments: [String], environment: [String: String]? = nil, timeout: Double = 300,
+                                input: String? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
         guard FileManager.default.isExecutableFile(atPath: path) else {
             throw TestDatabase.SetupError(description: "\(path) not found: run `swift build` before `swift test` (make test does)")
         }
         let dir = NSTemporaryDirectory()
         let out = dir + "ovs-out-\(UUID().uuidString)"
         let err = dir + "ovs-err-\(UUID().uuidString)"
-        defer { try? FileManager.default.removeItem(atPath: out); try? FileManager.default.removeItem(atPath: err) }
+        let inputFile = dir + "ovs-in-\(UUID().uuidString)"
+        defer {
+            try? FileManager.default.removeItem(atPath: out); try? FileManager.default.removeItem(atPath: err)
+            try? FileManager.default.removeItem(atPath: inputFile)
+        }
+        if let input { try input.write(toFile: inputFile, atomically: true, encoding: .utf8) }
         let env = environment.map { ProcessInfo.processInfo.environment.merging($0) { _, new in new } }
-        let child = try ChildProcess.spawn([path] + arguments, outputPath: out, errorPath: err, environment: env)
+        let child = try ChildProcess.spawn([path] + arguments, outputPath: out, errorPath: err, environment: env,
+                                           inputPath: input == nil ? "/dev/null" : inputFile)
         var status = child.wait(timeout: timeout)
         if status == nil {
             child.signal(SIGKILL)
