@@ -144,6 +144,20 @@ public struct StoredResult: Sendable {
 }
 
 extension AuditStore {
+    /// Writes the batch's facets after its newest seal (`oversight.summarise_batch`), replacing
+    /// an earlier summary; returns the records summarised.
+    @discardableResult
+    public func summarise(batchID: String) throws -> Int64 {
+        try connection.transaction {
+            try connection.query("SELECT oversight.summarise_batch(\(batchID)::uuid)").int64(0, 0) ?? 0
+        }
+    }
+
+    /// Whether the batch has a summary made after its newest seal (then pages read it).
+    public func isSummarised(batchID: String) throws -> Bool {
+        try connection.query("SELECT EXISTS (SELECT 1 FROM oversight.current_summaries WHERE batch_id = \(batchID)::uuid)").bool(0, 0) ?? false
+    }
+
     private static let iso = #"YYYY-MM-DD"T"HH24:MI:SS"Z""#
 
     /// Batches the login may see, newest first (at most `limit`), or the one named.
@@ -171,6 +185,7 @@ extension AuditStore {
 
     /// The batch's records by settled verdict and worst case (key empty).
     public func verdictCounts(batchID: String) throws -> [VerdictCount] {
+        if try isSummarised(batchID: batchID) { return try summarisedCounts(batchID: batchID, grouping: "verdict") }
         let rows = try connection.query("""
             SELECT verdict, worst_case, records FROM oversight.assessment_summary WHERE batch_id = \(batchID)::uuid
             ORDER BY records DESC, verdict, worst_case
@@ -183,6 +198,13 @@ extension AuditStore {
     /// The batch's records by system (type, else name) or by operator region (country and
     /// state or region), settled verdict and worst case.
     public func verdictCounts(batchID: String, by grouping: Grouping) throws -> [VerdictCount] {
+        if try isSummarised(batchID: batchID) {
+            switch grouping {
+            case .system: return try summarisedCounts(batchID: batchID, grouping: "system")
+            case .region: return try summarisedCounts(batchID: batchID, grouping: "region")
+            case .applicability: return try summarisedCounts(batchID: batchID, grouping: "applies")
+            }
+        }
         let rows: PGResult
         switch grouping {
         case .system:
@@ -204,9 +226,21 @@ extension AuditStore {
         return (0..<rows.rowCount).map { VerdictCount(key: rows.string($0, 0)!, verdict: rows.string($0, 1)!, worstCase: rows.string($0, 2), records: rows.int64($0, 3)!) }
     }
 
+    private func summarisedCounts(batchID: String, grouping: String) throws -> [VerdictCount] {
+        let rows = try connection.query("""
+            SELECT key, verdict, worst_case, records FROM oversight.batch_counts_visible
+            WHERE batch_id = \(batchID)::uuid AND grouping = \(grouping) ORDER BY records DESC, key, verdict, worst_case
+            """)
+        return (0..<rows.rowCount).map { VerdictCount(key: rows.string($0, 0)!, verdict: rows.string($0, 1)!, worstCase: rows.string($0, 2), records: rows.int64($0, 3)!) }
+    }
+
     /// The rules that fired for the most records of the batch, with their citation and why.
     public func topRules(batchID: String, limit: Int = 15) throws -> [RuleCount] {
-        let rows = try connection.query("""
+        let summarised = try isSummarised(batchID: batchID)
+        let rows = summarised ? try connection.query("""
+            SELECT pack, rule, title, citation, severity, rationale, records FROM oversight.batch_rule_counts_visible
+            WHERE batch_id = \(batchID)::uuid ORDER BY records DESC, pack, rule LIMIT \(Int64(limit))
+            """) : try connection.query("""
             SELECT pack, rule, max(title), max(citation), max(severity), max(rationale), count(DISTINCT seq) AS n
             FROM oversight.findings WHERE batch_id = \(batchID)::uuid AND outcome = 'fired'
             GROUP BY pack, rule ORDER BY n DESC, pack, rule LIMIT \(Int64(limit))
@@ -219,7 +253,10 @@ extension AuditStore {
 
     /// The open questions asked of the most records (the fact whose answer would settle them).
     public func topQuestions(batchID: String, limit: Int = 10) throws -> [QuestionCount] {
-        let rows = try connection.query("""
+        let rows = try isSummarised(batchID: batchID) ? try connection.query("""
+            SELECT field, COALESCE(question, field), records, first FROM oversight.batch_question_counts_visible
+            WHERE batch_id = \(batchID)::uuid ORDER BY records DESC, first DESC, field LIMIT \(Int64(limit))
+            """) : try connection.query("""
             SELECT fields[1], COALESCE(max(question), fields[1]), count(*) AS n, count(*) FILTER (WHERE rank = 1)
             FROM oversight.questions WHERE batch_id = \(batchID)::uuid
             GROUP BY fields[1] ORDER BY n DESC, 4 DESC, 1 LIMIT \(Int64(limit))
@@ -230,7 +267,10 @@ extension AuditStore {
     }
 
     public func evidenceCounts(batchID: String) throws -> EvidenceCounts {
-        let rows = try connection.query("""
+        let rows = try isSummarised(batchID: batchID) ? try connection.query("""
+            SELECT count(*) FILTER (WHERE inferred_facts > 0), COALESCE(sum(inferred_facts), 0), count(*) FILTER (WHERE rests_on = 'inferred')
+            FROM oversight.record_facets_visible WHERE batch_id = \(batchID)::uuid
+            """) : try connection.query("""
             SELECT count(*) FILTER (WHERE json_array_length(inferred) > 0), COALESCE(sum(json_array_length(inferred)), 0),
                    count(*) FILTER (WHERE rests_on = 'inferred')
             FROM oversight.results WHERE batch_id = \(batchID)::uuid
@@ -279,7 +319,22 @@ extension AuditStore {
     /// The batch's records matching `filter`, in seq order, a page at a time.
     public func records(batchID: String, filter: RecordFilter = RecordFilter(), limit: Int = 50, offset: Int = 0) throws -> [RecordIndexRow] {
         let pattern = filter.text.map { "%" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_") + "%" }
-        let rows = try connection.query("""
+        let rows = try isSummarised(batchID: batchID) ? try connection.query("""
+            SELECT seq, record_id, verdict, worst_case, determined, applies, rests_on, system, vendor, operator, country, region, first_question
+            FROM oversight.record_facets_visible i
+            WHERE batch_id = \(batchID)::uuid
+              AND (\(filter.verdict)::text IS NULL OR verdict = \(filter.verdict))
+              AND (\(filter.worstCase)::text IS NULL OR worst_case = \(filter.worstCase))
+              AND (\(filter.system)::text IS NULL OR system = \(filter.system))
+              AND (\(filter.operatorName)::text IS NULL OR operator = \(filter.operatorName))
+              AND (\(filter.region)::text IS NULL OR region = \(filter.region) OR country = \(filter.region))
+              AND (\(pattern)::text IS NULL OR record_id ILIKE \(pattern) OR operator ILIKE \(pattern) OR system ILIKE \(pattern)
+                   OR vendor ILIKE \(pattern) OR EXISTS (SELECT 1 FROM oversight.submitted_records s
+                        WHERE s.batch_id = i.batch_id AND s.seq = i.seq AND s.record::json->>'summary' ILIKE \(pattern)))
+              AND (\(filter.rule)::text IS NULL OR EXISTS (SELECT 1 FROM oversight.record_rules_visible f
+                   WHERE f.batch_id = i.batch_id AND f.seq = i.seq AND f.rule = \(filter.rule)))
+            ORDER BY seq LIMIT \(Int64(limit)) OFFSET \(Int64(offset))
+            """) : try connection.query("""
             SELECT seq, record_id, verdict, worst_case, determined, applies, rests_on, system, vendor, operator, country, region, first_question
             FROM oversight.record_index i
             WHERE batch_id = \(batchID)::uuid

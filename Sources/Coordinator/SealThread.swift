@@ -66,6 +66,7 @@ final class SealThread: @unchecked Sendable {
                 if try store.markCompletedIfDone(batchID: batchID.description) {
                     replies.post(.completed(batchID))
                     logger.info("batch completed", metadata: ["batch": "\(batchID)"])
+                    summarise(batchID, store)
                 } else {
                     logger.info("batch runs again (jobs were queued again while it was sealed); it completes later",
                                 metadata: ["batch": "\(batchID)"])
@@ -77,6 +78,19 @@ final class SealThread: @unchecked Sendable {
                 Thread.sleep(forTimeInterval: delay * Double.random(in: 0.5...1.5))
                 delay = min(delay * 2, 5)
             }
+        }
+    }
+
+    /// The batch's facets for pages and lists, once per seal. A failure costs speed only (the
+    /// readers fall back to the live views), so it is logged, not retried.
+    private func summarise(_ batchID: BatchID, _ store: AuditStore) {
+        let started = Date()
+        do {
+            let rows = try store.summarise(batchID: batchID.description)
+            logger.info("batch summarised", metadata: ["batch": "\(batchID)", "records": "\(rows)",
+                                                       "seconds": "\(String(format: "%.2f", Date().timeIntervalSince(started)))"])
+        } catch {
+            logger.warning("could not summarise the batch; its pages are read from the live views", metadata: ["batch": "\(batchID)", "error": "\(error)"])
         }
     }
 

@@ -70,9 +70,11 @@ final class ReportPage: NSObject, XMLParserDelegate {
         let db = try PGConnection(system.conninfo)
         // The seal is made after the last commit: wait for it (a deadline, not a sleep).
         let deadline = Date().addingTimeInterval(60)
-        while try db.query("SELECT count(*) FROM oversight.seals WHERE batch_id = \(batch)::uuid").int(0, 0) == 0 && Date() < deadline {
+        while try db.query("SELECT count(*) FROM oversight.current_summaries WHERE batch_id = \(batch)::uuid").int(0, 0) == 0 && Date() < deadline {
             Thread.sleep(forTimeInterval: 0.1)
         }
+        // The coordinator summarised the completed batch after sealing it: pages read the summary.
+        #expect(try db.query("SELECT assessments FROM oversight.current_summaries WHERE batch_id = \(batch)::uuid").int(0, 0) == 652)
         let out = NSTemporaryDirectory() + "ovs-report-\(UUID().uuidString).html"
         let made = try OversightBinary.runSplit(["report", batch, "--out", out, "--full-index", "100", "--database", system.conninfo])
         #expect(made.status == 0, "\(made.stderr)")
@@ -109,6 +111,16 @@ final class ReportPage: NSObject, XMLParserDelegate {
         #expect(page.text.components(separatedBy: "identical byte for byte").count - 1 == 100, "every listed explanation is checked against its stored result")
         let csv = try String(contentsOfFile: out + ".records.csv", encoding: .utf8).split(separator: "\n")
         #expect(csv.count == 653 && csv[0].hasPrefix("seq,record_id,operator"))
+
+        // Without the summary the same numbers come from the live views.
+        try db.query("DELETE FROM oversight.batch_summaries WHERE batch_id = \(batch)::uuid")
+        let live = try OversightBinary.runSplit(["report", batch, "--out", out + ".live.html", "--full-index", "100", "--database", system.conninfo])
+        #expect(live.status == 0, "\(live.stderr)")
+        let livePage = try ReportPage.parse(out + ".live.html")
+        for chart in ["chart-settled", "chart-worst", "chart-applies", "chart-systems", "chart-regions"] {
+            #expect(livePage.bars[chart] == page.bars[chart] && page.bars[chart]?.isEmpty == false, "\(chart): live and summarised agree")
+        }
+        #expect(livePage.text.contains(top.string(0, 0)!))
 
         // status BATCH counts by settled verdict and worst case, as the summary view does.
         let status = try JSONParser.parse(try OversightBinary.runSplit(["status", batch, "--json", "--database", system.conninfo]).stdout)
