@@ -17,6 +17,8 @@ command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
 [ -x /usr/sbin/ip ] || command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 # Headless Chromium prints reports to PDF and renders the web console in the tests.
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+# The console's TLS test makes a certificate of its own.
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0

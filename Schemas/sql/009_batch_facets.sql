@@ -90,48 +90,51 @@ BEGIN
     DELETE FROM oversight.batch_question_counts WHERE batch_id = b;
     DELETE FROM oversight.batch_summaries WHERE batch_id = b;
 
-    CREATE TEMP TABLE summary_source ON COMMIT DROP AS
-    SELECT a.batch_id, a.seq, a.record_id, a.verdict, a.worst_case, a.determined, a.applies, a.result::json AS r, j.record::json AS rec
-    FROM oversight.assessments a JOIN oversight.jobs j ON j.batch_id = a.batch_id AND j.seq = a.seq
+    -- One pass over the batch: each result is parsed once (as jsonb, in a lateral subquery
+    -- that OFFSET 0 keeps from being inlined), and only what the summary needs is kept.
+    CREATE TEMP TABLE summary_rows ON COMMIT DROP AS
+    SELECT a.seq, a.record_id, a.verdict, a.worst_case, a.determined, a.applies,
+           COALESCE(x.r->>'rests_on', 'declared') AS rests_on,
+           COALESCE(jsonb_array_length(x.r->'inferred'), 0) AS inferred_facts,
+           COALESCE(y.rec->'system'->>'type', y.rec->'system'->>'name') AS system, y.rec->'system'->>'vendor' AS vendor,
+           y.rec->'operator'->>'name' AS operator, y.rec->'operator'->>'country' AS country, y.rec->'operator'->>'region' AS region,
+           ARRAY(SELECT (p->'pack'->>'id') || ' ' || COALESCE(p->'pack'->>'sha256', '') || ' ' || (f->>'rule')
+                 FROM jsonb_array_elements(CASE WHEN x.r ? 'packs' THEN x.r->'packs' ELSE jsonb_build_array(x.r) END) AS p,
+                      jsonb_array_elements(p->'findings') AS f
+                 WHERE f->>'outcome' = 'fired') AS fired,
+           ARRAY(SELECT q.value->'fields'->>0 FROM jsonb_array_elements(COALESCE(x.r->'questions', '[]'::jsonb)) WITH ORDINALITY AS q(value, n)
+                 ORDER BY q.n) AS questions
+    FROM oversight.assessments a
+    JOIN oversight.jobs j ON j.batch_id = a.batch_id AND j.seq = a.seq
+    CROSS JOIN LATERAL (SELECT a.result::jsonb AS r OFFSET 0) AS x
+    CROSS JOIN LATERAL (SELECT j.record::jsonb AS rec OFFSET 0) AS y
     WHERE a.batch_id = b;
 
     INSERT INTO oversight.record_facets
-    SELECT s.batch_id, s.seq, s.record_id, s.verdict, s.worst_case, s.determined, s.applies, COALESCE(s.r->>'rests_on', 'declared'),
-           json_array_length(COALESCE(s.r->'inferred', '[]'::json)),
-           COALESCE(s.rec->'system'->>'type', s.rec->'system'->>'name'), s.rec->'system'->>'vendor',
-           s.rec->'operator'->>'name', s.rec->'operator'->>'country', s.rec->'operator'->>'region',
-           fq.question
-    FROM summary_source s
-    LEFT JOIN oversight.field_questions fq ON fq.path = s.r->'questions'->0->'fields'->>0;
+    SELECT b, s.seq, s.record_id, s.verdict, s.worst_case, s.determined, s.applies, s.rests_on, s.inferred_facts,
+           s.system, s.vendor, s.operator, s.country, s.region, fq.question
+    FROM summary_rows s LEFT JOIN oversight.field_questions fq ON fq.path = s.questions[1];
     GET DIAGNOSTICS written = ROW_COUNT;
 
     INSERT INTO oversight.record_rules
-    SELECT DISTINCT s.batch_id, f->>'rule', s.seq
-    FROM summary_source s
-    CROSS JOIN LATERAL json_array_elements(CASE WHEN s.r->'packs' IS NOT NULL THEN s.r->'packs' ELSE json_build_array(s.r) END) AS p
-    CROSS JOIN LATERAL json_array_elements(p->'findings') AS f
-    WHERE f->>'outcome' = 'fired';
+    SELECT DISTINCT b, split_part(f, ' ', 3), s.seq FROM summary_rows s, unnest(s.fired) AS f;
 
     INSERT INTO oversight.batch_rule_counts
-    SELECT b, x.pack, x.rule, max(rt.title), max(rt.citation), max(rt.severity), max(rt.rationale), count(DISTINCT x.seq)
-    FROM (SELECT s.seq, p->'pack'->>'id' AS pack, p->'pack'->>'sha256' AS pack_sha, f->>'rule' AS rule
-          FROM summary_source s
-          CROSS JOIN LATERAL json_array_elements(CASE WHEN s.r->'packs' IS NOT NULL THEN s.r->'packs' ELSE json_build_array(s.r) END) AS p
-          CROSS JOIN LATERAL json_array_elements(p->'findings') AS f
-          WHERE f->>'outcome' = 'fired') x
+    SELECT b, x.pack, x.rule, rt.title, rt.citation, rt.severity, rt.rationale, x.records
+    FROM (SELECT split_part(f, ' ', 1) AS pack, split_part(f, ' ', 2) AS pack_sha, split_part(f, ' ', 3) AS rule, count(DISTINCT s.seq) AS records
+          FROM summary_rows s, unnest(s.fired) AS f GROUP BY 1, 2, 3) x
     LEFT JOIN LATERAL (
         SELECT r->>'title' AS title, r->>'citation' AS citation, r->>'severity' AS severity, r->>'rationale' AS rationale
         FROM oversight.criteria_packs cp, jsonb_array_elements(cp.body->'rules') AS r
         WHERE cp.sha256 = decode(x.pack_sha, 'hex') AND r->>'id' = x.rule LIMIT 1) rt ON true
-    GROUP BY x.pack, x.rule;
+    ON CONFLICT (batch_id, pack, rule) DO UPDATE SET records = oversight.batch_rule_counts.records + EXCLUDED.records;
 
     INSERT INTO oversight.batch_question_counts
-    SELECT b, q.value->'fields'->>0, max(fq.question), count(*), count(*) FILTER (WHERE q.n = 1)
-    FROM summary_source s
-    CROSS JOIN LATERAL json_array_elements(COALESCE(s.r->'questions', '[]'::json)) WITH ORDINALITY AS q(value, n)
-    LEFT JOIN oversight.field_questions fq ON fq.path = q.value->'fields'->>0
-    WHERE q.value->'fields'->>0 IS NOT NULL
-    GROUP BY q.value->'fields'->>0;
+    SELECT b, q.field, max(fq.question), count(*), count(*) FILTER (WHERE q.n = 1)
+    FROM summary_rows s CROSS JOIN LATERAL unnest(s.questions) WITH ORDINALITY AS q(field, n)
+    LEFT JOIN oversight.field_questions fq ON fq.path = q.field
+    WHERE q.field IS NOT NULL
+    GROUP BY q.field;
 
     INSERT INTO oversight.batch_counts
     SELECT b, 'verdict', '', verdict, worst_case, count(*) FROM oversight.record_facets WHERE batch_id = b GROUP BY verdict, worst_case
@@ -144,7 +147,7 @@ BEGIN
     SELECT b, 'applies', applies, verdict, worst_case, count(*) FROM oversight.record_facets WHERE batch_id = b GROUP BY applies, verdict, worst_case;
 
     INSERT INTO oversight.batch_summaries (batch_id, seal, assessments) VALUES (b, newest, written);
-    DROP TABLE summary_source;
+    DROP TABLE summary_rows;
     RETURN written;
 END
 $$;
@@ -169,3 +172,31 @@ CREATE VIEW oversight.batch_question_counts_visible WITH (security_barrier) AS
 SELECT c.* FROM oversight.batch_question_counts c WHERE c.batch_id IN (SELECT batch_id FROM oversight.current_summaries);
 GRANT SELECT ON oversight.current_summaries, oversight.record_facets_visible, oversight.record_rules_visible, oversight.batch_counts_visible,
     oversight.batch_rule_counts_visible, oversight.batch_question_counts_visible TO oversight_reader;
+
+-- Batches as pages list them: batch_progress's columns, with the counts of a summarised batch
+-- taken from its summary and seal instead of counted again (a million assessments take seconds
+-- to count); a batch still running is counted live.
+CREATE VIEW oversight.batch_overview WITH (security_barrier) AS
+SELECT b.batch_id, b.organisation, b.name, b.source,
+       ARRAY(SELECT p.pack_id || '@' || p.version
+             FROM unnest(s.pack_sha256s) WITH ORDINALITY AS h(sha256, n)
+             JOIN oversight.criteria_packs p ON p.sha256 = h.sha256 ORDER BY h.n) AS packs,
+       CASE WHEN b.cancelled_at IS NOT NULL THEN 'cancelled'
+            WHEN b.completed_at IS NOT NULL THEN 'completed'
+            WHEN b.intake_closed_at IS NULL THEN 'receiving'
+            ELSE 'running' END AS state,
+       b.accepted, b.rejected,
+       COALESCE(cs.assessments, (SELECT count(*) FROM oversight.assessments a WHERE a.batch_id = b.batch_id)) AS assessed,
+       (SELECT count(DISTINCT f.seq) FROM oversight.job_failures f WHERE f.batch_id = b.batch_id
+            AND NOT EXISTS (SELECT 1 FROM oversight.assessments a WHERE a.batch_id = f.batch_id AND a.seq = f.seq)) AS failing,
+       b.created_at, b.intake_closed_at, b.completed_at,
+       CASE WHEN cs.batch_id IS NOT NULL THEN COALESCE(z.dead_lettered, 0)
+            ELSE (SELECT count(*) FROM oversight.dead_letters d WHERE d.batch_id = b.batch_id AND d.retried_at IS NULL
+                  AND NOT EXISTS (SELECT 1 FROM oversight.assessments a WHERE a.batch_id = d.batch_id AND a.seq = d.seq)) END AS dead_letters,
+       z.sealed_at, b.as_of, b.reassessment_of, b.criteria_sha256
+FROM oversight.visible_batches b
+JOIN oversight.criteria_sets s ON s.sha256 = b.criteria_sha256
+LEFT JOIN oversight.current_summaries cs ON cs.batch_id = b.batch_id
+LEFT JOIN LATERAL (SELECT max(sealed_at) OVER () AS sealed_at, dead_lettered FROM oversight.batch_seals
+                   WHERE batch_id = b.batch_id ORDER BY seal DESC LIMIT 1) z ON true;
+GRANT SELECT ON oversight.batch_overview TO oversight_reader;

@@ -144,6 +144,15 @@ public struct StoredResult: Sendable {
 }
 
 extension AuditStore {
+    /// A store for reading pages, lists and reports: PostgreSQL's JIT compiler is turned off
+    /// for the session, since it spends half a second compiling the views' plans (their live
+    /// fallback counts make them look expensive) for queries that then run in milliseconds.
+    public static func reading(conninfo: String, applicationName: String) throws -> AuditStore {
+        let store = try AuditStore(conninfo: conninfo, applicationName: applicationName)
+        try store.connection.query("SET jit = off")
+        return store
+    }
+
     /// Writes the batch's facets after its newest seal (`oversight.summarise_batch`), replacing
     /// an earlier summary; returns the records summarised.
     @discardableResult
@@ -168,8 +177,8 @@ extension AuditStore {
                    to_char(p.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
                    to_char(p.completed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
                    to_char(p.sealed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
-                   to_char(b.as_of, 'YYYY-MM-DD'), b.reassessment_of::text, b.criteria_sha256
-            FROM oversight.batch_progress p JOIN oversight.visible_batches b USING (batch_id)
+                   to_char(p.as_of, 'YYYY-MM-DD'), p.reassessment_of::text, p.criteria_sha256
+            FROM oversight.batch_overview p
             WHERE (\(batchID)::uuid IS NULL OR p.batch_id = \(batchID)::uuid)
             ORDER BY p.created_at DESC LIMIT \(Int64(limit))
             """)
@@ -317,12 +326,13 @@ extension AuditStore {
     }
 
     /// The batch's records matching `filter`, in seq order, a page at a time.
-    public func records(batchID: String, filter: RecordFilter = RecordFilter(), limit: Int = 50, offset: Int = 0) throws -> [RecordIndexRow] {
+    /// `after`: only records after this seq (keyset paging, for reading a whole batch).
+    public func records(batchID: String, filter: RecordFilter = RecordFilter(), limit: Int = 50, offset: Int = 0, after: Int64? = nil) throws -> [RecordIndexRow] {
         let pattern = filter.text.map { "%" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_") + "%" }
         let rows = try isSummarised(batchID: batchID) ? try connection.query("""
             SELECT seq, record_id, verdict, worst_case, determined, applies, rests_on, system, vendor, operator, country, region, first_question
             FROM oversight.record_facets_visible i
-            WHERE batch_id = \(batchID)::uuid
+            WHERE batch_id = \(batchID)::uuid AND (\(after)::bigint IS NULL OR seq > \(after))
               AND (\(filter.verdict)::text IS NULL OR verdict = \(filter.verdict))
               AND (\(filter.worstCase)::text IS NULL OR worst_case = \(filter.worstCase))
               AND (\(filter.system)::text IS NULL OR system = \(filter.system))
@@ -337,7 +347,7 @@ extension AuditStore {
             """) : try connection.query("""
             SELECT seq, record_id, verdict, worst_case, determined, applies, rests_on, system, vendor, operator, country, region, first_question
             FROM oversight.record_index i
-            WHERE batch_id = \(batchID)::uuid
+            WHERE batch_id = \(batchID)::uuid AND (\(after)::bigint IS NULL OR seq > \(after))
               AND (\(filter.verdict)::text IS NULL OR verdict = \(filter.verdict))
               AND (\(filter.worstCase)::text IS NULL OR worst_case = \(filter.worstCase))
               AND (\(filter.system)::text IS NULL OR system = \(filter.system))

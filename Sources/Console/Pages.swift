@@ -29,10 +29,7 @@ enum Pages {
         return parts.isEmpty ? "" : "?" + parts.joined(separator: "&")
     }
 
-    static func verdictText(_ verdict: String, _ worst: String?) -> String {
-        guard let worst, worst != verdict else { return verdict }
-        return "\(verdict) — could be \(worst)"
-    }
+    static func verdictText(_ verdict: String, _ worst: String?) -> String { BatchReport.verdictText(verdict, worst) }
 
     static func error(_ code: Int, _ message: String) -> String {
         page("Error \(code)") { h in h.element("h1", "Error \(code)"); h.element("p", message) }
@@ -80,12 +77,8 @@ enum Pages {
             header(&h, b, "overview")
             h.element("h1", b.name)
             h.element("p", "Batch \(b.batchID) of \(b.organisation), from \(b.source): \(b.state); \(b.accepted) accepted, \(b.rejected) rejected, \(b.assessed) assessed, \(b.deadLetters) dead letters. Packs: \(b.packs.joined(separator: ", ")); the law as of \(b.asOf ?? "—").")
-            func totals(_ value: (VerdictCount) -> String?) -> [(label: String, value: Int64)] {
-                var sums: [String: Int64] = [:]
-                for c in o.verdicts { sums[value(c) ?? "not recorded", default: 0] += c.records }
-                let order = ["prohibited", "high_risk", "elevated", "limited", "minimal"]
-                return (order + sums.keys.filter { !order.contains($0) }.sorted()).compactMap { v in sums[v].map { (v, $0) } }
-            }
+            let counts = o.verdicts.map { BatchReport.Count(key: $0.key, verdict: $0.verdict, worstCase: $0.worstCase, records: $0.records) }
+            func totals(_ value: (BatchReport.Count) -> String?) -> [(label: String, value: Int64)] { BatchReport.totals(counts, by: value) }
             h.raw("<div class=\"charts\">")
             h.raw(SVGChart.bars(id: "settled", title: "Records by settled verdict", items: totals { $0.verdict }, colours: BatchReport.colours))
             h.raw(SVGChart.bars(id: "worst", title: "Records by worst case", items: totals { $0.worstCase }, colours: BatchReport.colours))

@@ -22,7 +22,7 @@ public final class StorePool: Sendable {
     public init(conninfo: String, size: Int = 4) throws {
         self.conninfo = conninfo
         slots = (0..<max(1, size)).map(Slot.init)
-        slots[0].store = try AuditStore(conninfo: conninfo, applicationName: "oversight-console")
+        slots[0].store = try AuditStore.reading(conninfo: conninfo, applicationName: "oversight-console")
     }
 
     /// Runs `body` with a store on its connection's queue.
@@ -32,7 +32,7 @@ public final class StorePool: Sendable {
         return try await withCheckedThrowingContinuation { continuation in
             slot.queue.async {
                 do {
-                    if slot.store == nil { slot.store = try AuditStore(conninfo: conninfo, applicationName: "oversight-console") }
+                    if slot.store == nil { slot.store = try AuditStore.reading(conninfo: conninfo, applicationName: "oversight-console") }
                     continuation.resume(returning: try body(slot.store!))
                 } catch {
                     if let store = slot.store, !store.connection.isHealthy { slot.store = nil }

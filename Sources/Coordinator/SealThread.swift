@@ -66,7 +66,7 @@ final class SealThread: @unchecked Sendable {
                 if try store.markCompletedIfDone(batchID: batchID.description) {
                     replies.post(.completed(batchID))
                     logger.info("batch completed", metadata: ["batch": "\(batchID)"])
-                    summarise(batchID, store)
+                    summarise(batchID)
                 } else {
                     logger.info("batch runs again (jobs were queued again while it was sealed); it completes later",
                                 metadata: ["batch": "\(batchID)"])
@@ -81,16 +81,24 @@ final class SealThread: @unchecked Sendable {
         }
     }
 
+    /// Summaries run one at a time on a connection of their own, off the seal thread: a
+    /// million-record batch takes minutes to summarise, and the next seal must not wait.
+    private let summaries = DispatchQueue(label: "oversight.coordinator.summaries")
+
     /// The batch's facets for pages and lists, once per seal. A failure costs speed only (the
     /// readers fall back to the live views), so it is logged, not retried.
-    private func summarise(_ batchID: BatchID, _ store: AuditStore) {
-        let started = Date()
-        do {
-            let rows = try store.summarise(batchID: batchID.description)
-            logger.info("batch summarised", metadata: ["batch": "\(batchID)", "records": "\(rows)",
-                                                       "seconds": "\(String(format: "%.2f", Date().timeIntervalSince(started)))"])
-        } catch {
-            logger.warning("could not summarise the batch; its pages are read from the live views", metadata: ["batch": "\(batchID)", "error": "\(error)"])
+    private func summarise(_ batchID: BatchID) {
+        let conninfo = self.conninfo, logger = self.logger
+        summaries.async {
+            let started = Date()
+            do {
+                let store = try AuditStore(conninfo: conninfo, applicationName: "oversight-coordinator-summary")
+                let rows = try store.summarise(batchID: batchID.description)
+                logger.info("batch summarised", metadata: ["batch": "\(batchID)", "records": "\(rows)",
+                                                           "seconds": "\(String(format: "%.2f", Date().timeIntervalSince(started)))"])
+            } catch {
+                logger.warning("could not summarise the batch; its pages are read from the live views", metadata: ["batch": "\(batchID)", "error": "\(error)"])
+            }
         }
     }
 

@@ -95,6 +95,8 @@ struct DemoCommand: ParsableCommand {
                       xdg-open \(absolute)
                     Make it again, or as a PDF (with Chromium installed):
                       oversight report \(id) --out report.pdf --format pdf --database "\(cluster.uri)"
+                    Explore every batch in the read-only web console\(keepDatabase ? "" : " (the database must be running: `oversight demo --keep-database`)"), then open http://127.0.0.1:8080/:
+                      oversight serve --database "\(cluster.uri)"
 
                     """
             }

@@ -48,6 +48,7 @@ struct ReportCommand: ParsableCommand {
             }
             let id = BatchID(batch)!.description
             let store = try AuditStore(connection: try database.connect(applicationName: "oversight-report"))
+            try store.connection.query("SET jit = off")
             let started = Date()
             let made = try Self.collect(store, batchID: id, fullIndex: fullIndex, csvPath: out + ".records.csv")
             let html = made.report.html
@@ -197,9 +198,9 @@ struct ReportCommand: ParsableCommand {
         }
         defer { try? handle.close() }
         handle.write(Data("seq,record_id,operator,region,country,system,verdict,worst_case,applies,rests_on,first_question\n".utf8))
-        var offset = 0
+        var last: Int64 = 0
         while true {
-            let page = try store.records(batchID: batchID, limit: 10_000, offset: offset)
+            let page = try store.records(batchID: batchID, limit: 10_000, after: last)
             if page.isEmpty { break }
             var text = ""
             for r in page {
@@ -208,7 +209,7 @@ struct ReportCommand: ParsableCommand {
                 text += fields.map(CSVField.quote).joined(separator: ",") + "\n"
             }
             handle.write(Data(text.utf8))
-            offset += page.count
+            last = page.last!.seq
         }
     }
 }

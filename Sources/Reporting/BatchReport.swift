@@ -115,13 +115,13 @@ extension BatchReport {
     public static let colours = ["prohibited": "#8b0000", "high_risk": "#c2410c", "elevated": "#b45309", "limited": "#1d4ed8", "minimal": "#15803d"]
 
     /// Totals by a verdict function, in severity order (verdicts with no records left out).
-    static func totals(_ counts: [Count], by value: (Count) -> String?) -> [(label: String, value: Int64)] {
+    public static func totals(_ counts: [Count], by value: (Count) -> String?) -> [(label: String, value: Int64)] {
         var sums: [String: Int64] = [:]
         for c in counts { sums[value(c) ?? "not recorded", default: 0] += c.records }
         return (order + sums.keys.filter { !order.contains($0) }.sorted()).compactMap { v in sums[v].map { (v, $0) } }
     }
 
-    static func verdictText(_ verdict: String, _ worst: String?) -> String {
+    public static func verdictText(_ verdict: String, _ worst: String?) -> String {
         guard let worst, worst != verdict else { return verdict }
         return "\(verdict) — could be \(worst)"
     }

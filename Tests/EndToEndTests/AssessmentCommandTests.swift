@@ -6,14 +6,9 @@ import TestSupport
 
 /// The commands of the assessment engine, run as the built binary.
 @Suite struct AssessmentCommandTests {
-    let samples = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("Samples").path
+    let samples = samplesDirectory
 
-    func temporary(_ name: String, _ text: String) throws -> String {
-        let path = NSTemporaryDirectory() + "ovs-\(UUID().uuidString)-\(name)"
-        try text.write(toFile: path, atomically: true, encoding: .utf8)
-        return path
-    }
+    func temporary(_ name: String, _ text: String) throws -> String { try temporaryFile(name, text) }
 
     static let customPack = """
         {

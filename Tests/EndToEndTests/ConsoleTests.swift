@@ -98,8 +98,7 @@ func bars(_ html: String, chart: String) -> [String: Int64] {
 }
 
 @Suite(.serialized) struct ConsoleTests {
-    let samples = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("Samples").path
+    let samples = samplesDirectory
 
     /// The console as Amnesty's reader login, driven with headless Chromium over every page and
     /// checked against SQL; hostile record text renders as text and runs nothing; HRW's batch is
@@ -176,6 +175,19 @@ func bars(_ html: String, chart: String) -> [String: Int64] {
         #expect(rejected.rowCount == 1)
         let message = rejected.string(0, 1)!.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
         #expect(rejections.contains(message) && rejections.contains("<td class=\"num\">2</td>"), "line 2 and its message: \(message)")
+        // A dead letter with its attempts (written here as the owner would find them after
+        // repeated failures): every attempt's error is shown, as text.
+        let plainSeq = try db.query("SELECT seq FROM oversight.results WHERE batch_id = \(hostileBatch)::uuid AND record_id = 'plain'").int64(0, 0)!
+        for attempt in 1...3 {
+            try db.query("INSERT INTO oversight.job_failures (batch_id, seq, attempt, worker, reason) VALUES (\(hostileBatch)::uuid, \(plainSeq), \(Int64(attempt)), 'w1', \("worker lost <b>\(attempt)</b>"))")
+        }
+        try db.query("INSERT INTO oversight.dead_letters (batch_id, seq, attempts, last_error) VALUES (\(hostileBatch)::uuid, \(plainSeq), 3, 'worker lost <b>3</b>')")
+        let letters = try render(base + "/batches/\(hostileBatch)/deadletters")
+        for attempt in 1...3 { #expect(letters.contains("worker lost &lt;b&gt;\(attempt)&lt;/b&gt;"), "attempt \(attempt)") }
+        #expect(letters.contains("3 attempts") && !letters.contains("<b>"))
+        let lettersAPI = try JSONParser.parse(try get(base + "/api/batches/\(hostileBatch)/deadletters").body)
+        guard case .array(let deadList) = lettersAPI, case .array(let attempts)? = deadList.first?["failures"] else { Issue.record("no dead letters in the API"); return }
+        #expect(deadList.count == 1 && attempts.count == 3)
         let dead = try render(base + "/batches/\(batch)/deadletters")
         #expect(dead.contains("No job of this batch was given up") == (try db.query("SELECT count(*) FROM oversight.dead_letter_attempts WHERE batch_id = \(batch)::uuid").int(0, 0) == 0))
         for (name, path) in [("batches", "/batches"), ("batch", "/batches/\(batch)"), ("record", "/batches/\(batch)/records/\(seq)"),
@@ -242,6 +254,24 @@ func bars(_ html: String, chart: String) -> [String: Int64] {
         let after = try String(contentsOfFile: users, encoding: .utf8)
         #expect(removed.status == 0 && !after.contains("editor:"))
         _ = locked.stop()
+
+        // Over TLS, with a certificate of the test's own: Chromium (told to accept it) gets the pages.
+        let cert = system.keys.directory + "/console-cert.pem", key = system.keys.directory + "/console-key.pem"
+        let made509 = try runTool("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1",
+                                              "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"])
+        #expect(made509.status == 0, "\(made509.stderr)")
+        let tlsPort = freeLoopbackPort()
+        let secure = try RunningProcess(["serve", "--listen", "127.0.0.1:\(tlsPort)", "--tls-cert", cert, "--tls-key", key, "--database", asAnna],
+                                        logPath: system.keys.directory + "/console3.log")
+        try secure.waitForLog("console listening on https://127.0.0.1:\(tlsPort)/")
+        let profile = NSTemporaryDirectory() + "ovs-chromium-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: profile) }
+        let overTLS = try runTool("chromium", ["--headless", "--no-sandbox", "--disable-gpu", "--ignore-certificate-errors", "--user-data-dir=\(profile)",
+                                               "--dump-dom", "https://127.0.0.1:\(tlsPort)/batches"])
+        #expect(overTLS.stdout.contains("data-batch=\"\(batch)\""), "the console over TLS: \(overTLS.stderr.suffix(300))")
+        let plain = try? get("http://127.0.0.1:\(tlsPort)/batches")
+        #expect(plain?.status != 200, "no plain HTTP on the TLS port")
+        _ = secure.stop()
         system.stop()
     }
 }

@@ -48,14 +48,9 @@ final class ReportPage: NSObject, XMLParserDelegate {
 }
 
 @Suite(.serialized) struct ReportTests {
-    let samples = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("Samples").path
+    let samples = samplesDirectory
 
-    func temporary(_ name: String, _ text: String) throws -> String {
-        let path = NSTemporaryDirectory() + "ovs-\(UUID().uuidString)-\(name)"
-        try text.write(toFile: path, atomically: true, encoding: .utf8)
-        return path
-    }
+    func temporary(_ name: String, _ text: String) throws -> String { try temporaryFile(name, text) }
 
     static func batchID(_ stdout: String) -> String { stdout.split(separator: "\n").first.map(String.init) ?? "" }
 
