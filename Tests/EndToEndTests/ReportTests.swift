@@ -64,10 +64,9 @@ final class ReportPage: NSObject, XMLParserDelegate {
         let batch = Self.batchID(submitted.stdout)
         let db = try PGConnection(system.conninfo)
         // The seal is made after the last commit: wait for it (a deadline, not a sleep).
-        let deadline = Date().addingTimeInterval(60)
-        while try db.query("SELECT count(*) FROM oversight.current_summaries WHERE batch_id = \(batch)::uuid").int(0, 0) == 0 && Date() < deadline {
-            Thread.sleep(forTimeInterval: 0.1)
-        }
+        try eventually("the batch is sealed and summarised", within: 60, {
+            try db.query("SELECT count(*) FROM oversight.current_summaries WHERE batch_id = \(batch)::uuid").int(0, 0)
+        }, until: { $0 == 1 })
         // The coordinator summarised the completed batch after sealing it: pages read the summary.
         #expect(try db.query("SELECT assessments FROM oversight.current_summaries WHERE batch_id = \(batch)::uuid").int(0, 0) == 652)
         let out = NSTemporaryDirectory() + "ovs-report-\(UUID().uuidString).html"
