@@ -257,13 +257,15 @@ final class StoreThread: @unchecked Sendable {
 
     private static let inferredKey = Array(#""inferred""#.utf8)
 
-    /// Whether the text holds `"inferred"` anywhere (most records do not: they skip the parse).
+    /// Whether the text may hold an `inferred` key: it holds `"inferred"`, or a `\u` escape
+    /// (which could spell the key otherwise). Most records have neither and skip the parse.
     static func mentionsInferred(_ bytes: [UInt8]) -> Bool {
         let key = inferredKey, n = key.count
         guard bytes.count >= n else { return false }
         return bytes.withUnsafeBufferPointer { b in
             var i = 0
             while i <= b.count - n {
+                if b[i] == UInt8(ascii: "\\") && b[i + 1] == UInt8(ascii: "u") { return true }
                 if b[i] == key[0] && b[i + 1] == key[1] {
                     var j = 2
                     while j < n && b[i + j] == key[j] { j += 1 }

@@ -277,10 +277,14 @@ import TestSupport
         // A fact written by hand, or changed, is refused by line and field; the rest is taken in.
         let forged = read[0].replacingOccurrences(of: #""span":""#, with: #""span":"not in the text "#)
         let altered = read[1].replacingOccurrences(of: #""value":["law_enforcement"]"#, with: #""value":["border_control"]"#)
-        #expect(forged != read[0] && altered != read[1])
-        let forgedFile = try temporary("forged.jsonl", [forged, altered, read[2]].joined(separator: "\n") + "\n")
+        // The key spelled with an escape is the same key: it is checked too.
+        let escaped = read[3].replacingOccurrences(of: #""inferred":"#, with: #""\u0069nferred":"#)
+            .replacingOccurrences(of: #""span":""#, with: #""span":"not in the text "#)
+        #expect(forged != read[0] && altered != read[1] && escaped.contains("u0069nferred"))
+        let forgedFile = try temporary("forged.jsonl", [forged, altered, read[2], escaped].joined(separator: "\n") + "\n")
         let forgedRefused = try system.submit(forgedFile, ["--evidence-pack", file])
-        #expect(forgedRefused.status == 0 && forgedRefused.stderr.contains("1 record accepted, 2 rejected"), "\(forgedRefused.stderr)")
+        #expect(forgedRefused.status == 0 && forgedRefused.stderr.contains("1 record accepted, 3 rejected"), "\(forgedRefused.stderr)")
+        #expect(forgedRefused.stderr.contains("forged.jsonl:4: field \"inferred[0].span\""), "\(forgedRefused.stderr)")
         #expect(forgedRefused.stderr.contains("forged.jsonl:1: field \"inferred[0].span\": the span is not in the record's summary"), "\(forgedRefused.stderr)")
         #expect(forgedRefused.stderr.contains("forged.jsonl:2: field \"inferred[0]\": the evidence pack it names, run on this record's text, does not find this fact (context.purposes from drone-program)"), "\(forgedRefused.stderr)")
         _ = system.stop()
