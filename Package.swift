@@ -45,21 +45,23 @@ let package = Package(
                 dependencies: [.product(name: "Crypto", package: "swift-crypto")],
                 swiftSettings: strict,
                 plugins: ["EmbedSchemasPlugin"]),
-        .target(name: "Wire", swiftSettings: strict),
+        // Shapes shared below both the wire and the store (a batch id).
+        .target(name: "Identifiers", swiftSettings: strict),
+        .target(name: "Wire", dependencies: ["Identifiers"], swiftSettings: strict),
 
         // PostgreSQL schema, bulk writers and queries.
         .target(name: "AuditStore",
-                dependencies: ["LibPQ", "Assessment", .product(name: "Logging", package: "swift-log")],
+                dependencies: ["LibPQ", "Assessment", "Identifiers", .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict,
                 plugins: ["EmbedSchemasPlugin"]),
 
         // Services.
         .target(name: "Coordinator",
-                dependencies: ["ZeroMQ", "Wire", "AuditStore", "Assessment",
+                dependencies: ["ZeroMQ", "Wire", "Identifiers", "AuditStore", "Assessment",
                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
         .target(name: "Worker",
-                dependencies: ["ZeroMQ", "Wire", "AuditStore", "Assessment",
+                dependencies: ["ZeroMQ", "Wire", "Identifiers", "AuditStore", "Assessment",
                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
 
@@ -71,7 +73,7 @@ let package = Package(
 
         // The read-only web console: pages and a JSON API over the reader views.
         .target(name: "Console",
-                dependencies: ["AuditStore", "Assessment", "Reporting", "LibPQ",
+                dependencies: ["AuditStore", "Assessment", "Identifiers", "Reporting",
                                .product(name: "Hummingbird", package: "hummingbird"),
                                .product(name: "HummingbirdTLS", package: "hummingbird"),
                                .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -83,7 +85,7 @@ let package = Package(
 
         // The one command users run.
         .executableTarget(name: "OversightCLI",
-                          dependencies: ["Coordinator", "Worker", "AuditStore", "Assessment", "Reporting", "Console", "Wire", "ZeroMQ", "LibPQ", "ChildProcess",
+                          dependencies: ["Coordinator", "Worker", "AuditStore", "Assessment", "Reporting", "Console", "Wire", "Identifiers", "ZeroMQ", "ChildProcess",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                          .product(name: "Logging", package: "swift-log")],
                           swiftSettings: strict),
@@ -97,10 +99,10 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["LibPQ", "ChildProcess"], path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "AssessmentTests", dependencies: ["Assessment", "TestSupport"], exclude: ["Fixtures"], swiftSettings: strict),
         .testTarget(name: "ReportingTests", dependencies: ["Reporting", "Assessment"], swiftSettings: strict),
-        .testTarget(name: "WireTests", dependencies: ["Wire", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "WireTests", dependencies: ["Wire", "Identifiers", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"], swiftSettings: strict),
-        .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator", "Wire"], swiftSettings: strict),
-        .testTarget(name: "StoreTests", dependencies: ["LibPQ", "AuditStore", "Assessment", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "EndToEndTests", dependencies: ["LibPQ", "Assessment", "TestSupport", "ZeroMQ", "Wire"], swiftSettings: strict),
+        .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator", "Wire", "Identifiers"], swiftSettings: strict),
+        .testTarget(name: "StoreTests", dependencies: ["LibPQ", "AuditStore", "Assessment", "Identifiers", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "EndToEndTests", dependencies: ["LibPQ", "Assessment", "TestSupport", "ZeroMQ", "Wire", "Identifiers"], swiftSettings: strict),
     ]
 )

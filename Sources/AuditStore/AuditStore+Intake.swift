@@ -1,3 +1,4 @@
+public import Identifiers
 public import LibPQ
 public import Assessment
 
@@ -37,7 +38,7 @@ public struct RejectedRecord: Sendable {
 
 /// What the store knows of a batch.
 public struct BatchRecord: Sendable, Hashable {
-    public let batchID: String
+    public let batchID: BatchID
     public let name: String
     public let organisation: String
     public let criteriaSHA256: [UInt8]
@@ -56,8 +57,8 @@ extension AuditStore {
     /// Creates the batch, or returns it unchanged if it exists (a resumed submission).
     /// `asOf`: the day its records are assessed as of; `reassessmentOf`: the batch whose records
     /// it assesses again. A resumed batch keeps the date and link it was opened with.
-    public func openBatch(id: String, name: String, source: String, organisation: String, criteriaSHA256: [UInt8],
-                          asOf: CalendarDate, reassessmentOf: String? = nil) throws -> BatchRecord {
+    public func openBatch(id: BatchID, name: String, source: String, organisation: String, criteriaSHA256: [UInt8],
+                          asOf: CalendarDate, reassessmentOf: BatchID? = nil) throws -> BatchRecord {
         try connection.query("""
             INSERT INTO oversight.batches (batch_id, name, source, organisation, criteria_sha256, as_of, reassessment_of)
             VALUES (\(id)::uuid, \(name), \(source), \(organisation), \(criteriaSHA256), \(asOf.description)::date, \(reassessmentOf)::uuid)
@@ -67,7 +68,7 @@ extension AuditStore {
         return batch
     }
 
-    public func batch(id: String) throws(PQError) -> BatchRecord? {
+    public func batch(id: BatchID) throws(PQError) -> BatchRecord? {
         batchRecords(try connection.query("""
             SELECT \(unescaped: Self.batchColumns) FROM oversight.batches WHERE batch_id = \(id)::uuid
             """)).first
@@ -88,7 +89,7 @@ extension AuditStore {
 
     private func batchRecords(_ rows: PGResult) -> [BatchRecord] {
         (0..<rows.rowCount).map { i in
-            BatchRecord(batchID: rows.string(i, 0)!, name: rows.string(i, 1)!, organisation: rows.string(i, 2)!,
+            BatchRecord(batchID: rows.batchID(i, 0)!, name: rows.string(i, 1)!, organisation: rows.string(i, 2)!,
                         criteriaSHA256: rows.bytes(i, 3)!, acknowledgedChunks: rows.int64(i, 4)!, nextSeq: rows.int64(i, 5)!,
                         accepted: rows.int64(i, 6)!, rejected: rows.int64(i, 7)!,
                         intakeClosed: rows.bool(i, 8)!, completed: rows.bool(i, 9)!, cancelled: rows.bool(i, 10)!,
@@ -99,7 +100,7 @@ extension AuditStore {
     /// Stores chunk `number` atomically: its accepted records (one COPY), its rejections, the
     /// batch's intake cursor and the digest of its input, extended by every line of `digested`
     /// (the chunk as submitted). Returns false, writing nothing, if the chunk was stored before.
-    public func storeChunk(batchID: String, number: Int64, digested lines: [(line: Int64, kind: UInt8, bytes: [UInt8])] = [],
+    public func storeChunk(batchID: BatchID, number: Int64, digested lines: [(line: Int64, kind: UInt8, bytes: [UInt8])] = [],
                            accepted: [AcceptedRecord], rejected: [RejectedRecord]) throws -> Bool {
         try connection.transaction {
             let cursor = try connection.query("""
@@ -118,7 +119,7 @@ extension AuditStore {
             }
             if !accepted.isEmpty {
                 try connection.copyIn("COPY oversight.jobs (batch_id, seq, line, record) FROM STDIN") { w in
-                    let id = Array(batchID.utf8)
+                    let id = Array(batchID.description.utf8)
                     for r in accepted {
                         w.add(utf8: id); w.add(r.seq); w.add(r.line); w.add(utf8: r.record)
                         try w.endRow()
@@ -127,7 +128,7 @@ extension AuditStore {
             }
             if !rejected.isEmpty {
                 try connection.copyIn("COPY oversight.rejected_records (batch_id, line, field, message, raw, raw_bytes, raw_sha256) FROM STDIN") { w in
-                    let id = Array(batchID.utf8)
+                    let id = Array(batchID.description.utf8)
                     for r in rejected {
                         w.add(utf8: id); w.add(r.line); w.add(r.field); w.add(r.message)
                         w.add(bytea: r.raw); w.add(Int64(r.bytes)); w.add(bytea: r.sha256)
@@ -156,7 +157,7 @@ extension AuditStore {
     /// Closes the batch's intake once `chunks` (the client's count) are all stored. A CLOSE
     /// repeated after it succeeded changes nothing; a batch that received no line at all, one
     /// that was cancelled, and a count that is not the stored one are refused.
-    public func closeIntake(batchID: String, chunks: Int64) throws {
+    public func closeIntake(batchID: BatchID, chunks: Int64) throws {
         try connection.transaction {
             let state = try connection.query("""
                 SELECT acknowledged_chunks, input_lines, intake_closed_at IS NOT NULL, cancelled_at IS NOT NULL
@@ -180,7 +181,7 @@ extension AuditStore {
     /// queued some of its jobs again since: a dead letter queued again whose job is neither
     /// assessed nor given up anew. False, changing nothing, then. (It looks at dead letters
     /// only: counting a million assessments took a second.)
-    public func markCompletedIfDone(batchID: String) throws(PQError) -> Bool {
+    public func markCompletedIfDone(batchID: BatchID) throws(PQError) -> Bool {
         try connection.query("""
             UPDATE oversight.batches SET completed_at = COALESCE(completed_at, now())
             WHERE batch_id = \(batchID)::uuid
@@ -196,7 +197,7 @@ extension AuditStore {
     /// Up to `limit` jobs of a batch after `afterSeq` that have no assessment yet, in order, and
     /// the last seq examined. Two index range scans rather than an anti-join, so the plan stays
     /// right however stale the table statistics are during a large intake.
-    public func pendingJobs(batchID: String, afterSeq: Int64, limit: Int) throws(PQError)
+    public func pendingJobs(batchID: BatchID, afterSeq: Int64, limit: Int) throws(PQError)
         -> (jobs: [(seq: Int64, record: [UInt8])], scannedThrough: Int64, exhausted: Bool) {
         var jobs: [(seq: Int64, record: [UInt8])] = []
         var cursor = afterSeq
@@ -242,7 +243,7 @@ extension AuditStore {
 
     /// Those of `seqs` that have an assessment in the batch: what a DONE may count for jobs
     /// that were not leased to its sender.
-    public func assessedAmong(batchID: String, seqs: [Int64]) throws(PQError) -> [Int64] {
+    public func assessedAmong(batchID: BatchID, seqs: [Int64]) throws(PQError) -> [Int64] {
         let rows = try connection.query("""
             SELECT seq FROM oversight.assessments
             WHERE batch_id = \(batchID)::uuid AND seq = ANY(\(PGInt64Array(seqs))::bigint[]) ORDER BY seq
@@ -251,18 +252,18 @@ extension AuditStore {
     }
 
     /// Number of assessments stored for a batch.
-    public func assessedCount(batchID: String) throws(PQError) -> Int64 {
+    public func assessedCount(batchID: BatchID) throws(PQError) -> Int64 {
         try connection.query("SELECT count(*) FROM oversight.assessments WHERE batch_id = \(batchID)::uuid").int64(0, 0) ?? 0
     }
 }
 
 /// A job given up after its last attempt.
 public struct DeadLetter: Sendable, Hashable {
-    public let batchID: String
+    public let batchID: BatchID
     public let seq: Int64
     public let attempts: Int
     public let lastError: String
-    public init(batchID: String, seq: Int64, attempts: Int, lastError: String) {
+    public init(batchID: BatchID, seq: Int64, attempts: Int, lastError: String) {
         self.batchID = batchID; self.seq = seq; self.attempts = attempts; self.lastError = lastError
     }
 }
@@ -289,7 +290,7 @@ extension AuditStore {
     /// Records one failed attempt: the coordinator is the one writer of job_failures (a failure a
     /// worker reported in DONE, a worker that died holding the job, a DONE that lied). One row
     /// per (batch, seq, attempt): writing the same attempt again changes nothing.
-    public func recordFailure(batchID: String, seq: Int64, attempt: Int, worker: String, reason: String) throws(PQError) {
+    public func recordFailure(batchID: BatchID, seq: Int64, attempt: Int, worker: String, reason: String) throws(PQError) {
         try connection.query("""
             INSERT INTO oversight.job_failures (batch_id, seq, attempt, worker, reason)
             VALUES (\(batchID)::uuid, \(seq), \(attempt), \(worker), \(reason))
@@ -297,7 +298,7 @@ extension AuditStore {
             """)
     }
 
-    public func activeDeadLetterCount(batchID: String) throws(PQError) -> Int64 {
+    public func activeDeadLetterCount(batchID: BatchID) throws(PQError) -> Int64 {
         // Open: not queued again, and the job never assessed after all.
         try connection.query("""
             SELECT count(*) FROM oversight.dead_letters d WHERE d.batch_id = \(batchID)::uuid AND d.retried_at IS NULL
@@ -310,7 +311,7 @@ extension AuditStore {
     /// Marks the batch's active dead letters as retried and reopens the batch (if it had
     /// completed) for them alone; returns how many. A cancelled batch, or one with no open dead
     /// letter, is refused and changes nothing: a completed batch without dead letters is final.
-    public func retryDeadLetters(batchID: String) throws -> Int {
+    public func retryDeadLetters(batchID: BatchID) throws -> Int {
         try connection.transaction {
             let state = try connection.query("""
                 SELECT cancelled_at IS NOT NULL, completed_at IS NOT NULL FROM oversight.batches WHERE batch_id = \(batchID)::uuid FOR UPDATE
@@ -332,7 +333,7 @@ extension AuditStore {
     }
 
     /// Stops a batch that is still receiving or running. A completed batch is final: refused.
-    public func cancel(batchID: String) throws {
+    public func cancel(batchID: BatchID) throws {
         let changed = try connection.query("""
             UPDATE oversight.batches SET cancelled_at = COALESCE(cancelled_at, now())
             WHERE batch_id = \(batchID)::uuid AND completed_at IS NULL
@@ -352,7 +353,7 @@ public struct BatchRefusal: Error, CustomStringConvertible, Sendable {
 /// A chunk for a batch whose intake is closed or that was cancelled: nothing is stored.
 public struct BatchClosed: Error, CustomStringConvertible, Sendable {
     public enum Reason: Sendable { case intakeClosed, cancelled }
-    public let batchID: String
+    public let batchID: BatchID
     public let reason: Reason
     public var description: String {
         switch reason {

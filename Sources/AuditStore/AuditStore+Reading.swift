@@ -1,4 +1,5 @@
-public import LibPQ
+public import Identifiers
+import LibPQ
 public import Assessment
 
 // Reading: what reports, the console and the query commands show, as typed rows from the
@@ -6,7 +7,7 @@ public import Assessment
 
 /// A batch as `oversight.batch_progress` shows it.
 public struct BatchSummary: Sendable, Hashable, Encodable {
-    public let batchID: String
+    public let batchID: BatchID
     public let organisation: String
     public let name: String
     public let source: String
@@ -87,6 +88,7 @@ public struct DeadLetterRow: Sendable, Hashable, Encodable {
         public let reason: String
         public let failedAt: String
     }
+    public let batchID: BatchID
     public let seq: Int64
     public let line: Int64?
     public let attempts: Int
@@ -156,21 +158,36 @@ extension AuditStore {
     /// Writes the batch's facets after its newest seal (`oversight.summarise_batch`), replacing
     /// an earlier summary; returns the records summarised.
     @discardableResult
-    public func summarise(batchID: String) throws -> Int64 {
+    public func summarise(batchID: BatchID) throws -> Int64 {
         try connection.transaction {
             try connection.query("SELECT oversight.summarise_batch(\(batchID)::uuid)").int64(0, 0) ?? 0
         }
     }
 
+    /// Completed batches whose newest seal has no summary (the coordinator died while making it,
+    /// or a migration dropped summaries of an older shape), oldest first.
+    public func batchesToSummarise() throws -> [BatchID] {
+        let rows = try connection.query("""
+            SELECT b.batch_id::text FROM oversight.batches b
+            WHERE b.completed_at IS NOT NULL AND b.cancelled_at IS NULL
+              AND EXISTS (SELECT 1 FROM oversight.batch_seals z WHERE z.batch_id = b.batch_id)
+              AND NOT EXISTS (SELECT 1 FROM oversight.batch_summaries s WHERE s.batch_id = b.batch_id
+                              AND s.seal = (SELECT max(z.seal) FROM oversight.batch_seals z WHERE z.batch_id = b.batch_id))
+            ORDER BY b.completed_at
+            """)
+        return (0..<rows.rowCount).compactMap { rows.batchID($0, 0) }
+    }
+
     /// Whether the batch has a summary made after its newest seal (then pages read it).
-    public func isSummarised(batchID: String) throws -> Bool {
+    public func isSummarised(batchID: BatchID) throws -> Bool {
         try connection.query("SELECT EXISTS (SELECT 1 FROM oversight.current_summaries WHERE batch_id = \(batchID)::uuid)").bool(0, 0) ?? false
     }
 
     private static let iso = #"YYYY-MM-DD"T"HH24:MI:SS"Z""#
 
-    /// Batches the login may see, newest first (at most `limit`), or the one named.
-    public func batchSummaries(batchID: String? = nil, limit: Int = 500) throws -> [BatchSummary] {
+    /// Batches the login may see, newest first (oldest first with `oldestFirst`; at most `limit`,
+    /// all when nil), or the one named.
+    public func batchSummaries(batchID: BatchID? = nil, limit: Int? = 500, oldestFirst: Bool = false) throws -> [BatchSummary] {
         let rows = try connection.query("""
             SELECT p.batch_id::text, p.organisation, p.name, p.source, array_to_string(p.packs, ' '), p.state, p.accepted, p.rejected,
                    p.assessed, p.failing, p.dead_letters,
@@ -180,10 +197,10 @@ extension AuditStore {
                    to_char(p.as_of, 'YYYY-MM-DD'), p.reassessment_of::text, p.criteria_sha256
             FROM oversight.batch_overview p
             WHERE (\(batchID)::uuid IS NULL OR p.batch_id = \(batchID)::uuid)
-            ORDER BY p.created_at DESC LIMIT \(Int64(limit))
+            ORDER BY CASE WHEN \(oldestFirst) THEN p.created_at END, p.created_at DESC LIMIT \(limit.map(Int64.init))
             """)
         return (0..<rows.rowCount).map { i in
-            BatchSummary(batchID: rows.string(i, 0)!, organisation: rows.string(i, 1)!, name: rows.string(i, 2)!, source: rows.string(i, 3)!,
+            BatchSummary(batchID: rows.batchID(i, 0)!, organisation: rows.string(i, 1)!, name: rows.string(i, 2)!, source: rows.string(i, 3)!,
                          packs: rows.string(i, 4)!.split(separator: " ").map(String.init), state: rows.string(i, 5)!,
                          accepted: rows.int64(i, 6)!, rejected: rows.int64(i, 7)!, assessed: rows.int64(i, 8)!,
                          failing: rows.int64(i, 9)!, deadLetters: rows.int64(i, 10)!, createdAt: rows.string(i, 11)!,
@@ -193,7 +210,7 @@ extension AuditStore {
     }
 
     /// The batch's records by settled verdict and worst case (key empty).
-    public func verdictCounts(batchID: String) throws -> [VerdictCount] {
+    public func verdictCounts(batchID: BatchID) throws -> [VerdictCount] {
         if try isSummarised(batchID: batchID) { return try summarisedCounts(batchID: batchID, grouping: "verdict") }
         let rows = try connection.query("""
             SELECT verdict, worst_case, records FROM oversight.assessment_summary WHERE batch_id = \(batchID)::uuid
@@ -206,7 +223,7 @@ extension AuditStore {
 
     /// The batch's records by system (type, else name) or by operator region (country and
     /// state or region), settled verdict and worst case.
-    public func verdictCounts(batchID: String, by grouping: Grouping) throws -> [VerdictCount] {
+    public func verdictCounts(batchID: BatchID, by grouping: Grouping) throws -> [VerdictCount] {
         if try isSummarised(batchID: batchID) {
             switch grouping {
             case .system: return try summarisedCounts(batchID: batchID, grouping: "system")
@@ -235,7 +252,7 @@ extension AuditStore {
         return (0..<rows.rowCount).map { VerdictCount(key: rows.string($0, 0)!, verdict: rows.string($0, 1)!, worstCase: rows.string($0, 2), records: rows.int64($0, 3)!) }
     }
 
-    private func summarisedCounts(batchID: String, grouping: String) throws -> [VerdictCount] {
+    private func summarisedCounts(batchID: BatchID, grouping: String) throws -> [VerdictCount] {
         let rows = try connection.query("""
             SELECT key, verdict, worst_case, records FROM oversight.batch_counts_visible
             WHERE batch_id = \(batchID)::uuid AND grouping = \(grouping) ORDER BY records DESC, key, verdict, worst_case
@@ -244,7 +261,7 @@ extension AuditStore {
     }
 
     /// The rules that fired for the most records of the batch, with their citation and why.
-    public func topRules(batchID: String, limit: Int = 15) throws -> [RuleCount] {
+    public func topRules(batchID: BatchID, limit: Int = 15) throws -> [RuleCount] {
         let summarised = try isSummarised(batchID: batchID)
         let rows = summarised ? try connection.query("""
             SELECT pack, rule, title, citation, severity, rationale, records FROM oversight.batch_rule_counts_visible
@@ -261,7 +278,7 @@ extension AuditStore {
     }
 
     /// The open questions asked of the most records (the fact whose answer would settle them).
-    public func topQuestions(batchID: String, limit: Int = 10) throws -> [QuestionCount] {
+    public func topQuestions(batchID: BatchID, limit: Int = 10) throws -> [QuestionCount] {
         let rows = try isSummarised(batchID: batchID) ? try connection.query("""
             SELECT field, COALESCE(question, field), records, first FROM oversight.batch_question_counts_visible
             WHERE batch_id = \(batchID)::uuid ORDER BY records DESC, first DESC, field LIMIT \(Int64(limit))
@@ -275,7 +292,7 @@ extension AuditStore {
         }
     }
 
-    public func evidenceCounts(batchID: String) throws -> EvidenceCounts {
+    public func evidenceCounts(batchID: BatchID) throws -> EvidenceCounts {
         let rows = try isSummarised(batchID: batchID) ? try connection.query("""
             SELECT count(*) FILTER (WHERE inferred_facts > 0), COALESCE(sum(inferred_facts), 0), count(*) FILTER (WHERE rests_on = 'inferred')
             FROM oversight.record_facets_visible WHERE batch_id = \(batchID)::uuid
@@ -287,7 +304,7 @@ extension AuditStore {
         return EvidenceCounts(recordsWithFacts: rows.int64(0, 0) ?? 0, factsUsed: rows.int64(0, 1) ?? 0, restingOnInferred: rows.int64(0, 2) ?? 0)
     }
 
-    public func rejectionGroups(batchID: String) throws -> [RejectionGroup] {
+    public func rejectionGroups(batchID: BatchID) throws -> [RejectionGroup] {
         let rows = try connection.query("""
             SELECT field, count(*), min(line), (array_agg(message ORDER BY line))[1]
             FROM oversight.rejections WHERE batch_id = \(batchID)::uuid GROUP BY field ORDER BY 2 DESC, 1
@@ -295,7 +312,7 @@ extension AuditStore {
         return (0..<rows.rowCount).map { RejectionGroup(field: rows.string($0, 0)!, records: rows.int64($0, 1)!, firstLine: rows.int64($0, 2)!, message: rows.string($0, 3)!) }
     }
 
-    public func rejections(batchID: String, limit: Int = 100, offset: Int = 0) throws -> [RejectionRow] {
+    public func rejections(batchID: BatchID, limit: Int = 100, offset: Int = 0) throws -> [RejectionRow] {
         let rows = try connection.query("""
             SELECT line, field, message, substring(raw from 1 for 2000) FROM oversight.rejections
             WHERE batch_id = \(batchID)::uuid ORDER BY line LIMIT \(Int64(limit)) OFFSET \(Int64(offset))
@@ -307,12 +324,17 @@ extension AuditStore {
     }
 
     /// The batch's dead letters (open ones first), each with every attempt's error.
-    public func deadLetters(batchID: String, limit: Int = 100) throws -> [DeadLetterRow] {
-        let rows = try connection.query("""
-            SELECT seq, line, attempts, last_error, to_char(dead_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), open, failures::text
+    public func deadLetters(batchID: BatchID, limit: Int = 100) throws -> [DeadLetterRow] {
+        deadLetterRows(try connection.query("""
+            SELECT seq, line, attempts, last_error, to_char(dead_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), open, failures::text,
+                   batch_id::text
             FROM oversight.dead_letter_attempts WHERE batch_id = \(batchID)::uuid ORDER BY open DESC, seq LIMIT \(Int64(limit))
-            """)
-        return (0..<rows.rowCount).map { i in
+            """))
+    }
+
+    /// Rows of `oversight.dead_letter_attempts` selected as `deadLetters` selects them.
+    func deadLetterRows(_ rows: PGResult) -> [DeadLetterRow] {
+        (0..<rows.rowCount).map { i in
             var attempts: [DeadLetterRow.Attempt] = []
             if let text = rows.string(i, 6), case .array(let items)? = try? JSONParser.parse(text) {
                 for item in items {
@@ -320,14 +342,14 @@ extension AuditStore {
                                           reason: item["reason"]?.stringValue ?? "", failedAt: item["failed_at"]?.stringValue ?? ""))
                 }
             }
-            return DeadLetterRow(seq: rows.int64(i, 0)!, line: rows.int64(i, 1), attempts: rows.int(i, 2)!, lastError: rows.string(i, 3)!,
-                                 deadAt: rows.string(i, 4)!, open: rows.bool(i, 5)!, failures: attempts)
+            return DeadLetterRow(batchID: rows.batchID(i, 7)!, seq: rows.int64(i, 0)!, line: rows.int64(i, 1), attempts: rows.int(i, 2)!,
+                                 lastError: rows.string(i, 3)!, deadAt: rows.string(i, 4)!, open: rows.bool(i, 5)!, failures: attempts)
         }
     }
 
     /// The batch's records matching `filter`, in seq order, a page at a time.
     /// `after`: only records after this seq (keyset paging, for reading a whole batch).
-    public func records(batchID: String, filter: RecordFilter = RecordFilter(), limit: Int = 50, offset: Int = 0, after: Int64? = nil) throws -> [RecordIndexRow] {
+    public func records(batchID: BatchID, filter: RecordFilter = RecordFilter(), limit: Int = 50, offset: Int = 0, after: Int64? = nil) throws -> [RecordIndexRow] {
         let pattern = filter.text.map { "%" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_") + "%" }
         let rows = try isSummarised(batchID: batchID) ? try connection.query("""
             SELECT seq, record_id, verdict, worst_case, determined, applies, rests_on, system, vendor, operator, country, region, first_question
@@ -338,11 +360,9 @@ extension AuditStore {
               AND (\(filter.system)::text IS NULL OR system = \(filter.system))
               AND (\(filter.operatorName)::text IS NULL OR operator = \(filter.operatorName))
               AND (\(filter.region)::text IS NULL OR region = \(filter.region) OR country = \(filter.region))
-              AND (\(pattern)::text IS NULL OR record_id ILIKE \(pattern) OR operator ILIKE \(pattern) OR system ILIKE \(pattern)
-                   OR vendor ILIKE \(pattern) OR EXISTS (SELECT 1 FROM oversight.submitted_records s
-                        WHERE s.batch_id = i.batch_id AND s.seq = i.seq AND s.record::json->>'summary' ILIKE \(pattern)))
-              AND (\(filter.rule)::text IS NULL OR EXISTS (SELECT 1 FROM oversight.record_rules_visible f
-                   WHERE f.batch_id = i.batch_id AND f.seq = i.seq AND f.rule = \(filter.rule)))
+              AND (\(pattern)::text IS NULL OR search ILIKE \(pattern))
+              AND (\(filter.rule)::text IS NULL OR seq IN (SELECT f.seq FROM oversight.record_rules_visible f
+                   WHERE f.batch_id = \(batchID)::uuid AND f.rule = \(filter.rule)))
             ORDER BY seq LIMIT \(Int64(limit)) OFFSET \(Int64(offset))
             """) : try connection.query("""
             SELECT seq, record_id, verdict, worst_case, determined, applies, rests_on, system, vendor, operator, country, region, first_question
@@ -369,13 +389,13 @@ extension AuditStore {
 
     /// The seqs of the batch's assessments of the record with this id (more than one when the
     /// id repeats).
-    public func seqs(batchID: String, recordID: String) throws -> [Int64] {
+    public func seqs(batchID: BatchID, recordID: String) throws -> [Int64] {
         let rows = try connection.query("SELECT seq FROM oversight.results WHERE batch_id = \(batchID)::uuid AND record_id = \(recordID) ORDER BY seq LIMIT 100")
         return (0..<rows.rowCount).map { rows.int64($0, 0)! }
     }
 
     /// One stored assessment with its record as submitted; nil if the login sees none.
-    public func storedResult(batchID: String, seq: Int64) throws -> StoredResult? {
+    public func storedResult(batchID: BatchID, seq: Int64) throws -> StoredResult? {
         let rows = try connection.query("""
             SELECT r.seq, r.record_id, s.record, r.result::text, r.criteria_sha256, r.input_sha256, r.row_sha256, to_char(r.as_of, 'YYYY-MM-DD'), r.engine
             FROM oversight.results r JOIN oversight.submitted_records s USING (batch_id, seq)
@@ -393,7 +413,7 @@ extension AuditStore {
     }
 
     /// The batch's seals as the reader view shows them, oldest first.
-    public func sealsVisible(batchID: String) throws -> [(seal: Int, merkleRoot: String, signingKey: [UInt8], sealedAt: String, assessments: Int64)] {
+    public func sealsVisible(batchID: BatchID) throws -> [(seal: Int, merkleRoot: String, signingKey: [UInt8], sealedAt: String, assessments: Int64)] {
         let rows = try connection.query("""
             SELECT seal, merkle_root, signing_key, to_char(sealed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), assessments
             FROM oversight.seals WHERE batch_id = \(batchID)::uuid ORDER BY seal
@@ -405,7 +425,7 @@ extension AuditStore {
 
     /// The criteria set of a batch, through the reader views: every pack compiled and checked
     /// against its hash, the set against the batch's. nil if the login sees no such batch.
-    public func criteriaSet(batchID: String) throws -> CriteriaSet? {
+    public func criteriaSet(batchID: BatchID) throws -> CriteriaSet? {
         let rows = try connection.query("""
             SELECT p.sha256, p.body::text, b.criteria_sha256 FROM oversight.batch_packs p JOIN oversight.visible_batches b USING (batch_id)
             WHERE p.batch_id = \(batchID)::uuid ORDER BY p.position

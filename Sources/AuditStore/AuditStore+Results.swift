@@ -1,4 +1,5 @@
-public import LibPQ
+public import Identifiers
+import LibPQ
 public import Assessment
 
 /// One row of `oversight.assessments`, as a worker writes it.
@@ -17,7 +18,7 @@ public struct AssessmentRow: Sendable {
     public let engine: String
     public let attempt: Int
 
-    public init(batchID: String, seq: Int64, recordID: String?, result: AssessmentResult, criteriaSHA256: [UInt8], inputSHA256: [UInt8], attempt: Int) {
+    public init(batchID: BatchID, seq: Int64, recordID: String?, result: AssessmentResult, criteriaSHA256: [UInt8], inputSHA256: [UInt8], attempt: Int) {
         self.seq = seq
         self.recordID = recordID
         self.verdict = result.verdict
@@ -29,20 +30,20 @@ public struct AssessmentRow: Sendable {
         let canonical = result.canonicalBytes
         self.result = canonical
         self.engine = result.engine
-        self.rowSHA256 = AuditHash.row(batchID: batchID, seq: seq, inputSHA256: inputSHA256, criteriaSHA256: criteriaSHA256, result: canonical)
+        self.rowSHA256 = AuditHash.row(batchID: batchID.description, seq: seq, inputSHA256: inputSHA256, criteriaSHA256: criteriaSHA256, result: canonical)
         self.attempt = attempt
     }
 }
 
 extension AssessmentRow {
     /// The columns `write(into:)` fills, in order.
-    public static let copyColumns: StaticString = """
+    static let copyColumns: StaticString = """
         batch_id, seq, record_id, verdict, worst_case, determined, score, applies, criteria_sha256, input_sha256, row_sha256, result,
         engine, worker, attempt
         """
 
     /// One COPY row of this assessment under `seq` (the bench reuses rows under other seqs).
-    public func write(into w: inout PGCopyWriter, seq: Int64, batchID: [UInt8], criteriaSHA256: [UInt8], worker: [UInt8]) throws(PQError) {
+    func write(into w: inout PGCopyWriter, seq: Int64, batchID: [UInt8], criteriaSHA256: [UInt8], worker: [UInt8]) throws(PQError) {
         w.add(utf8: batchID); w.add(seq); w.add(recordID); w.add(verdict.rawValue); w.add(worstCase.rawValue)
         w.add(determined); w.add(score)
         w.add(applies.rawValue); w.add(bytea: criteriaSHA256); w.add(bytea: inputSHA256)
@@ -56,7 +57,7 @@ extension AuditStore {
     /// table, then `INSERT … ON CONFLICT DO NOTHING`, so a redelivered job never makes a second
     /// row. Returns the number of new rows. Every seq in `rows` is stored once this returns.
     @discardableResult
-    public func writeAssessments(batchID: String, criteriaSHA256: [UInt8], worker: String, rows: [AssessmentRow]) throws -> Int {
+    public func writeAssessments(batchID: BatchID, criteriaSHA256: [UInt8], worker: String, rows: [AssessmentRow]) throws -> Int {
         guard !rows.isEmpty else { return 0 }
         // The fast path: one COPY straight into the table. A redelivered job (its row exists)
         // aborts it with a unique violation; then, and when row-level security forbids COPY for
@@ -82,8 +83,8 @@ extension AuditStore {
         }
     }
 
-    private func copyRows(into table: StaticString, batchID: String, criteriaSHA256: [UInt8], worker: String, rows: [AssessmentRow]) throws {
-        let id = Array(batchID.utf8)
+    private func copyRows(into table: StaticString, batchID: BatchID, criteriaSHA256: [UInt8], worker: String, rows: [AssessmentRow]) throws {
+        let id = Array(batchID.description.utf8)
         let workerBytes = Array(worker.utf8)
         try connection.copyIn("""
             COPY \(unescaped: table) (\(unescaped: AssessmentRow.copyColumns)) FROM STDIN

@@ -1,9 +1,10 @@
+public import Identifiers
 public import Assessment
 import LibPQ
 
 /// A stored seal of a batch.
 public struct SealRecord: Sendable {
-    public let batchID: String
+    public let batchID: BatchID
     public let seal: Int
     public let assessments: Int64
     public let merkleRoot: [UInt8]
@@ -66,7 +67,7 @@ extension AuditStore {
     /// intake closed and every accepted job assessed or given up (an open dead letter); unless
     /// the newest seal already covers exactly them. One repeatable-read transaction, so nothing
     /// moves under it. The statement (version 2) signs the counts that prove completeness.
-    public func seal(batchID: String, key: SealKey) throws -> SealOutcome {
+    public func seal(batchID: BatchID, key: SealKey) throws -> SealOutcome {
         try connection.query("BEGIN ISOLATION LEVEL REPEATABLE READ")
         do {
             let result = try sealInTransaction(batchID: batchID, key: key)
@@ -81,7 +82,7 @@ extension AuditStore {
     /// How many uncovered seqs an incomplete seal names.
     static let missingListed = 10_000
 
-    private func sealInTransaction(batchID: String, key: SealKey) throws -> SealOutcome {
+    private func sealInTransaction(batchID: BatchID, key: SealKey) throws -> SealOutcome {
         let batch = try connection.query("""
             SELECT organisation, criteria_sha256, accepted, rejected, next_seq, intake_closed_at IS NOT NULL,
                    to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
@@ -149,7 +150,7 @@ extension AuditStore {
         let completeness = SealStatement.Completeness(seal: number, sealedAt: sealedAt, accepted: accepted,
                                                       deadLettered: Int64(deadLettered.count), rejected: rejected,
                                                       deadLetterSHA256: AuditHash.sha256(deadList))
-        let statement = SealStatement(batchID: batchID, organisation: organisation, criteriaSHA256: criteria,
+        let statement = SealStatement(batchID: batchID.description, organisation: organisation, criteriaSHA256: criteria,
                                       assessments: count, merkleRoot: root, completeness: completeness)
         try connection.query("""
             INSERT INTO oversight.batch_seals (batch_id, seal, assessments, merkle_root, leaves, signing_key, signature, algorithm,
@@ -164,7 +165,7 @@ extension AuditStore {
     }
 
     /// Every seal of a batch, oldest first.
-    public func seals(batchID: String) throws -> [SealRecord] {
+    public func seals(batchID: BatchID) throws -> [SealRecord] {
         let rows = try connection.query("""
             SELECT seal, assessments, merkle_root, leaves, signing_key, signature,
                    to_char(sealed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -189,10 +190,10 @@ extension AuditStore {
     }
 
     /// The newest seal of a batch.
-    public func newestSeal(batchID: String) throws -> SealRecord? { try seals(batchID: batchID).last }
+    public func newestSeal(batchID: BatchID) throws -> SealRecord? { try seals(batchID: batchID).last }
 
     /// Calls `body` with every assessment of the batch in seq order, a page at a time.
-    public func forEachAssessment(batchID: String, _ body: (StoredAssessment) throws -> Void) throws {
+    public func forEachAssessment(batchID: BatchID, _ body: (StoredAssessment) throws -> Void) throws {
         for (low, high) in try seqRanges(batchID: batchID, step: 10_000) {
             let page = try connection.query("""
                 SELECT a.seq, a.record_id, a.criteria_sha256, a.input_sha256, a.row_sha256, a.result::text, j.record,
@@ -215,7 +216,7 @@ extension AuditStore {
     /// Closed seq ranges of `step` covering a batch's assessments, lowest first: each page is a
     /// bounded index range, where `seq > last ORDER BY seq LIMIT n` let a planner with stale
     /// statistics read the rest of a million-row batch for every page.
-    func seqRanges(batchID: String, step: Int64) throws -> [(Int64, Int64)] {
+    func seqRanges(batchID: BatchID, step: Int64) throws -> [(Int64, Int64)] {
         let bounds = try connection.query("""
             SELECT min(seq), max(seq) FROM oversight.assessments WHERE batch_id = \(batchID)::uuid
             """)

@@ -1,3 +1,4 @@
+public import Identifiers
 import Assessment
 
 /// What `oversight audit verify` found for one batch.
@@ -26,7 +27,7 @@ public struct VerificationReport: Sendable {
         }
     }
 
-    public let batchID: String
+    public let batchID: BatchID
     public let organisation: String
     /// The seal the rows were checked against (the newest, or the one asked for).
     public let seal: SealRecord?
@@ -42,7 +43,7 @@ extension AuditStore {
     /// signature (and, given `trustedKey`, that this key made it), and lists every row that was
     /// altered, removed or added since. Reads in pages; memory grows with the seal's leaf list.
     /// `progress` hears (rows checked, rows sealed) every 10,000 rows.
-    public func verify(batchID: String, trustedKey: [UInt8]?, seal only: Int? = nil,
+    public func verify(batchID: BatchID, trustedKey: [UInt8]?, seal only: Int? = nil,
                        progress: ((_ done: Int64, _ total: Int64) -> Void)? = nil) throws -> VerificationReport? {
         guard let batch = try batch(id: batchID) else { return nil }
         let all = try seals(batchID: batchID)
@@ -166,7 +167,7 @@ extension AuditStore {
                 problems.append(.seal("\(name)its list of dead-lettered seqs does not hold \(dead) entries"))
             }
         }
-        let statement = SealStatement(batchID: batch.batchID, organisation: batch.organisation, criteriaSHA256: batch.criteriaSHA256,
+        let statement = SealStatement(batchID: batch.batchID.description, organisation: batch.organisation, criteriaSHA256: batch.criteriaSHA256,
                                       assessments: seal.assessments, merkleRoot: seal.merkleRoot, completeness: completeness)
         if !SealKey.isValid(signature: seal.signature, of: statement, publicKey: seal.signingKey) {
             problems.append(.seal("\(name)the signature does not verify: the seal, the batch's organisation or its criteria were changed"))
@@ -181,7 +182,7 @@ extension AuditStore {
         return problems
     }
 
-    func activeDeadLetterSeqs(batchID: String) throws -> [Int64] {
+    func activeDeadLetterSeqs(batchID: BatchID) throws -> [Int64] {
         let rows = try connection.query("""
             SELECT DISTINCT seq FROM oversight.dead_letters WHERE batch_id = \(batchID)::uuid AND retried_at IS NULL
             """)
@@ -206,12 +207,12 @@ extension AuditStore {
 
     /// The row hash from the row's stored columns. Rows stored before results were kept as exact
     /// text (schema version 4) come back re-encoded by jsonb; their canonical form is recomputed.
-    static func recomputeRowHash(batchID: String, _ row: StoredAssessment) -> [UInt8] {
-        let direct = AuditHash.row(batchID: batchID, seq: row.seq, inputSHA256: row.inputSHA256,
+    static func recomputeRowHash(batchID: BatchID, _ row: StoredAssessment) -> [UInt8] {
+        let direct = AuditHash.row(batchID: batchID.description, seq: row.seq, inputSHA256: row.inputSHA256,
                                    criteriaSHA256: row.criteriaSHA256, result: row.result)
         if direct == row.rowSHA256 { return direct }
         guard let value = try? JSONParser.parse(row.result) else { return direct }
-        return AuditHash.row(batchID: batchID, seq: row.seq, inputSHA256: row.inputSHA256,
+        return AuditHash.row(batchID: batchID.description, seq: row.seq, inputSHA256: row.inputSHA256,
                              criteriaSHA256: row.criteriaSHA256, result: value.canonicalBytes)
     }
 }

@@ -1,4 +1,5 @@
-public import Hummingbird
+import Identifiers
+import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
 public import HTTPTypes
@@ -132,10 +133,10 @@ public struct ConsoleServer: Sendable {
 
     static let perPage = 50
 
-    static func batchID(_ context: BasicRequestContext) throws -> String {
+    static func batchID(_ context: BasicRequestContext) throws -> BatchID {
         let text = try context.parameters.require("batch")
-        guard let uuid = UUID(uuidString: text) else { throw HTTPError(.badRequest, message: "a batch id is a UUID, such as 0b7f2c4e-8d1a-4c3b-9e5f-2a6d8c1b4e70") }
-        return uuid.uuidString.lowercased()
+        guard let id = BatchID(text) else { throw HTTPError(.badRequest, message: "a batch id is a UUID, such as 0b7f2c4e-8d1a-4c3b-9e5f-2a6d8c1b4e70") }
+        return id
     }
 
     static func seq(_ context: BasicRequestContext) throws -> Int64 {
@@ -143,7 +144,7 @@ public struct ConsoleServer: Sendable {
         return seq
     }
 
-    static func listing(_ request: Request, _ context: BasicRequestContext) throws -> (String, RecordFilter, Int) {
+    static func listing(_ request: Request, _ context: BasicRequestContext) throws -> (BatchID, RecordFilter, Int) {
         let q = request.uri.queryParameters
         func value(_ name: String) -> String? { q.get(name).flatMap { $0.isEmpty ? nil : String($0.prefix(200)) } }
         let filter = RecordFilter(verdict: value("verdict"), worstCase: value("worst_case"), system: value("system"), rule: value("rule"),
@@ -171,7 +172,7 @@ public struct ConsoleServer: Sendable {
         return rows
     }
 
-    func summary(_ batch: String) async throws -> BatchSummary {
+    func summary(_ batch: BatchID) async throws -> BatchSummary {
         guard let found = try await pool.with({ try $0.batchSummaries(batchID: batch).first }) else {
             throw HTTPError(.notFound, message: "no batch \(batch) is visible to this login")
         }
@@ -188,7 +189,7 @@ public struct ConsoleServer: Sendable {
         let evidence: EvidenceCounts
     }
 
-    func overview(_ batch: String) async throws -> Overview {
+    func overview(_ batch: BatchID) async throws -> Overview {
         let summary = try await self.summary(batch)
         return try await pool.with { store in
             Overview(batch: summary, verdicts: try store.verdictCounts(batchID: batch),
@@ -204,18 +205,18 @@ public struct ConsoleServer: Sendable {
         let records: [RecordIndexRow]
     }
 
-    func records(_ batch: String, _ filter: RecordFilter, _ page: Int) async throws -> [RecordIndexRow] {
+    func records(_ batch: BatchID, _ filter: RecordFilter, _ page: Int) async throws -> [RecordIndexRow] {
         try await pool.with { try $0.records(batchID: batch, filter: filter, limit: Self.perPage, offset: (page - 1) * Self.perPage) }
     }
 
-    func rejections(_ batch: String, _ page: Int) async throws -> [RejectionRow] {
+    func rejections(_ batch: BatchID, _ page: Int) async throws -> [RejectionRow] {
         try await pool.with { try $0.rejections(batchID: batch, limit: 100, offset: (page - 1) * 100) }
     }
 
     /// One record: its explanation from the stored result, the facts read from its text with
     /// their spans, its questions, its input as submitted and its hashes.
     struct RecordView: Sendable {
-        let batch: String
+        let batch: BatchID
         let explanation: StoredExplanation
         var api: RecordAPI {
             let stored = explanation.stored
@@ -239,7 +240,7 @@ public struct ConsoleServer: Sendable {
         let engine: String
     }
 
-    func record(_ batch: String, _ seq: Int64) async throws -> RecordView {
+    func record(_ batch: BatchID, _ seq: Int64) async throws -> RecordView {
         _ = try await summary(batch)
         let explained: StoredExplanation? = try await pool.with { store in
             guard let criteria = try store.criteriaSet(batchID: batch), let stored = try store.storedResult(batchID: batch, seq: seq) else { return nil }
@@ -260,7 +261,7 @@ public struct ConsoleServer: Sendable {
         let verification: String
     }
 
-    func seal(_ batch: String) async throws -> SealView {
+    func seal(_ batch: BatchID) async throws -> SealView {
         _ = try await summary(batch)
         let login = self.login
         return try await pool.with { store in
@@ -330,7 +331,7 @@ struct JSONAny: Encodable {
 
 /// Rate and ETA of running batches, from the assessed counts seen on earlier looks.
 actor ProgressTracker {
-    private var seen: [String: (at: Date, assessed: Int64, rate: Double?)] = [:]
+    private var seen: [BatchID: (at: Date, assessed: Int64, rate: Double?)] = [:]
 
     func observe(_ b: BatchSummary) -> (rate: Double?, eta: Double?) {
         let now = Date()

@@ -1,3 +1,4 @@
+import Identifiers
 import Assessment
 import AuditStore
 import Foundation
@@ -47,7 +48,7 @@ enum Pages {
                 let b = row.batch
                 let done = b.assessed + b.deadLetters
                 let percent = b.accepted > 0 ? Int(Double(done) / Double(b.accepted) * 100) : 0
-                h.raw("<tr data-batch=\"\(HTMLWriter.escape(b.batchID))\"><td>"); link(&h, "/batches/\(b.batchID)", String(b.batchID.prefix(8))); h.raw("</td>")
+                h.raw("<tr data-batch=\"\(HTMLWriter.escape(b.batchID.description))\"><td>"); link(&h, "/batches/\(b.batchID)", String(b.batchID.description.prefix(8))); h.raw("</td>")
                 h.cell(b.name); h.cell(b.organisation); h.cell(b.state + (b.sealedAt == nil ? "" : ", sealed"))
                 h.raw("<td><progress max=\"100\" value=\"\(percent)\">\(percent)%</progress> \(percent)%</td>")
                 for n in [b.accepted, b.rejected, b.assessed, b.deadLetters] { h.cell(String(n), class: "num") }
@@ -88,7 +89,7 @@ enum Pages {
                                 items: systems.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.prefix(20).map { ($0.key, $0.value) }, colours: [:]))
             h.raw("</div>")
             h.element("h2", "Find records")
-            h.raw("<form method=\"get\" action=\"/batches/\(HTMLWriter.escape(b.batchID))/records\">")
+            h.raw("<form method=\"get\" action=\"/batches/\(HTMLWriter.escape(b.batchID.description))/records\">")
             for (name, label, options) in [("verdict", "settled verdict", ["prohibited", "high_risk", "elevated", "limited", "minimal"]),
                                            ("worst_case", "worst case", ["prohibited", "high_risk", "elevated", "limited", "minimal"]),
                                            ("system", "system", systems.keys.sorted())] {

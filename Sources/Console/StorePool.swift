@@ -1,6 +1,5 @@
 public import AuditStore
 import Dispatch
-import LibPQ
 import Synchronization
 
 /// A few audit-store connections for the console, each on a serial queue of its own, so that
@@ -35,7 +34,7 @@ public final class StorePool: Sendable {
                     if slot.store == nil { slot.store = try AuditStore.reading(conninfo: conninfo, applicationName: "oversight-console") }
                     continuation.resume(returning: try body(slot.store!))
                 } catch {
-                    if let store = slot.store, !store.connection.isHealthy { slot.store = nil }
+                    if let store = slot.store, !store.isHealthy { slot.store = nil }
                     continuation.resume(throwing: error)
                 }
             }

@@ -1,6 +1,7 @@
 public import Logging
 public import Assessment
 public import ZeroMQ
+import Identifiers
 import AuditStore
 import Wire
 import Foundation
@@ -71,6 +72,7 @@ public final class CoordinatorService: @unchecked Sendable {
             return
         }
         try store.prepare()
+        sealer.summariseStale()
         let logger = self.logger
         let report: @Sendable (String) -> Void = { logger.critical("\($0)") }
         let storeThread = OwnerThread("oversight-store", mayEnd: { [store] in store.requests.isClosed }, report: report) { [store] in store.run() }
@@ -309,14 +311,14 @@ public final class CoordinatorService: @unchecked Sendable {
             switch reply {
             case .unfinished(let batches, let done, let dead):
                 for b in batches {
-                    guard let id = BatchID(b.batchID) else { continue }
+                    let id = b.batchID
                     owners[id] = b.organisation
                     logger.info("resuming unfinished batch", metadata: ["batch": "\(id)", "accepted": "\(b.accepted)", "assessed": "\(done[b.batchID] ?? 0)"])
                     perform(dispatcher.batchOpened(id, criteriaSHA256: b.criteriaSHA256, accepted: b.accepted, rejected: b.rejected,
                                                    done: done[b.batchID] ?? 0, failed: dead[b.batchID] ?? 0, intakeClosed: b.intakeClosed))
                 }
             case .opened(let client, let batch):
-                guard let id = BatchID(batch.batchID) else { return }
+                let id = batch.batchID
                 owners[id] = batch.organisation
                 perform(dispatcher.batchOpened(id, criteriaSHA256: batch.criteriaSHA256, accepted: batch.accepted, rejected: batch.rejected,
                                                done: 0, intakeClosed: batch.intakeClosed))
@@ -340,7 +342,7 @@ public final class CoordinatorService: @unchecked Sendable {
             case .completed(let batchID):
                 dispatcher.completionRecorded(batchID)
             case .retried(let client, let batch, let count):
-                guard let id = BatchID(batch.batchID) else { return }
+                let id = batch.batchID
                 owners[id] = batch.organisation
                 // A batch this coordinator no longer holds (completed before it started) is loaded.
                 perform(dispatcher.batchOpened(id, criteriaSHA256: batch.criteriaSHA256, accepted: batch.accepted, rejected: batch.rejected,

@@ -1,3 +1,4 @@
+import Identifiers
 import Wire
 
 /// Identity of a job across batches.

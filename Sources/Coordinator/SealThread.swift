@@ -1,3 +1,4 @@
+import Identifiers
 import AuditStore
 import Assessment
 import Logging
@@ -49,7 +50,7 @@ final class SealThread: @unchecked Sendable {
             do {
                 let store = try connected()
                 if let sealDelay = Self.sealDelay { Thread.sleep(forTimeInterval: sealDelay) }
-                switch try store.seal(batchID: batchID.description, key: sealKey) {
+                switch try store.seal(batchID: batchID, key: sealKey) {
                 case .sealed(let seal): logger.info("batch sealed", metadata: ["batch": "\(batchID)", "seal": "\(seal)"])
                 case .unchanged: break
                 case .incomplete(let assessed, let dead, let missing, let intakeClosed):
@@ -63,7 +64,7 @@ final class SealThread: @unchecked Sendable {
                     return
                 }
                 if Self.dieAfterSeal { kill(getpid(), SIGKILL) }
-                if try store.markCompletedIfDone(batchID: batchID.description) {
+                if try store.markCompletedIfDone(batchID: batchID) {
                     replies.post(.completed(batchID))
                     logger.info("batch completed", metadata: ["batch": "\(batchID)"])
                     summarise(batchID)
@@ -93,7 +94,7 @@ final class SealThread: @unchecked Sendable {
             let started = Date()
             do {
                 let store = try AuditStore(conninfo: conninfo, applicationName: "oversight-coordinator-summary")
-                let rows = try store.summarise(batchID: batchID.description)
+                let rows = try store.summarise(batchID: batchID)
                 logger.info("batch summarised", metadata: ["batch": "\(batchID)", "records": "\(rows)",
                                                            "seconds": "\(String(format: "%.2f", Date().timeIntervalSince(started)))"])
             } catch {
@@ -102,8 +103,25 @@ final class SealThread: @unchecked Sendable {
         }
     }
 
+    /// Summarises, one after another on the summaries' queue, every completed batch whose newest
+    /// seal has none (a coordinator that died while summarising, or a schema upgrade that dropped
+    /// summaries of an older shape, leaves such batches on the slower live views).
+    func summariseStale() {
+        let conninfo = self.conninfo, logger = self.logger
+        summaries.async { [self] in
+            do {
+                let store = try AuditStore(conninfo: conninfo, applicationName: "oversight-coordinator-summary")
+                let stale = try store.batchesToSummarise()
+                if !stale.isEmpty { logger.info("summarising completed batches that have no summary of their newest seal", metadata: ["batches": "\(stale.count)"]) }
+                for batchID in stale { summarise(batchID) }
+            } catch {
+                logger.warning("could not look for batches to summarise; their pages are read from the live views", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
     private func connected() throws -> AuditStore {
-        if let store, store.connection.isHealthy { return store }
+        if let store, store.isHealthy { return store }
         let fresh = try AuditStore(conninfo: conninfo, applicationName: "oversight-coordinator-seal")
         store = fresh
         return fresh

@@ -1,6 +1,6 @@
+import Identifiers
 import AuditStore
 import Assessment
-import LibPQ
 import Logging
 import Wire
 import ZeroMQ
@@ -67,7 +67,7 @@ enum StoreReply: Sendable {
     case inOrder(client: [UInt8], organisation: String, batchID: BatchID, error: String?)
     case retried(client: [UInt8], BatchRecord, count: Int)
     case cancelled(client: [UInt8], BatchID)
-    case unfinished([BatchRecord], done: [String: Int64], dead: [String: Int64])
+    case unfinished([BatchRecord], done: [BatchID: Int64], dead: [BatchID: Int64])
     case failed(client: [UInt8], code: ClientReply.ErrorCode, batchID: BatchID?, chunk: UInt64?, message: String)
 
     /// The client this reply answers, if it answers one.
@@ -106,17 +106,13 @@ final class StoreThread: @unchecked Sendable {
         self.logger = logger
     }
 
-    /// Connects, migrates, registers the built-in packs and reports unfinished batches.
-    /// Advisory lock that makes one coordinator per database the active one ("ovs-lead").
-    static let leadershipKey: Int64 = 0x6F76_732D_6C65_6164
-
     /// Waits until this coordinator holds the leadership lock (a standby waits here while another
     /// coordinator is active), or until `shouldStop` says to give up. Returns false if it gave up.
     func becomeActive(shouldStop: () -> Bool) throws -> Bool {
         let store = try AuditStore(conninfo: conninfo, applicationName: "oversight-coordinator")
         var announced = false
         while true {
-            let held = try store.connection.query("SELECT pg_try_advisory_lock(\(Self.leadershipKey))").bool(0, 0) ?? false
+            let held = try store.tryTakeLeadership()
             if held { break }
             if !announced {
                 logger.notice("standby: another coordinator is active on this database; waiting to take over")
@@ -130,13 +126,14 @@ final class StoreThread: @unchecked Sendable {
         return true
     }
 
+    /// Migrates, registers the built-in packs and reports unfinished batches.
     func prepare() throws {
         guard let store else { throw StoreError(message: "prepare() before becomeActive()") }
-        try Migrator.migrate(store.connection)
+        try store.migrate()
         try store.register(CriteriaSet.builtIn)
         let unfinished = try store.unfinishedBatches()
-        var done: [String: Int64] = [:]
-        var dead: [String: Int64] = [:]
+        var done: [BatchID: Int64] = [:]
+        var dead: [BatchID: Int64] = [:]
         for batch in unfinished {
             done[batch.batchID] = try store.assessedCount(batchID: batch.batchID)
             dead[batch.batchID] = try store.activeDeadLetterCount(batchID: batch.batchID)
@@ -157,14 +154,14 @@ final class StoreThread: @unchecked Sendable {
     }
 
     private func connected() throws -> AuditStore {
-        if let store, store.connection.isHealthy { return store }
+        if let store, store.isHealthy { return store }
         store = nil
         var delay = 0.1
         while true {
             do {
                 let fresh = try AuditStore(conninfo: conninfo, applicationName: "oversight-coordinator")
                 // The leadership lock went with the old session: take it again, or step down.
-                let held = try fresh.connection.query("SELECT pg_try_advisory_lock(\(Self.leadershipKey))").bool(0, 0) ?? false
+                let held = try fresh.tryTakeLeadership()
                 guard held else {
                     logger.critical("another coordinator became active while the database was unreachable; stepping down (restart this one to make it a standby)")
                     exit(75)
@@ -191,7 +188,7 @@ final class StoreThread: @unchecked Sendable {
             do {
                 try perform(request)
                 return
-            } catch let error as PQError where error.isTransient {
+            } catch where AuditStore.isTransient(error) {
                 // Never a refusal: reconnect and do it again (every request is idempotent:
                 // a chunk stored before the connection broke is found stored).
                 logger.warning("database error, will reconnect and retry", metadata: ["error": "\(error)"])
@@ -228,7 +225,7 @@ final class StoreThread: @unchecked Sendable {
         case .open, .chunk, .close, .status, .retry, .cancel, .inOrder:
             // The full error goes to the log; the client hears what happened, never SQL.
             logger.error("a client's request failed", metadata: ["error": "\(error)"])
-            let said = (error as? PQError).map { "the coordinator's database refused the request: \($0.message)" }
+            let said = AuditStore.refusal(error).map { "the coordinator's database refused the request: \($0)" }
                 ?? "the coordinator could not carry out the request: \(error)"
             fail(request, code: .badRequest, message: said)
         case .load(let batchID, _, _):
@@ -331,8 +328,8 @@ final class StoreThread: @unchecked Sendable {
             }
             let set = CriteriaSet(packs)
             try store.register(set)
-            let batch = try store.openBatch(id: batchID.description, name: name, source: source, organisation: organisation,
-                                            criteriaSHA256: set.sha256, asOf: asOf, reassessmentOf: options.reassessmentOf?.description)
+            let batch = try store.openBatch(id: batchID, name: name, source: source, organisation: organisation,
+                                            criteriaSHA256: set.sha256, asOf: asOf, reassessmentOf: options.reassessmentOf)
             guard batch.organisation == organisation else {
                 replies.post(.failed(client: client, code: .badRequest, batchID: batchID, chunk: nil, message: "batch id \(batchID) is taken; submit without --batch-id to get a fresh one"))
                 return
@@ -381,11 +378,11 @@ final class StoreThread: @unchecked Sendable {
                 }
             }
             let digested = records.map { r in let part = r.digestPart; return (line: r.line, kind: part.kind, bytes: part.bytes) }
-            let fresh = try store.storeChunk(batchID: batchID.description, number: Int64(number), digested: digested,
+            let fresh = try store.storeChunk(batchID: batchID, number: Int64(number), digested: digested,
                                              accepted: accepted, rejected: rejected)
             if fresh {
                 batchSeqs[batchID] = seq
-            } else if let batch = try store.batch(id: batchID.description) {
+            } else if let batch = try store.batch(id: batchID) {
                 batchSeqs[batchID] = batch.nextSeq
                 // Stored before (a resend, or a commit whose answer the broken connection lost):
                 // the dispatcher counts and reads back what the store holds.
@@ -399,7 +396,7 @@ final class StoreThread: @unchecked Sendable {
             guard try owned(batchID, by: organisation, store) != nil else {
                 replies.post(.failed(client: client, code: .unknownBatch, batchID: batchID, chunk: nil, message: "no batch \(batchID)")); return
             }
-            try store.closeIntake(batchID: batchID.description, chunks: Int64(chunks))
+            try store.closeIntake(batchID: batchID, chunks: Int64(chunks))
             // OVERSIGHT_FAULT_DIE_AFTER_CLOSE: fault injection for the test suite only — the
             // coordinator dies with the CLOSE committed and unanswered.
             if Self.dieAfterClose { kill(getpid(), SIGKILL) }
@@ -420,8 +417,8 @@ final class StoreThread: @unchecked Sendable {
             guard try owned(batchID, by: organisation, store) != nil else {
                 replies.post(.failed(client: client, code: .unknownBatch, batchID: batchID, chunk: nil, message: "no batch \(batchID) in this database")); return
             }
-            let count = try store.retryDeadLetters(batchID: batchID.description)
-            guard let batch = try store.batch(id: batchID.description) else {
+            let count = try store.retryDeadLetters(batchID: batchID)
+            guard let batch = try store.batch(id: batchID) else {
                 replies.post(.failed(client: client, code: .unknownBatch, batchID: batchID, chunk: nil, message: "no batch \(batchID) in this database")); return
             }
             logger.info("dead letters queued again", metadata: ["batch": "\(batchID)", "jobs": "\(count)"])
@@ -430,27 +427,27 @@ final class StoreThread: @unchecked Sendable {
             guard try owned(batchID, by: organisation, store) != nil else {
                 replies.post(.failed(client: client, code: .unknownBatch, batchID: batchID, chunk: nil, message: "no batch \(batchID) in this database")); return
             }
-            try store.cancel(batchID: batchID.description)
+            try store.cancel(batchID: batchID)
             logger.info("batch cancelled", metadata: ["batch": "\(batchID)"])
             replies.post(.cancelled(client: client, batchID))
         case .load(let batchID, let afterSeq, let limit):
-            let page = try store.pendingJobs(batchID: batchID.description, afterSeq: afterSeq, limit: limit)
+            let page = try store.pendingJobs(batchID: batchID, afterSeq: afterSeq, limit: limit)
             replies.post(.loaded(batchID: batchID, jobs: page.jobs, exhausted: page.exhausted, through: page.scannedThrough))
         case .recordFailure(let batchID, let seq, let attempt, let worker, let reason):
-            try store.recordFailure(batchID: batchID.description, seq: seq, attempt: attempt, worker: worker, reason: reason)
+            try store.recordFailure(batchID: batchID, seq: seq, attempt: attempt, worker: worker, reason: reason)
         case .reconcile(let batchID):
-            let accepted = try store.batch(id: batchID.description)?.accepted ?? 0
-            replies.post(.reconciled(batchID, accepted: accepted, assessed: try store.assessedCount(batchID: batchID.description),
-                                     deadLetters: try store.activeDeadLetterCount(batchID: batchID.description)))
+            let accepted = try store.batch(id: batchID)?.accepted ?? 0
+            replies.post(.reconciled(batchID, accepted: accepted, assessed: try store.assessedCount(batchID: batchID),
+                                     deadLetters: try store.activeDeadLetterCount(batchID: batchID)))
         case .verifyDone(let batchID, let seqs, let worker):
-            let present = try store.assessedAmong(batchID: batchID.description, seqs: seqs)
+            let present = try store.assessedAmong(batchID: batchID, seqs: seqs)
             if present.count < seqs.count {
                 logger.warning("a DONE named jobs that have no assessment; ignored", metadata: [
                     "batch": "\(batchID)", "worker": "\(worker)", "claimed": "\(seqs.count)", "assessed": "\(present.count)"])
             }
             replies.post(.doneVerified(batchID, claimed: seqs.count, present: present))
         case .deadLetter(let batchID, let seq, let attempts, let reason):
-            if try !store.deadLetter(DeadLetter(batchID: batchID.description, seq: seq, attempts: attempts, lastError: reason)) {
+            if try !store.deadLetter(DeadLetter(batchID: batchID, seq: seq, attempts: attempts, lastError: reason)) {
                 logger.info("a job given up turned out assessed (its worker, presumed dead, had committed it); counted done",
                             metadata: ["batch": "\(batchID)", "seq": "\(seq)"])
                 replies.post(.givenUpButAssessed(batchID, seq: seq))
@@ -461,7 +458,7 @@ final class StoreThread: @unchecked Sendable {
     /// The batch if it exists and belongs to `organisation`; another organisation's batch is
     /// reported exactly as a missing one.
     private func owned(_ batchID: BatchID, by organisation: String, _ store: AuditStore) throws -> BatchRecord? {
-        guard let batch = try store.batch(id: batchID.description), batch.organisation == organisation else { return nil }
+        guard let batch = try store.batch(id: batchID), batch.organisation == organisation else { return nil }
         owners[batchID] = organisation
         return batch
     }

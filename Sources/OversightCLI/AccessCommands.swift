@@ -2,7 +2,6 @@ import ArgumentParser
 import AuditStore
 import Coordinator
 import Foundation
-import LibPQ
 
 /// How a new login gets its password: generated and printed once, read from a file, or none.
 struct PasswordOptions: ParsableArguments {
@@ -45,12 +44,11 @@ func validateRoleName(_ role: String) throws {
 
 /// Sets the role up through a migration-defined function, with bound parameters only; the
 /// password goes as a verifier computed here.
-func grant(_ database: DatabaseOptions, role: String, password: PasswordOptions, call: (PGConnection, String?) throws -> Void) throws {
-    let connection = try database.connect(applicationName: "oversight-grant")
-    try Migrator.migrate(connection)
+func grant(_ database: DatabaseOptions, role: String, password: PasswordOptions, call: (AuditStore, String?) throws -> Void) throws {
+    let store = try database.store(applicationName: "oversight-grant")
+    try store.migrate()
     let secret = try password.password()
-    let verifier = try secret.map { try connection.encryptPassword($0.0, role: role) }
-    try call(connection, verifier)
+    try call(store, secret?.0)
     if let secret, secret.generated {
         // Standard output only, once: the operator's to hand over; never logged.
         print("password for \(role): \(secret.0)")
@@ -86,8 +84,8 @@ struct GrantReaderCommand: ParsableCommand {
 
     func run() throws {
         try runOrExit {
-            try grant(database, role: role, password: passwordOptions) { connection, verifier in
-                try connection.query("SELECT oversight.grant_reader(\(role), \(organisation), \(verifier))")
+            try grant(database, role: role, password: passwordOptions) { store, password in
+                try store.grantReader(role: role, organisation: organisation, password: password)
             }
             printError("\(role) reads the batches of \(organisation)")
         }
@@ -120,8 +118,8 @@ struct GrantServiceCommand: ParsableCommand {
 
     func run() throws {
         try runOrExit {
-            try grant(database, role: role, password: passwordOptions) { connection, verifier in
-                try connection.query("SELECT oversight.grant_service(\(role), \(service), \(verifier))")
+            try grant(database, role: role, password: passwordOptions) { store, password in
+                try store.grantService(role: role, service: service, password: password)
             }
             printError("\(role) may act as a \(service)")
         }

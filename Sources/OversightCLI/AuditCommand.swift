@@ -1,3 +1,4 @@
+import Identifiers
 import Assessment
 import ArgumentParser
 import AuditStore
@@ -49,7 +50,7 @@ struct VerifyAudit: ParsableCommand {
                 trusted = key
             }
             let store = try AuditStore(conninfo: database.conninfo, applicationName: "oversight-audit")
-            let id = BatchID(batch)!.description
+            let id = BatchID(batch)!
             // Progress on a terminal, or every few seconds in a log once it takes a while.
             var display = ProgressDisplay(label: "verifying")
             let started = Date()

@@ -1,7 +1,7 @@
+import Identifiers
 import ArgumentParser
 import Foundation
 import ChildProcess
-import LibPQ
 import AuditStore
 import Wire
 import Assessment
@@ -43,8 +43,8 @@ struct DemoCommand: ParsableCommand {
             defer {
                 if !keepDatabase { try? cluster.stop() }
             }
-            let connection = try PGConnection(cluster.conninfo, applicationName: "oversight-demo")
-            try Migrator.migrate(connection)
+            let store = try AuditStore(conninfo: cluster.conninfo, applicationName: "oversight-demo")
+            try store.migrate()
 
             let logs = cluster.dataDirectory + "/logs"
             try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
@@ -78,12 +78,11 @@ struct DemoCommand: ParsableCommand {
                 printError("batch \(id) \(progress.state == .completed ? "completed" : "stopped"): \(progress.done) assessed, \(progress.failed) failed")
                 batchIDs.append(id)
             }
-            try Self.printSummary(connection, batchIDs: batchIDs, files: files)
+            try Self.printSummary(store, batchIDs: batchIDs, files: files)
             // The report of the Atlas batch (the first CSV), once its seal is made.
             var reportLine = ""
             if let index = files.firstIndex(where: { $0.hasSuffix(".csv") }) {
-                let id = batchIDs[index].description
-                let store = AuditStore(connection: connection)
+                let id = batchIDs[index]
                 let deadline = Date().addingTimeInterval(30)
                 while try store.sealsVisible(batchID: id).isEmpty && Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
                 let path = (cluster.dataDirectory as NSString).appendingPathComponent("report-\((files[index] as NSString).deletingPathExtension.split(separator: "/").last ?? "batch").html")
@@ -134,22 +133,16 @@ struct DemoCommand: ParsableCommand {
         for p in processes.reversed() { p.stop() }
     }
 
-    static func printSummary(_ connection: PGConnection, batchIDs: [BatchID], files: [String]) throws {
+    static func printSummary(_ store: AuditStore, batchIDs: [BatchID], files: [String]) throws {
         print("\nRecords by settled verdict and worst case (packs \(CriteriaPack.builtIn.map(\.id).joined(separator: ", "))):")
         for (id, file) in zip(batchIDs, files) {
-            let rows = try connection.query("""
-                SELECT verdict, worst_case, records, mean_score FROM oversight.assessment_summary
-                WHERE batch_id = \(id.description)::uuid
-                ORDER BY array_position(ARRAY['prohibited','high_risk','elevated','limited','minimal'], verdict),
-                         array_position(ARRAY['prohibited','high_risk','elevated','limited','minimal'], worst_case)
-                """)
             print("  \((file as NSString).lastPathComponent)  (batch \(id))")
-            for i in 0..<rows.rowCount {
-                let settled = Verdict(rawValue: rows.string(i, 0) ?? "") ?? .minimal
-                let range = Verdict.range(settled, Verdict(rawValue: rows.string(i, 1) ?? "") ?? settled)
-                let records = rows.string(i, 2) ?? "0"
+            for line in try store.summaryLines(batchID: id) {
+                let settled = Verdict(rawValue: line.verdict) ?? .minimal
+                let range = Verdict.range(settled, line.worstCase.flatMap(Verdict.init(rawValue:)) ?? settled)
+                let records = String(line.records)
                 let padding = String(repeating: " ", count: max(0, 7 - records.count))
-                print("    \(range.padding(toLength: 36, withPad: " ", startingAt: 0))\(padding)\(records)   mean score \(rows.string(i, 3) ?? "")")
+                print("    \(range.padding(toLength: 36, withPad: " ", startingAt: 0))\(padding)\(records)   mean score \(line.meanScore)")
             }
         }
     }

@@ -1,3 +1,4 @@
+import Identifiers
 import ArgumentParser
 import Assessment
 import Foundation
@@ -70,7 +71,7 @@ struct ExplainCommand: ParsableCommand {
 
     func run() throws {
         try runOrExit {
-            if let batch { return try explainStored(BatchID(batch)!.description) }
+            if let batch { return try explainStored(BatchID(batch)!) }
             let record = record!
             let value = try Self.read(record)
             let criteria = try packOptions.criteriaSet
@@ -95,8 +96,8 @@ struct ExplainCommand: ParsableCommand {
         }
     }
 
-    func explainStored(_ batch: String) throws {
-        let store = try AuditStore(connection: try database.connect(applicationName: "oversight-explain"))
+    func explainStored(_ batch: BatchID) throws {
+        let store = try database.store(applicationName: "oversight-explain", reading: true)
         guard let criteria = try store.criteriaSet(batchID: batch) else { throw CommandFailure("no batch \(batch) in this database (or not visible to this login)") }
         var place = seq
         if let recordID {

@@ -1,7 +1,7 @@
 import Foundation
 import Assessment
 import ChildProcess
-import LibPQ
+import AuditStore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -144,9 +144,7 @@ struct LocalCluster {
     /// Drops the `oversight` database and creates it empty (for `bench`: every run measures
     /// the same empty tables, not those of the runs before it).
     func recreateDatabase() throws {
-        let admin = try PGConnection(adminConninfo, applicationName: "oversight-local-db")
-        try admin.query("DROP DATABASE IF EXISTS oversight WITH (FORCE)")
-        try admin.query("CREATE DATABASE oversight")
+        try AuditStore.createDatabase(adminConninfo: adminConninfo, recreate: true)
     }
 
     private var adminConninfo: String {
@@ -154,9 +152,7 @@ struct LocalCluster {
     }
 
     private func createDatabase() throws {
-        let admin = try PGConnection(adminConninfo, applicationName: "oversight-local-db")
-        let exists = try admin.query("SELECT 1 FROM pg_database WHERE datname = 'oversight'")
-        if exists.rowCount == 0 { try admin.query("CREATE DATABASE oversight") }
+        try AuditStore.createDatabase(adminConninfo: adminConninfo, recreate: false)
     }
 
     @discardableResult

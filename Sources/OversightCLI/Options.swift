@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
-import LibPQ
+import AuditStore
 
 /// Where the audit store is. Follows libpq: a URI or `key=value` string; without one,
 /// `OVERSIGHT_DATABASE_URL`; without that, libpq's own `PGHOST`, `PGSERVICE`, … as psql.
@@ -17,7 +17,7 @@ struct DatabaseOptions: ParsableArguments {
     }
 
     func validate() throws {
-        if let database, PGConnection.conninfoHasPassword(database) {
+        if let database, AuditStore.conninfoHasPassword(database) {
             throw ValidationError("""
                 --database contains a password, which any user of this machine can read in the process list. \
                 Put it in ~/.pgpass (or the file PGPASSFILE names), a service file (PGSERVICE), or the \
@@ -26,9 +26,12 @@ struct DatabaseOptions: ParsableArguments {
         }
     }
 
-    func connect(applicationName: String) throws -> PGConnection {
+    /// The audit store at `conninfo`; `reading`: a session for reports and pages (JIT off: it
+    /// spent half a second compiling every view query).
+    func store(applicationName: String, reading: Bool = false) throws -> AuditStore {
         do {
-            return try PGConnection(conninfo, applicationName: applicationName)
+            return reading ? try AuditStore.reading(conninfo: conninfo, applicationName: applicationName)
+                           : try AuditStore(conninfo: conninfo, applicationName: applicationName)
         } catch {
             // libpq takes a string that is neither a URI nor key=value as a database name, and
             // then talks of sockets; say what it did.
@@ -37,7 +40,7 @@ struct DatabaseOptions: ParsableArguments {
                 throw CommandFailure("""
                     --database "\(given)" is neither a URI (postgresql://user@host:5432/oversight) nor key=value settings \
                     (host=db.example dbname=oversight user=oversight), so libpq took it as the name of a database on the \
-                    default server, and could not connect: \(error.message)
+                    default server, and could not connect: \(AuditStore.refusal(error) ?? "\(error)")
                     """)
             }
             throw error
@@ -75,9 +78,9 @@ func runOrExit(_ body: () throws -> Void) throws {
         throw error
     } catch let error as ExitCode {
         throw error
-    } catch let error as PQError {
+    } catch where AuditStore.userMessage(error) != nil {
         // No SQL on a user's screen: the server's words, and what to do.
-        printError(error.userMessage)
+        printError(AuditStore.userMessage(error)!)
         throw ExitCode.failure
     } catch {
         printError("\(error)")

@@ -1,7 +1,7 @@
+import Identifiers
 import ArgumentParser
 import Assessment
 import Foundation
-import LibPQ
 import Wire
 import AuditStore
 
@@ -34,40 +34,27 @@ struct StatusCommand: ParsableCommand {
     func run() throws {
         try runOrExit {
             if counters { return try showCounters() }
-            let connection = try database.connect(applicationName: "oversight-status")
-            let rows: PGResult
-            if let batch {
-                rows = try connection.query("""
-                    SELECT batch_id::text, name, array_to_string(packs, ' '), state, accepted, rejected, assessed, failing,
-                           to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), organisation, sealed_at IS NOT NULL,
-                           (SELECT count(*) FROM (SELECT 1 FROM oversight.results r WHERE r.batch_id = p.batch_id AND r.record_id IS NOT NULL
-                                                  GROUP BY r.record_id HAVING count(*) > 1) d)
-                    FROM oversight.batch_progress p WHERE batch_id = \(batch)::uuid
-                    """)
-                guard rows.rowCount == 1 else { throw CommandFailure("no batch \(batch) in this database") }
-            } else {
-                rows = try connection.query("""
-                    SELECT batch_id::text, name, array_to_string(packs, ' '), state, accepted, rejected, assessed, failing,
-                           to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), organisation, sealed_at IS NOT NULL, NULL::bigint
-                    FROM oversight.batch_progress ORDER BY created_at
-                    """)
-            }
+            let store = try database.store(applicationName: "oversight-status")
+            let id = batch.flatMap(BatchID.init)
+            let batches = try store.batchSummaries(batchID: id, limit: nil, oldestFirst: true)
+            if let batch, batches.isEmpty { throw CommandFailure("no batch \(batch) in this database") }
+            let duplicates = try id.map { try store.duplicateRecordIDs(batchID: $0) }
             if json {
-                let objects: [JSONValue] = (0..<rows.rowCount).map { i in
-                    .object([("batch_id", .string(rows.string(i, 0)!)), ("name", .string(rows.string(i, 1)!)),
-                             ("packs", .array(rows.string(i, 2)!.split(separator: " ").map { .string(String($0)) })), ("state", .string(rows.string(i, 3)!)),
-                             ("accepted", .number(Double(rows.int64(i, 4)!))), ("rejected", .number(Double(rows.int64(i, 5)!))),
-                             ("assessed", .number(Double(rows.int64(i, 6)!))), ("failing", .number(Double(rows.int64(i, 7)!))),
-                             ("created_at", .string(rows.string(i, 8)!)), ("organisation", .string(rows.string(i, 9)!)),
-                             ("sealed", .bool(rows.bool(i, 10)!))]
-                            + (rows.int64(i, 11).map { [("duplicate_record_ids", JSONValue.number(Double($0)))] } ?? []))
+                let objects: [JSONValue] = batches.map { b in
+                    .object([("batch_id", .string(b.batchID.description)), ("name", .string(b.name)),
+                             ("packs", .array(b.packs.map(JSONValue.string))), ("state", .string(b.state)),
+                             ("accepted", .number(Double(b.accepted))), ("rejected", .number(Double(b.rejected))),
+                             ("assessed", .number(Double(b.assessed))), ("failing", .number(Double(b.failing))),
+                             ("created_at", .string(b.createdAt)), ("organisation", .string(b.organisation)),
+                             ("sealed", .bool(b.sealedAt != nil))]
+                            + (duplicates.map { [("duplicate_record_ids", JSONValue.number(Double($0)))] } ?? []))
                 }
-                if let batch, case .object(var members) = objects[0] {
-                    let verdicts = try AuditStore(connection: connection).verdictCounts(batchID: batch)
+                if let id, case .object(var members) = objects[0] {
+                    let verdicts = try store.verdictCounts(batchID: id)
                     members.append(("verdicts", .array(verdicts.map { c in
                         .object([("verdict", .string(c.verdict)), ("worst_case", c.worstCase.map(JSONValue.string) ?? .null), ("records", .number(Double(c.records)))])
                     })))
-                    let moves = try Self.moves(connection, batch: batch)
+                    let moves = try store.supersessions(batchID: id)
                     members.append(("superseded", .object([
                         ("records", .number(Double(moves.count))), ("moved", .number(Double(moves.filter(\.moved).count))),
                         ("changes", .array(moves.prefix(1000).map(\.json))),
@@ -75,29 +62,29 @@ struct StatusCommand: ParsableCommand {
                     print(JSONValue.object(members).canonicalString)
                     return
                 }
-                print(batch == nil ? JSONValue.array(objects).canonicalString : objects[0].canonicalString)
+                print(JSONValue.array(objects).canonicalString)
                 return
             }
             print("BATCH                                 ORGANISATION  STATE      ACCEPTED  ASSESSED  REJECTED  FAILING  NAME")
-            for i in 0..<rows.rowCount {
-                print(rows.string(i, 0)!.padding(toLength: 38, withPad: " ", startingAt: 0)
-                      + rows.string(i, 9)!.padding(toLength: 14, withPad: " ", startingAt: 0)
-                      + (rows.string(i, 3)! + (rows.bool(i, 10)! ? "*" : "")).padding(toLength: 11, withPad: " ", startingAt: 0)
-                      + pad(rows.string(i, 4)!, 8) + "  " + pad(rows.string(i, 6)!, 8) + "  "
-                      + pad(rows.string(i, 5)!, 8) + "  " + pad(rows.string(i, 7)!, 7) + "  " + rows.string(i, 1)!)
+            for b in batches {
+                print(b.batchID.description.padding(toLength: 38, withPad: " ", startingAt: 0)
+                      + b.organisation.padding(toLength: 14, withPad: " ", startingAt: 0)
+                      + (b.state + (b.sealedAt != nil ? "*" : "")).padding(toLength: 11, withPad: " ", startingAt: 0)
+                      + pad(String(b.accepted), 8) + "  " + pad(String(b.assessed), 8) + "  "
+                      + pad(String(b.rejected), 8) + "  " + pad(String(b.failing), 7) + "  " + b.name)
             }
-            if let duplicates = rows.rowCount == 1 ? rows.int64(0, 11) : nil, duplicates > 0 {
+            if let duplicates, duplicates > 0 {
                 print("\(plural(duplicates, "record id")) occur more than once among the assessed records (submit with --unique-ids to refuse repeats)")
             }
-            if let batch {
-                let verdicts = try AuditStore(connection: connection).verdictCounts(batchID: batch)
+            if let id {
+                let verdicts = try store.verdictCounts(batchID: id)
                 if !verdicts.isEmpty {
                     print("\nSETTLED VERDICT  WORST CASE       RECORDS")
                     for c in verdicts {
                         print(c.verdict.padding(toLength: 17, withPad: " ", startingAt: 0) + (c.worstCase ?? "-").padding(toLength: 15, withPad: " ", startingAt: 0) + pad(String(c.records), 9))
                     }
                 }
-                let moves = try Self.moves(connection, batch: batch)
+                let moves = try store.supersessions(batchID: id)
                 if !moves.isEmpty {
                     let moved = moves.filter(\.moved)
                     print("\n\(plural(moves.count, "record")) supersede earlier assessments; \(moved.count) moved:")
@@ -112,71 +99,6 @@ struct StatusCommand: ParsableCommand {
                     if moved.count > 10 { print("  … \(plural(moved.count - 10, "more")) (--json lists them)") }
                 }
             }
-        }
-    }
-
-    /// A record of the batch that supersedes one of an earlier batch, and how its verdict moved.
-    struct Move {
-        let recordID: String
-        let previousBatch: String
-        let before: (settled: Verdict, worst: Verdict)
-        let after: (settled: Verdict, worst: Verdict)
-        let answers: AnswersBack
-        var moved: Bool { before != after }
-        var movement: String { Verdict.movement(from: before, to: after) }
-        var json: JSONValue {
-            .object([
-                ("record_id", .string(recordID)), ("previous_batch", .string(previousBatch)),
-                ("before", .object([("verdict", .string(before.settled.rawValue)), ("worst_case", .string(before.worst.rawValue))])),
-                ("after", .object([("verdict", .string(after.settled.rawValue)), ("worst_case", .string(after.worst.rawValue))])),
-                ("moved", .bool(moved)),
-                ("answers", .array(answers.answers.map { answer in
-                    .object([("field", .string(answer.field)), ("before", answer.before ?? .null), ("after", answer.after), ("asked", .bool(answer.asked))])
-                })),
-            ])
-        }
-    }
-
-    /// The batch's records that supersede the latest assessment of the same record in an earlier
-    /// batch of the organisation (by id, or the id a record names in `supersedes`). One pass over
-    /// each side (a hash join), no lookup per record.
-    static func moves(_ connection: PGConnection, batch: String) throws -> [Move] {
-        let rows = try connection.query("""
-            WITH this AS (SELECT organisation, created_at FROM oversight.visible_batches WHERE batch_id = \(batch)::uuid),
-            later AS (
-                SELECT r.seq, r.record_id, r.verdict, r.worst_case, s.record,
-                       COALESCE(s.record::jsonb->>'supersedes', r.record_id) AS key
-                FROM oversight.results r JOIN oversight.submitted_records s USING (batch_id, seq)
-                WHERE r.batch_id = \(batch)::uuid AND COALESCE(s.record::jsonb->>'supersedes', r.record_id) IS NOT NULL),
-            earlier AS (
-                SELECT DISTINCT ON (r.record_id) r.record_id, r.batch_id, r.verdict, r.worst_case, r.result, s.record
-                FROM oversight.results r
-                JOIN oversight.visible_batches b ON b.batch_id = r.batch_id
-                JOIN oversight.submitted_records s ON s.batch_id = r.batch_id AND s.seq = r.seq, this
-                WHERE b.organisation = this.organisation AND b.created_at < this.created_at AND r.record_id IN (SELECT key FROM later)
-                ORDER BY r.record_id, b.created_at DESC, r.seq DESC)
-            SELECT l.record_id, e.batch_id::text, e.verdict, e.worst_case, e.result::text, e.record, l.verdict, l.worst_case, l.record
-            FROM later l JOIN earlier e ON e.record_id = l.key ORDER BY l.seq
-            """)
-        return (0..<rows.rowCount).compactMap { i in
-            guard let before = rows.string(i, 2).flatMap(Verdict.init(rawValue:)),
-                  let after = rows.string(i, 6).flatMap(Verdict.init(rawValue:)),
-                  let earlier = try? JSONParser.parse(rows.string(i, 5) ?? ""), let later = try? JSONParser.parse(rows.string(i, 8) ?? "")
-            else { return nil }
-            // An engine-3 row has no worst case: its verdict stands for both.
-            let beforeWorst = rows.string(i, 3).flatMap(Verdict.init(rawValue:)) ?? before
-            let asked: Set<String>
-            if case .array(let questions)? = (try? JSONParser.parse(rows.string(i, 4) ?? "{}"))?["questions"] {
-                asked = Set(questions.compactMap { q -> [String]? in
-                    guard case .array(let fields)? = q["fields"] else { return nil }
-                    return fields.compactMap(\.stringValue)
-                }.flatMap { $0 })
-            } else {
-                asked = []
-            }
-            return Move(recordID: rows.string(i, 0) ?? "", previousBatch: rows.string(i, 1) ?? "", before: (before, beforeWorst),
-                        after: (after, rows.string(i, 7).flatMap(Verdict.init(rawValue:)) ?? after),
-                        answers: AnswersBack.between(earlier, later, asked: asked))
         }
     }
 
@@ -227,56 +149,41 @@ struct ResultsCommand: ParsableCommand {
 
     func run() throws {
         try runOrExit {
-            let connection = try database.connect(applicationName: "oversight-results")
+            let store = try database.store(applicationName: "oversight-results")
+            let id = BatchID(batch)!
             // Through the views, so that an organisation's reader login sees its own batches.
-            let state = try connection.query("""
-                SELECT state, accepted, assessed, array_to_string(packs, ' ') FROM oversight.batch_progress WHERE batch_id = \(batch)::uuid
-                """)
-            guard state.rowCount == 1 else { throw CommandFailure("no batch \(batch) in this database (or not visible to this login)") }
-            let assessed = state.int64(0, 2) ?? 0
-            switch state.string(0, 0) ?? "" {
+            guard let state = try store.batchSummaries(batchID: id).first else {
+                throw CommandFailure("no batch \(batch) in this database (or not visible to this login)")
+            }
+            switch state.state {
             case "receiving":
-                printError("batch \(batch) is still receiving records: \(plural(assessed, "record")) of \(state.int64(0, 1) ?? 0) accepted so far assessed; exporting those")
+                printError("batch \(batch) is still receiving records: \(plural(state.assessed, "record")) of \(state.accepted) accepted so far assessed; exporting those")
             case "running":
-                printError("batch \(batch) is running: \(assessed) of \(state.int64(0, 1) ?? 0) records assessed so far; exporting those")
+                printError("batch \(batch) is running: \(state.assessed) of \(state.accepted) records assessed so far; exporting those")
             case "cancelled":
-                printError("batch \(batch) was cancelled: exporting the \(plural(assessed, "record")) assessed before it stopped")
+                printError("batch \(batch) was cancelled: exporting the \(plural(state.assessed, "record")) assessed before it stopped")
             default: break
             }
-            let texts = try RuleTexts(connection, batch: batch)
-            let packs = Self.packIDs(state.string(0, 3) ?? "")
-            let questionRows = try connection.query("SELECT path, question FROM oversight.field_questions")
-            let questionTexts = Dictionary((0..<questionRows.rowCount).map { (questionRows.string($0, 0)!, questionRows.string($0, 1)!) },
-                                           uniquingKeysWith: { a, _ in a })
-            var export = ResultsExport(batchID: batch.lowercased(), packs: packs, rules: texts, questionTexts: questionTexts, format: format == "csv" ? (findings ? .findingsCSV : .recordsCSV) : .jsonl)
+            let texts = RuleTexts(try store.ruleTexts(batchID: id))
+            var export = ResultsExport(batchID: id.description, packs: Self.packIDs(state.packs), rules: texts,
+                                       questionTexts: try store.fieldQuestions(),
+                                       format: format == "csv" ? (findings ? .findingsCSV : .recordsCSV) : .jsonl)
             StandardOutput.write(export.header)
             // Closed seq ranges: bounded pages whatever the planner's statistics say.
-            let bounds = try connection.query("SELECT min(seq), max(seq) FROM oversight.results WHERE batch_id = \(batch)::uuid")
-            let low = bounds.int64(0, 0) ?? 1, high = bounds.int64(0, 1) ?? 0
-            for start in stride(from: low - 1, to: high, by: 5000) {
-                let rows = try connection.query("""
-                    SELECT seq, record_id, verdict, score, applies, result, encode(input_sha256, 'hex'),
-                           encode(row_sha256, 'hex'), worker, to_char(assessed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-                           worst_case, determined
-                    FROM oversight.results WHERE batch_id = \(batch)::uuid AND seq > \(start) AND seq <= \(min(start + 5000, high))
-                    ORDER BY seq
-                    """)
+            guard let range = try store.assessedSeqRange(batchID: id) else { return }
+            for start in stride(from: range.lowerBound, through: range.upperBound, by: 5000) {
                 var text = ""
-                for i in 0..<rows.rowCount {
-                    text += export.render(ResultsExport.Row(
-                        seq: rows.int64(i, 0)!, recordID: rows.string(i, 1), verdict: rows.string(i, 2)!,
-                        worstCase: rows.string(i, 10), determined: rows.bool(i, 11), score: rows.int(i, 3)!,
-                        applies: rows.string(i, 4)!, result: (try? JSONParser.parse(rows.string(i, 5)!)) ?? .null,
-                        inputSHA256: rows.string(i, 6)!, rowSHA256: rows.string(i, 7)!, worker: rows.string(i, 8)!, assessedAt: rows.string(i, 9)!))
+                for row in try store.exportedResults(batchID: id, seqs: start...min(start + 4999, range.upperBound)) {
+                    text += export.render(row)
                 }
                 StandardOutput.write(text)
             }
         }
     }
 
-    /// The pack ids of `batch_progress.packs` ("id@version id@version").
-    static func packIDs(_ packs: String) -> [String] {
-        packs.split(separator: " ").map { String($0.split(separator: "@").first ?? $0) }
+    /// The pack ids of a batch's packs ("id@version").
+    static func packIDs(_ packs: [String]) -> [String] {
+        packs.map { String($0.split(separator: "@").first ?? Substring($0)) }
     }
 }
 
@@ -295,8 +202,7 @@ struct MigrateCommand: ParsableCommand {
 
     func run() throws {
         try runOrExit {
-            let connection = try database.connect(applicationName: "oversight-migrate")
-            let report = try Migrator.migrate(connection)
+            let report = try database.store(applicationName: "oversight-migrate").migrate()
             if report.applied.isEmpty {
                 print("schema is up to date (version \(report.current))")
             } else {

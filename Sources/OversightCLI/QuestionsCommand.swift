@@ -1,7 +1,8 @@
 import ArgumentParser
 import Assessment
 import Foundation
-import LibPQ
+import AuditStore
+import Identifiers
 import Reporting
 
 struct QuestionsCommand: ParsableCommand {
@@ -35,61 +36,38 @@ struct QuestionsCommand: ParsableCommand {
 
     func run() throws {
         try runOrExit {
-            let db = try database.connect(applicationName: "oversight-questions")
-            let exists = try db.query("SELECT 1 FROM oversight.batch_progress WHERE batch_id = \(batch)::uuid")
-            guard exists.rowCount == 1 else { throw CommandFailure("no batch \(batch) in this database (or not visible to this login)") }
+            let store = try database.store(applicationName: "oversight-questions")
+            let id = BatchID(batch)!
+            guard try store.isVisible(batchID: id) else { throw CommandFailure("no batch \(batch) in this database (or not visible to this login)") }
             // Rule texts of the batch's packs, and which pack each rule is in.
-            let ruleRows = try db.query("""
-                SELECT r.pack, r.rule, r.title, r.citation, r.severity FROM oversight.rules r
-                WHERE r.criteria_sha256 = (SELECT b.criteria_sha256 FROM oversight.visible_batches b WHERE b.batch_id = \(batch)::uuid)
-                """)
             var packOf: [String: String] = [:]
             var texts: [String: (title: String, citation: String, severity: Verdict)] = [:]
-            for i in 0..<ruleRows.rowCount {
-                let rule = ruleRows.string(i, 1)!
-                if packOf[rule] == nil {
-                    packOf[rule] = ruleRows.string(i, 0)!
-                    texts[rule] = (ruleRows.string(i, 2) ?? rule, ruleRows.string(i, 3) ?? "", Verdict(rawValue: ruleRows.string(i, 4) ?? "") ?? .minimal)
-                }
+            for r in try store.ruleTexts(batchID: id) where packOf[r.rule] == nil {
+                packOf[r.rule] = r.pack
+                texts[r.rule] = (r.title.isEmpty ? r.rule : r.title, r.citation, Verdict(rawValue: r.severity) ?? .minimal)
             }
             // Whether each pack binds each operator: binding for any of its deployments.
             let separator = "\u{1F}"
-            let applies = try db.query("""
-                SELECT concat_ws(', ', nullif(trim(s.record::jsonb->'operator'->>'name'), ''), nullif(trim(s.record::jsonb->'operator'->>'region'), '')), p.pack, bool_or(p.applies = 'binding')
-                FROM oversight.pack_results p JOIN oversight.submitted_records s USING (batch_id, seq)
-                WHERE p.batch_id = \(batch)::uuid GROUP BY 1, 2
-                """)
             var binds: Set<String> = []
-            for i in 0..<applies.rowCount where applies.bool(i, 2) == true {
-                binds.insert(Self.name(applies.string(i, 0)) + separator + applies.string(i, 1)!)
+            for b in try store.operatorBindings(batchID: id) where b.binds {
+                binds.insert(Self.name(b.operatorName) + separator + b.pack)
             }
-            let rows = try db.query("""
-                SELECT concat_ws(', ', nullif(trim(s.record::jsonb->'operator'->>'name'), ''), nullif(trim(s.record::jsonb->'operator'->>'region'), '')), coalesce(q.record_id, 'seq ' || q.seq),
-                       coalesce(s.record::jsonb->'system'->>'name', s.record::jsonb->'system'->>'type', 'a system'),
-                       q.rank, array_to_string(q.fields, \(separator)), coalesce(q.question, ''), array_to_string(q.rules, \(separator)), q.if_worst
-                FROM oversight.questions q JOIN oversight.submitted_records s USING (batch_id, seq)
-                WHERE q.batch_id = \(batch)::uuid ORDER BY q.seq, q.rank
-                """)
             var byOperator: [String: [RequestDraft.Asked]] = [:]
             var order: [String] = []
-            for i in 0..<rows.rowCount {
-                let name = Self.name(rows.string(i, 0))
+            var operatorsAsked: Set<String> = []
+            for q in try store.openQuestions(batchID: id) {
+                let name = Self.name(q.operatorName)
+                operatorsAsked.insert(name)
                 if let wanted = self.operator, !Self.matches(name, wanted) { continue }
                 if byOperator[name] == nil { order.append(name) }
-                let fields = (rows.string(i, 4) ?? "").split(separator: Character(separator)).map(String.init)
                 byOperator[name, default: []].append(RequestDraft.Asked(
-                    recordID: rows.string(i, 1) ?? "", system: rows.string(i, 2) ?? "", rank: rows.int(i, 3) ?? 0, fields: fields,
-                    question: rows.string(i, 5).flatMap { $0.isEmpty ? nil : $0 } ?? "What is \(fields.joined(separator: ", "))?",
-                    rules: (rows.string(i, 6) ?? "").split(separator: Character(separator)).map(String.init),
-                    ifWorst: Verdict(rawValue: rows.string(i, 7) ?? "") ?? .minimal))
+                    recordID: q.recordID, system: q.system, rank: q.rank, fields: q.fields,
+                    question: q.question ?? "What is \(q.fields.joined(separator: ", "))?",
+                    rules: q.rules, ifWorst: Verdict(rawValue: q.ifWorst) ?? .minimal))
             }
             if order.isEmpty {
                 if let wanted = self.operator {
-                    let names = try db.query("""
-                        SELECT DISTINCT concat_ws(', ', nullif(trim(s.record::jsonb->'operator'->>'name'), ''), nullif(trim(s.record::jsonb->'operator'->>'region'), '')) FROM oversight.questions q
-                        JOIN oversight.submitted_records s USING (batch_id, seq) WHERE q.batch_id = \(batch)::uuid ORDER BY 1 LIMIT 11
-                        """)
-                    let known = (0..<names.rowCount).map { Self.name(names.string($0, 0)) }
+                    let known = operatorsAsked.sorted()
                     throw CommandFailure("no deployment of \"\(wanted)\" has an open question in batch \(batch)"
                                          + (known.isEmpty ? "" : "; operators with questions: \(known.prefix(10).joined(separator: "; "))\(known.count > 10 ? ", …" : "")"))
                 }

@@ -1,7 +1,8 @@
+import Identifiers
 import ArgumentParser
 import Assessment
 import Foundation
-import LibPQ
+import AuditStore
 import Wire
 
 struct ReassessCommand: ParsableCommand {
@@ -39,15 +40,15 @@ struct ReassessCommand: ParsableCommand {
 
     func run() throws {
         try runOrExit {
-            let db = try database.connect(applicationName: "oversight-reassess")
-            let state = try db.query("""
-                SELECT name, array_to_string(packs, ' ') FROM oversight.batch_progress WHERE batch_id = \(batch)::uuid
-                """)
-            guard state.rowCount == 1 else { throw CommandFailure("no batch \(batch) in this database (or not visible to this login)") }
-            let name = state.string(0, 0) ?? batch
+            let store = try database.store(applicationName: "oversight-reassess")
+            let old = BatchID(batch)!
+            guard let state = try store.batchSummaries(batchID: old).first else {
+                throw CommandFailure("no batch \(batch) in this database (or not visible to this login)")
+            }
+            let name = state.name
             var packs = try packOptions.resolve()
             if packOptions.packs.isEmpty {
-                let ids = ResultsCommand.packIDs(state.string(0, 1) ?? "")
+                let ids = ResultsCommand.packIDs(state.packs)
                 packs = try ids.map { id in
                     guard let pack = CriteriaPack.builtIn(id: id) else {
                         throw CommandFailure("batch \(batch) used the pack \"\(id)\", which is not built in; give it with --pack FILE")
@@ -64,18 +65,16 @@ struct ReassessCommand: ParsableCommand {
                   let out = FileHandle(forWritingAtPath: path) else { throw CommandFailure("cannot write a temporary file in \(directory.path)") }
             var last: Int64 = 0, count = 0
             while true {
-                let page = try db.query("""
-                    SELECT seq, record FROM oversight.submitted_records WHERE batch_id = \(batch)::uuid AND seq > \(last) ORDER BY seq LIMIT 10000
-                    """)
-                if page.rowCount == 0 { break }
+                let page = try store.submittedRecords(batchID: old, after: last, limit: 10_000)
+                if page.isEmpty { break }
                 var text: [UInt8] = []
-                for i in 0..<page.rowCount {
-                    last = page.int64(i, 0)!
-                    text += page.textBytes(i, 1) ?? []
+                for row in page {
+                    last = row.seq
+                    text += row.record
                     text.append(UInt8(ascii: "\n"))
                 }
                 out.write(Data(text))
-                count += page.rowCount
+                count += page.count
             }
             try out.close()
             guard count > 0 else { throw CommandFailure("batch \(batch) has no accepted records to assess again") }

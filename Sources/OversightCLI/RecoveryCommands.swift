@@ -1,7 +1,8 @@
+import Identifiers
 import ArgumentParser
 import Assessment
 import Foundation
-import LibPQ
+import AuditStore
 import Wire
 
 struct DeadLettersCommand: ParsableCommand {
@@ -26,40 +27,35 @@ struct DeadLettersCommand: ParsableCommand {
 
     func run() throws {
         try runOrExit {
-            let connection = try database.connect(applicationName: "oversight-deadletters")
-            if let batch, try connection.query("SELECT 1 FROM oversight.visible_batches WHERE batch_id = \(batch)::uuid").rowCount == 0 {
-                throw CommandFailure("no batch \(batch) in this database (or not visible to this login)")
+            let store = try database.store(applicationName: "oversight-deadletters")
+            let id = batch.flatMap(BatchID.init)
+            if let id, try !store.isVisible(batchID: id) {
+                throw CommandFailure("no batch \(id) in this database (or not visible to this login)")
             }
-            let filter = batch ?? ""
-            let rows = try connection.query("""
-                SELECT d.batch_id::text, d.seq, j.line, d.attempts, d.last_error, d.dead_at::text,
-                       ARRAY(SELECT f.attempt || ' ' || f.worker || ': ' || f.reason FROM oversight.job_failures f
-                             WHERE f.batch_id = d.batch_id AND f.seq = d.seq ORDER BY f.failed_at)::text
-                FROM oversight.dead_letters d
-                LEFT JOIN oversight.jobs j ON j.batch_id = d.batch_id AND j.seq = d.seq
-                WHERE d.retried_at IS NULL AND (\(filter) = '' OR d.batch_id::text = lower(\(filter)))
-                  AND NOT EXISTS (SELECT 1 FROM oversight.results a WHERE a.batch_id = d.batch_id AND a.seq = d.seq)
-                ORDER BY d.batch_id, d.seq
-                """)
+            let letters = try store.deadLetters(batchID: id, openOnly: true)
             if json {
-                for i in 0..<rows.rowCount {
+                for letter in letters {
                     print(JSONValue.object([
-                        ("batch_id", .string(rows.string(i, 0)!)), ("seq", .number(Double(rows.int64(i, 1)!))),
-                        ("line", rows.int64(i, 2).map { .number(Double($0)) } ?? .null),
-                        ("attempts", .number(Double(rows.int(i, 3)!))), ("last_error", .string(rows.string(i, 4)!)),
-                        ("dead_at", .string(rows.string(i, 5)!)), ("history", .string(rows.string(i, 6) ?? "{}")),
+                        ("batch_id", .string(letter.batchID.description)), ("seq", .number(Double(letter.seq))),
+                        ("line", letter.line.map { .number(Double($0)) } ?? .null),
+                        ("attempts", .number(Double(letter.attempts))), ("last_error", .string(letter.lastError)),
+                        ("dead_at", .string(letter.deadAt)),
+                        ("history", .array(letter.failures.map { f in
+                            .object([("attempt", .number(Double(f.attempt))), ("worker", .string(f.worker)),
+                                     ("reason", .string(f.reason)), ("failed_at", .string(f.failedAt))])
+                        })),
                     ]).canonicalString)
                 }
                 return
             }
-            if rows.rowCount == 0 { print("no dead letters"); return }
+            if letters.isEmpty { print("no dead letters"); return }
             print("BATCH                                 SEQ      LINE  ATTEMPTS  LAST ERROR")
-            for i in 0..<rows.rowCount {
-                print(rows.string(i, 0)!.padding(toLength: 38, withPad: " ", startingAt: 0)
-                      + String(rows.int64(i, 1)!).padding(toLength: 9, withPad: " ", startingAt: 0)
-                      + (rows.int64(i, 2).map(String.init) ?? "-").padding(toLength: 6, withPad: " ", startingAt: 0)
-                      + String(rows.int(i, 3)!).padding(toLength: 10, withPad: " ", startingAt: 0)
-                      + rows.string(i, 4)!)
+            for letter in letters {
+                print(letter.batchID.description.padding(toLength: 38, withPad: " ", startingAt: 0)
+                      + String(letter.seq).padding(toLength: 9, withPad: " ", startingAt: 0)
+                      + (letter.line.map(String.init) ?? "-").padding(toLength: 6, withPad: " ", startingAt: 0)
+                      + String(letter.attempts).padding(toLength: 10, withPad: " ", startingAt: 0)
+                      + letter.lastError)
             }
         }
     }

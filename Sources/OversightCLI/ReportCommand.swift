@@ -1,9 +1,9 @@
+import Identifiers
 import ArgumentParser
 import Assessment
 import AuditStore
 import Coordinator
 import Foundation
-import LibPQ
 import Reporting
 import Console
 import Wire
@@ -46,9 +46,8 @@ struct ReportCommand: ParsableCommand {
                     throw CommandFailure("--format pdf prints the report with headless Chromium, which is not installed; install it (Debian: apt-get install chromium) or write --format html and print that")
                 }
             }
-            let id = BatchID(batch)!.description
-            let store = try AuditStore(connection: try database.connect(applicationName: "oversight-report"))
-            try store.connection.query("SET jit = off")
+            let id = BatchID(batch)!
+            let store = try database.store(applicationName: "oversight-report", reading: true)
             let started = Date()
             let made = try Self.collect(store, batchID: id, fullIndex: fullIndex, csvPath: out + ".records.csv")
             let html = made.report.html
@@ -61,7 +60,7 @@ struct ReportCommand: ParsableCommand {
                 try Self.write(html, to: out)
             }
             let seconds = Date().timeIntervalSince(started)
-            printError(String(format: "report of batch %@ written to %@ (%@, %.1f s)", id, out, plural(made.report.batch.assessed, "assessment"), seconds))
+            printError(String(format: "report of batch %@ written to %@ (%@, %.1f s)", id.description, out, plural(made.report.batch.assessed, "assessment"), seconds))
             if made.wroteCSV { printError("every record is in \(out).records.csv; the report lists \(made.report.index.count) of them") }
             if let seal = made.report.seal, !seal.verified { printError("audit verify did not pass when the report was made: see its seal section") }
         }
@@ -109,11 +108,11 @@ struct ReportCommand: ParsableCommand {
 
     /// Reads everything the report shows through the store's reader queries, explains the
     /// records it lists (each checked against its stored result) and runs the seal check.
-    static func collect(_ store: AuditStore, batchID: String, fullIndex: Int, csvPath: String?) throws -> Made {
+    static func collect(_ store: AuditStore, batchID: BatchID, fullIndex: Int, csvPath: String?) throws -> Made {
         guard let summary = try store.batchSummaries(batchID: batchID).first, let criteria = try store.criteriaSet(batchID: batchID) else {
             throw CommandFailure("no batch \(batchID) in this database (or not visible to this login)")
         }
-        let batch = BatchReport.Batch(id: summary.batchID, organisation: summary.organisation, name: summary.name, source: summary.source,
+        let batch = BatchReport.Batch(id: summary.batchID.description, organisation: summary.organisation, name: summary.name, source: summary.source,
                                       state: summary.state, accepted: summary.accepted, rejected: summary.rejected, assessed: summary.assessed,
                                       deadLetters: summary.deadLetters, createdAt: summary.createdAt, completedAt: summary.completedAt,
                                       asOf: summary.asOf, reassessmentOf: summary.reassessmentOf)
@@ -127,7 +126,7 @@ struct ReportCommand: ParsableCommand {
         report.questions = try store.topQuestions(batchID: batchID).map { .init(field: $0.field, text: $0.question, records: $0.records, first: $0.first) }
         let evidence = try store.evidenceCounts(batchID: batchID)
         report.evidence = (evidence.recordsWithFacts, evidence.factsUsed, evidence.restingOnInferred)
-        let moves = try StatusCommand.moves(store.connection, batch: batchID)
+        let moves = try store.supersessions(batchID: batchID)
         report.movesTotal = moves.count
         report.moves = moves.filter(\.moved).map { .init(recordID: $0.recordID, previousBatch: $0.previousBatch, movement: $0.movement, answers: $0.answers.summary) }
         report.rejections = try store.rejectionGroups(batchID: batchID).map { .init(field: $0.field, records: $0.records, firstLine: $0.firstLine, message: $0.message) }
@@ -171,7 +170,7 @@ struct ReportCommand: ParsableCommand {
     }
 
     /// The newest seal and whether `audit verify` passes now, as the login the report uses.
-    static func sealCheck(_ store: AuditStore, batchID: String) throws -> BatchReport.Seal? {
+    static func sealCheck(_ store: AuditStore, batchID: BatchID) throws -> BatchReport.Seal? {
         let login = (try? store.currentLogin()) ?? "unknown"
         let outcome: VerificationReport?
         do { outcome = try store.verify(batchID: batchID, trustedKey: nil) } catch {
@@ -179,7 +178,7 @@ struct ReportCommand: ParsableCommand {
             guard let newest = try? store.sealsVisible(batchID: batchID).last else { return nil }
             return BatchReport.Seal(number: newest.seal, merkleRoot: newest.merkleRoot, keyFingerprint: keyFingerprint(newest.signingKey),
                                     sealedAt: newest.sealedAt, assessments: newest.assessments, verified: false,
-                                    verification: "audit verify could not run as login \(login): \((error as? PQError)?.userMessage ?? String(describing: error)). Run `oversight audit verify \(batchID)` as a login that owns the audit tables.",
+                                    verification: "audit verify could not run as login \(login): \(AuditStore.userMessage(error) ?? String(describing: error)). Run `oversight audit verify \(batchID)` as a login that owns the audit tables.",
                                     login: login)
         }
         guard let outcome, let seal = outcome.seal else { return nil }
@@ -192,7 +191,7 @@ struct ReportCommand: ParsableCommand {
                                 verification: lines.joined(separator: "\n"), login: login)
     }
 
-    static func writeCSV(_ store: AuditStore, batchID: String, to path: String) throws {
+    static func writeCSV(_ store: AuditStore, batchID: BatchID, to path: String) throws {
         guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path) else {
             throw CommandFailure("cannot write \(path)")
         }

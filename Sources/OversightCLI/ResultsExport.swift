@@ -1,5 +1,5 @@
 import Assessment
-import LibPQ
+import AuditStore
 
 /// Title, citation and severity of every rule a batch's packs hold (the `oversight.rules` view),
 /// by pack id and rule id.
@@ -7,15 +7,8 @@ struct RuleTexts {
     struct Text { let title: String; let citation: String; let severity: String }
     private var texts: [String: Text] = [:]
 
-    init(_ connection: PGConnection, batch: String) throws {
-        let rows = try connection.query("""
-            SELECT r.pack, r.rule, r.title, r.citation, r.severity FROM oversight.rules r
-            WHERE r.criteria_sha256 = (SELECT b.criteria_sha256 FROM oversight.visible_batches b WHERE b.batch_id = \(batch)::uuid)
-            """)
-        for i in 0..<rows.rowCount {
-            texts[rows.string(i, 0)! + "\u{0}" + rows.string(i, 1)!] = Text(title: rows.string(i, 2) ?? "", citation: rows.string(i, 3) ?? "",
-                                                                            severity: rows.string(i, 4) ?? "")
-        }
+    init(_ rules: [RuleText]) {
+        for r in rules { texts[r.pack + "\u{0}" + r.rule] = Text(title: r.title, citation: r.citation, severity: r.severity) }
     }
 
     init(_ entries: [(pack: String, rule: String, text: Text)]) {
@@ -30,21 +23,8 @@ struct RuleTexts {
 struct ResultsExport {
     enum Format { case jsonl, recordsCSV, findingsCSV }
 
-    struct Row {
-        let seq: Int64
-        let recordID: String?
-        let verdict: String
-        /// Engine 4 and later; nil for rows of earlier engines.
-        let worstCase: String?
-        let determined: Bool?
-        let score: Int
-        let applies: String
-        let result: JSONValue
-        let inputSHA256: String
-        let rowSHA256: String
-        let worker: String
-        let assessedAt: String
-    }
+    /// One stored assessment, as the store reads it.
+    typealias Row = ExportedResult
 
     let batchID: String
     /// The batch's packs in order: one group of CSV columns each.

@@ -1,3 +1,4 @@
+import Identifiers
 import ArgumentParser
 import Assessment
 import Foundation

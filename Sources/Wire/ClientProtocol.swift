@@ -1,3 +1,4 @@
+public import Identifiers
 /// One record of a submission chunk, with its line number in the submitted file.
 public struct SubmittedRecord: Hashable, Sendable {
     public enum Body: Hashable, Sendable {

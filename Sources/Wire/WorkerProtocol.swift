@@ -1,3 +1,4 @@
+public import Identifiers
 /// One job inside a JOBS bundle: the record's sequence number in its batch, how many times it
 /// was sent before, and the validated record bytes, forwarded as submitted.
 public struct Job: Hashable, Sendable {

@@ -2,6 +2,7 @@ public import Assessment
 public import AuditStore
 public import Wire
 #if canImport(Glibc)
+import Identifiers
 import Glibc
 #endif
 
@@ -18,7 +19,7 @@ public struct BundleScorer {
         var rows: [AssessmentRow] = []
         var failures: [(seq: Int64, attempt: Int, reason: String)] = []
         rows.reserveCapacity(bundle.jobs.count)
-        let batchID = bundle.batchID.description
+        let batchID = bundle.batchID
         for job in bundle.jobs {
             // The coordinator validated every record against the schema at intake; here it is
             // only parsed (a record that does not parse is a failure, not a crash).

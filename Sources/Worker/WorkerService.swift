@@ -1,8 +1,8 @@
 public import Logging
 public import ZeroMQ
+import Identifiers
 import AuditStore
 import Assessment
-import LibPQ
 import Wire
 import Foundation
 
@@ -228,7 +228,7 @@ public final class WorkerService: @unchecked Sendable {
                     if let cached = dates[bundle.batchID] { asOf = cached } else {
                         let current = try store ?? AuditStore(conninfo: configuration.conninfo, applicationName: "oversight-worker")
                         store = current
-                        guard let loaded = try current.assessmentDate(batchID: bundle.batchID.description) else {
+                        guard let loaded = try current.assessmentDate(batchID: bundle.batchID) else {
                             throw StoreError(message: "batch \(bundle.batchID) is not in the database")
                         }
                         dates[bundle.batchID] = loaded
@@ -237,7 +237,7 @@ public final class WorkerService: @unchecked Sendable {
                     let (rows, failures) = scorer.score(bundle, with: criteria, asOf: asOf)
                     scored.post(ScoredBundle(bundle: bundle, criteriaSHA256: criteria.sha256, rows: rows, failures: failures))
                     break
-                } catch let error as PQError where error.isTransient {
+                } catch where AuditStore.isTransient(error) {
                     store = nil
                     logger.warning("could not read the criteria set or the batch's date, retrying", metadata: ["error": "\(error)", "retry_in_s": "\(delay)"])
                     Thread.sleep(forTimeInterval: delay * Double.random(in: 0.5...1.5))
@@ -266,13 +266,13 @@ public final class WorkerService: @unchecked Sendable {
                     let current = try store ?? AuditStore(conninfo: configuration.conninfo, applicationName: "oversight-worker")
                     store = current
                     // Failures are reported in DONE; the coordinator writes them to job_failures.
-                    try current.writeAssessments(batchID: work.bundle.batchID.description, criteriaSHA256: work.criteriaSHA256,
+                    try current.writeAssessments(batchID: work.bundle.batchID, criteriaSHA256: work.criteriaSHA256,
                                                  worker: configuration.name, rows: work.rows)
                     outbox.post(.done(batchID: work.bundle.batchID, committed: work.rows.map(\.seq),
                                       failed: work.failures.map { JobFailure(seq: $0.seq, reason: $0.reason) }))
                     break
                 } catch {
-                    guard let pq = error as? PQError, pq.isTransient else {
+                    guard AuditStore.isTransient(error) else {
                         logger.error("cannot store this bundle's results", metadata: ["batch": "\(work.bundle.batchID)", "error": "\(error)"])
                         let reason = "\(error)"
                         outbox.post(.done(batchID: work.bundle.batchID, committed: [],

@@ -232,6 +232,35 @@ func bars(_ html: String, chart: String) -> [String: Int64] {
         let api = try JSONParser.parse(try get(base + "/api/batches/\(batch)/records?verdict=elevated&system=facial_recognition").body)
         guard case .array(let listed)? = api["records"] else { Issue.record("no records in the API's answer"); return }
         #expect(listed.count == elevated)
+
+        // Free text, a rule, a region: the summary's indexes list what the live views list, and
+        // free text finds what SQL finds in the id, operator, system, vendor and summary.
+        try eventually("the Atlas batch is summarised", within: 120, {
+            try db.query("SELECT count(*) FROM oversight.current_summaries WHERE batch_id = \(batch)::uuid").int(0, 0)
+        }, until: { $0 == 1 })
+        let rare = try db.query("""
+            SELECT rule FROM oversight.findings WHERE batch_id = \(batch)::uuid AND outcome = 'fired'
+            GROUP BY rule ORDER BY count(DISTINCT seq), rule LIMIT 1
+            """).string(0, 0)!
+        let filters = ["q=shotspotter", "q=sheriff%27s", "q=AOS0000", "q=no+such+words", "rule=\(rare)", "region=NY", "region=US&verdict=elevated",
+                       "q=police&rule=\(rare)&page=2"]
+        func seqs(_ filter: String) throws -> [Int64] {
+            guard case .array(let rows)? = try JSONParser.parse(try get(base + "/api/batches/\(batch)/records?" + filter).body)["records"] else { return [] }
+            return rows.compactMap { $0["seq"]?.intValue.map(Int64.init) }
+        }
+        let fromSummary = try filters.map(seqs)
+        let shotspotter = try db.query("""
+            SELECT seq FROM oversight.record_index WHERE batch_id = \(batch)::uuid
+              AND (record_id ILIKE '%shotspotter%' OR operator ILIKE '%shotspotter%' OR system ILIKE '%shotspotter%'
+                   OR vendor ILIKE '%shotspotter%' OR summary ILIKE '%shotspotter%')
+            ORDER BY seq LIMIT 50
+            """)
+        #expect(shotspotter.rowCount > 0 && fromSummary[0] == (0..<shotspotter.rowCount).map { shotspotter.int64($0, 0)! })
+        #expect(fromSummary[3].isEmpty && !fromSummary[4].isEmpty && !fromSummary[5].isEmpty)
+        try db.query("DELETE FROM oversight.batch_summaries WHERE batch_id = \(batch)::uuid")
+        for (filter, summarised) in zip(filters, fromSummary) {
+            #expect(try seqs(filter) == summarised, "\(filter): the summary and the live views list the same records")
+        }
         _ = console.stop()
 
         // Basic auth against a users file kept by console-user.

@@ -122,6 +122,17 @@ final class ReportPage: NSObject, XMLParserDelegate {
         let summary = try db.query("SELECT count(*), sum(records) FROM oversight.assessment_summary WHERE batch_id = \(batch)::uuid")
         #expect(verdicts.count == summary.int(0, 0)! && verdicts.reduce(0) { $0 + ($1["records"]?.intValue ?? 0) } == 652)
 
+        // A coordinator that starts finds the completed batch without a summary of its newest
+        // seal (as after a crash while summarising, or a schema upgrade) and summarises it.
+        _ = system.coordinator.stop()
+        system.coordinator = try RunningProcess(["coordinator", "--database", system.conninfo, "--worker-endpoint", system.workerEndpoint,
+                                                 "--client-endpoint", system.clientEndpoint, "--heartbeat-interval", "200"],
+                                                logPath: system.directory + "/coordinator-2.log")
+        try eventually("the restarted coordinator summarises the batch again", within: 60, {
+            try db.query("SELECT assessments FROM oversight.current_summaries WHERE batch_id = \(batch)::uuid").int(0, 0)
+        }, until: { $0 == 652 })
+        #expect(system.coordinator.log.contains("summarising completed batches that have no summary of their newest seal"))
+
         // explain --batch: the stored assessment's own explanation, by id or by seq.
         let explained = try OversightBinary.runSplit(["explain", "--batch", batch, "--record", "AOS005208", "--database", system.conninfo])
         #expect(explained.status == 0 && explained.stdout.hasPrefix("Record AOS005208: ") && explained.stdout.contains("identical byte for byte"), "\(explained.stdout)\(explained.stderr)")

@@ -1,6 +1,7 @@
+import Identifiers
 import Testing
 import Assessment
-import AuditStore
+@testable import AuditStore
 import LibPQ
 import TestSupport
 
@@ -16,7 +17,7 @@ import TestSupport
 
     @Test func assessmentsAreAppendOnly() throws {
         let store = try migratedStore("appendonly")
-        let id = "6b0d1c6e-1f7a-4b8e-9d2c-3a4b5c6d7e8f"
+        let id = BatchID("6b0d1c6e-1f7a-4b8e-9d2c-3a4b5c6d7e8f")!
         _ = try store.openBatch(id: id, name: "b", source: "s", organisation: "local", criteriaSHA256: pack.sha256, asOf: testDate)
         let record = try JSONParser.parse(#"{"system":{"type":"alpr"}}"#)
         let row = AssessmentRow(batchID: id, seq: 1, recordID: "r", result: pack.assess(record, asOf: testDate), criteriaSHA256: pack.sha256,
@@ -36,7 +37,7 @@ import TestSupport
 
     @Test func duplicateDeliveryMakesNoSecondRow() throws {
         let store = try migratedStore("dupes")
-        let id = "0a0d1c6e-1f7a-4b8e-9d2c-3a4b5c6d7e8f"
+        let id = BatchID("0a0d1c6e-1f7a-4b8e-9d2c-3a4b5c6d7e8f")!
         _ = try store.openBatch(id: id, name: "b", source: "s", organisation: "local", criteriaSHA256: pack.sha256, asOf: testDate)
         let rows = SyntheticDeployments(count: 100).enumerated().map { i, record in
             AssessmentRow(batchID: id, seq: Int64(i + 1), recordID: nil, result: pack.assess(record, asOf: testDate), criteriaSHA256: pack.sha256,
@@ -52,7 +53,7 @@ import TestSupport
 
     @Test func chunksAreStoredOnceAndInOrder() throws {
         let store = try migratedStore("chunks")
-        let id = "1a0d1c6e-1f7a-4b8e-9d2c-3a4b5c6d7e8f"
+        let id = BatchID("1a0d1c6e-1f7a-4b8e-9d2c-3a4b5c6d7e8f")!
         _ = try store.openBatch(id: id, name: "b", source: "s", organisation: "local", criteriaSHA256: pack.sha256, asOf: testDate)
         let accepted = (1...3).map { AcceptedRecord(seq: Int64($0), line: Int64($0), record: Array("{\"id\":\"\($0)\"}".utf8)) }
         let rejected = [RejectedRecord(line: 4, field: "system.type", message: "bad", raw: [0x7B, 0x00, 0xFF])]
@@ -72,7 +73,7 @@ import TestSupport
     /// A batch of `jobs` generated records, stored, of which those at `assessed` (0-based) are
     /// assessed; their rows.
     @discardableResult
-    func batch(_ store: AuditStore, id: String, jobs: Int, assessed: [Int]) throws -> [AssessmentRow] {
+    func batch(_ store: AuditStore, id: BatchID, jobs: Int, assessed: [Int]) throws -> [AssessmentRow] {
         _ = try store.openBatch(id: id, name: "b", source: "s", organisation: "local", criteriaSHA256: pack.sha256, asOf: testDate)
         let records = Array(SyntheticDeployments(count: jobs))
         let accepted = records.enumerated().map { AcceptedRecord(seq: Int64($0 + 1), line: Int64($0 + 1), record: $1.canonicalBytes) }
@@ -87,7 +88,7 @@ import TestSupport
 
     @Test func pendingJobsSkipAssessedOnesAcrossPages() throws {
         let store = try migratedStore("pending")
-        let id = "2a0d1c6e-1f7a-4b8e-9d2c-3a4b5c6d7e8f"
+        let id = BatchID("2a0d1c6e-1f7a-4b8e-9d2c-3a4b5c6d7e8f")!
         let done = try batch(store, id: id, jobs: 50, assessed: (0..<50).filter { $0 % 3 == 0 })
         let page = try store.pendingJobs(batchID: id, afterSeq: 0, limit: 20)
         #expect(page.jobs.count == 20)
@@ -101,7 +102,7 @@ import TestSupport
     /// those jobs are assessed or given up anew.
     @Test func completionNeedsEveryJobAssessedOrGivenUp() throws {
         let store = try migratedStore("completion")
-        let id = "3b1e2d7f-2a8b-4c9d-8e3f-4b5c6d7e8f90"
+        let id = BatchID("3b1e2d7f-2a8b-4c9d-8e3f-4b5c6d7e8f90")!
         try batch(store, id: id, jobs: 10, assessed: Array(0..<9))
         func completed() throws -> Bool? {
             try store.connection.query("SELECT completed_at IS NOT NULL FROM oversight.batches WHERE batch_id = \(id)::uuid").bool(0, 0)

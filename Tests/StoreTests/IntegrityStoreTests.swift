@@ -1,7 +1,8 @@
+import Identifiers
 import Foundation
 import Testing
 import Assessment
-import AuditStore
+@testable import AuditStore
 import LibPQ
 import TestSupport
 
@@ -12,8 +13,8 @@ import TestSupport
     let set = CriteriaSet.builtIn
 
     /// `count` records stored and closed; `assessed` of them (by seq) given assessments.
-    func batch(_ store: AuditStore, count: Int, assessed: Set<Int64>) throws -> String {
-        let id = UUID().uuidString.lowercased()
+    func batch(_ store: AuditStore, count: Int, assessed: Set<Int64>) throws -> BatchID {
+        let id = BatchID()
         _ = try store.openBatch(id: id, name: "b", source: "s", organisation: "local", criteriaSHA256: set.sha256, asOf: testDate)
         let records = Array(SyntheticDeployments(count: count, seed: 5))
         let accepted = records.enumerated().map { AcceptedRecord(seq: Int64($0 + 1), line: Int64($0 + 1), record: $1.canonicalBytes) }
@@ -76,7 +77,7 @@ import TestSupport
         #expect(try store.batch(id: id)?.completed == true)
         #expect(try store.batch(id: id)?.cancelled == false)
 
-        let open = UUID().uuidString.lowercased()
+        let open = BatchID()
         _ = try store.openBatch(id: open, name: "c", source: "s", organisation: "local", criteriaSHA256: set.sha256, asOf: testDate)
         #expect(throws: BatchRefusal.self, "no records: not closed") { try store.closeIntake(batchID: open, chunks: 0) }
         try store.cancel(batchID: open)
@@ -124,7 +125,7 @@ import TestSupport
 
     @Test func rejectedLinesKeepTheirBytesAndTheInputDigestChainsEveryLine() throws {
         let store = try migratedStore("rawbytes")
-        let id = UUID().uuidString.lowercased()
+        let id = BatchID()
         _ = try store.openBatch(id: id, name: "b", source: "s", organisation: "local", criteriaSHA256: set.sha256, asOf: testDate)
         let binary: [UInt8] = [0x7B, 0x00, 0xFF, 0xFE, 0x22, 0x0A, 0x5C]
         let huge = [UInt8](repeating: 0x61, count: 200_000)

@@ -1,5 +1,5 @@
 import Assessment
-import AuditStore
+@testable import AuditStore
 import TestSupport
 
 /// Each test its own world: a fresh database, migrated, with the built-in packs registered.

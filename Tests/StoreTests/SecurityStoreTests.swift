@@ -1,7 +1,8 @@
+import Identifiers
 import Foundation
 import Testing
 import Assessment
-import AuditStore
+@testable import AuditStore
 import LibPQ
 import TestSupport
 
@@ -11,8 +12,8 @@ import TestSupport
 
     /// A batch of `count` records of `organisation`, stored and assessed as the services would.
     @discardableResult
-    func assessedBatch(_ store: AuditStore, organisation: String, count: Int, seed: UInt64 = 1) throws -> String {
-        let id = UUID().uuidString.lowercased()
+    func assessedBatch(_ store: AuditStore, organisation: String, count: Int, seed: UInt64 = 1) throws -> BatchID {
+        let id = BatchID()
         _ = try store.openBatch(id: id, name: "b", source: "s", organisation: organisation, criteriaSHA256: set.sha256, asOf: testDate)
         let records = Array(SyntheticDeployments(count: count, seed: seed))
         let accepted = records.enumerated().map { AcceptedRecord(seq: Int64($0 + 1), line: Int64($0 + 1), record: $1.canonicalBytes) }
@@ -119,7 +120,7 @@ import TestSupport
     @Test func theServiceRolesCanDoTheirWorkAndNoMore() throws {
         let store = try migratedStore("services")
         try store.connection.runScript("SET ROLE oversight_coordinator")
-        let id = UUID().uuidString.lowercased()
+        let id = BatchID()
         _ = try store.openBatch(id: id, name: "b", source: "s", organisation: "amnesty", criteriaSHA256: set.sha256, asOf: testDate)
         let record = Array(SyntheticDeployments(count: 1))[0]
         #expect(try store.storeChunk(batchID: id, number: 1, accepted: [AcceptedRecord(seq: 1, line: 1, record: record.canonicalBytes)], rejected: []))
@@ -154,9 +155,9 @@ import TestSupport
         defer { for r in [readerA, readerB, stray] { dropRole(store, r) } }
 
         func setRole(_ role: String?) throws { try store.connection.runScript(role.map { "SET ROLE \($0)" } ?? "RESET ROLE") }
-        func ids(_ sql: PGQuery) throws -> Set<String> {
+        func ids(_ sql: PGQuery) throws -> Set<BatchID> {
             let rows = try store.connection.query(sql)
-            return Set((0..<rows.rowCount).map { rows.string($0, 0)! })
+            return Set((0..<rows.rowCount).map { BatchID(rows.string($0, 0)!)! })
         }
         try setRole(readerA)
         #expect(try ids("SELECT batch_id::text FROM oversight.batch_progress") == [a])

@@ -1,7 +1,6 @@
 import ArgumentParser
 import Assessment
 import Foundation
-import LibPQ
 import AuditStore
 
 struct BenchCommand: ParsableCommand {
@@ -35,7 +34,7 @@ struct BenchCommand: ParsableCommand {
         guard (1...64).contains(workers) else { throw ValidationError("--workers must be between 1 and 64") }
         guard microRecords >= 1_000 else { throw ValidationError("--micro-records must be at least 1000") }
         guard (1...100).contains(rounds) else { throw ValidationError("--rounds must be between 1 and 100") }
-        if let database, PGConnection.conninfoHasPassword(database) {
+        if let database, AuditStore.conninfoHasPassword(database) {
             throw ValidationError("--database contains a password; put it in ~/.pgpass, PGPASSFILE or PGSERVICE")
         }
     }
@@ -84,10 +83,10 @@ struct BenchCommand: ParsableCommand {
             conninfo = local.conninfo
         }
         defer { try? cluster?.stop() }
-        let admin = try PGConnection(conninfo, applicationName: "oversight-bench")
-        try Migrator.migrate(admin)
+        let admin = try AuditStore(conninfo: conninfo, applicationName: "oversight-bench")
+        try admin.migrate()
         // Both phases start from a checkpoint, so that neither pays for the other's WAL.
-        func checkpoint() { _ = try? admin.runScript("CHECKPOINT") }
+        func checkpoint() { admin.checkpoint() }
         checkpoint()
 
         printError("end to end: \(records) records, \(workers) workers (logs in \(directory)/logs)")

@@ -1,7 +1,7 @@
 import Assessment
 import Foundation
 import AuditStore
-import LibPQ
+import Identifiers
 import ZeroMQ
 
 /// The most this machine's PostgreSQL can take of the system's writes, with no ZeroMQ and no
@@ -20,16 +20,10 @@ struct Ceiling {
 
     /// Seconds for the jobs and for the assessments.
     func run() throws -> (jobs: Double, assessments: Double) {
-        let admin = try PGConnection(conninfo, applicationName: "oversight-bench")
-        try admin.runScript("""
-            DROP SCHEMA IF EXISTS oversight_bench_ceiling CASCADE;
-            CREATE SCHEMA oversight_bench_ceiling;
-            CREATE TABLE oversight_bench_ceiling.jobs (LIKE oversight.jobs INCLUDING ALL);
-            CREATE TABLE oversight_bench_ceiling.assessments (LIKE oversight.assessments INCLUDING ALL)
-                WITH (toast_tuple_target = 8160);
-            """)
-        defer { _ = try? admin.runScript("DROP SCHEMA IF EXISTS oversight_bench_ceiling CASCADE") }
-        let batch = UUID().uuidString.lowercased()
+        let admin = try AuditStore(conninfo: conninfo, applicationName: "oversight-bench")
+        try admin.createCeilingTables()
+        defer { admin.dropCeilingTables() }
+        let batch = BatchID()
 
         // Jobs: the records as the coordinator stores them.
         var texts: [[UInt8]] = []
@@ -39,15 +33,8 @@ struct Ceiling {
         func flushJobs() throws {
             guard !texts.isEmpty else { return }
             let start = ContinuousClock.now
-            try admin.transaction {
-                _ = try admin.copyIn("COPY oversight_bench_ceiling.jobs (batch_id, seq, line, record) FROM STDIN") { w in
-                    for text in texts {
-                        seq += 1
-                        w.add(utf8: Array(batch.utf8)); w.add(seq); w.add(seq); w.add(utf8: text)
-                        try w.endRow()
-                    }
-                }
-            }
+            try admin.copyCeilingJobs(batchID: batch, firstSeq: seq + 1, records: texts)
+            seq += Int64(texts.count)
             jobsSeconds += (ContinuousClock.now - start).seconds
             texts.removeAll(keepingCapacity: true)
         }
@@ -63,7 +50,6 @@ struct Ceiling {
             AssessmentRow(batchID: batch, seq: Int64(i + 1), recordID: record["id"]?.stringValue, result: criteria.assess(record, asOf: .today),
                           criteriaSHA256: criteria.sha256, inputSHA256: AuditHash.input(record), attempt: 1)
         }
-        let batchBytes = Array(batch.utf8), worker = Array("ceiling".utf8)
         let start = ContinuousClock.now
         let failures = Mailbox<String>()
         let group = DispatchGroup()
@@ -72,21 +58,13 @@ struct Ceiling {
             let thread = Thread { [conninfo, records, bundleSize, connections] in
                 defer { group.leave() }
                 do {
-                    let connection = try PGConnection(conninfo, applicationName: "oversight-bench-\(c)")
+                    let store = try AuditStore(conninfo: conninfo, applicationName: "oversight-bench-\(c)")
                     // Interleaved bundles, as a dispatcher deals them out.
                     var first = c * bundleSize
                     while first < records {
                         let last = min(first + bundleSize, records)
-                        try connection.transaction {
-                            _ = try connection.copyIn("""
-                                COPY oversight_bench_ceiling.assessments (\(unescaped: AssessmentRow.copyColumns)) FROM STDIN
-                                """) { w in
-                                for s in first..<last {
-                                    try pool[s % pool.count].write(into: &w, seq: Int64(s + 1), batchID: batchBytes,
-                                                                   criteriaSHA256: criteria.sha256, worker: worker)
-                                }
-                            }
-                        }
+                        try store.copyCeilingAssessments(batchID: batch, seqs: first..<last, pool: pool,
+                                                         criteriaSHA256: criteria.sha256, worker: "ceiling")
                         first += connections * bundleSize
                     }
                 } catch {

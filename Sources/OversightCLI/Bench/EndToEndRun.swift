@@ -1,8 +1,9 @@
+import Identifiers
 import Assessment
 import ChildProcess
 import Foundation
-import LibPQ
 import Wire
+import AuditStore
 
 /// One batch through a coordinator and workers started as separate processes, timed from the
 /// first byte submitted to the last assessment committed; then a 10-record batch, timed until
@@ -98,10 +99,11 @@ struct EndToEndRun {
         let postgresAfter = ProcessStats.cpuSeconds(ofCommandsStartingWith: "postgres")
         result.postgresCPUSeconds = postgresAfter.reduce(0) { $0 + $1.value - (postgresBefore[$1.key] ?? 0) }
 
-        let connection = try PGConnection(conninfo, applicationName: "oversight-bench")
-        (result.p50Milliseconds, result.p99Milliseconds) = try latencies(connection, batch: batch, acknowledged: acknowledged,
-                                                                          chunkSize: submission.chunkSize)
-        result.smallBatchMilliseconds = try (0..<5).map { _ in try smallBatch(client, connection) }
+        let store = try AuditStore(conninfo: conninfo, applicationName: "oversight-bench")
+        let times = (1...UInt64(max(acknowledged.count, 1))).map { acknowledged[$0] ?? 0 }
+        (result.p50Milliseconds, result.p99Milliseconds) = try store.commitLatencies(batchID: batch, acknowledgedAt: times,
+                                                                                      chunkSize: submission.chunkSize)
+        result.smallBatchMilliseconds = try (0..<5).map { _ in try smallBatch(client, store) }
         return result
     }
 
@@ -138,23 +140,8 @@ struct EndToEndRun {
         throw CommandFailure("the bench workers did not connect within 30 s; see the logs in \(directory)")
     }
 
-    /// p50 and p99 of (commit of a record's assessment) − (arrival of its chunk's acknowledgement
-    /// at the client), in milliseconds. The commit time is the writing transaction's start
-    /// (`assessed_at`), a few milliseconds early.
-    private func latencies(_ connection: PGConnection, batch: BatchID, acknowledged: [UInt64: Double], chunkSize: Int) throws -> (Double, Double) {
-        let times = (1...UInt64(max(acknowledged.count, 1))).map { acknowledged[$0] ?? 0 }
-        let rows = try connection.query("""
-            WITH acks AS (SELECT n, t FROM unnest(\(PGTextArray(times.map { String($0) }))::float8[]) WITH ORDINALITY AS a(t, n))
-            SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY d), percentile_disc(0.99) WITHIN GROUP (ORDER BY d)
-            FROM (SELECT greatest(0, extract(epoch FROM a.assessed_at) - acks.t) * 1000 AS d
-                  FROM oversight.assessments a JOIN acks ON acks.n = (a.seq - 1) / \(Int64(chunkSize)) + 1
-                  WHERE a.batch_id = \(batch.description)::uuid) AS l
-            """)
-        return (rows.double(0, 0) ?? 0, rows.double(0, 1) ?? 0)
-    }
-
     /// Milliseconds from opening a 10-record batch until its 10 results are in PostgreSQL.
-    private func smallBatch(_ client: CoordinatorClient, _ connection: PGConnection) throws -> Double {
+    private func smallBatch(_ client: CoordinatorClient, _ store: AuditStore) throws -> Double {
         let path = directory + "/small.jsonl"
         if !FileManager.default.fileExists(atPath: path) {
             let text = SyntheticDeployments(count: 10, seed: seed &+ 1).map { $0.canonicalString + "\n" }.joined()
@@ -166,7 +153,7 @@ struct EndToEndRun {
         let started = ContinuousClock.now
         _ = try submission.send(showProgress: false)
         while true {
-            let count = try connection.query("SELECT count(*) FROM oversight.assessments WHERE batch_id = \(batch.description)::uuid").int(0, 0) ?? 0
+            let count = try store.assessedCount(batchID: batch)
             if count == 10 { return (ContinuousClock.now - started).seconds * 1000 }
             if (ContinuousClock.now - started).seconds > 30 { throw CommandFailure("a 10-record batch took over 30 s; see the logs in \(directory)") }
             usleep(1_000)

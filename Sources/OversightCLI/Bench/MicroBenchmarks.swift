@@ -1,3 +1,4 @@
+import Identifiers
 import Assessment
 import Foundation
 import Wire

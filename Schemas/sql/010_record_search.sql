@@ -1,0 +1,108 @@
+-- The record list's last filters from indexes: free text through a trigram index over what it
+-- searches (record id, operator, system, vendor and the record's summary, one column written
+-- by the summary), a region given as a country, and a rule through its own table (the reader's
+-- query joins record_rules instead of probing it per row). Summaries made before this version
+-- have no search text: they are dropped here, so that pages read the live views until the
+-- coordinator summarises those batches again (it does so at start for every completed batch
+-- whose newest seal has no summary).
+
+ALTER TABLE oversight.record_facets ADD COLUMN search text;
+CREATE INDEX record_facets_country ON oversight.record_facets (batch_id, country, seq);
+
+-- pg_trgm ships with PostgreSQL (contrib; Debian's postgresql package has it) and is a trusted
+-- extension: the database owner may create it. Where it cannot be had, free text still works,
+-- by scanning the batch's facets.
+DO $$
+DECLARE s text;
+BEGIN
+    CREATE EXTENSION IF NOT EXISTS pg_trgm;
+    SELECT n.nspname INTO s FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm';
+    EXECUTE format('CREATE INDEX record_facets_search ON oversight.record_facets USING gin (search %I.gin_trgm_ops)', s);
+EXCEPTION WHEN insufficient_privilege OR undefined_file OR feature_not_supported OR undefined_object THEN
+    RAISE NOTICE 'pg_trgm is not available (%): free-text filters scan the batch instead of an index', SQLERRM;
+END
+$$;
+
+-- The reader's view of the facets gains the column (a view's * was expanded when it was made).
+CREATE OR REPLACE VIEW oversight.record_facets_visible WITH (security_barrier) AS
+SELECT f.* FROM oversight.record_facets f WHERE f.batch_id IN (SELECT batch_id FROM oversight.current_summaries);
+
+DELETE FROM oversight.batch_summaries;
+
+CREATE OR REPLACE FUNCTION oversight.summarise_batch(b uuid) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    newest integer;
+    written bigint;
+BEGIN
+    SELECT max(seal) INTO newest FROM oversight.batch_seals WHERE batch_id = b;
+    IF newest IS NULL THEN RETURN 0; END IF;
+    DELETE FROM oversight.record_facets WHERE batch_id = b;
+    DELETE FROM oversight.record_rules WHERE batch_id = b;
+    DELETE FROM oversight.batch_counts WHERE batch_id = b;
+    DELETE FROM oversight.batch_rule_counts WHERE batch_id = b;
+    DELETE FROM oversight.batch_question_counts WHERE batch_id = b;
+    DELETE FROM oversight.batch_summaries WHERE batch_id = b;
+
+    -- One pass over the batch: each result is parsed once (as jsonb, in a lateral subquery
+    -- that OFFSET 0 keeps from being inlined), and only what the summary needs is kept.
+    CREATE TEMP TABLE summary_rows ON COMMIT DROP AS
+    SELECT a.seq, a.record_id, a.verdict, a.worst_case, a.determined, a.applies,
+           COALESCE(x.r->>'rests_on', 'declared') AS rests_on,
+           COALESCE(jsonb_array_length(x.r->'inferred'), 0) AS inferred_facts,
+           COALESCE(y.rec->'system'->>'type', y.rec->'system'->>'name') AS system, y.rec->'system'->>'vendor' AS vendor,
+           y.rec->'operator'->>'name' AS operator, y.rec->'operator'->>'country' AS country, y.rec->'operator'->>'region' AS region,
+           y.rec->>'summary' AS summary,
+           ARRAY(SELECT (p->'pack'->>'id') || ' ' || COALESCE(p->'pack'->>'sha256', '') || ' ' || (f->>'rule')
+                 FROM jsonb_array_elements(CASE WHEN x.r ? 'packs' THEN x.r->'packs' ELSE jsonb_build_array(x.r) END) AS p,
+                      jsonb_array_elements(p->'findings') AS f
+                 WHERE f->>'outcome' = 'fired') AS fired,
+           ARRAY(SELECT q.value->'fields'->>0 FROM jsonb_array_elements(COALESCE(x.r->'questions', '[]'::jsonb)) WITH ORDINALITY AS q(value, n)
+                 ORDER BY q.n) AS questions
+    FROM oversight.assessments a
+    JOIN oversight.jobs j ON j.batch_id = a.batch_id AND j.seq = a.seq
+    CROSS JOIN LATERAL (SELECT a.result::jsonb AS r OFFSET 0) AS x
+    CROSS JOIN LATERAL (SELECT j.record::jsonb AS rec OFFSET 0) AS y
+    WHERE a.batch_id = b;
+
+    INSERT INTO oversight.record_facets
+    SELECT b, s.seq, s.record_id, s.verdict, s.worst_case, s.determined, s.applies, s.rests_on, s.inferred_facts,
+           s.system, s.vendor, s.operator, s.country, s.region, fq.question,
+           concat_ws(E'\x1f', s.record_id, s.operator, s.system, s.vendor, s.summary)
+    FROM summary_rows s LEFT JOIN oversight.field_questions fq ON fq.path = s.questions[1];
+    GET DIAGNOSTICS written = ROW_COUNT;
+
+    INSERT INTO oversight.record_rules
+    SELECT DISTINCT b, split_part(f, ' ', 3), s.seq FROM summary_rows s, unnest(s.fired) AS f;
+
+    INSERT INTO oversight.batch_rule_counts
+    SELECT b, x.pack, x.rule, rt.title, rt.citation, rt.severity, rt.rationale, x.records
+    FROM (SELECT split_part(f, ' ', 1) AS pack, split_part(f, ' ', 2) AS pack_sha, split_part(f, ' ', 3) AS rule, count(DISTINCT s.seq) AS records
+          FROM summary_rows s, unnest(s.fired) AS f GROUP BY 1, 2, 3) x
+    LEFT JOIN LATERAL (
+        SELECT r->>'title' AS title, r->>'citation' AS citation, r->>'severity' AS severity, r->>'rationale' AS rationale
+        FROM oversight.criteria_packs cp, jsonb_array_elements(cp.body->'rules') AS r
+        WHERE cp.sha256 = decode(x.pack_sha, 'hex') AND r->>'id' = x.rule LIMIT 1) rt ON true
+    ON CONFLICT (batch_id, pack, rule) DO UPDATE SET records = oversight.batch_rule_counts.records + EXCLUDED.records;
+
+    INSERT INTO oversight.batch_question_counts
+    SELECT b, q.field, max(fq.question), count(*), count(*) FILTER (WHERE q.n = 1)
+    FROM summary_rows s CROSS JOIN LATERAL unnest(s.questions) WITH ORDINALITY AS q(field, n)
+    LEFT JOIN oversight.field_questions fq ON fq.path = q.field
+    WHERE q.field IS NOT NULL
+    GROUP BY q.field;
+
+    INSERT INTO oversight.batch_counts
+    SELECT b, 'verdict', '', verdict, worst_case, count(*) FROM oversight.record_facets WHERE batch_id = b GROUP BY verdict, worst_case
+    UNION ALL
+    SELECT b, 'system', COALESCE(system, 'not stated'), verdict, worst_case, count(*) FROM oversight.record_facets WHERE batch_id = b GROUP BY 3, verdict, worst_case
+    UNION ALL
+    SELECT b, 'region', COALESCE(country, 'country not stated') || COALESCE(' / ' || region, ''), verdict, worst_case, count(*)
+        FROM oversight.record_facets WHERE batch_id = b GROUP BY 3, verdict, worst_case
+    UNION ALL
+    SELECT b, 'applies', applies, verdict, worst_case, count(*) FROM oversight.record_facets WHERE batch_id = b GROUP BY applies, verdict, worst_case;
+
+    INSERT INTO oversight.batch_summaries (batch_id, seal, assessments) VALUES (b, newest, written);
+    DROP TABLE summary_rows;
+    RETURN written;
+END
+$$;
