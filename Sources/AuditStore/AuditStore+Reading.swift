@@ -295,7 +295,7 @@ extension AuditStore {
     public func evidenceCounts(batchID: BatchID) throws -> EvidenceCounts {
         let rows = try isSummarised(batchID: batchID) ? try connection.query("""
             SELECT count(*) FILTER (WHERE inferred_facts > 0), COALESCE(sum(inferred_facts), 0), count(*) FILTER (WHERE rests_on = 'inferred')
-            FROM oversight.record_facets_visible WHERE batch_id = \(batchID)::uuid
+            FROM oversight.record_facets WHERE batch_id = \(batchID)::uuid
             """) : try connection.query("""
             SELECT count(*) FILTER (WHERE json_array_length(inferred) > 0), COALESCE(sum(json_array_length(inferred)), 0),
                    count(*) FILTER (WHERE rests_on = 'inferred')
@@ -353,15 +353,15 @@ extension AuditStore {
         let pattern = filter.text.map { "%" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_") + "%" }
         let rows = try isSummarised(batchID: batchID) ? try connection.query("""
             SELECT seq, record_id, verdict, worst_case, determined, applies, rests_on, system, vendor, operator, country, region, first_question
-            FROM oversight.record_facets_visible i
+            FROM oversight.record_facets i
             WHERE batch_id = \(batchID)::uuid AND (\(after)::bigint IS NULL OR seq > \(after))
               AND (\(filter.verdict)::text IS NULL OR verdict = \(filter.verdict))
               AND (\(filter.worstCase)::text IS NULL OR worst_case = \(filter.worstCase))
               AND (\(filter.system)::text IS NULL OR system = \(filter.system))
               AND (\(filter.operatorName)::text IS NULL OR operator = \(filter.operatorName))
               AND (\(filter.region)::text IS NULL OR region = \(filter.region) OR country = \(filter.region))
-              AND (\(pattern)::text IS NULL OR search ILIKE \(pattern))
-              AND (\(filter.rule)::text IS NULL OR seq IN (SELECT f.seq FROM oversight.record_rules_visible f
+              AND (\(pattern)::text IS NULL OR search LIKE lower(\(pattern)))
+              AND (\(filter.rule)::text IS NULL OR seq IN (SELECT f.seq FROM oversight.record_rules f
                    WHERE f.batch_id = \(batchID)::uuid AND f.rule = \(filter.rule)))
             ORDER BY seq LIMIT \(Int64(limit)) OFFSET \(Int64(offset))
             """) : try connection.query("""

@@ -16,6 +16,10 @@ public struct CoordinatorConfiguration: Sendable {
     public var heartbeatIntervalMilliseconds: Int64 = 1_000
     public var liveness: Int64 = 3
     public var maxAttempts = 3
+    /// Most jobs one worker may hold, whatever credit it claims.
+    public var maxCredit = 1_024
+    /// Seconds a worker may hold jobs without reporting any done before its leases expire.
+    public var leaseTimeoutSeconds = 600
     /// Chunks a client may have in flight unacknowledged.
     public var clientWindow: UInt32 = 4
     /// CURVE: the coordinator's key pair and who may connect. Nil: plain TCP (loopback only,
@@ -149,7 +153,8 @@ public final class CoordinatorService: @unchecked Sendable {
             let c = service.configuration
             dispatcher = Dispatcher(configuration: .init(bundleSize: c.bundleSize, pendingWindow: c.pendingWindow,
                                                          heartbeatInterval: c.heartbeatIntervalMilliseconds,
-                                                         liveness: c.liveness, maxAttempts: c.maxAttempts))
+                                                         liveness: c.liveness, maxAttempts: c.maxAttempts, maxCredit: c.maxCredit,
+                                                         leaseTimeout: Int64(c.leaseTimeoutSeconds) * 1000))
         }
 
         var now: Int64 {
@@ -199,8 +204,9 @@ public final class CoordinatorService: @unchecked Sendable {
             let id = frames[0]
             do {
                 let message = try WorkerMessage.decode(frames[1...])
-                if case .ready(let name, let credit) = message {
-                    logger.info("worker ready", metadata: ["worker": "\(name)", "credit": "\(credit)"])
+                if case .ready(let name, let credit, let held) = message {
+                    logger.info("worker ready", metadata: ["worker": "\(name)", "credit": "\(credit)",
+                                                          "held": "\(held.reduce(0) { $0 + $1.jobs.count })"])
                 }
                 perform(dispatcher.received(from: id, message, now: now))
             } catch {

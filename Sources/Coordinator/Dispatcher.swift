@@ -23,6 +23,12 @@ struct Dispatcher {
         var liveness: Int64 = 3
         /// Attempts before a job is given up as failed.
         var maxAttempts = 3
+        /// Most jobs one worker may hold, whatever credit it claims: a greedy worker that
+        /// vanishes costs at most this many jobs an attempt.
+        var maxCredit = 1_024
+        /// A worker holding jobs that reports no DONE for this long (milliseconds) has stalled,
+        /// however well it heartbeats: its leases expire and go to other workers.
+        var leaseTimeout: Int64 = 600_000
     }
 
     enum Action: Equatable {
@@ -53,6 +59,9 @@ struct Dispatcher {
         var retriedHeld: Set<JobKey> = []
         var lastReceived: Int64
         var lastSent: Int64
+        /// When it last made progress (a DONE), or was given work while it held none: its leases
+        /// expire `leaseTimeout` after this.
+        var progressAt: Int64 = 0
     }
 
     struct Batch {
@@ -81,6 +90,9 @@ struct Dispatcher {
         var reconcileRounds = 0
         /// Seqs reported done while they were waiting in `pending` (after a requeue).
         var doneWhilePending: Set<Int64> = []
+        /// Seqs a worker re-announced before they were read back from the store: leased to it
+        /// when they are, instead of being sent to anyone.
+        var announced: [Int64: [UInt8]] = [:]
         /// Jobs at workers, by seq; kept per batch so that a job's key is its seq alone.
         var leases: [Int64: Lease] = [:]
         /// No lease has a higher seq: jobs read after it need no lookup in `leases`.
@@ -169,7 +181,15 @@ struct Dispatcher {
         batch.loadInFlight = false
         for job in jobs where job.seq > batch.loadedThrough {
             if job.seq <= batch.highestLeased && batch.leases[job.seq] != nil { continue }
-            batch.pending.append((job.seq, batch.attempts.isEmpty ? 0 : batch.attempts[job.seq] ?? 0, job.record))
+            let attempt = batch.attempts.isEmpty ? 0 : batch.attempts[job.seq] ?? 0
+            if !batch.announced.isEmpty, let holder = batch.announced.removeValue(forKey: job.seq), workers[holder] != nil {
+                // Its worker holds it already (it said so in READY): it stays that worker's.
+                batch.leases[job.seq] = Lease(worker: holder, attempt: attempt, record: job.record)
+                batch.highestLeased = max(batch.highestLeased, job.seq)
+                holding(holder, 1, now: now)
+                continue
+            }
+            batch.pending.append((job.seq, attempt, job.record))
         }
         batch.loadedThrough = max(batch.loadedThrough, through)
         if exhausted { batch.storeHasMore = false }
@@ -211,17 +231,21 @@ struct Dispatcher {
     // MARK: Workers
 
     mutating func received(from worker: [UInt8], _ message: WorkerMessage, now: Int64) -> [Action] {
-        if case .ready(let name, let credit) = message {
+        if case .ready(let name, let credit, let held) = message {
+            var actions: [Action] = []
+            let granted = min(Int(credit), configuration.maxCredit)
+            if Int(credit) > configuration.maxCredit { actions.append(.violation(kind: "credit_above_maximum", count: 1)) }
             if workers[worker] != nil {
                 // The same worker process announcing itself again (it reconnected): it still
                 // holds its jobs and will report them.
                 workers[worker]!.name = name
-                workers[worker]!.credit = Int(credit)
+                workers[worker]!.credit = granted
                 workers[worker]!.lastReceived = now
             } else {
-                workers[worker] = Worker(id: worker, name: name, credit: Int(credit), lastReceived: now, lastSent: now)
+                workers[worker] = Worker(id: worker, name: name, credit: granted, lastReceived: now, lastSent: now)
             }
-            return dispatch(now: now)
+            if !held.isEmpty { actions += reclaim(held, by: worker, now: now) }
+            return actions + dispatch(now: now)
         }
         guard workers[worker] != nil else {
             // Not registered (e.g. this coordinator restarted): committed results still count;
@@ -238,9 +262,11 @@ struct Dispatcher {
         case .ready: return []
         case .heartbeat: return []
         case .credit(let more):
-            workers[worker]!.credit += Int(more)
-            return dispatch(now: now)
+            let wanted = workers[worker]!.credit + Int(more)
+            workers[worker]!.credit = min(wanted, configuration.maxCredit)
+            return (wanted > configuration.maxCredit ? [.violation(kind: "credit_above_maximum", count: 1)] : []) + dispatch(now: now)
         case .done(let batchID, let committed, let failed):
+            workers[worker]!.progressAt = now
             return completeJobs(batchID, committed, failed, from: worker) + dispatch(now: now)
         case .disconnect:
             return workerLost(worker, counted: false) + dispatch(now: now)
@@ -373,6 +399,60 @@ struct Dispatcher {
         return actions + refill(batchID) + checkCompleted(batchID) + dispatch(now: now)
     }
 
+    /// A worker's READY named jobs it holds (it reconnected, or this coordinator restarted or took
+    /// over): they stay with it instead of being sent to another worker and costing an attempt
+    /// when either is lost. Only what it could hold is believed: a job waiting to be sent, one
+    /// not yet read back from the store, or one leased to this worker's earlier connection (the
+    /// same name). A job leased to another worker stays there; one this coordinator counts as
+    /// done or does not know is ignored (its DONE is checked in the store); at most its credit.
+    private mutating func reclaim(_ held: [HeldJobs], by worker: [UInt8], now: Int64) -> [Action] {
+        guard let me = workers[worker] else { return [] }
+        var room = me.credit - me.inFlight
+        var refused = 0
+        for group in held {
+            guard var batch = batches.removeValue(forKey: group.batchID) else { continue }
+            var waiting: [Int64: Int]?
+            var taken: Set<Int64> = []
+            for job in group.jobs {
+                guard room > 0 else { refused += 1; continue }
+                if let lease = batch.leases[job.seq] {
+                    guard lease.worker != worker, let earlier = workers[lease.worker], earlier.name == me.name else { continue }
+                    batch.leases[job.seq]!.worker = worker
+                    workers[lease.worker]!.inFlight -= 1
+                    holding(worker, 1, now: now)
+                    let key = JobKey(batch: group.batchID, seq: job.seq)
+                    if workers[lease.worker]!.retriedHeld.remove(key) != nil { workers[worker]!.retriedHeld.insert(key) }
+                    room -= 1
+                    continue
+                }
+                if waiting == nil {
+                    var index: [Int64: Int] = [:]
+                    for i in batch.pendingHead..<batch.pending.count { index[batch.pending[i].seq] = i }
+                    waiting = index
+                }
+                if let i = waiting![job.seq], !batch.doneWhilePending.contains(job.seq), !taken.contains(job.seq) {
+                    let entry = batch.pending[i]
+                    batch.leases[job.seq] = Lease(worker: worker, attempt: entry.attempt, record: entry.record)
+                    batch.highestLeased = max(batch.highestLeased, job.seq)
+                    taken.insert(job.seq)
+                    holding(worker, 1, now: now)
+                    if entry.attempt > 0 { workers[worker]!.retriedHeld.insert(JobKey(batch: group.batchID, seq: job.seq)) }
+                    room -= 1
+                } else if job.seq > batch.loadedThrough && batch.storeHasMore {
+                    batch.announced[job.seq] = worker
+                    room -= 1
+                }
+            }
+            if !taken.isEmpty {
+                // Out of the queue, so that it is sent to nobody (one pass, whatever how many).
+                batch.pending = batch.pending[batch.pendingHead...].filter { !taken.contains($0.seq) }
+                batch.pendingHead = 0
+            }
+            batches[group.batchID] = batch
+        }
+        return refused > 0 ? [.violation(kind: "held_beyond_credit", count: refused)] : []
+    }
+
     /// The worker is gone: every job it held returns to pending, first in line. When it died
     /// (`counted`), each job's attempt counts and is recorded; a job out of attempts is given up.
     /// A worker that said DISCONNECT did not attempt the jobs it gave back.
@@ -423,6 +503,12 @@ struct Dispatcher {
         for (id, worker) in workers {
             if now - worker.lastReceived > deadline {
                 actions += workerLost(id)
+            } else if worker.inFlight > 0 && now - worker.progressAt > configuration.leaseTimeout {
+                // Alive but stalled: its jobs go to others (each costs an attempt, as a lost
+                // worker's do), and it is asked to announce itself again.
+                actions.append(.violation(kind: "leases_expired", count: worker.inFlight))
+                actions += workerLost(id)
+                actions.append(.send(worker: id, .disconnect))
             } else if now - worker.lastSent >= configuration.heartbeatInterval {
                 workers[id]!.lastSent = now
                 actions.append(.send(worker: id, .heartbeat))
@@ -453,7 +539,7 @@ struct Dispatcher {
             let job = batches[batchID]!.retries.removeFirst()
             batches[batchID]!.leases[job.seq] = Lease(worker: workerID, attempt: job.attempt, record: job.record)
             batches[batchID]!.highestLeased = max(batches[batchID]!.highestLeased, job.seq)
-            workers[workerID]!.inFlight += 1
+            holding(workerID, 1, now: now)
             workers[workerID]!.retriedHeld.insert(JobKey(batch: batchID, seq: job.seq))
             workers[workerID]!.lastSent = now
             actions.append(.send(worker: workerID, .jobs(JobBundle(batchID: batchID, criteriaSHA256: batches[batchID]!.criteriaSHA256,
@@ -493,7 +579,7 @@ struct Dispatcher {
                 }
                 batches[batchID] = batch
                 guard !jobs.isEmpty else { progress = true; continue }
-                workers[workerID]!.inFlight += jobs.count
+                holding(workerID, jobs.count, now: now)
                 workers[workerID]!.lastSent = now
                 actions.append(.send(worker: workerID, .jobs(JobBundle(batchID: batchID, criteriaSHA256: batch.criteriaSHA256, jobs: jobs))))
                 actions += refill(batchID)
@@ -501,6 +587,12 @@ struct Dispatcher {
             }
         }
         return actions
+    }
+
+    /// The worker holds `count` more jobs; one that held none starts its lease clock now.
+    private mutating func holding(_ worker: [UInt8], _ count: Int, now: Int64) {
+        if workers[worker]!.inFlight == 0 { workers[worker]!.progressAt = now }
+        workers[worker]!.inFlight += count
     }
 
     private mutating func nextBatchWithWork() -> BatchID? {

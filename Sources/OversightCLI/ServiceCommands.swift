@@ -34,6 +34,8 @@ struct CoordinatorCommand: ParsableCommand {
     @Option(help: "Heartbeat interval in milliseconds.") var heartbeatInterval: Int64 = 1_000
     @Option(help: "Missed heartbeat intervals before a worker is declared dead and its jobs are re-sent.") var liveness: Int64 = 3
     @Option(help: "Attempts before a job that keeps failing is given up.") var maxAttempts = 3
+    @Option(help: "Most jobs one worker may hold at once, whatever credit it asks for (a worker that vanishes costs at most this many jobs an attempt).") var maxCredit = 1_024
+    @Option(help: "Seconds a worker may hold jobs without reporting any of them done before its jobs go to other workers (each at the cost of an attempt); heartbeats alone do not extend it.") var leaseTimeout = 600
     @Option(help: "Largest record accepted, in bytes (larger ones are rejected by line).") var maxRecordBytes = 1024 * 1024
     @Option(help: "Longest text accepted in any one field, in bytes.") var maxFieldBytes = 64 * 1024
     @Option(help: "Most records in one batch.") var maxBatchRecords: Int64 = 10_000_000
@@ -45,6 +47,8 @@ struct CoordinatorCommand: ParsableCommand {
         guard heartbeatInterval >= 50 else { throw ValidationError("--heartbeat-interval must be at least 50 ms") }
         guard liveness >= 2 else { throw ValidationError("--liveness must be at least 2") }
         guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1") }
+        guard maxCredit >= 1 else { throw ValidationError("--max-credit must be at least 1") }
+        guard leaseTimeout >= 1 else { throw ValidationError("--lease-timeout must be at least 1 second") }
         guard (256...Envelope.maximumRecordSize).contains(maxRecordBytes) else {
             throw ValidationError("--max-record-bytes must be between 256 and \(Envelope.maximumRecordSize)")
         }
@@ -62,6 +66,8 @@ struct CoordinatorCommand: ParsableCommand {
             configuration.heartbeatIntervalMilliseconds = heartbeatInterval
             configuration.liveness = liveness
             configuration.maxAttempts = maxAttempts
+            configuration.maxCredit = maxCredit
+            configuration.leaseTimeoutSeconds = leaseTimeout
             configuration.limits.record.maximumBytes = maxRecordBytes
             configuration.limits.record.maximumStringBytes = maxFieldBytes
             configuration.limits.maximumBatchRecords = maxBatchRecords

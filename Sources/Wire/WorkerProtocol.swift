@@ -26,10 +26,23 @@ public struct JobFailure: Hashable, Sendable {
     public init(seq: Int64, reason: String) { self.seq = seq; self.reason = reason }
 }
 
+/// Jobs of one batch a worker holds: received in JOBS and not yet reported in a DONE it has sent
+/// (scored or not, committed or not), with the attempt each came with.
+public struct HeldJobs: Hashable, Sendable {
+    public let batchID: BatchID
+    public let jobs: [(seq: Int64, attempt: UInt16)]
+    public init(batchID: BatchID, jobs: [(seq: Int64, attempt: UInt16)]) { self.batchID = batchID; self.jobs = jobs }
+    public static func == (a: HeldJobs, b: HeldJobs) -> Bool {
+        a.batchID == b.batchID && a.jobs.map(\.seq) == b.jobs.map(\.seq) && a.jobs.map(\.attempt) == b.jobs.map(\.attempt)
+    }
+    public func hash(into h: inout Hasher) { h.combine(batchID); for j in jobs { h.combine(j.seq); h.combine(j.attempt) } }
+}
+
 /// Worker → coordinator.
 public enum WorkerMessage: Hashable, Sendable {
-    /// I am here: my name, and how many jobs I may hold at once.
-    case ready(name: String, credit: UInt32)
+    /// I am here: my name, how many jobs I may hold at once, and the jobs I hold already (after a
+    /// reconnect, or a coordinator that restarted or failed over), so that they stay mine.
+    case ready(name: String, credit: UInt32, held: [HeldJobs] = [])
     /// These jobs' results are committed; these failed.
     case done(batchID: BatchID, committed: [Int64], failed: [JobFailure])
     /// Grant this many more jobs of credit.
@@ -41,8 +54,17 @@ public enum WorkerMessage: Hashable, Sendable {
 
     public func encode() -> [[UInt8]] {
         switch self {
-        case .ready(let name, let credit):
+        case .ready(let name, let credit, let held):
             var w = ByteWriter(); w.string(name); w.u32(credit)
+            // The held list is optional on the wire: a READY that ends after the credit holds nothing.
+            if !held.isEmpty {
+                w.u32(UInt32(held.count))
+                for batch in held {
+                    w.batchID(batch.batchID)
+                    w.u32(UInt32(batch.jobs.count))
+                    for job in batch.jobs { w.u64(UInt64(bitPattern: job.seq)); w.u16(job.attempt) }
+                }
+            }
             return Envelope.frames(Command.ready.rawValue, w.bytes)
         case .done(let batchID, let committed, let failed):
             var w = ByteWriter(capacity: 32 + committed.count * 8)
@@ -68,9 +90,21 @@ public enum WorkerMessage: Hashable, Sendable {
             var r = try Envelope.body(payload, "READY")
             let name = try r.string("worker name")
             let credit = try r.u32("credit")
+            var held: [HeldJobs] = []
+            if r.remaining > 0 {
+                let batches = try r.count("held batches", minimumElementSize: 20)
+                for _ in 0..<batches {
+                    let batchID = try r.batchID()
+                    let n = try r.count("held jobs", minimumElementSize: 10)
+                    var jobs: [(seq: Int64, attempt: UInt16)] = []
+                    jobs.reserveCapacity(n)
+                    for _ in 0..<n { jobs.append((Int64(bitPattern: try r.u64("seq")), try r.u16("attempt"))) }
+                    held.append(HeldJobs(batchID: batchID, jobs: jobs))
+                }
+            }
             try r.finish("READY")
             guard credit > 0 else { throw WireError(.invalidValue, "READY credit must be positive") }
-            return .ready(name: name, credit: credit)
+            return .ready(name: name, credit: credit, held: held)
         case .done:
             var r = try Envelope.body(payload, "DONE")
             let batchID = try r.batchID()

@@ -87,11 +87,26 @@ public final class WorkerService: @unchecked Sendable {
         var backoff: Int64 = 250
         // Messages not yet accepted by a live connection (IMMEDIATE is on): sent in order, never dropped.
         var unsent: [WorkerMessage] = [.ready(name: configuration.name, credit: configuration.credit)]
+        // Jobs received and not yet reported in a DONE that was sent, by batch: a READY names
+        // them, so that a coordinator that restarted (or this worker's new connection) leaves
+        // them with this worker instead of sending them elsewhere and charging an attempt.
+        var held: [BatchID: [Int64: UInt16]] = [:]
         func flush() {
-            while let message = unsent.first {
+            while var message = unsent.first {
+                if case .ready = message {
+                    // Said as it stands when it leaves: DONEs queued before it are sent first.
+                    message = .ready(name: configuration.name, credit: configuration.credit, held: held.map { batch, jobs in
+                        HeldJobs(batchID: batch, jobs: jobs.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
+                    }.sorted { $0.batchID < $1.batchID })
+                }
                 do { try socket.send(message.encode(), dontWait: true) } catch { return }
                 unsent.removeFirst()
                 lastSent = now()
+                if case .done(let batch, let committed, let failed) = message, var jobs = held[batch] {
+                    for seq in committed { jobs[seq] = nil }
+                    for failure in failed { jobs[failure.seq] = nil }
+                    held[batch] = jobs.isEmpty ? nil : jobs
+                }
             }
         }
 
@@ -133,7 +148,10 @@ public final class WorkerService: @unchecked Sendable {
                         switch try CoordinatorMessage.decode(frames[...]) {
                         case .jobs(let bundle):
                             // While stopping, new jobs are not taken: DISCONNECT returns them.
-                            if !draining { bundles.post(bundle) }
+                            if !draining {
+                                for job in bundle.jobs { held[bundle.batchID, default: [:]][job.seq] = job.attempt }
+                                bundles.post(bundle)
+                            }
                         case .heartbeat: break
                         case .disconnect:
                             logger.info("coordinator asked this worker to announce itself again")

@@ -169,6 +169,122 @@ import Wire
     }
 }
 
+/// A worker's READY names the jobs it holds; a coordinator that restarted, or the worker's new
+/// connection, leaves them with it instead of sending them elsewhere and charging an attempt.
+@Suite struct DispatcherHeldJobsTests {
+    let batch = BatchID()
+    let sha = [UInt8](repeating: 1, count: 32)
+    let w1 = Array("w1".utf8), w1again = Array("w1-second-connection".utf8), w2 = Array("w2".utf8)
+
+    func jobs(_ range: ClosedRange<Int64>) -> [(seq: Int64, record: [UInt8])] { range.map { ($0, Array("{}".utf8)) } }
+    func sent(_ actions: [Dispatcher.Action], to worker: [UInt8]) -> [Int64] {
+        actions.flatMap { action -> [Int64] in
+            if case .send(let w, .jobs(let bundle)) = action, w == worker { return bundle.jobs.map(\.seq) }
+            return []
+        }
+    }
+    func charged(_ actions: [Dispatcher.Action]) -> [Int64] {
+        actions.compactMap { if case .recordFailure(_, let seq, _, _, _) = $0 { return seq } else { return nil } }
+    }
+    func held(_ range: ClosedRange<Int64>, attempt: UInt16 = 0) -> [HeldJobs] {
+        [HeldJobs(batchID: batch, jobs: range.map { ($0, attempt) })]
+    }
+
+    @Test func aRestartedCoordinatorLeavesReannouncedJobsWithTheirWorker() {
+        var d = Dispatcher(configuration: .init(bundleSize: 10, pendingWindow: 100, heartbeatInterval: 1000, liveness: 3))
+        _ = d.batchOpened(batch, criteriaSHA256: sha, accepted: 30, rejected: 0, done: 0, intakeClosed: true)
+        _ = d.jobsLoaded(batch, jobs: jobs(1...30), exhausted: true, through: 30, now: 0)
+        // w1 held 1...10 from the coordinator before; it says so. w2 gets the others only.
+        let first = d.received(from: w1, .ready(name: "w1", credit: 10, held: held(1...10)), now: 0)
+        #expect(sent(first, to: w1).isEmpty, "its credit is spent on what it holds")
+        #expect(d.leasedCount == 10)
+        let other = d.received(from: w2, .ready(name: "w2", credit: 100), now: 0)
+        #expect(sent(other, to: w2) == Array(11...30))
+        // Its DONE counts on its word (they are its leases now), with no check in the store.
+        let done = d.received(from: w1, .done(batchID: batch, committed: Array(1...10), failed: []), now: 1)
+        #expect(!done.contains { if case .verifyDone = $0 { return true } else { return false } })
+        #expect(d.progress(batch)?.done == 10)
+    }
+
+    @Test func jobsNotYetReadBackAreLeasedToTheirHolderWhenTheyAre() {
+        var d = Dispatcher(configuration: .init(bundleSize: 10, pendingWindow: 20, heartbeatInterval: 1000, liveness: 3))
+        _ = d.batchOpened(batch, criteriaSHA256: sha, accepted: 40, rejected: 0, done: 0, intakeClosed: true)
+        _ = d.jobsLoaded(batch, jobs: jobs(1...20), exhausted: false, through: 20, now: 0)
+        // w1 holds 35...36, beyond what is in memory.
+        let w1Sent = d.received(from: w1, .ready(name: "w1", credit: 2, held: held(35...36)), now: 0)
+        let w2Sent = d.received(from: w2, .ready(name: "w2", credit: 100), now: 0)
+        let rest = d.jobsLoaded(batch, jobs: jobs(21...40), exhausted: true, through: 40, now: 1)
+        let everything = sent(w1Sent, to: w1) + sent(w2Sent, to: w2) + sent(rest, to: w2) + sent(rest, to: w1)
+        #expect(!everything.contains(35) && !everything.contains(36), "sent to nobody: w1 has them")
+        #expect(everything.sorted() == Array(1...34) + Array(37...40), "every other job once")
+        _ = d.received(from: w1, .done(batchID: batch, committed: [35, 36], failed: []), now: 2)
+        #expect(d.progress(batch)?.done == 2)
+    }
+
+    @Test func aReconnectedWorkerKeepsWhatItHoldsAndOnlyWhatItLostCostsAnAttempt() {
+        var d = Dispatcher(configuration: .init(bundleSize: 10, pendingWindow: 100, heartbeatInterval: 1000, liveness: 3))
+        _ = d.batchOpened(batch, criteriaSHA256: sha, accepted: 0, rejected: 0, done: 0, intakeClosed: false)
+        _ = d.chunkStored(batch, jobs: jobs(1...20), rejected: 0, now: 0)
+        #expect(sent(d.received(from: w1, .ready(name: "w1", credit: 20), now: 0), to: w1) == Array(1...20))
+        // Its connection broke; 11...20 never reached it. On the new connection it names 1...10.
+        _ = d.received(from: w1again, .ready(name: "w1", credit: 20, held: held(1...10)), now: 100)
+        // The old connection goes silent and is buried: only the jobs it never received cost an attempt.
+        _ = d.received(from: w1again, .heartbeat, now: 4_900)
+        let buried = d.tick(now: 5_000)
+        #expect(charged(buried) == Array(11...20))
+        #expect(d.workers[w1] == nil && d.workers[w1again]?.inFlight == 10 + sent(buried, to: w1again).count)
+        let done = d.received(from: w1again, .done(batchID: batch, committed: Array(1...10), failed: []), now: 5_001)
+        #expect(!done.contains { if case .verifyDone = $0 { return true } else { return false } })
+    }
+
+    @Test func aWorkerCannotClaimAnotherWorkersJobsOrMoreThanItsCredit() {
+        var d = Dispatcher(configuration: .init(bundleSize: 10, pendingWindow: 100, heartbeatInterval: 1000, liveness: 3))
+        _ = d.batchOpened(batch, criteriaSHA256: sha, accepted: 0, rejected: 0, done: 0, intakeClosed: false)
+        _ = d.chunkStored(batch, jobs: jobs(1...30), rejected: 0, now: 0)
+        #expect(sent(d.received(from: w1, .ready(name: "w1", credit: 10), now: 0), to: w1) == Array(1...10))
+        // w2 claims w1's jobs and more than its credit: w1's stay w1's; beyond its credit is a violation.
+        let claimed = d.received(from: w2, .ready(name: "w2", credit: 5, held: held(1...20)), now: 0)
+        #expect(claimed.contains(.violation(kind: "held_beyond_credit", count: 5)))
+        #expect(d.workers[w1]?.inFlight == 10 && d.workers[w2]?.inFlight == 5)
+        let lost = d.workerLost(w1)
+        #expect(charged(lost) == Array(1...10), "w1's leases were never w2's")
+    }
+
+    @Test func aWorkerThatHeartbeatsButNeverAnswersLosesItsLeasesAfterTheDeadline() {
+        var d = Dispatcher(configuration: .init(bundleSize: 10, pendingWindow: 100, heartbeatInterval: 1000, liveness: 3, leaseTimeout: 10_000))
+        _ = d.batchOpened(batch, criteriaSHA256: sha, accepted: 0, rejected: 0, done: 0, intakeClosed: false)
+        _ = d.chunkStored(batch, jobs: jobs(1...20), rejected: 0, now: 0)
+        #expect(sent(d.received(from: w1, .ready(name: "stuck", credit: 10), now: 0), to: w1) == Array(1...10))
+        _ = d.received(from: w2, .ready(name: "w2", credit: 10), now: 0)
+        // w2 reports progress, which extends its leases; w1 only heartbeats.
+        var t: Int64 = 0
+        var expired: [Dispatcher.Action] = []
+        while t < 12_000 {
+            t += 500
+            _ = d.received(from: w1, .heartbeat, now: t)
+            if t % 4_000 == 0 { _ = d.received(from: w2, .done(batchID: batch, committed: [], failed: []), now: t) }
+            _ = d.received(from: w2, .heartbeat, now: t)
+            expired += d.tick(now: t)
+        }
+        #expect(charged(expired) == Array(1...10), "the stalled worker's jobs cost an attempt and go elsewhere")
+        #expect(expired.contains(.send(worker: w1, .disconnect)) && expired.contains(.violation(kind: "leases_expired", count: 10)))
+        #expect(!charged(expired).contains(11) && d.workers[w1] == nil && d.workers[w2] != nil)
+    }
+
+    @Test func creditIsBoundedByTheCoordinator() {
+        var d = Dispatcher(configuration: .init(bundleSize: 10, pendingWindow: 10_000, heartbeatInterval: 1000, liveness: 3, maxCredit: 40))
+        _ = d.batchOpened(batch, criteriaSHA256: sha, accepted: 0, rejected: 0, done: 0, intakeClosed: false)
+        _ = d.chunkStored(batch, jobs: jobs(1...1_000), rejected: 0, now: 0)
+        let greedy = d.received(from: w1, .ready(name: "greedy", credit: UInt32.max), now: 0)
+        #expect(greedy.contains(.violation(kind: "credit_above_maximum", count: 1)))
+        #expect(sent(greedy, to: w1).count == 40 && d.workers[w1]?.credit == 40)
+        let more = d.received(from: w1, .credit(UInt32.max - 1), now: 1)
+        #expect(more.contains(.violation(kind: "credit_above_maximum", count: 1)) && sent(more, to: w1).isEmpty)
+        // When it vanishes, at most 40 healthy jobs are charged an attempt.
+        #expect(charged(d.workerLost(w1)).count == 40)
+    }
+}
+
 /// A DONE counts on the peer's word only for its own leases; the store decides the rest.
 @Suite struct DispatcherTrustTests {
     let batch = BatchID()

@@ -153,6 +153,11 @@ import TestSupport
         try store.connection.query("SELECT oversight.grant_reader(\(readerB), 'hrw', NULL)")
         try store.connection.runScript("CREATE ROLE \(stray) LOGIN IN ROLE oversight_reader")
         defer { for r in [readerA, readerB, stray] { dropRole(store, r) } }
+        // Sealed and summarised: readers list records from the facet tables, under a policy.
+        for batch in [a, b] {
+            #expect(try store.seal(batchID: batch, key: SealKey()) == .sealed(1))
+            #expect(try store.summarise(batchID: batch) > 0)
+        }
 
         func setRole(_ role: String?) throws { try store.connection.runScript(role.map { "SET ROLE \($0)" } ?? "RESET ROLE") }
         func ids(_ sql: PGQuery) throws -> Set<BatchID> {
@@ -166,13 +171,18 @@ import TestSupport
         #expect(try ids("SELECT DISTINCT batch_id::text FROM oversight.submitted_records") == [a])
         #expect(try store.connection.query("SELECT count(*) FROM oversight.results WHERE batch_id = \(b)::uuid").int(0, 0) == 0)
         #expect(throws: PQError.self, "views only") { try store.connection.runScript("SELECT * FROM oversight.assessments") }
+        #expect(try ids("SELECT DISTINCT batch_id::text FROM oversight.record_facets") == [a])
+        #expect(try ids("SELECT DISTINCT batch_id::text FROM oversight.record_rules") == [a])
+        #expect(try store.connection.query("SELECT count(*) FROM oversight.record_facets WHERE batch_id = \(b)::uuid").int(0, 0) == 0)
         try setRole(nil)
         try setRole(readerB)
         #expect(try ids("SELECT batch_id::text FROM oversight.batch_progress") == [b])
+        #expect(try ids("SELECT DISTINCT batch_id::text FROM oversight.record_facets") == [b])
         #expect(try store.connection.query("SELECT count(*) FROM oversight.results").int(0, 0) == 4)
         try setRole(nil)
         try setRole(stray)
         #expect(try store.connection.query("SELECT count(*) FROM oversight.batch_progress").int(0, 0) == 0, "a reader without a grant sees nothing")
+        #expect(try store.connection.query("SELECT count(*) FROM oversight.record_facets").int(0, 0) == 0)
         try setRole(nil)
         // Row-level security holds even if someone grants a reader the tables themselves.
         try store.connection.runScript("GRANT SELECT ON oversight.assessments, oversight.batches, oversight.batch_seals TO \(readerA)")

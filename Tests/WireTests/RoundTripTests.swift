@@ -8,6 +8,7 @@ import TestSupport
 
     static let workerMessages: [WorkerMessage] = [
         .ready(name: "worker-1 é", credit: 512),
+        .ready(name: "w", credit: 3, held: [HeldJobs(batchID: BatchID(), jobs: [(1, 0), (7, 2)]), HeldJobs(batchID: BatchID(), jobs: [(9, 1)])]),
         .done(batchID: batch, committed: [1, 2, 3, Int64.max], failed: [JobFailure(seq: 4, reason: "bad record: \"x\"")]),
         .done(batchID: batch, committed: [], failed: []),
         .credit(64),
@@ -95,7 +96,7 @@ import TestSupport
         try r.finish("OVS1 error")
     }
 
-    @Test func rejectsWrongProtocolUnknownCommandsAndTruncation() {
+    @Test func rejectsWrongProtocolUnknownCommandsAndTruncation() throws {
         #expect(throws: WireError(.wrongProtocol, "expected protocol frame OVS2, got \"OVS9\" (4 bytes)")) {
             _ = try WorkerMessage.decode([Array("OVS9".utf8), [0x04]][...])
         }
@@ -103,6 +104,11 @@ import TestSupport
         var frames = WorkerMessage.ready(name: "w", credit: 1).encode()
         frames[2].removeLast()
         #expect { _ = try WorkerMessage.decode(frames[...]) } throws: { ($0 as? WireError)?.code == .truncated }
+        // READY's held list is optional: absent, it holds nothing; a partial one is refused.
+        #expect(try WorkerMessage.decode(WorkerMessage.ready(name: "w", credit: 1).encode()[...]) == .ready(name: "w", credit: 1, held: []))
+        var partial = WorkerMessage.ready(name: "w", credit: 1).encode()
+        partial[2] += [1, 0]
+        #expect { _ = try WorkerMessage.decode(partial[...]) } throws: { ($0 as? WireError)?.code == .truncated }
         var extra = WorkerMessage.credit(1).encode()
         extra[2].append(0)
         #expect { _ = try WorkerMessage.decode(extra[...]) } throws: { ($0 as? WireError)?.code == .trailingBytes }
