@@ -351,7 +351,22 @@ extension AuditStore {
     /// `after`: only records after this seq (keyset paging, for reading a whole batch).
     public func records(batchID: BatchID, filter: RecordFilter = RecordFilter(), limit: Int = 50, offset: Int = 0, after: Int64? = nil) throws -> [RecordIndexRow] {
         let pattern = filter.text.map { "%" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_") + "%" }
-        let rows = try isSummarised(batchID: batchID) ? try connection.query("""
+        let summarised = try isSummarised(batchID: batchID)
+        // A rule's records are read from its own index, in seq order (a rare rule's last page
+        // scanned the whole batch when the facets led); otherwise the facets' indexes lead.
+        let rows = summarised && filter.rule != nil ? try connection.query("""
+            SELECT i.seq, i.record_id, i.verdict, i.worst_case, i.determined, i.applies, i.rests_on, i.system, i.vendor, i.operator,
+                   i.country, i.region, i.first_question
+            FROM oversight.record_rules f JOIN oversight.record_facets i ON i.batch_id = f.batch_id AND i.seq = f.seq
+            WHERE f.batch_id = \(batchID)::uuid AND f.rule = \(filter.rule) AND (\(after)::bigint IS NULL OR f.seq > \(after))
+              AND (\(filter.verdict)::text IS NULL OR i.verdict = \(filter.verdict))
+              AND (\(filter.worstCase)::text IS NULL OR i.worst_case = \(filter.worstCase))
+              AND (\(filter.system)::text IS NULL OR i.system = \(filter.system))
+              AND (\(filter.operatorName)::text IS NULL OR i.operator = \(filter.operatorName))
+              AND (\(filter.region)::text IS NULL OR i.region = \(filter.region) OR i.country = \(filter.region))
+              AND (\(pattern)::text IS NULL OR i.search LIKE lower(\(pattern)))
+            ORDER BY f.seq LIMIT \(Int64(limit)) OFFSET \(Int64(offset))
+            """) : summarised ? try connection.query("""
             SELECT seq, record_id, verdict, worst_case, determined, applies, rests_on, system, vendor, operator, country, region, first_question
             FROM oversight.record_facets i
             WHERE batch_id = \(batchID)::uuid AND (\(after)::bigint IS NULL OR seq > \(after))
@@ -361,8 +376,6 @@ extension AuditStore {
               AND (\(filter.operatorName)::text IS NULL OR operator = \(filter.operatorName))
               AND (\(filter.region)::text IS NULL OR region = \(filter.region) OR country = \(filter.region))
               AND (\(pattern)::text IS NULL OR search LIKE lower(\(pattern)))
-              AND (\(filter.rule)::text IS NULL OR seq IN (SELECT f.seq FROM oversight.record_rules f
-                   WHERE f.batch_id = \(batchID)::uuid AND f.rule = \(filter.rule)))
             ORDER BY seq LIMIT \(Int64(limit)) OFFSET \(Int64(offset))
             """) : try connection.query("""
             SELECT seq, record_id, verdict, worst_case, determined, applies, rests_on, system, vendor, operator, country, region, first_question

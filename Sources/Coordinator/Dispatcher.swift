@@ -409,6 +409,9 @@ struct Dispatcher {
         guard let me = workers[worker] else { return [] }
         var room = me.credit - me.inFlight
         var refused = 0
+        // Earlier connections this READY named jobs of: the same process, proven (only it can
+        // know what they were sent).
+        var earlierConnections: Set<[UInt8]> = []
         for group in held {
             guard var batch = batches.removeValue(forKey: group.batchID) else { continue }
             var waiting: [Int64: Int]?
@@ -419,6 +422,7 @@ struct Dispatcher {
                     guard lease.worker != worker, let earlier = workers[lease.worker], earlier.name == me.name else { continue }
                     batch.leases[job.seq]!.worker = worker
                     workers[lease.worker]!.inFlight -= 1
+                    earlierConnections.insert(lease.worker)
                     holding(worker, 1, now: now)
                     let key = JobKey(batch: group.batchID, seq: job.seq)
                     if workers[lease.worker]!.retriedHeld.remove(key) != nil { workers[worker]!.retriedHeld.insert(key) }
@@ -450,7 +454,11 @@ struct Dispatcher {
             }
             batches[group.batchID] = batch
         }
-        return refused > 0 ? [.violation(kind: "held_beyond_credit", count: refused)] : []
+        var actions: [Action] = refused > 0 ? [.violation(kind: "held_beyond_credit", count: refused)] : []
+        // What those connections still hold never reached the process (it would have named it):
+        // back to the queue, first in line, without an attempt; the old connections are done.
+        for earlier in earlierConnections { actions += workerLost(earlier, counted: false) }
+        return actions
     }
 
     /// The worker is gone: every job it held returns to pending, first in line. When it died

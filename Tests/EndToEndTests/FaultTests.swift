@@ -110,7 +110,7 @@ final class FaultySystem: @unchecked Sendable {
         try PGConnection(conninfo).query("SELECT count(*) FROM oversight.job_failures WHERE batch_id = \(batch)::uuid").int(0, 0) ?? -1
     }
 
-    deinit { try? FileManager.default.removeItem(atPath: directory) }
+    deinit { if ProcessInfo.processInfo.environment["OVERSIGHT_KEEP_TEST_LOGS"] == nil { try? FileManager.default.removeItem(atPath: directory) } }
 }
 
 func writeRecords(_ count: Int, seed: UInt64, to path: String, extra: [String] = []) throws {
