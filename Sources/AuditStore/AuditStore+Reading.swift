@@ -294,8 +294,9 @@ extension AuditStore {
 
     public func evidenceCounts(batchID: BatchID) throws -> EvidenceCounts {
         let rows = try isSummarised(batchID: batchID) ? try connection.query("""
-            SELECT count(*) FILTER (WHERE inferred_facts > 0), COALESCE(sum(inferred_facts), 0), count(*) FILTER (WHERE rests_on = 'inferred')
-            FROM oversight.record_facets WHERE batch_id = \(batchID)::uuid
+            SELECT COALESCE(sum(records) FILTER (WHERE key = 'records_with_facts'), 0), COALESCE(sum(records) FILTER (WHERE key = 'facts_used'), 0),
+                   COALESCE(sum(records) FILTER (WHERE key = 'resting_on_inferred'), 0)
+            FROM oversight.batch_counts_visible WHERE batch_id = \(batchID)::uuid AND grouping = 'evidence'
             """) : try connection.query("""
             SELECT count(*) FILTER (WHERE json_array_length(inferred) > 0), COALESCE(sum(json_array_length(inferred)), 0),
                    count(*) FILTER (WHERE rests_on = 'inferred')

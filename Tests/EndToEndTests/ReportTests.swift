@@ -115,6 +115,14 @@ final class ReportPage: NSObject, XMLParserDelegate {
             #expect(livePage.bars[chart] == page.bars[chart] && page.bars[chart]?.isEmpty == false, "\(chart): live and summarised agree")
         }
         #expect(livePage.text.contains(top.string(0, 0)!))
+        // The evidence line: the summary's counts, the live views' and SQL's are the same.
+        let facts = try db.query("""
+            SELECT count(*) FILTER (WHERE json_array_length(inferred) > 0), COALESCE(sum(json_array_length(inferred)), 0),
+                   count(*) FILTER (WHERE rests_on = 'inferred')
+            FROM oversight.results WHERE batch_id = \(batch)::uuid
+            """)
+        let line = "\(facts.int64(0, 0)!) records carry facts read from their own text or from the vendor register (\(facts.int64(0, 1)!) facts counted); \(facts.int64(0, 2)!) verdicts rest on such facts alone"
+        #expect(facts.int64(0, 0)! > 0 && page.text.contains(line) && livePage.text.contains(line), "\(line)")
 
         // status BATCH counts by settled verdict and worst case, as the summary view does.
         let status = try JSONParser.parse(try OversightBinary.runSplit(["status", batch, "--json", "--database", system.conninfo]).stdout)
