@@ -355,7 +355,18 @@ extension AuditStore {
         let summarised = try isSummarised(batchID: batchID)
         // A rule's records are read from its own index, in seq order (a rare rule's last page
         // scanned the whole batch when the facets led); otherwise the facets' indexes lead.
-        let rows = summarised && filter.rule != nil ? try connection.query("""
+        // A reader's free text goes through oversight.search_records, which may use the trigram
+        // index (under row-level security PostgreSQL uses none for LIKE); the page's rows are
+        // then read under the reader policy.
+        let underPolicy = try summarised && pattern != nil && connection.query("SELECT oversight.visible_organisation() IS NOT NULL").bool(0, 0) == true
+        let rows = underPolicy ? try connection.query("""
+            SELECT seq, record_id, verdict, worst_case, determined, applies, rests_on, system, vendor, operator, country, region, first_question
+            FROM oversight.record_facets
+            WHERE batch_id = \(batchID)::uuid AND seq = ANY(ARRAY(SELECT oversight.search_records(\(batchID)::uuid, \(pattern), \(filter.verdict),
+                  \(filter.worstCase), \(filter.system), \(filter.operatorName), \(filter.region), \(filter.rule), \(after), \(Int32(clamping: limit)),
+                  \(Int32(clamping: offset)))))
+            ORDER BY seq
+            """) : summarised && filter.rule != nil ? try connection.query("""
             SELECT i.seq, i.record_id, i.verdict, i.worst_case, i.determined, i.applies, i.rests_on, i.system, i.vendor, i.operator,
                    i.country, i.region, i.first_question
             FROM oversight.record_rules f JOIN oversight.record_facets i ON i.batch_id = f.batch_id AND i.seq = f.seq

@@ -194,6 +194,65 @@ import TestSupport
         #expect(try ids("SELECT batch_id::text FROM oversight.batch_progress") == [a, b])
     }
 
+    /// A reader's free text reads the trigram index through oversight.search_records, which
+    /// answers only for the batches of the login's own organisation.
+    @Test func aReadersSearchAnswersOnlyForItsOrganisation() throws {
+        let conninfo = try TestDatabase.create("search")
+        let store = try AuditStore(conninfo: conninfo, applicationName: "tests")
+        try Migrator.migrate(store.connection)
+        try store.register(set)
+        let a = try assessedBatch(store, organisation: "amnesty", count: 120, seed: 5)
+        let b = try assessedBatch(store, organisation: "hrw", count: 80, seed: 6)
+        for batch in [a, b] {
+            #expect(try store.seal(batchID: batch, key: SealKey()) == .sealed(1))
+            #expect(try store.summarise(batchID: batch) > 0)
+        }
+        let suffix = UInt32.random(in: 0...UInt32.max)
+        let readerA = "t_sa_\(suffix)", readerB = "t_sb_\(suffix)"
+        try store.grantReader(role: readerA, organisation: "amnesty", password: "pa-\(suffix)")
+        try store.grantReader(role: readerB, organisation: "hrw", password: "pb-\(suffix)")
+        defer { for r in [readerA, readerB] { dropRole(store, r) } }
+        let asA = try AuditStore(conninfo: try TestDatabase.login(conninfo, user: readerA, password: "pa-\(suffix)"), applicationName: "tests")
+        let asB = try AuditStore(conninfo: try TestDatabase.login(conninfo, user: readerB, password: "pb-\(suffix)"), applicationName: "tests")
+
+        // What the owner's plain LIKE finds, page by page and with other filters.
+        func expected(_ batch: BatchID, _ text: String, verdict: String? = nil, offset: Int = 0) throws -> [Int64] {
+            let rows = try store.connection.query("""
+                SELECT seq FROM oversight.record_facets WHERE batch_id = \(batch)::uuid AND search LIKE \("%" + text + "%")
+                  AND (\(verdict)::text IS NULL OR verdict = \(verdict)) ORDER BY seq LIMIT 10 OFFSET \(offset)
+                """)
+            return (0..<rows.rowCount).map { rows.int64($0, 0)! }
+        }
+        let word = try #require(try store.connection.query("""
+            SELECT split_part(operator, ' ', 1) FROM oversight.record_facets WHERE batch_id = \(a)::uuid AND operator IS NOT NULL
+            GROUP BY 1 ORDER BY count(*) DESC LIMIT 1
+            """).string(0, 0)).lowercased()
+        let common = try expected(a, word)
+        #expect(!common.isEmpty)
+        #expect(try asA.records(batchID: a, filter: RecordFilter(text: word.uppercased()), limit: 10).map(\.seq) == common)
+        #expect(try asA.records(batchID: a, filter: RecordFilter(text: word), limit: 10, offset: 10).map(\.seq) == (try expected(a, word, offset: 10)))
+        #expect(try asA.records(batchID: a, filter: RecordFilter(verdict: "elevated", text: word), limit: 10).map(\.seq)
+                == (try expected(a, word, verdict: "elevated")))
+        #expect(try asA.records(batchID: a, filter: RecordFilter(text: "no such words"), limit: 10).isEmpty)
+
+        // Another organisation's batch: nothing through the list, nothing through the function.
+        #expect(try asA.records(batchID: b, filter: RecordFilter(text: ""), limit: 10).isEmpty)
+        #expect(!(try asB.records(batchID: b, filter: RecordFilter(text: ""), limit: 10)).isEmpty)
+        func direct(_ reader: AuditStore, _ batch: BatchID) throws -> Int {
+            try reader.connection.query("""
+                SELECT count(*) FROM oversight.search_records(\(batch)::uuid, '%', NULL, NULL, NULL, NULL, NULL, NULL, NULL, 1000, 0)
+                """).int(0, 0)!
+        }
+        #expect(try direct(asA, a) == 120 && direct(asA, b) == 0 && direct(asB, b) == 80 && direct(asB, a) == 0)
+        // A session whose login is not a reader gets nothing from it, whatever role it sets.
+        try store.connection.runScript("SET ROLE \(readerA)")
+        #expect(try direct(store, a) == 0)
+        try store.connection.runScript("RESET ROLE")
+        // A batch whose summary is not its newest seal's is not searched.
+        try store.connection.query("DELETE FROM oversight.batch_summaries WHERE batch_id = \(a)::uuid")
+        #expect(try direct(asA, a) == 0)
+    }
+
     func dropRole(_ store: AuditStore, _ role: String) {
         _ = try? store.connection.runScript("RESET ROLE; DROP OWNED BY \(role); DROP ROLE \(role)")
     }
