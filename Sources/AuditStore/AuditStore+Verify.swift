@@ -192,6 +192,7 @@ extension AuditStore {
     /// The first column copied out of the result (for querying) that no longer says what the
     /// hashed result says; nil when they agree.
     static func columnDisagreeing(with row: StoredAssessment) -> String? {
+        if let skimmed = skimmedColumnDisagreeing(with: row) { return skimmed }
         guard let result = try? JSONParser.parse(row.result) else { return "result" }
         if result["verdict"]?.stringValue != row.verdict { return "verdict" }
         if result["score"] != .number(Double(row.score)) { return "score" }
@@ -203,6 +204,53 @@ extension AuditStore {
             if Applicability.overall(applies).rawValue != row.applies { return "applies" }
         }
         return nil
+    }
+
+    /// `columnDisagreeing` without building the result's tree: the same checks on the five
+    /// top-level values and each pack's `applies`, read by `JSONSkim` (which validates the whole
+    /// text as it walks). nil when the result cannot be skimmed (not an object, an escape in a
+    /// key, a key twice): the parser then decides. `.some(nil)`: every column agrees.
+    static func skimmedColumnDisagreeing(with row: StoredAssessment) -> String?? {
+        let skim = JSONSkim(row.result)
+        guard let members = skim.members() else { return nil }
+        var slots = Slots()
+        for member in members {
+            let slot: WritableKeyPath<Slots, Range<Int>?>
+            switch member.key.count {
+            case 5 where member.key.elementsEqual("score".utf8): slot = \.score
+            case 5 where member.key.elementsEqual("packs".utf8): slot = \.packs
+            case 6 where member.key.elementsEqual("engine".utf8): slot = \.engine
+            case 7 where member.key.elementsEqual("verdict".utf8): slot = \.verdict
+            case 10 where member.key.elementsEqual("worst_case".utf8): slot = \.worstCase
+            case 10 where member.key.elementsEqual("determined".utf8): slot = \.determined
+            default: continue
+            }
+            guard slots[keyPath: slot] == nil else { return nil }
+            slots[keyPath: slot] = member.value
+        }
+        let (verdict, score, worstCase, determined, engine, packs) = (slots.verdict, slots.score, slots.worstCase, slots.determined, slots.engine, slots.packs)
+        if verdict.flatMap(skim.string) != row.verdict { return .some("verdict") }
+        if score.flatMap(skim.value) != .number(Double(row.score)) { return .some("score") }
+        if worstCase.flatMap(skim.string) != row.worstCase { return .some("worst_case") }
+        if determined.map({ skim.value($0) == .bool(true) }) != row.determined { return .some("determined") }
+        if engine.flatMap(skim.string) != row.engine { return .some("engine") }
+        if let packs, let list = skim.elements(of: packs) {
+            var applies: [Applicability] = []
+            for element in list {
+                guard let member = skim.member("applies", of: element) else {
+                    if skim.bytes[element.lowerBound] == UInt8(ascii: "{") { return nil }
+                    continue
+                }
+                if let value = member.flatMap(skim.string).flatMap(Applicability.init(rawValue:)) { applies.append(value) }
+            }
+            if Applicability.overall(applies).rawValue != row.applies { return .some("applies") }
+        }
+        return .some(nil)
+    }
+
+    /// Where the skimmed members of a result are.
+    private struct Slots {
+        var verdict, score, worstCase, determined, engine, packs: Range<Int>?
     }
 
     /// The row hash from the row's stored columns. Rows stored before results were kept as exact

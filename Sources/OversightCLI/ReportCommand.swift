@@ -49,7 +49,9 @@ struct ReportCommand: ParsableCommand {
             let id = BatchID(batch)!
             let store = try database.store(applicationName: "oversight-report", reading: true)
             let started = Date()
-            let made = try Self.collect(store, batchID: id, fullIndex: fullIndex, csvPath: out + ".records.csv")
+            let made = try Self.collect(store, batchID: id, fullIndex: fullIndex, csvPath: out + ".records.csv") { step in
+                printError(String(format: "report: %@ (%.1f s)", step, Date().timeIntervalSince(started)))
+            }
             let html = made.report.html
             if let chromium {
                 let page = out + ".html"
@@ -108,7 +110,9 @@ struct ReportCommand: ParsableCommand {
 
     /// Reads everything the report shows through the store's reader queries, explains the
     /// records it lists (each checked against its stored result) and runs the seal check.
-    static func collect(_ store: AuditStore, batchID: BatchID, fullIndex: Int, csvPath: String?) throws -> Made {
+    /// `progress` hears each step as it starts (long batches take a while to verify).
+    static func collect(_ store: AuditStore, batchID: BatchID, fullIndex: Int, csvPath: String?,
+                        progress: ((String) -> Void)? = nil) throws -> Made {
         guard let summary = try store.batchSummaries(batchID: batchID).first, let criteria = try store.criteriaSet(batchID: batchID) else {
             throw CommandFailure("no batch \(batchID) in this database (or not visible to this login)")
         }
@@ -131,7 +135,11 @@ struct ReportCommand: ParsableCommand {
         report.moves = moves.filter(\.moved).map { .init(recordID: $0.recordID, previousBatch: $0.previousBatch, movement: $0.movement, answers: $0.answers.summary) }
         report.rejections = try store.rejectionGroups(batchID: batchID).map { .init(field: $0.field, records: $0.records, firstLine: $0.firstLine, message: $0.message) }
         report.deadLetters = try store.deadLetters(batchID: batchID).map { .init(seq: $0.seq, line: $0.line, attempts: $0.attempts, lastError: $0.lastError, open: $0.open) }
-        report.seal = try sealCheck(store, batchID: batchID)
+        progress?("running audit verify over \(plural(summary.assessed, "assessment"))")
+        report.seal = try sealCheck(store, batchID: batchID) { done, total in
+            if done % 200_000 == 0 { progress?("audit verify: \(done) of \(total) rows checked") }
+        }
+        progress?("listing and explaining the records of the index")
 
         // The index: every record of a batch that fits, else those that are or could be
         // prohibited or high-risk, with every record in a CSV beside it.
@@ -149,6 +157,7 @@ struct ReportCommand: ParsableCommand {
                 entries += more.filter { !seen.contains($0.seq) }.prefix(fullIndex - entries.count)
             }
             if let csvPath {
+                progress?("writing every record to \((csvPath as NSString).lastPathComponent)")
                 try writeCSV(store, batchID: batchID, to: csvPath)
                 wroteCSV = true
             }
@@ -170,10 +179,10 @@ struct ReportCommand: ParsableCommand {
     }
 
     /// The newest seal and whether `audit verify` passes now, as the login the report uses.
-    static func sealCheck(_ store: AuditStore, batchID: BatchID) throws -> BatchReport.Seal? {
+    static func sealCheck(_ store: AuditStore, batchID: BatchID, progress: ((Int64, Int64) -> Void)? = nil) throws -> BatchReport.Seal? {
         let login = (try? store.currentLogin()) ?? "unknown"
         let outcome: VerificationReport?
-        do { outcome = try store.verify(batchID: batchID, trustedKey: nil) } catch {
+        do { outcome = try store.verify(batchID: batchID, trustedKey: nil, progress: progress) } catch {
             // A reader login sees the views, not the tables the check reads: say so, do not fail the report.
             guard let newest = try? store.sealsVisible(batchID: batchID).last else { return nil }
             return BatchReport.Seal(number: newest.seal, merkleRoot: newest.merkleRoot, keyFingerprint: keyFingerprint(newest.signingKey),

@@ -1,0 +1,200 @@
+/// Reads a few members of a JSON object without building the rest: where `audit verify` needs
+/// five top-level values of a two-kilobyte result, building the whole tree cost most of its time
+/// (strings and arrays allocated for every finding, a million times).
+///
+/// The skimmer checks structure only as far as it walks (brackets, strings and their escapes);
+/// a text it cannot walk gives nil, and callers then fall back to `JSONParser`, which says what
+/// is wrong. Values come back as byte ranges, decoded on request by `JSONParser`.
+public struct JSONSkim {
+    public let bytes: [UInt8]
+
+    public init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+    /// The members of the object that spans `range` (the whole text by default), in order:
+    /// each key as written between its quotes, and its value's bytes. nil if that is not an object
+    /// the skimmer can walk, or a key holds an escape.
+    public func members(of range: Range<Int>? = nil) -> [(key: ArraySlice<UInt8>, value: Range<Int>)]? {
+        let range = range ?? 0..<bytes.count
+        var i = skipSpace(range.lowerBound, range.upperBound)
+        guard i < range.upperBound, bytes[i] == UInt8(ascii: "{") else { return nil }
+        i = skipSpace(i + 1, range.upperBound)
+        var out: [(key: ArraySlice<UInt8>, value: Range<Int>)] = []
+        if i < range.upperBound, bytes[i] == UInt8(ascii: "}") {
+            return skipSpace(i + 1, range.upperBound) == range.upperBound ? out : nil
+        }
+        while true {
+            guard i < range.upperBound, bytes[i] == UInt8(ascii: "\""), let keyEnd = stringEnd(i, range.upperBound) else { return nil }
+            let key = bytes[(i + 1)..<(keyEnd - 1)]
+            if key.contains(UInt8(ascii: "\\")) { return nil }
+            i = skipSpace(keyEnd, range.upperBound)
+            guard i < range.upperBound, bytes[i] == UInt8(ascii: ":") else { return nil }
+            let start = skipSpace(i + 1, range.upperBound)
+            guard let end = valueEnd(start, range.upperBound) else { return nil }
+            out.append((key, start..<end))
+            i = skipSpace(end, range.upperBound)
+            guard i < range.upperBound else { return nil }
+            if bytes[i] == UInt8(ascii: ",") { i = skipSpace(i + 1, range.upperBound); continue }
+            guard bytes[i] == UInt8(ascii: "}") else { return nil }
+            return skipSpace(i + 1, range.upperBound) == range.upperBound ? out : nil
+        }
+    }
+
+    /// The elements of the array that spans `range`, as byte ranges; nil if it is not one.
+    public func elements(of range: Range<Int>) -> [Range<Int>]? {
+        var i = skipSpace(range.lowerBound, range.upperBound)
+        guard i < range.upperBound, bytes[i] == UInt8(ascii: "[") else { return nil }
+        i = skipSpace(i + 1, range.upperBound)
+        var out: [Range<Int>] = []
+        if i < range.upperBound, bytes[i] == UInt8(ascii: "]") {
+            return skipSpace(i + 1, range.upperBound) == range.upperBound ? out : nil
+        }
+        while true {
+            guard let end = valueEnd(i, range.upperBound) else { return nil }
+            out.append(i..<end)
+            i = skipSpace(end, range.upperBound)
+            guard i < range.upperBound else { return nil }
+            if bytes[i] == UInt8(ascii: ",") { i = skipSpace(i + 1, range.upperBound); continue }
+            guard bytes[i] == UInt8(ascii: "]") else { return nil }
+            return skipSpace(i + 1, range.upperBound) == range.upperBound ? out : nil
+        }
+    }
+
+    /// The value of one member of the object spanning `range`, when it appears exactly once.
+    /// `.some(nil)`: no such member; nil: the object cannot be skimmed or names the key twice.
+    public func member(_ key: String, of range: Range<Int>? = nil) -> Range<Int>?? {
+        guard let all = members(of: range) else { return nil }
+        let wanted = Array(key.utf8)
+        var found: Range<Int>?
+        for member in all where member.key.elementsEqual(wanted) {
+            if found != nil { return nil }
+            found = member.value
+        }
+        return .some(found)
+    }
+
+    /// The value's bytes parsed (small values: a string, a number, a literal).
+    public func value(_ range: Range<Int>) -> JSONValue? {
+        try? JSONParser.parse(bytes[range])
+    }
+
+    /// The string a value holds, without parsing when it holds no escape; nil if not a string.
+    public func string(_ range: Range<Int>) -> String? {
+        guard range.count >= 2, bytes[range.lowerBound] == UInt8(ascii: "\""), bytes[range.upperBound - 1] == UInt8(ascii: "\"") else { return nil }
+        let inner = bytes[(range.lowerBound + 1)..<(range.upperBound - 1)]
+        if !inner.contains(UInt8(ascii: "\\")) { return String(decoding: inner, as: UTF8.self) }
+        return value(range)?.stringValue
+    }
+
+    private func skipSpace(_ from: Int, _ end: Int) -> Int {
+        var i = from
+        while i < end {
+            switch bytes[i] {
+            case 0x20, 0x09, 0x0A, 0x0D: i += 1
+            default: return i
+            }
+        }
+        return i
+    }
+
+    /// One past the closing quote of the string opening at `start`: escapes as JSON allows
+    /// them, no control characters, and UTF-8 that validates.
+    private func stringEnd(_ start: Int, _ end: Int) -> Int? {
+        var i = start + 1
+        var ascii = true
+        while i < end {
+            switch bytes[i] {
+            case UInt8(ascii: "\""):
+                if !ascii, String(validating: bytes[(start + 1)..<i], as: UTF8.self) == nil { return nil }
+                return i + 1
+            case UInt8(ascii: "\\"):
+                guard i + 1 < end else { return nil }
+                switch bytes[i + 1] {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
+                     UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+                    i += 2
+                case UInt8(ascii: "u"):
+                    guard i + 6 <= end, bytes[(i + 2)..<(i + 6)].allSatisfy({ $0.isHexDigit }) else { return nil }
+                    // A surrogate's validity is left to the parser: such a text is not skimmed.
+                    guard bytes[i + 2] | 0x20 != UInt8(ascii: "d") else { return nil }
+                    i += 6
+                default: return nil
+                }
+            case 0x00..<0x20: return nil
+            case 0x80...: ascii = false; i += 1
+            default: i += 1
+            }
+        }
+        return nil
+    }
+
+    /// One past the end of the JSON value starting at `start`, validated as the grammar has it;
+    /// nil if it is not a value.
+    private func valueEnd(_ start: Int, _ end: Int, depth: Int = 0) -> Int? {
+        guard start < end, depth < 512 else { return nil }
+        switch bytes[start] {
+        case UInt8(ascii: "\""): return stringEnd(start, end)
+        case UInt8(ascii: "{"):
+            var i = skipSpace(start + 1, end)
+            if i < end, bytes[i] == UInt8(ascii: "}") { return i + 1 }
+            while true {
+                guard i < end, bytes[i] == UInt8(ascii: "\""), let keyEnd = stringEnd(i, end) else { return nil }
+                i = skipSpace(keyEnd, end)
+                guard i < end, bytes[i] == UInt8(ascii: ":"), let valueEnd = valueEnd(skipSpace(i + 1, end), end, depth: depth + 1) else { return nil }
+                i = skipSpace(valueEnd, end)
+                guard i < end else { return nil }
+                if bytes[i] == UInt8(ascii: "}") { return i + 1 }
+                guard bytes[i] == UInt8(ascii: ",") else { return nil }
+                i = skipSpace(i + 1, end)
+            }
+        case UInt8(ascii: "["):
+            var i = skipSpace(start + 1, end)
+            if i < end, bytes[i] == UInt8(ascii: "]") { return i + 1 }
+            while true {
+                guard let valueEnd = valueEnd(i, end, depth: depth + 1) else { return nil }
+                i = skipSpace(valueEnd, end)
+                guard i < end else { return nil }
+                if bytes[i] == UInt8(ascii: "]") { return i + 1 }
+                guard bytes[i] == UInt8(ascii: ",") else { return nil }
+                i = skipSpace(i + 1, end)
+            }
+        case UInt8(ascii: "t"): return literal("true", start, end)
+        case UInt8(ascii: "f"): return literal("false", start, end)
+        case UInt8(ascii: "n"): return literal("null", start, end)
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return numberEnd(start, end)
+        default: return nil
+        }
+    }
+
+    private func literal(_ word: StaticString, _ start: Int, _ end: Int) -> Int? {
+        let count = word.utf8CodeUnitCount
+        guard start + count <= end else { return nil }
+        for k in 0..<count where bytes[start + k] != word.utf8Start[k] { return nil }
+        return start + count
+    }
+
+    /// A number as JSON writes it: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+    private func numberEnd(_ start: Int, _ end: Int) -> Int? {
+        var i = start
+        func digits() -> Int {
+            let from = i
+            while i < end, bytes[i] >= UInt8(ascii: "0"), bytes[i] <= UInt8(ascii: "9") { i += 1 }
+            return i - from
+        }
+        if bytes[i] == UInt8(ascii: "-") { i += 1 }
+        guard i < end else { return nil }
+        if bytes[i] == UInt8(ascii: "0") { i += 1 } else if digits() == 0 { return nil }
+        if i < end, bytes[i] == UInt8(ascii: ".") { i += 1; guard digits() > 0 else { return nil } }
+        if i < end, bytes[i] | 0x20 == UInt8(ascii: "e") {
+            i += 1
+            if i < end, bytes[i] == UInt8(ascii: "+") || bytes[i] == UInt8(ascii: "-") { i += 1 }
+            guard digits() > 0 else { return nil }
+        }
+        return i
+    }
+}
+
+private extension UInt8 {
+    var isHexDigit: Bool {
+        (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(self) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(self | 0x20)
+    }
+}
