@@ -192,7 +192,11 @@ extension AuditStore {
     /// The first column copied out of the result (for querying) that no longer says what the
     /// hashed result says; nil when they agree.
     static func columnDisagreeing(with row: StoredAssessment) -> String? {
-        if let skimmed = skimmedColumnDisagreeing(with: row) { return skimmed }
+        skimmedColumnDisagreeing(with: row) ?? parsedColumnDisagreeing(with: row)
+    }
+
+    /// `columnDisagreeing` from the parsed tree.
+    static func parsedColumnDisagreeing(with row: StoredAssessment) -> String? {
         guard let result = try? JSONParser.parse(row.result) else { return "result" }
         if result["verdict"]?.stringValue != row.verdict { return "verdict" }
         if result["score"] != .number(Double(row.score)) { return "score" }
