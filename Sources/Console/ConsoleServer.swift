@@ -144,9 +144,23 @@ public struct ConsoleServer: Sendable {
         return seq
     }
 
+    /// A query string as an HTML form sends it (`application/x-www-form-urlencoded`: `+` is a
+    /// space, then percent-decoding); the first value of a name wins. Hummingbird's query
+    /// parameters keep `+`, so a search for two words from the form found nothing.
+    static func formValues(_ query: String?) -> [String: String] {
+        var values: [String: String] = [:]
+        for pair in (query ?? "").split(separator: "&", omittingEmptySubsequences: true) {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            func decode(_ text: Substring) -> String? { text.replacingOccurrences(of: "+", with: " ").removingPercentEncoding }
+            guard let name = decode(parts[0]), let value = parts.count > 1 ? decode(parts[1]) : "" else { continue }
+            if values[name] == nil { values[name] = value }
+        }
+        return values
+    }
+
     static func listing(_ request: Request, _ context: BasicRequestContext) throws -> (BatchID, RecordFilter, Int) {
-        let q = request.uri.queryParameters
-        func value(_ name: String) -> String? { q.get(name).flatMap { $0.isEmpty ? nil : String($0.prefix(200)) } }
+        let q = formValues(request.uri.query)
+        func value(_ name: String) -> String? { q[name].flatMap { $0.isEmpty ? nil : String($0.prefix(200)) } }
         let filter = RecordFilter(verdict: value("verdict"), worstCase: value("worst_case"), system: value("system"), rule: value("rule"),
                                   operatorName: value("operator"), region: value("region"), text: value("q"))
         let page = max(1, min(100_000, value("page").flatMap(Int.init) ?? 1))

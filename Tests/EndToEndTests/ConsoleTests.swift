@@ -243,7 +243,7 @@ func bars(_ html: String, chart: String) -> [String: Int64] {
             GROUP BY rule ORDER BY count(DISTINCT seq), rule LIMIT 1
             """).string(0, 0)!
         let filters = ["q=shotspotter", "q=sheriff%27s", "q=AOS0000", "q=no+such+words", "rule=\(rare)", "region=NY", "region=US&verdict=elevated",
-                       "q=police&rule=\(rare)&page=2"]
+                       "q=police&rule=\(rare)&page=2", "q=Sheriff%27s+Office"]
         func seqs(_ filter: String) throws -> [Int64] {
             guard case .array(let rows)? = try JSONParser.parse(try get(base + "/api/batches/\(batch)/records?" + filter).body)["records"] else { return [] }
             return rows.compactMap { $0["seq"]?.intValue.map(Int64.init) }
@@ -257,6 +257,15 @@ func bars(_ html: String, chart: String) -> [String: Int64] {
             """)
         #expect(shotspotter.rowCount > 0 && fromSummary[0] == (0..<shotspotter.rowCount).map { shotspotter.int64($0, 0)! })
         #expect(fromSummary[3].isEmpty && !fromSummary[4].isEmpty && !fromSummary[5].isEmpty)
+        // Two words as the search form sends them ('+' for the space).
+        let phrase = try db.query("""
+            SELECT seq FROM oversight.record_index WHERE batch_id = \(batch)::uuid
+              AND (record_id ILIKE '%sheriff''s office%' OR operator ILIKE '%sheriff''s office%' OR system ILIKE '%sheriff''s office%'
+                   OR vendor ILIKE '%sheriff''s office%' OR summary ILIKE '%sheriff''s office%')
+            ORDER BY seq LIMIT 50
+            """)
+        let phraseSeqs = try seqs("q=Sheriff%27s+Office")
+        #expect(phrase.rowCount > 0 && phraseSeqs == (0..<phrase.rowCount).map { phrase.int64($0, 0)! })
         try db.query("DELETE FROM oversight.batch_summaries WHERE batch_id = \(batch)::uuid")
         for (filter, summarised) in zip(filters, fromSummary) {
             #expect(try seqs(filter) == summarised, "\(filter): the summary and the live views list the same records")
