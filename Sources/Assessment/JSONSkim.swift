@@ -13,56 +13,66 @@ public struct JSONSkim {
     /// The members of the object that spans `range` (the whole text by default), in order:
     /// each key as written between its quotes, and its value's bytes. nil if that is not an object
     /// the skimmer can walk, or a key holds an escape.
-    public func members(of range: Range<Int>? = nil) -> [(key: ArraySlice<UInt8>, value: Range<Int>)]? {
+    /// `validated`: the range lies inside a text an earlier call walked whole (its members'
+    /// values are then found by counting brackets, not validated again).
+    public func members(of range: Range<Int>? = nil, validated: Bool = false) -> [(key: ArraySlice<UInt8>, value: Range<Int>)]? {
         let range = range ?? 0..<bytes.count
-        var i = skipSpace(range.lowerBound, range.upperBound)
+        return bytes.withUnsafeBufferPointer { b in Self.members(b, range, validated)?.map { (bytes[$0.key], $0.value) } }
+    }
+
+    private static func members(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ validated: Bool) -> [(key: Range<Int>, value: Range<Int>)]? {
+        var i = skipSpace(bytes, range.lowerBound, range.upperBound)
         guard i < range.upperBound, bytes[i] == UInt8(ascii: "{") else { return nil }
-        i = skipSpace(i + 1, range.upperBound)
-        var out: [(key: ArraySlice<UInt8>, value: Range<Int>)] = []
+        i = skipSpace(bytes, i + 1, range.upperBound)
+        var out: [(key: Range<Int>, value: Range<Int>)] = []
         if i < range.upperBound, bytes[i] == UInt8(ascii: "}") {
-            return skipSpace(i + 1, range.upperBound) == range.upperBound ? out : nil
+            return skipSpace(bytes, i + 1, range.upperBound) == range.upperBound ? out : nil
         }
         while true {
-            guard i < range.upperBound, bytes[i] == UInt8(ascii: "\""), let keyEnd = stringEnd(i, range.upperBound) else { return nil }
-            let key = bytes[(i + 1)..<(keyEnd - 1)]
-            if key.contains(UInt8(ascii: "\\")) { return nil }
-            i = skipSpace(keyEnd, range.upperBound)
+            guard i < range.upperBound, bytes[i] == UInt8(ascii: "\""), let keyEnd = stringEnd(bytes, i, range.upperBound) else { return nil }
+            let key = (i + 1)..<(keyEnd - 1)
+            if bytes[key].contains(UInt8(ascii: "\\")) { return nil }
+            i = skipSpace(bytes, keyEnd, range.upperBound)
             guard i < range.upperBound, bytes[i] == UInt8(ascii: ":") else { return nil }
-            let start = skipSpace(i + 1, range.upperBound)
-            guard let end = valueEnd(start, range.upperBound) else { return nil }
+            let start = skipSpace(bytes, i + 1, range.upperBound)
+            guard let end = validated ? skippedEnd(bytes, start, range.upperBound) : valueEnd(bytes, start, range.upperBound) else { return nil }
             out.append((key, start..<end))
-            i = skipSpace(end, range.upperBound)
+            i = skipSpace(bytes, end, range.upperBound)
             guard i < range.upperBound else { return nil }
-            if bytes[i] == UInt8(ascii: ",") { i = skipSpace(i + 1, range.upperBound); continue }
+            if bytes[i] == UInt8(ascii: ",") { i = skipSpace(bytes, i + 1, range.upperBound); continue }
             guard bytes[i] == UInt8(ascii: "}") else { return nil }
-            return skipSpace(i + 1, range.upperBound) == range.upperBound ? out : nil
+            return skipSpace(bytes, i + 1, range.upperBound) == range.upperBound ? out : nil
         }
     }
 
     /// The elements of the array that spans `range`, as byte ranges; nil if it is not one.
-    public func elements(of range: Range<Int>) -> [Range<Int>]? {
-        var i = skipSpace(range.lowerBound, range.upperBound)
+    public func elements(of range: Range<Int>, validated: Bool = false) -> [Range<Int>]? {
+        bytes.withUnsafeBufferPointer { Self.elements($0, range, validated) }
+    }
+
+    private static func elements(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ validated: Bool) -> [Range<Int>]? {
+        var i = skipSpace(bytes, range.lowerBound, range.upperBound)
         guard i < range.upperBound, bytes[i] == UInt8(ascii: "[") else { return nil }
-        i = skipSpace(i + 1, range.upperBound)
+        i = skipSpace(bytes, i + 1, range.upperBound)
         var out: [Range<Int>] = []
         if i < range.upperBound, bytes[i] == UInt8(ascii: "]") {
-            return skipSpace(i + 1, range.upperBound) == range.upperBound ? out : nil
+            return skipSpace(bytes, i + 1, range.upperBound) == range.upperBound ? out : nil
         }
         while true {
-            guard let end = valueEnd(i, range.upperBound) else { return nil }
+            guard let end = validated ? skippedEnd(bytes, i, range.upperBound) : valueEnd(bytes, i, range.upperBound) else { return nil }
             out.append(i..<end)
-            i = skipSpace(end, range.upperBound)
+            i = skipSpace(bytes, end, range.upperBound)
             guard i < range.upperBound else { return nil }
-            if bytes[i] == UInt8(ascii: ",") { i = skipSpace(i + 1, range.upperBound); continue }
+            if bytes[i] == UInt8(ascii: ",") { i = skipSpace(bytes, i + 1, range.upperBound); continue }
             guard bytes[i] == UInt8(ascii: "]") else { return nil }
-            return skipSpace(i + 1, range.upperBound) == range.upperBound ? out : nil
+            return skipSpace(bytes, i + 1, range.upperBound) == range.upperBound ? out : nil
         }
     }
 
     /// The value of one member of the object spanning `range`, when it appears exactly once.
     /// `.some(nil)`: no such member; nil: the object cannot be skimmed or names the key twice.
-    public func member(_ key: String, of range: Range<Int>? = nil) -> Range<Int>?? {
-        guard let all = members(of: range) else { return nil }
+    public func member(_ key: String, of range: Range<Int>? = nil, validated: Bool = false) -> Range<Int>?? {
+        guard let all = members(of: range, validated: validated) else { return nil }
         let wanted = Array(key.utf8)
         var found: Range<Int>?
         for member in all where member.key.elementsEqual(wanted) {
@@ -85,7 +95,8 @@ public struct JSONSkim {
         return value(range)?.stringValue
     }
 
-    private func skipSpace(_ from: Int, _ end: Int) -> Int {
+    @inline(__always)
+    private static func skipSpace(_ bytes: UnsafeBufferPointer<UInt8>, _ from: Int, _ end: Int) -> Int {
         var i = from
         while i < end {
             switch bytes[i] {
@@ -98,11 +109,15 @@ public struct JSONSkim {
 
     /// One past the closing quote of the string opening at `start`: escapes as JSON allows
     /// them, no control characters, and UTF-8 that validates.
-    private func stringEnd(_ start: Int, _ end: Int) -> Int? {
+    @inline(__always)
+    private static func stringEnd(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) -> Int? {
         var i = start + 1
         var ascii = true
         while i < end {
-            switch bytes[i] {
+            // Most bytes are plain ASCII: one comparison each.
+            let byte = bytes[i]
+            if byte >= 0x20, byte < 0x80, byte != UInt8(ascii: "\""), byte != UInt8(ascii: "\\") { i += 1; continue }
+            switch byte {
             case UInt8(ascii: "\""):
                 if !ascii, String(validating: bytes[(start + 1)..<i], as: UTF8.self) == nil { return nil }
                 return i + 1
@@ -129,43 +144,85 @@ public struct JSONSkim {
 
     /// One past the end of the JSON value starting at `start`, validated as the grammar has it;
     /// nil if it is not a value.
-    private func valueEnd(_ start: Int, _ end: Int, depth: Int = 0) -> Int? {
+    private static func valueEnd(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int, depth: Int = 0) -> Int? {
         guard start < end, depth < 512 else { return nil }
         switch bytes[start] {
-        case UInt8(ascii: "\""): return stringEnd(start, end)
+        case UInt8(ascii: "\""): return stringEnd(bytes, start, end)
         case UInt8(ascii: "{"):
-            var i = skipSpace(start + 1, end)
+            var i = skipSpace(bytes, start + 1, end)
             if i < end, bytes[i] == UInt8(ascii: "}") { return i + 1 }
             while true {
-                guard i < end, bytes[i] == UInt8(ascii: "\""), let keyEnd = stringEnd(i, end) else { return nil }
-                i = skipSpace(keyEnd, end)
-                guard i < end, bytes[i] == UInt8(ascii: ":"), let valueEnd = valueEnd(skipSpace(i + 1, end), end, depth: depth + 1) else { return nil }
-                i = skipSpace(valueEnd, end)
+                guard i < end, bytes[i] == UInt8(ascii: "\""), let keyEnd = stringEnd(bytes, i, end) else { return nil }
+                i = skipSpace(bytes, keyEnd, end)
+                guard i < end, bytes[i] == UInt8(ascii: ":"), let valueEnd = valueEnd(bytes, skipSpace(bytes, i + 1, end), end, depth: depth + 1) else { return nil }
+                i = skipSpace(bytes, valueEnd, end)
                 guard i < end else { return nil }
                 if bytes[i] == UInt8(ascii: "}") { return i + 1 }
                 guard bytes[i] == UInt8(ascii: ",") else { return nil }
-                i = skipSpace(i + 1, end)
+                i = skipSpace(bytes, i + 1, end)
             }
         case UInt8(ascii: "["):
-            var i = skipSpace(start + 1, end)
+            var i = skipSpace(bytes, start + 1, end)
             if i < end, bytes[i] == UInt8(ascii: "]") { return i + 1 }
             while true {
-                guard let valueEnd = valueEnd(i, end, depth: depth + 1) else { return nil }
-                i = skipSpace(valueEnd, end)
+                guard let valueEnd = valueEnd(bytes, i, end, depth: depth + 1) else { return nil }
+                i = skipSpace(bytes, valueEnd, end)
                 guard i < end else { return nil }
                 if bytes[i] == UInt8(ascii: "]") { return i + 1 }
                 guard bytes[i] == UInt8(ascii: ",") else { return nil }
-                i = skipSpace(i + 1, end)
+                i = skipSpace(bytes, i + 1, end)
             }
-        case UInt8(ascii: "t"): return literal("true", start, end)
-        case UInt8(ascii: "f"): return literal("false", start, end)
-        case UInt8(ascii: "n"): return literal("null", start, end)
-        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return numberEnd(start, end)
+        case UInt8(ascii: "t"): return literal(bytes, "true", start, end)
+        case UInt8(ascii: "f"): return literal(bytes, "false", start, end)
+        case UInt8(ascii: "n"): return literal(bytes, "null", start, end)
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return numberEnd(bytes, start, end)
         default: return nil
         }
     }
 
-    private func literal(_ word: StaticString, _ start: Int, _ end: Int) -> Int? {
+    /// One past the end of a value already validated: strings skipped to their closing quote,
+    /// brackets counted.
+    private static func skippedEnd(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) -> Int? {
+        guard start < end else { return nil }
+        switch bytes[start] {
+        case UInt8(ascii: "\""):
+            var i = start + 1
+            while i < end {
+                if bytes[i] == UInt8(ascii: "\"") { return i + 1 }
+                i += bytes[i] == UInt8(ascii: "\\") ? 2 : 1
+            }
+            return nil
+        case UInt8(ascii: "{"), UInt8(ascii: "["):
+            var depth = 0
+            var i = start
+            while i < end {
+                switch bytes[i] {
+                case UInt8(ascii: "\""):
+                    i += 1
+                    while i < end, bytes[i] != UInt8(ascii: "\"") { i += bytes[i] == UInt8(ascii: "\\") ? 2 : 1 }
+                case UInt8(ascii: "{"), UInt8(ascii: "["): depth += 1
+                case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                    depth -= 1
+                    if depth == 0 { return i + 1 }
+                default: break
+                }
+                i += 1
+            }
+            return nil
+        default:
+            var i = start
+            while i < end {
+                switch bytes[i] {
+                case UInt8(ascii: ","), UInt8(ascii: "}"), UInt8(ascii: "]"), 0x20, 0x09, 0x0A, 0x0D: return i > start ? i : nil
+                default: i += 1
+                }
+            }
+            return i > start ? i : nil
+        }
+    }
+
+    @inline(__always)
+    private static func literal(_ bytes: UnsafeBufferPointer<UInt8>, _ word: StaticString, _ start: Int, _ end: Int) -> Int? {
         let count = word.utf8CodeUnitCount
         guard start + count <= end else { return nil }
         for k in 0..<count where bytes[start + k] != word.utf8Start[k] { return nil }
@@ -173,7 +230,8 @@ public struct JSONSkim {
     }
 
     /// A number as JSON writes it: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
-    private func numberEnd(_ start: Int, _ end: Int) -> Int? {
+    @inline(__always)
+    private static func numberEnd(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) -> Int? {
         var i = start
         func digits() -> Int {
             let from = i

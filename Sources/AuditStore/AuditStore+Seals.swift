@@ -194,20 +194,36 @@ extension AuditStore {
 
     /// Calls `body` with every assessment of the batch in seq order, a page at a time.
     public func forEachAssessment(batchID: BatchID, _ body: (StoredAssessment) throws -> Void) throws {
-        for (low, high) in try seqRanges(batchID: batchID, step: 10_000) {
-            let page = try connection.query("""
-                SELECT a.seq, a.record_id, a.criteria_sha256, a.input_sha256, a.row_sha256, a.result::text, j.record,
-                       a.verdict, a.score, a.applies, a.engine, a.worst_case, a.determined
-                FROM oversight.assessments a
-                LEFT JOIN oversight.jobs j ON j.batch_id = a.batch_id AND j.seq = a.seq
-                WHERE a.batch_id = \(batchID)::uuid AND a.seq > \(low) AND a.seq <= \(high) ORDER BY a.seq
-                """)
-            for i in 0..<page.rowCount {
-                let row = StoredAssessment(seq: page.int64(i, 0)!, recordID: page.string(i, 1),
-                                           verdict: page.string(i, 7)!, worstCase: page.string(i, 11), determined: page.bool(i, 12), score: page.int(i, 8)!, applies: page.string(i, 9)!,
-                                           engine: page.string(i, 10)!, criteriaSHA256: page.bytes(i, 2) ?? [],
-                                           inputSHA256: page.bytes(i, 3) ?? [], rowSHA256: page.bytes(i, 4) ?? [],
-                                           result: page.textBytes(i, 5) ?? [], record: page.textBytes(i, 6))
+        func page(_ range: (low: Int64, high: Int64)) -> PGQuery {
+            """
+            SELECT a.seq, a.record_id, a.criteria_sha256, a.input_sha256, a.row_sha256, a.result::text, j.record,
+                   a.verdict, a.score, a.applies, a.engine, a.worst_case, a.determined
+            FROM oversight.assessments a
+            LEFT JOIN oversight.jobs j ON j.batch_id = a.batch_id AND j.seq = a.seq
+            WHERE a.batch_id = \(batchID)::uuid AND a.seq > \(range.low) AND a.seq <= \(range.high) ORDER BY a.seq
+            """
+        }
+        // The next page is asked for before this one is worked through: PostgreSQL reads it
+        // while the caller hashes (each took about half of a million-row verify).
+        let ranges = try seqRanges(batchID: batchID, step: 10_000)
+        guard let first = ranges.first else { return }
+        var pending: PGQuery? = page(first)
+        try connection.send(pending!)
+        defer { if let pending { _ = try? connection.receive(pending) } }
+        for k in ranges.indices {
+            let rows = try connection.receive(pending!)
+            pending = nil
+            if k + 1 < ranges.count {
+                let next = page(ranges[k + 1])
+                try connection.send(next)
+                pending = next
+            }
+            for i in 0..<rows.rowCount {
+                let row = StoredAssessment(seq: rows.int64(i, 0)!, recordID: rows.string(i, 1),
+                                           verdict: rows.string(i, 7)!, worstCase: rows.string(i, 11), determined: rows.bool(i, 12), score: rows.int(i, 8)!, applies: rows.string(i, 9)!,
+                                           engine: rows.string(i, 10)!, criteriaSHA256: rows.bytes(i, 2) ?? [],
+                                           inputSHA256: rows.bytes(i, 3) ?? [], rowSHA256: rows.bytes(i, 4) ?? [],
+                                           result: rows.textBytes(i, 5) ?? [], record: rows.textBytes(i, 6))
                 try body(row)
             }
         }

@@ -238,10 +238,11 @@ extension AuditStore {
         if worstCase.flatMap(skim.string) != row.worstCase { return .some("worst_case") }
         if determined.map({ skim.value($0) == .bool(true) }) != row.determined { return .some("determined") }
         if engine.flatMap(skim.string) != row.engine { return .some("engine") }
-        if let packs, let list = skim.elements(of: packs) {
+        // The whole text was validated by members(): inside it, brackets are counted.
+        if let packs, let list = skim.elements(of: packs, validated: true) {
             var applies: [Applicability] = []
             for element in list {
-                guard let member = skim.member("applies", of: element) else {
+                guard let member = skim.member("applies", of: element, validated: true) else {
                     if skim.bytes[element.lowerBound] == UInt8(ascii: "{") { return nil }
                     continue
                 }

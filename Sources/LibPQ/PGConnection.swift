@@ -110,7 +110,28 @@ public final class PGConnection {
     // MARK: Helpers
 
     private func execParams(_ sql: String, _ binds: [PGBind]) -> OpaquePointer? {
-        if binds.isEmpty { return PQexecParams(handle, sql, 0, nil, nil, nil, nil, 0) }
+        withParameters(binds) { count, values, lengths, formats in PQexecParams(handle, sql, count, nil, values, lengths, formats, 0) }
+    }
+
+    /// Sends a statement without waiting for its result, so that the server works on it while
+    /// the caller works on the last one; `receive` collects it. One statement at a time.
+    public func send(_ query: PGQuery) throws(PQError) {
+        let sent = withParameters(query.binds) { count, values, lengths, formats in
+            PQsendQueryParams(handle, query.sql, count, nil, values, lengths, formats, 0)
+        }
+        guard sent == 1 else { throw connectionError(Self.summary(of: query.sql)) }
+    }
+
+    /// The result of the statement `send` sent, waiting for it.
+    public func receive(_ query: PGQuery) throws(PQError) -> PGResult {
+        let first = PQgetResult(handle)
+        while let more = PQgetResult(handle) { PQclear(more) }
+        return try check(first, operation: Self.summary(of: query.sql))
+    }
+
+    private func withParameters<T>(_ binds: [PGBind],
+                                   _ body: (Int32, UnsafePointer<UnsafePointer<CChar>?>?, UnsafePointer<Int32>?, UnsafePointer<Int32>?) -> T) -> T {
+        if binds.isEmpty { return body(0, nil, nil, nil) }
         var storage: [[UInt8]] = []
         var lengths: [Int32] = []
         var formats: [Int32] = []
@@ -126,7 +147,7 @@ public final class PGConnection {
             }
         }
         return withBytePointers(storage, isNull: isNull) { pointers in
-            PQexecParams(handle, sql, Int32(binds.count), nil, pointers, lengths, formats, 0)
+            lengths.withUnsafeBufferPointer { l in formats.withUnsafeBufferPointer { f in body(Int32(binds.count), pointers, l.baseAddress, f.baseAddress) } }
         }
     }
 

@@ -17,10 +17,17 @@ import Assessment
                 for (member, want) in zip(members, expected) {
                     #expect(try JSONParser.parse(text[member.value]) == want.value)
                 }
-                if case .array(let packs)? = parsed["packs"], let range = (skim.member("packs") ?? nil), let elements = skim.elements(of: range) {
-                    #expect(elements.count == packs.count)
-                    for (element, pack) in zip(elements, packs) {
-                        #expect((skim.member("applies", of: element) ?? nil).flatMap(skim.string) == pack["applies"]?.stringValue)
+                if case .array(let packs)? = parsed["packs"], let range = (skim.member("packs") ?? nil) {
+                    for validated in [false, true] {
+                        let elements = try #require(skim.elements(of: range, validated: validated))
+                        #expect(elements.count == packs.count)
+                        for (element, pack) in zip(elements, packs) {
+                            #expect((skim.member("applies", of: element, validated: validated) ?? nil).flatMap(skim.string) == pack["applies"]?.stringValue)
+                            let inner = try #require(skim.members(of: element, validated: validated))
+                            guard case .object(let want) = pack else { continue }
+                            #expect(inner.map { String(decoding: $0.key, as: UTF8.self) } == want.map(\.key))
+                            for (member, value) in zip(inner, want.map(\.value)) { #expect(try JSONParser.parse(text[member.value]) == value) }
+                        }
                     }
                 }
             }

@@ -44,6 +44,17 @@ import TestSupport
         #expect(report.ok)
         #expect(heard.map(\.0) == [10_000, 20_000])
         #expect(heard.allSatisfy { $0.1 == 20_000 })
+
+        // Pages are asked for one ahead: a reader that stops early leaves the connection usable.
+        struct Enough: Error {}
+        var read = 0
+        #expect(throws: Enough.self) {
+            try store.forEachAssessment(batchID: id) { _ in read += 1; if read == 3 { throw Enough() } }
+        }
+        var seqs: [Int64] = []
+        try store.forEachAssessment(batchID: id) { seqs.append($0.seq) }
+        #expect(read == 3 && seqs == Array(1...20_000))
+        #expect(try store.verify(batchID: id, trustedKey: nil)?.ok == true)
     }
 
     @Test func verifyNamesEveryAlteredMissingAndExtraRow() throws {
