@@ -2,9 +2,10 @@
 /// five top-level values of a two-kilobyte result, building the whole tree cost most of its time
 /// (strings and arrays allocated for every finding, a million times).
 ///
-/// The skimmer checks structure only as far as it walks (brackets, strings and their escapes);
-/// a text it cannot walk gives nil, and callers then fall back to `JSONParser`, which says what
-/// is wrong. Values come back as byte ranges, decoded on request by `JSONParser`.
+/// The skimmer validates what it walks as the parser would (the grammar, escapes, UTF-8), and
+/// walks only objects whose keys are unescaped and in strictly increasing byte order, as
+/// canonical JSON writes them (so no key is named twice, which the parser refuses). Any other
+/// text gives nil, and callers fall back to `JSONParser`, which says what is wrong. Values come back as byte ranges, decoded on request by `JSONParser`.
 public struct JSONSkim {
     public let bytes: [UInt8]
 
@@ -17,32 +18,59 @@ public struct JSONSkim {
     /// values are then found by counting brackets, not validated again).
     public func members(of range: Range<Int>? = nil, validated: Bool = false) -> [(key: ArraySlice<UInt8>, value: Range<Int>)]? {
         let range = range ?? 0..<bytes.count
-        return bytes.withUnsafeBufferPointer { b in Self.members(b, range, validated)?.map { (bytes[$0.key], $0.value) } }
+        var out: [(key: ArraySlice<UInt8>, value: Range<Int>)] = []
+        let walked = bytes.withUnsafeBufferPointer { b in
+            Self.walkMembers(b, range, validated) { key, value in out.append((bytes[key], value)); return false }
+        }
+        return walked ? out : nil
     }
 
-    private static func members(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ validated: Bool) -> [(key: Range<Int>, value: Range<Int>)]? {
+    /// Walks the members of the object spanning `range`, calling `visit` with each key's and
+    /// value's bytes until it returns true. False if the text is not such an object (as far as
+    /// the walk went).
+    private static func walkMembers(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ validated: Bool,
+                                    _ visit: (Range<Int>, Range<Int>) -> Bool) -> Bool {
         var i = skipSpace(bytes, range.lowerBound, range.upperBound)
-        guard i < range.upperBound, bytes[i] == UInt8(ascii: "{") else { return nil }
+        guard i < range.upperBound, bytes[i] == UInt8(ascii: "{") else { return false }
         i = skipSpace(bytes, i + 1, range.upperBound)
-        var out: [(key: Range<Int>, value: Range<Int>)] = []
         if i < range.upperBound, bytes[i] == UInt8(ascii: "}") {
-            return skipSpace(bytes, i + 1, range.upperBound) == range.upperBound ? out : nil
+            return skipSpace(bytes, i + 1, range.upperBound) == range.upperBound
         }
+        var previous: Range<Int>?
         while true {
-            guard i < range.upperBound, bytes[i] == UInt8(ascii: "\""), let keyEnd = stringEnd(bytes, i, range.upperBound) else { return nil }
+            guard i < range.upperBound, bytes[i] == UInt8(ascii: "\""), let keyEnd = stringEnd(bytes, i, range.upperBound) else { return false }
             let key = (i + 1)..<(keyEnd - 1)
-            if bytes[key].contains(UInt8(ascii: "\\")) { return nil }
+            if bytes[key].contains(UInt8(ascii: "\\")) { return false }
+            if !validated { guard previous.map({ precedes(bytes, $0, key) }) ?? true else { return false } }
+            previous = key
             i = skipSpace(bytes, keyEnd, range.upperBound)
-            guard i < range.upperBound, bytes[i] == UInt8(ascii: ":") else { return nil }
+            guard i < range.upperBound, bytes[i] == UInt8(ascii: ":") else { return false }
             let start = skipSpace(bytes, i + 1, range.upperBound)
-            guard let end = validated ? skippedEnd(bytes, start, range.upperBound) : valueEnd(bytes, start, range.upperBound) else { return nil }
-            out.append((key, start..<end))
+            guard let end = validated ? skippedEnd(bytes, start, range.upperBound) : valueEnd(bytes, start, range.upperBound) else { return false }
+            if visit(key, start..<end) { return true }
             i = skipSpace(bytes, end, range.upperBound)
-            guard i < range.upperBound else { return nil }
+            guard i < range.upperBound else { return false }
             if bytes[i] == UInt8(ascii: ",") { i = skipSpace(bytes, i + 1, range.upperBound); continue }
-            guard bytes[i] == UInt8(ascii: "}") else { return nil }
-            return skipSpace(bytes, i + 1, range.upperBound) == range.upperBound ? out : nil
+            guard bytes[i] == UInt8(ascii: "}") else { return false }
+            return skipSpace(bytes, i + 1, range.upperBound) == range.upperBound
         }
+    }
+
+    /// The value of the first member named `key` of the object spanning `range` (the first, as
+    /// `JSONValue`'s subscript reads it), walking no further than that member: so it vouches for
+    /// the text only up to there unless the text was validated before. `.some(nil)`: no such
+    /// member; nil: the object cannot be skimmed.
+    public func member(_ key: String, of range: Range<Int>? = nil, validated: Bool = false) -> Range<Int>?? {
+        let wanted = Array(key.utf8)
+        var found: Range<Int>?
+        let walked = bytes.withUnsafeBufferPointer { b in
+            Self.walkMembers(b, range ?? 0..<bytes.count, validated) { k, value in
+                guard b[k].elementsEqual(wanted) else { return false }
+                found = value
+                return true
+            }
+        }
+        return walked ? .some(found) : nil
     }
 
     /// The elements of the array that spans `range`, as byte ranges; nil if it is not one.
@@ -67,19 +95,6 @@ public struct JSONSkim {
             guard bytes[i] == UInt8(ascii: "]") else { return nil }
             return skipSpace(bytes, i + 1, range.upperBound) == range.upperBound ? out : nil
         }
-    }
-
-    /// The value of one member of the object spanning `range`, when it appears exactly once.
-    /// `.some(nil)`: no such member; nil: the object cannot be skimmed or names the key twice.
-    public func member(_ key: String, of range: Range<Int>? = nil, validated: Bool = false) -> Range<Int>?? {
-        guard let all = members(of: range, validated: validated) else { return nil }
-        let wanted = Array(key.utf8)
-        var found: Range<Int>?
-        for member in all where member.key.elementsEqual(wanted) {
-            if found != nil { return nil }
-            found = member.value
-        }
-        return .some(found)
     }
 
     /// The value's bytes parsed (small values: a string, a number, a literal).
@@ -151,8 +166,12 @@ public struct JSONSkim {
         case UInt8(ascii: "{"):
             var i = skipSpace(bytes, start + 1, end)
             if i < end, bytes[i] == UInt8(ascii: "}") { return i + 1 }
+            var previous: Range<Int>?
             while true {
                 guard i < end, bytes[i] == UInt8(ascii: "\""), let keyEnd = stringEnd(bytes, i, end) else { return nil }
+                let key = (i + 1)..<(keyEnd - 1)
+                guard !bytes[key].contains(UInt8(ascii: "\\")), previous.map({ precedes(bytes, $0, key) }) ?? true else { return nil }
+                previous = key
                 i = skipSpace(bytes, keyEnd, end)
                 guard i < end, bytes[i] == UInt8(ascii: ":"), let valueEnd = valueEnd(bytes, skipSpace(bytes, i + 1, end), end, depth: depth + 1) else { return nil }
                 i = skipSpace(bytes, valueEnd, end)
@@ -178,6 +197,20 @@ public struct JSONSkim {
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return numberEnd(bytes, start, end)
         default: return nil
         }
+    }
+
+    /// Whether key `a` comes strictly before key `b` in byte order. Keys out of that order
+    /// (canonical JSON has none) are left to the parser, which refuses a key named twice.
+    @inline(__always)
+    private static func precedes(_ bytes: UnsafeBufferPointer<UInt8>, _ a: Range<Int>, _ b: Range<Int>) -> Bool {
+        let n = min(a.count, b.count)
+        var k = 0
+        while k < n {
+            let x = bytes[a.lowerBound + k], y = bytes[b.lowerBound + k]
+            if x != y { return x < y }
+            k += 1
+        }
+        return a.count < b.count
     }
 
     /// One past the end of a value already validated: strings skipped to their closing quote,

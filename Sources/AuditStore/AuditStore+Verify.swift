@@ -213,7 +213,7 @@ extension AuditStore {
     /// `columnDisagreeing` without building the result's tree: the same checks on the five
     /// top-level values and each pack's `applies`, read by `JSONSkim` (which validates the whole
     /// text as it walks). nil when the result cannot be skimmed (not an object, an escape in a
-    /// key, a key twice): the parser then decides. `.some(nil)`: every column agrees.
+    /// key): the parser then decides. `.some(nil)`: every column agrees.
     static func skimmedColumnDisagreeing(with row: StoredAssessment) -> String?? {
         let skim = JSONSkim(row.result)
         guard let members = skim.members() else { return nil }
@@ -229,8 +229,7 @@ extension AuditStore {
             case 10 where member.key.elementsEqual("determined".utf8): slot = \.determined
             default: continue
             }
-            guard slots[keyPath: slot] == nil else { return nil }
-            slots[keyPath: slot] = member.value
+            slots[keyPath: slot] = member.value  // keys are strictly ordered: each appears once
         }
         let (verdict, score, worstCase, determined, engine, packs) = (slots.verdict, slots.score, slots.worstCase, slots.determined, slots.engine, slots.packs)
         if verdict.flatMap(skim.string) != row.verdict { return .some("verdict") }
