@@ -194,6 +194,11 @@ extension AuditStore {
 
     /// Calls `body` with every assessment of the batch in seq order, a page at a time.
     public func forEachAssessment(batchID: BatchID, _ body: (StoredAssessment) throws -> Void) throws {
+        try forEachAssessmentPage(batchID: batchID) { page in for row in page { try body(row) } }
+    }
+
+    /// The batch's assessments a page (10,000 rows) at a time, in seq order.
+    public func forEachAssessmentPage(batchID: BatchID, _ body: ([StoredAssessment]) throws -> Void) throws {
         func page(_ range: (low: Int64, high: Int64)) -> PGQuery {
             """
             SELECT a.seq, a.record_id, a.criteria_sha256, a.input_sha256, a.row_sha256, a.result::text, j.record,
@@ -218,14 +223,13 @@ extension AuditStore {
                 try connection.send(next)
                 pending = next
             }
-            for i in 0..<rows.rowCount {
-                let row = StoredAssessment(seq: rows.int64(i, 0)!, recordID: rows.string(i, 1),
-                                           verdict: rows.string(i, 7)!, worstCase: rows.string(i, 11), determined: rows.bool(i, 12), score: rows.int(i, 8)!, applies: rows.string(i, 9)!,
-                                           engine: rows.string(i, 10)!, criteriaSHA256: rows.bytes(i, 2) ?? [],
-                                           inputSHA256: rows.bytes(i, 3) ?? [], rowSHA256: rows.bytes(i, 4) ?? [],
-                                           result: rows.textBytes(i, 5) ?? [], record: rows.textBytes(i, 6))
-                try body(row)
-            }
+            try body((0..<rows.rowCount).map { i in
+                StoredAssessment(seq: rows.int64(i, 0)!, recordID: rows.string(i, 1),
+                                 verdict: rows.string(i, 7)!, worstCase: rows.string(i, 11), determined: rows.bool(i, 12), score: rows.int(i, 8)!, applies: rows.string(i, 9)!,
+                                 engine: rows.string(i, 10)!, criteriaSHA256: rows.bytes(i, 2) ?? [],
+                                 inputSHA256: rows.bytes(i, 3) ?? [], rowSHA256: rows.bytes(i, 4) ?? [],
+                                 result: rows.textBytes(i, 5) ?? [], record: rows.textBytes(i, 6))
+            })
         }
     }
 

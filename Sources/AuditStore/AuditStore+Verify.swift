@@ -1,5 +1,6 @@
 public import Identifiers
 import Assessment
+import Foundation
 
 /// What `oversight audit verify` found for one batch.
 public struct VerificationReport: Sendable {
@@ -105,38 +106,21 @@ extension AuditStore {
         var recomputed: [[UInt8]] = []
         var seen = Set<Int64>()
         var rows: Int64 = 0
-        try forEachAssessment(batchID: batchID) { row in
-            rows += 1
-            if rows % 10_000 == 0 { progress?(rows, seal.assessments) }
-            seen.insert(row.seq)
-            let hash = Self.recomputeRowHash(batchID: batchID, row)
-            if hash != row.rowSHA256 {
-                problems.append(.altered(seq: row.seq, recordID: row.recordID, reason: "its content no longer gives its stored row_sha256"))
-            } else if let expected = sealed[row.seq], expected != hash {
-                problems.append(.altered(seq: row.seq, recordID: row.recordID, reason: "content and row_sha256 differ from what was sealed"))
-            }
-            if row.criteriaSHA256 != batch.criteriaSHA256 {
-                problems.append(.altered(seq: row.seq, recordID: row.recordID, reason: "criteria_sha256 is not the batch's criteria set"))
-            }
-            if let column = Self.columnDisagreeing(with: row) {
-                problems.append(.altered(seq: row.seq, recordID: row.recordID, reason: "the \(column) column disagrees with the hashed result"))
-            }
-            if let record = row.record {
-                var shape = JSONParser.Shape()
-                let parsed = try? JSONParser.parse(record, shape: &shape)
-                // As the worker hashed it: a canonical record as it is stored, any other written canonically.
-                if parsed.map({ shape.isCanonical ? AuditHash.sha256(record) : AuditHash.input($0) }) != row.inputSHA256 {
-                    problems.append(.altered(seq: row.seq, recordID: row.recordID, reason: "the submitted record in oversight.jobs no longer gives input_sha256"))
-                } else if parsed?["id"]?.stringValue != row.recordID {
-                    problems.append(.altered(seq: row.seq, recordID: row.recordID, reason: "record_id is not the submitted record's id"))
+        let criteriaSHA256 = batch.criteriaSHA256
+        try forEachAssessmentPage(batchID: batchID) { page in
+            // Rows are checked on every core (hashing and skimming took all of one), then
+            // taken in seq order.
+            let checks = Self.check(page, batchID: batchID, criteriaSHA256: criteriaSHA256, sealed: sealed)
+            for (row, check) in zip(page, checks) {
+                rows += 1
+                if rows % 10_000 == 0 { progress?(rows, seal.assessments) }
+                seen.insert(row.seq)
+                problems += check.problems
+                if let leaf = check.leaf {
+                    recomputed.append(leaf)
+                } else if checkExtra {
+                    problems.append(.extra(seq: row.seq, recordID: row.recordID))
                 }
-            } else {
-                problems.append(.altered(seq: row.seq, recordID: row.recordID, reason: "its submitted record is gone from oversight.jobs"))
-            }
-            if sealed[row.seq] == nil {
-                if checkExtra { problems.append(.extra(seq: row.seq, recordID: row.recordID)) }
-            } else {
-                recomputed.append(MerkleTree.leafHash(seq: row.seq, rowSHA256: hash))
             }
         }
         for leaf in seal.leaves where !seen.contains(leaf.seq) { problems.append(.missing(seq: leaf.seq)) }
@@ -146,6 +130,58 @@ extension AuditStore {
         var report = VerificationReport(batchID: batchID, organisation: batch.organisation, seal: seal, rows: rows, problems: problems)
         report.sealsChecked = checked
         return report
+    }
+
+    /// What checking one row found: its problems, and its Merkle leaf if the seal covers it.
+    struct RowCheck: Sendable {
+        var problems: [VerificationReport.Problem] = []
+        var leaf: [UInt8]?
+    }
+
+    /// Checks the rows of a page, split across the machine's cores; the checks in row order.
+    static func check(_ page: [StoredAssessment], batchID: BatchID, criteriaSHA256: [UInt8], sealed: [Int64: [UInt8]]) -> [RowCheck] {
+        var out = [RowCheck](repeating: RowCheck(), count: page.count)
+        let parts = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8, page.count / 500))
+        out.withUnsafeMutableBufferPointer { buffer in
+            nonisolated(unsafe) let buffer = buffer
+            DispatchQueue.concurrentPerform(iterations: parts) { part in
+                let range = (page.count * part / parts)..<(page.count * (part + 1) / parts)
+                for i in range { buffer[i] = check(page[i], batchID: batchID, criteriaSHA256: criteriaSHA256, sealed: sealed) }
+            }
+        }
+        return out
+    }
+
+    /// One row: its hash recomputed and compared with the stored and the sealed one, its
+    /// criteria, its copied columns, and its submitted record.
+    static func check(_ row: StoredAssessment, batchID: BatchID, criteriaSHA256: [UInt8], sealed: [Int64: [UInt8]]) -> RowCheck {
+        var problems: [VerificationReport.Problem] = []
+        let hash = recomputeRowHash(batchID: batchID, row)
+        let expected = sealed[row.seq]
+        if hash != row.rowSHA256 {
+            problems.append(.altered(seq: row.seq, recordID: row.recordID, reason: "its content no longer gives its stored row_sha256"))
+        } else if let expected, expected != hash {
+            problems.append(.altered(seq: row.seq, recordID: row.recordID, reason: "content and row_sha256 differ from what was sealed"))
+        }
+        if row.criteriaSHA256 != criteriaSHA256 {
+            problems.append(.altered(seq: row.seq, recordID: row.recordID, reason: "criteria_sha256 is not the batch's criteria set"))
+        }
+        if let column = columnDisagreeing(with: row) {
+            problems.append(.altered(seq: row.seq, recordID: row.recordID, reason: "the \(column) column disagrees with the hashed result"))
+        }
+        if let record = row.record {
+            var shape = JSONParser.Shape()
+            let parsed = try? JSONParser.parse(record, shape: &shape)
+            // As the worker hashed it: a canonical record as it is stored, any other written canonically.
+            if parsed.map({ shape.isCanonical ? AuditHash.sha256(record) : AuditHash.input($0) }) != row.inputSHA256 {
+                problems.append(.altered(seq: row.seq, recordID: row.recordID, reason: "the submitted record in oversight.jobs no longer gives input_sha256"))
+            } else if parsed?["id"]?.stringValue != row.recordID {
+                problems.append(.altered(seq: row.seq, recordID: row.recordID, reason: "record_id is not the submitted record's id"))
+            }
+        } else {
+            problems.append(.altered(seq: row.seq, recordID: row.recordID, reason: "its submitted record is gone from oversight.jobs"))
+        }
+        return RowCheck(problems: problems, leaf: expected == nil ? nil : MerkleTree.leafHash(seq: row.seq, rowSHA256: hash))
     }
 
     /// What is wrong with one seal's statement: its signature, its key, its leaf list, and for
