@@ -221,14 +221,3 @@ struct ReportCommand: ParsableCommand {
         }
     }
 }
-
-/// A CSV field as a spreadsheet should read it: quoted when needed, and a leading character a
-/// spreadsheet would take for a formula neutralised with a `'`.
-enum CSVField {
-    static func quote(_ value: String) -> String {
-        var v = value
-        if let first = v.first, "=+-@\t\r".contains(first) { v = "'" + v }
-        guard v.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return v }
-        return "\"" + v.replacingOccurrences(of: "\"", with: "\"\"") + "\""
-    }
-}

@@ -177,14 +177,6 @@ extension RequestDraft {
         return out
     }
 
-    /// One CSV line: fields with a comma, quote or line break are quoted; a field that a
-    /// spreadsheet would take for a formula is prefixed with a quote mark.
-    public static func csvLine(_ fields: [String]) -> String {
-        fields.map { field in
-            var s = field
-            if let first = s.first, "=+-@".contains(first) { s = "'" + s }
-            return s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" })
-                ? "\"" + s.reduce(into: "") { out, c in out += c == "\"" ? "\"\"" : String(c) } + "\"" : s
-        }.joined(separator: ",") + "\n"
-    }
+    /// One CSV line (`CSVField.line`).
+    public static func csvLine(_ fields: [String]) -> String { CSVField.line(fields) }
 }
