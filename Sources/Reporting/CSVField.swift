@@ -1,5 +1,3 @@
-import Foundation
-
 /// CSV fields as a spreadsheet should read them: quoted when they hold a comma, a quote or a
 /// line break, and a field that a spreadsheet would take for a formula (leading `=`, `+`, `-`,
 /// `@`, tab or carriage return) neutralised with a leading `'`. Record text comes from the
@@ -12,7 +10,14 @@ public enum CSVField {
             v = "'" + v
         }
         guard v.utf8.contains(where: { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "\"") || $0 == 0x0A || $0 == 0x0D }) else { return v }
-        return "\"" + v.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        var quoted: [UInt8] = [UInt8(ascii: "\"")]
+        quoted.reserveCapacity(v.utf8.count + 8)
+        for byte in v.utf8 {
+            if byte == UInt8(ascii: "\"") { quoted.append(byte) }
+            quoted.append(byte)
+        }
+        quoted.append(UInt8(ascii: "\""))
+        return String(decoding: quoted, as: UTF8.self)
     }
 
     /// One line of fields, ending in a line feed.
