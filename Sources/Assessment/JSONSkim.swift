@@ -25,10 +25,28 @@ public struct JSONSkim {
         return walked ? out : nil
     }
 
+    /// `members()` of the whole text, and the elements of the array that the member named
+    /// `key` holds, found on the same walk (nil if there is no such array member): a pack list
+    /// read once, not walked again for its elements.
+    public func members(expanding key: String) -> (members: [(key: ArraySlice<UInt8>, value: Range<Int>)], elements: [Range<Int>]?)? {
+        var out: [(key: ArraySlice<UInt8>, value: Range<Int>)] = []
+        var elements: [Range<Int>]?
+        let wanted = Array(key.utf8)
+        let walked = bytes.withUnsafeBufferPointer { b in
+            withUnsafeMutablePointer(to: &elements) { slot in
+                Self.walkMembers(b, 0..<bytes.count, false, expanding: wanted, expanded: slot) { key, value in
+                    out.append((bytes[key], value)); return false
+                }
+            }
+        }
+        return walked ? (out, elements) : nil
+    }
+
     /// Walks the members of the object spanning `range`, calling `visit` with each key's and
     /// value's bytes until it returns true. False if the text is not such an object (as far as
     /// the walk went).
     private static func walkMembers(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ validated: Bool,
+                                    expanding: [UInt8]? = nil, expanded: UnsafeMutablePointer<[Range<Int>]?>? = nil,
                                     _ visit: (Range<Int>, Range<Int>) -> Bool) -> Bool {
         var i = skipSpace(bytes, range.lowerBound, range.upperBound)
         guard i < range.upperBound, bytes[i] == UInt8(ascii: "{") else { return false }
@@ -46,7 +64,17 @@ public struct JSONSkim {
             i = skipSpace(bytes, keyEnd, range.upperBound)
             guard i < range.upperBound, bytes[i] == UInt8(ascii: ":") else { return false }
             let start = skipSpace(bytes, i + 1, range.upperBound)
-            guard let end = validated ? skippedEnd(bytes, start, range.upperBound) : valueEnd(bytes, start, range.upperBound) else { return false }
+            let end: Int
+            if let expanding, let expanded, expanded.pointee == nil, start < range.upperBound, bytes[start] == UInt8(ascii: "["),
+               bytes[key].elementsEqual(expanding) {
+                // The array's elements are found (and validated) on the walk itself.
+                guard let (elements, arrayEnd) = walkElements(bytes, start, range.upperBound, validated) else { return false }
+                expanded.pointee = elements
+                end = arrayEnd
+            } else {
+                guard let valueEnd = validated ? skippedEnd(bytes, start, range.upperBound) : valueEnd(bytes, start, range.upperBound) else { return false }
+                end = valueEnd
+            }
             if visit(key, start..<end) { return true }
             i = skipSpace(bytes, end, range.upperBound)
             guard i < range.upperBound else { return false }
@@ -79,21 +107,26 @@ public struct JSONSkim {
     }
 
     private static func elements(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ validated: Bool) -> [Range<Int>]? {
-        var i = skipSpace(bytes, range.lowerBound, range.upperBound)
-        guard i < range.upperBound, bytes[i] == UInt8(ascii: "[") else { return nil }
-        i = skipSpace(bytes, i + 1, range.upperBound)
+        let start = skipSpace(bytes, range.lowerBound, range.upperBound)
+        guard let (out, end) = walkElements(bytes, start, range.upperBound, validated),
+              skipSpace(bytes, end, range.upperBound) == range.upperBound else { return nil }
+        return out
+    }
+
+    /// The elements of the array opening at `start` and one past its closing bracket.
+    private static func walkElements(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ limit: Int, _ validated: Bool) -> ([Range<Int>], Int)? {
+        guard start < limit, bytes[start] == UInt8(ascii: "[") else { return nil }
+        var i = skipSpace(bytes, start + 1, limit)
         var out: [Range<Int>] = []
-        if i < range.upperBound, bytes[i] == UInt8(ascii: "]") {
-            return skipSpace(bytes, i + 1, range.upperBound) == range.upperBound ? out : nil
-        }
+        if i < limit, bytes[i] == UInt8(ascii: "]") { return (out, i + 1) }
         while true {
-            guard let end = validated ? skippedEnd(bytes, i, range.upperBound) : valueEnd(bytes, i, range.upperBound) else { return nil }
+            guard let end = validated ? skippedEnd(bytes, i, limit) : valueEnd(bytes, i, limit) else { return nil }
             out.append(i..<end)
-            i = skipSpace(bytes, end, range.upperBound)
-            guard i < range.upperBound else { return nil }
-            if bytes[i] == UInt8(ascii: ",") { i = skipSpace(bytes, i + 1, range.upperBound); continue }
+            i = skipSpace(bytes, end, limit)
+            guard i < limit else { return nil }
+            if bytes[i] == UInt8(ascii: ",") { i = skipSpace(bytes, i + 1, limit); continue }
             guard bytes[i] == UInt8(ascii: "]") else { return nil }
-            return skipSpace(bytes, i + 1, range.upperBound) == range.upperBound ? out : nil
+            return (out, i + 1)
         }
     }
 

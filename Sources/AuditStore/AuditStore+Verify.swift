@@ -252,7 +252,7 @@ extension AuditStore {
     /// key): the parser then decides. `.some(nil)`: every column agrees.
     static func skimmedColumnDisagreeing(with row: StoredAssessment) -> String?? {
         let skim = JSONSkim(row.result)
-        guard let members = skim.members() else { return nil }
+        guard let (members, packElements) = skim.members(expanding: "packs") else { return nil }
         var slots = Slots()
         for member in members {
             let slot: WritableKeyPath<Slots, Range<Int>?>
@@ -274,7 +274,7 @@ extension AuditStore {
         if determined.map({ skim.value($0) == .bool(true) }) != row.determined { return .some("determined") }
         if engine.flatMap(skim.string) != row.engine { return .some("engine") }
         // The whole text was validated by members(): inside it, brackets are counted.
-        if let packs, let list = skim.elements(of: packs, validated: true) {
+        if packs != nil, let list = packElements {
             var applies: [Applicability] = []
             for element in list {
                 guard let member = skim.member("applies", of: element, validated: true) else {

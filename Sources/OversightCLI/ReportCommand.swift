@@ -49,7 +49,8 @@ struct ReportCommand: ParsableCommand {
             let id = BatchID(batch)!
             let store = try database.store(applicationName: "oversight-report", reading: true)
             let started = Date()
-            let made = try Self.collect(store, batchID: id, fullIndex: fullIndex, csvPath: out + ".records.csv") { step in
+            let csvStore = try database.store(applicationName: "oversight-report-csv", reading: true)
+            let made = try Self.collect(store, batchID: id, fullIndex: fullIndex, csvPath: out + ".records.csv", csvStore: csvStore) { step in
                 printError(String(format: "report: %@ (%.1f s)", step, Date().timeIntervalSince(started)))
             }
             let html = made.report.html
@@ -111,10 +112,17 @@ struct ReportCommand: ParsableCommand {
     /// Reads everything the report shows through the store's reader queries, explains the
     /// records it lists (each checked against its stored result) and runs the seal check.
     /// `progress` hears each step as it starts (long batches take a while to verify).
-    static func collect(_ store: AuditStore, batchID: BatchID, fullIndex: Int, csvPath: String?,
+    /// `csvStore`: a second connection, on which the records file of a large batch is written
+    /// while `audit verify` runs on the first (each took a core's worth of time on its own).
+    static func collect(_ store: AuditStore, batchID: BatchID, fullIndex: Int, csvPath: String?, csvStore: AuditStore? = nil,
                         progress: ((String) -> Void)? = nil) throws -> Made {
         guard let summary = try store.batchSummaries(batchID: batchID).first, let criteria = try store.criteriaSet(batchID: batchID) else {
             throw CommandFailure("no batch \(batchID) in this database (or not visible to this login)")
+        }
+        var csvWriter: BackgroundCSV?
+        if summary.assessed > Int64(fullIndex), let csvPath, let csvStore {
+            progress?("writing every record to \((csvPath as NSString).lastPathComponent), beside the rest")
+            csvWriter = BackgroundCSV(store: csvStore, batchID: batchID, path: csvPath)
         }
         let batch = BatchReport.Batch(id: summary.batchID.description, organisation: summary.organisation, name: summary.name, source: summary.source,
                                       state: summary.state, accepted: summary.accepted, rejected: summary.rejected, assessed: summary.assessed,
@@ -156,7 +164,10 @@ struct ReportCommand: ParsableCommand {
                 let seen = Set(entries.map(\.seq))
                 entries += more.filter { !seen.contains($0.seq) }.prefix(fullIndex - entries.count)
             }
-            if let csvPath {
+            if let csvWriter {
+                try csvWriter.wait()
+                wroteCSV = true
+            } else if let csvPath {
                 progress?("writing every record to \((csvPath as NSString).lastPathComponent)")
                 try writeCSV(store, batchID: batchID, to: csvPath)
                 wroteCSV = true
@@ -198,6 +209,28 @@ struct ReportCommand: ParsableCommand {
         return BatchReport.Seal(number: seal.seal, merkleRoot: seal.merkleRoot.hexString, keyFingerprint: keyFingerprint(seal.signingKey),
                                 sealedAt: seal.sealedAt, assessments: seal.assessments, verified: outcome.ok,
                                 verification: lines.joined(separator: "\n"), login: login)
+    }
+
+    /// The records file written on a thread of its own, with a connection of its own.
+    final class BackgroundCSV: @unchecked Sendable {
+        // The thread alone uses `store`, and writes `failure` before it signals; `wait` reads
+        // it after.
+        private let store: AuditStore
+        private var failure: (any Error)?
+        private let done = DispatchSemaphore(value: 0)
+
+        init(store: AuditStore, batchID: BatchID, path: String) {
+            self.store = store
+            Thread { [self] in
+                do { try ReportCommand.writeCSV(self.store, batchID: batchID, to: path) } catch { failure = error }
+                done.signal()
+            }.start()
+        }
+
+        func wait() throws {
+            done.wait()
+            if let failure { throw failure }
+        }
     }
 
     static func writeCSV(_ store: AuditStore, batchID: BatchID, to path: String) throws {

@@ -17,6 +17,14 @@ import Assessment
                 for (member, want) in zip(members, expected) {
                     #expect(try JSONParser.parse(text[member.value]) == want.value)
                 }
+                let expanded = try #require(skim.members(expanding: "packs"))
+                #expect(expanded.members.map(\.value) == members.map(\.value))
+                if case .array? = parsed["packs"] {
+                    let packsRange = try #require(skim.member("packs") ?? nil)
+                    #expect(expanded.elements != nil && expanded.elements == skim.elements(of: packsRange))
+                } else {
+                    #expect(expanded.elements == nil)
+                }
                 if case .array(let packs)? = parsed["packs"], let range = (skim.member("packs") ?? nil) {
                     for validated in [false, true] {
                         let elements = try #require(skim.elements(of: range, validated: validated))
