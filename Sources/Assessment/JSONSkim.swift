@@ -1,11 +1,13 @@
 /// Reads a few members of a JSON object without building the rest: where `audit verify` needs
-/// five top-level values of a two-kilobyte result, building the whole tree cost most of its time
-/// (strings and arrays allocated for every finding, a million times).
+/// five top-level values and each pack's `applies` of a result of five kilobytes, building the
+/// whole tree cost most of its time (strings and arrays allocated for every finding, a million
+/// times).
 ///
 /// The skimmer validates what it walks as the parser would (the grammar, escapes, UTF-8), and
 /// walks only objects whose keys are unescaped and in strictly increasing byte order, as
 /// canonical JSON writes them (so no key is named twice, which the parser refuses). Any other
-/// text gives nil, and callers fall back to `JSONParser`, which says what is wrong. Values come back as byte ranges, decoded on request by `JSONParser`.
+/// text gives nil, and callers fall back to `JSONParser`, which says what is wrong. Values come
+/// back as byte ranges, decoded on request by `JSONParser`.
 public struct JSONSkim {
     public let bytes: [UInt8]
 
@@ -13,7 +15,7 @@ public struct JSONSkim {
 
     /// The members of the object that spans `range` (the whole text by default), in order:
     /// each key as written between its quotes, and its value's bytes. nil if that is not an object
-    /// the skimmer can walk, or a key holds an escape.
+    /// the skimmer walks (see above).
     /// `validated`: the range lies inside a text an earlier call walked whole (its members'
     /// values are then found by counting brackets, not validated again).
     public func members(of range: Range<Int>? = nil, validated: Bool = false) -> [(key: ArraySlice<UInt8>, value: Range<Int>)]? {

@@ -96,10 +96,14 @@ final class RawPeer {
         try liar.send(WorkerMessage.ready(name: "liar", credit: 1).encode())
         let submit = try system.submitInBackground(file)
         defer { submit.stop() }
-        let bundle = try eventually("a job for the liar", { try CoordinatorMessage.decode(liar.receive()[...]) }, until: {
-            if case .jobs = $0 { return true } else { return false }
-        })
-        guard case .jobs(let jobs) = bundle else { return }
+        // The liar heartbeats while it waits, as a live worker does: silent for the coordinator's
+        // liveness (600 ms here) it would be dropped before the batch's first jobs exist (on a
+        // loaded machine, submit takes longer than that to store its first chunk).
+        let bundle = try eventually("a job for the liar", {
+            try liar.send(WorkerMessage.heartbeat.encode())
+            return try liar.socket.receive(dontWait: true).map { try CoordinatorMessage.decode($0[...]) }
+        }, until: { if case .jobs? = $0 { return true } else { return false } })
+        guard case .jobs(let jobs)? = bundle else { return }
         #expect(jobs.jobs.map(\.seq) == [1])
         // Claims its one job and 299 it never held; a stranger claims three more.
         try liar.send(WorkerMessage.done(batchID: jobs.batchID, committed: Array(1...300), failed: [JobFailure(seq: 5, reason: "x")]).encode())
