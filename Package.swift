@@ -101,7 +101,7 @@ let package = Package(
         .testTarget(name: "ReportingTests", dependencies: ["Reporting", "Assessment"], swiftSettings: strict),
         .testTarget(name: "WireTests", dependencies: ["Wire", "Identifiers", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"], swiftSettings: strict),
-        .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator", "Wire", "Identifiers"], swiftSettings: strict),
+        .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator", "Wire", "Identifiers", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "StoreTests", dependencies: ["LibPQ", "AuditStore", "Assessment", "Identifiers", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "EndToEndTests", dependencies: ["LibPQ", "Assessment", "TestSupport", "ZeroMQ", "Wire", "Identifiers"], swiftSettings: strict),
     ]

@@ -394,7 +394,9 @@ public final class CoordinatorService: @unchecked Sendable {
                         // Counted, and logged rate-limited: a flood of HEARTBEATs from sockets
                         // that vanished made this line 40,000 times in 3 s.
                         count("sends_to_unreachable_workers", "a worker is unreachable (its connection is gone): the message was dropped and any jobs it held return to pending", error)
-                        queue.append(contentsOf: dispatcher.sendFailed(to: worker, now: now))
+                        var undelivered: JobBundle?
+                        if case .jobs(let bundle) = message { undelivered = bundle }
+                        queue.append(contentsOf: dispatcher.sendFailed(to: worker, undelivered: undelivered, now: now))
                     }
                 case .load(let batch, let afterSeq, let limit):
                     service.store.requests.post(.load(batchID: batch, afterSeq: afterSeq, limit: limit))
@@ -408,6 +410,9 @@ public final class CoordinatorService: @unchecked Sendable {
                     service.store.requests.post(.verifyDone(batch, seqs: seqs, worker: worker))
                 case .violation(let kind, let n):
                     count(kind, "a worker broke the protocol; ignored", StoreError(message: kind), by: n)
+                case .setAside(let n):
+                    count("jobs_set_aside_untried", "a worker was lost holding several jobs: they are tested again in isolation, without an attempt",
+                          StoreError(message: "lost with their worker"), by: n)
                 case .deadLetter(let batch, let seq, let attempts, let reason):
                     logger.warning("job given up", metadata: ["batch": "\(batch)", "seq": "\(seq)", "attempts": "\(attempts)", "error": "\(reason)"])
                     service.store.requests.post(.deadLetter(batch, seq: seq, attempts: attempts, reason: reason))

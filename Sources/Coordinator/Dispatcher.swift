@@ -47,6 +47,9 @@ struct Dispatcher {
         case verifyDone(batch: BatchID, seqs: [Int64], worker: String)
         /// A peer broke the protocol: count it, by kind.
         case violation(kind: String, count: Int)
+        /// Jobs lost with a worker that held others were set aside to be tested in isolation,
+        /// without an attempt: count them.
+        case setAside(count: Int)
     }
 
     struct Worker {
@@ -62,6 +65,8 @@ struct Dispatcher {
         /// When it last made progress (a DONE), or was given work while it held none: its leases
         /// expire `leaseTimeout` after this.
         var progressAt: Int64 = 0
+        /// It holds a group of suspects and nothing else (see `dispatch`).
+        var isolating = false
     }
 
     struct Batch {
@@ -103,14 +108,18 @@ struct Dispatcher {
         /// attempts, so a worker that keeps claiming without writing is counted here.
         var missingAtSeal: [Int64: UInt16] = [:]
 
-        /// Jobs that failed before (their worker died, or scoring failed), waiting to be re-sent
-        /// one at a time.
+        /// Jobs whose scoring failed (the worker said so), waiting to be re-sent one at a time.
         var retries: [(seq: Int64, attempt: UInt16, record: [UInt8])] = []
+        /// Jobs lost with a worker that held others besides: nothing says which of them, if any,
+        /// killed it, so none is charged an attempt. They are tested in isolation, in groups of
+        /// at most `group` jobs sent to a worker that holds nothing else; a group lost there is
+        /// split in halves, and a job lost alone is charged (see `workerLost`).
+        var suspects: [Suspect] = []
 
-        var pendingCount: Int { pending.count - pendingHead + retries.count }
+        var pendingCount: Int { pending.count - pendingHead + retries.count + suspects.count }
         /// Nothing waits to be sent (jobs done while they waited do not count).
         var nothingWaiting: Bool {
-            retries.isEmpty && pending[pendingHead...].allSatisfy { doneWhilePending.contains($0.seq) }
+            retries.isEmpty && suspects.isEmpty && pending[pendingHead...].allSatisfy { doneWhilePending.contains($0.seq) }
         }
 
         var progress: BatchProgress {
@@ -125,11 +134,23 @@ struct Dispatcher {
         var record: [UInt8]
     }
 
+    /// A job lost with its worker, waiting to be tested in isolation.
+    struct Suspect {
+        let seq: Int64
+        let attempt: UInt16
+        let record: [UInt8]
+        /// Most jobs it may travel with (itself included).
+        let group: Int
+    }
+
     let configuration: Configuration
     private(set) var workers: [[UInt8]: Worker] = [:]
     private(set) var batches: [BatchID: Batch] = [:]
     private var batchOrder: [BatchID] = []
     private var nextBatchIndex = 0
+    /// The worker chosen to test suspects: it is sent nothing else, and a group of suspects
+    /// once it holds nothing (see `dispatch`).
+    private(set) var isolator: [UInt8]?
 
     init(configuration: Configuration = .init()) { self.configuration = configuration }
 
@@ -221,6 +242,7 @@ struct Dispatcher {
         batch.pending = []
         batch.pendingHead = 0
         batch.retries = []
+        batch.suspects = []
         batch.storeHasMore = false
         batches[id] = batch
     }
@@ -345,6 +367,10 @@ struct Dispatcher {
                 batch.retries.remove(at: i)
                 batch.attempts[seq] = nil
                 batch.done += 1
+            } else if let i = batch.suspects.firstIndex(where: { $0.seq == seq }) {
+                batch.suspects.remove(at: i)
+                batch.attempts[seq] = nil
+                batch.done += 1
             } else if batch.pending[batch.pendingHead...].contains(where: { $0.seq == seq }),
                       batch.doneWhilePending.insert(seq).inserted {
                 batch.done += 1
@@ -415,6 +441,8 @@ struct Dispatcher {
         for group in held {
             guard var batch = batches.removeValue(forKey: group.batchID) else { continue }
             var waiting: [Int64: Int]?
+            var suspectIndex: [Int64: Int]?
+            var takenSuspects = false
             var taken: Set<Int64> = []
             for job in group.jobs {
                 guard room > 0 else { refused += 1; continue }
@@ -433,6 +461,9 @@ struct Dispatcher {
                     var index: [Int64: Int] = [:]
                     for i in batch.pendingHead..<batch.pending.count { index[batch.pending[i].seq] = i }
                     waiting = index
+                    if !batch.suspects.isEmpty {
+                        suspectIndex = Dictionary(batch.suspects.indices.map { (batch.suspects[$0].seq, $0) }, uniquingKeysWith: { a, _ in a })
+                    }
                 }
                 if let i = waiting![job.seq], !batch.doneWhilePending.contains(job.seq), !taken.contains(job.seq) {
                     let entry = batch.pending[i]
@@ -441,6 +472,15 @@ struct Dispatcher {
                     taken.insert(job.seq)
                     holding(worker, 1, now: now)
                     if entry.attempt > 0 { workers[worker]!.retriedHeld.insert(JobKey(batch: group.batchID, seq: job.seq)) }
+                    room -= 1
+                } else if let i = suspectIndex?[job.seq], !taken.contains(job.seq) {
+                    // Set aside when an earlier connection was declared dead; this process has it.
+                    let suspect = batch.suspects[i]
+                    batch.leases[job.seq] = Lease(worker: worker, attempt: suspect.attempt, record: suspect.record)
+                    batch.highestLeased = max(batch.highestLeased, job.seq)
+                    taken.insert(job.seq)
+                    takenSuspects = true
+                    holding(worker, 1, now: now)
                     room -= 1
                 } else if job.seq > batch.loadedThrough && batch.storeHasMore {
                     batch.announced[job.seq] = worker
@@ -451,6 +491,7 @@ struct Dispatcher {
                 // Out of the queue, so that it is sent to nobody (one pass, whatever how many).
                 batch.pending = batch.pending[batch.pendingHead...].filter { !taken.contains($0.seq) }
                 batch.pendingHead = 0
+                if takenSuspects { batch.suspects.removeAll { taken.contains($0.seq) } }
             }
             batches[group.batchID] = batch
         }
@@ -461,45 +502,67 @@ struct Dispatcher {
         return actions
     }
 
-    /// The worker is gone: every job it held returns to pending, first in line. When it died
-    /// (`counted`), each job's attempt counts and is recorded; a job out of attempts is given up.
-    /// A worker that said DISCONNECT did not attempt the jobs it gave back.
-    mutating func workerLost(_ id: [UInt8], counted: Bool = true) -> [Action] {
+    /// The worker is gone, and every job it held goes back.
+    ///
+    /// A worker that said DISCONNECT, or that lives on in a new connection (`counted` false),
+    /// did not attempt what it gave back: first in line, as it was. A worker that died or
+    /// vanished may have been killed by one of its jobs or by anything else (a kill, a crash,
+    /// a lost machine or network). A job it held alone is charged an attempt: recorded, and
+    /// given up after the last. Jobs it held with others are charged nothing and set aside
+    /// as suspects, each to travel next in a group of at most half as many, to a worker that
+    /// holds nothing else (see `isolate`): a record that kills every worker scoring it is
+    /// alone after log2(credit) losses and then spends its attempts, while a healthy job is
+    /// never given up for its worker's bad luck. `undelivered` jobs (their JOBS could not be
+    /// sent) never reached it: they go back as if it had said DISCONNECT.
+    mutating func workerLost(_ id: [UInt8], counted: Bool = true, undelivered: Set<JobKey> = []) -> [Action] {
         guard let worker = workers.removeValue(forKey: id) else { return [] }
-        var returned: [BatchID: [(seq: Int64, attempt: UInt16, record: [UInt8])]] = [:]
+        if isolator == id { isolator = nil }
         var actions: [Action] = []
         let reason = "worker \(worker.name) was lost while holding the job"
         var held: [(key: JobKey, lease: Lease)] = []
         for (batchID, batch) in batches {
             for (seq, lease) in batch.leases where lease.worker == id { held.append((JobKey(batch: batchID, seq: seq), lease)) }
         }
-        for (key, lease) in held.sorted(by: { $0.key.seq < $1.key.seq }) {
+        held.sort { $0.key.seq < $1.key.seq }
+        let attempted = counted ? held.count { !undelivered.contains($0.key) } : 0
+        var returned: [BatchID: [(seq: Int64, attempt: UInt16, record: [UInt8])]] = [:]
+        var setAside: [BatchID: [Suspect]] = [:]
+        var suspected = 0
+        for (key, lease) in held {
             batches[key.batch]!.leases[key.seq] = nil
-            guard counted else {
-                returned[key.batch, default: []].append((key.seq, lease.attempt, lease.record))
-                continue
-            }
-            let attempt = lease.attempt + 1
-            actions.append(.recordFailure(batch: key.batch, seq: key.seq, attempt: Int(attempt), worker: worker.name, reason: reason))
-            if Int(attempt) >= configuration.maxAttempts {
-                batches[key.batch]?.failed += 1
-                batches[key.batch]?.attempts[key.seq] = nil
-                actions.append(.deadLetter(batch: key.batch, seq: key.seq, attempts: Int(attempt), reason: reason))
+            if !counted || undelivered.contains(key) {
+                if worker.isolating {
+                    // A group under test that was not attempted is tested again as it was.
+                    setAside[key.batch, default: []].append(Suspect(seq: key.seq, attempt: lease.attempt, record: lease.record, group: held.count))
+                } else {
+                    returned[key.batch, default: []].append((key.seq, lease.attempt, lease.record))
+                }
+            } else if attempted == 1 {
+                let attempt = lease.attempt + 1
+                actions.append(.recordFailure(batch: key.batch, seq: key.seq, attempt: Int(attempt), worker: worker.name, reason: reason))
+                if Int(attempt) >= configuration.maxAttempts {
+                    batches[key.batch]?.failed += 1
+                    batches[key.batch]?.attempts[key.seq] = nil
+                    actions.append(.deadLetter(batch: key.batch, seq: key.seq, attempts: Int(attempt), reason: reason))
+                } else {
+                    batches[key.batch]?.attempts[key.seq] = attempt
+                    setAside[key.batch, default: []].append(Suspect(seq: key.seq, attempt: attempt, record: lease.record, group: 1))
+                }
             } else {
-                batches[key.batch]?.attempts[key.seq] = attempt
-                returned[key.batch, default: []].append((key.seq, attempt, lease.record))
+                suspected += 1
+                setAside[key.batch, default: []].append(Suspect(seq: key.seq, attempt: lease.attempt, record: lease.record,
+                                                                group: min(configuration.bundleSize, (attempted + 1) / 2)))
             }
         }
         for (batchID, jobs) in returned {
-            // Not attempted (DISCONNECT): first in line. Attempted: re-sent one at a time.
-            if counted {
-                batches[batchID]?.retries.append(contentsOf: jobs)
-            } else if var batch = batches[batchID] {
-                batch.pending = jobs + Array(batch.pending[batch.pendingHead...])
-                batch.pendingHead = 0
-                batches[batchID] = batch
-            }
+            guard var batch = batches.removeValue(forKey: batchID) else { continue }
+            batch.pending = jobs + Array(batch.pending[batch.pendingHead...])
+            batch.pendingHead = 0
+            batches[batchID] = batch
         }
+        // First in line, so that a split group is tested while its halves are fresh.
+        for (batchID, jobs) in setAside { batches[batchID]?.suspects.insert(contentsOf: jobs, at: 0) }
+        if suspected > 0 { actions.append(.setAside(count: suspected)) }
         for batchID in Set(held.map(\.key.batch)) { actions += checkCompleted(batchID) }
         return actions
     }
@@ -526,20 +589,22 @@ struct Dispatcher {
     }
 
     /// A send to this worker failed (ROUTER_MANDATORY: it is no longer connected). It vanished
-    /// without DISCONNECT, most likely dead: the jobs it held count an attempt, as after silence.
-    mutating func sendFailed(to worker: [UInt8], now: Int64) -> [Action] {
-        workerLost(worker, counted: true) + dispatch(now: now)
+    /// without DISCONNECT, most likely dead: its jobs go back as after silence, except those
+    /// of the message that failed (`undelivered`), which never reached it.
+    mutating func sendFailed(to worker: [UInt8], undelivered: JobBundle? = nil, now: Int64) -> [Action] {
+        let notSent = Set(undelivered.map { bundle in bundle.jobs.map { JobKey(batch: bundle.batchID, seq: $0.seq) } } ?? [])
+        return workerLost(worker, counted: true, undelivered: notSent) + dispatch(now: now)
     }
 
     // MARK: Decisions
 
-    /// Sends bundles to every worker with spare credit, round-robin over batches. A job that
-    /// failed before goes alone, and a worker holds at most one such job: a poison record
-    /// cannot spend the attempts of the jobs around it, and a worker killed again loses at most
-    /// one suspect job.
+    /// Sends bundles to every worker with spare credit, round-robin over batches. Suspects go
+    /// first, to the isolating worker only (`isolate`). A job whose scoring failed before goes
+    /// alone, and a worker holds at most one such job: a record that makes scoring fail cannot
+    /// spend the attempts of the jobs around it.
     mutating func dispatch(now: Int64) -> [Action] {
-        var actions: [Action] = []
-        let ids = workers.keys.sorted { workers[$0]!.inFlight < workers[$1]!.inFlight }
+        var actions = isolate(now: now)
+        let ids = workers.keys.filter { $0 != isolator }.sorted { workers[$0]!.inFlight < workers[$1]!.inFlight }
         for workerID in ids {
             guard let worker = workers[workerID], worker.retriedHeld.isEmpty, worker.credit > worker.inFlight,
                   let batchID = batchOrder.first(where: { batches[$0].map { !$0.retries.isEmpty && !$0.completed } ?? false })
@@ -595,6 +660,51 @@ struct Dispatcher {
             }
         }
         return actions
+    }
+
+    /// Suspects are tested by one worker at a time, which holds nothing else while it does: a
+    /// group lost there is known to be what killed it, or to have been with what did. The
+    /// isolating worker is one that holds nothing, or else the one that holds least: it is
+    /// sent nothing more until it has drained (a worker that falls idle first takes its place).
+    /// A group is at most the first suspect's `group` jobs of one batch, of those set aside
+    /// together (the same `group`), and at most the worker's credit.
+    private mutating func isolate(now: Int64) -> [Action] {
+        if let id = isolator, let worker = workers[id], worker.isolating {
+            guard worker.inFlight == 0 else { return [] }
+            workers[id]!.isolating = false
+        }
+        guard let batchID = batchOrder.first(where: { batches[$0].map { !$0.suspects.isEmpty } ?? false }) else {
+            isolator = nil
+            return []
+        }
+        if isolator.flatMap({ workers[$0] }).map({ $0.inFlight > 0 }) ?? true {
+            let fewest: (Worker, Worker) -> Bool = {
+                $0.inFlight < $1.inFlight || ($0.inFlight == $1.inFlight && $0.id.lexicographicallyPrecedes($1.id))
+            }
+            if let idle = workers.values.filter({ $0.inFlight == 0 }).min(by: fewest) {
+                isolator = idle.id
+            } else if isolator.flatMap({ workers[$0] }) == nil {
+                isolator = workers.values.min(by: fewest)?.id
+            }
+        }
+        guard let id = isolator, let worker = workers[id], worker.inFlight == 0 else { return [] }
+        var batch = batches.removeValue(forKey: batchID)!
+        let first = batch.suspects[0]
+        let limit = max(1, min(first.group, worker.credit, configuration.bundleSize))
+        var count = 1
+        while count < limit && count < batch.suspects.count && batch.suspects[count].group == first.group { count += 1 }
+        let group = Array(batch.suspects[..<count])
+        batch.suspects.removeFirst(count)
+        for job in group {
+            batch.leases[job.seq] = Lease(worker: id, attempt: job.attempt, record: job.record)
+            batch.highestLeased = max(batch.highestLeased, job.seq)
+        }
+        batches[batchID] = batch
+        holding(id, count, now: now)
+        workers[id]!.isolating = true
+        workers[id]!.lastSent = now
+        return [.send(worker: id, .jobs(JobBundle(batchID: batchID, criteriaSHA256: batch.criteriaSHA256,
+                                                   jobs: group.map { Job(seq: $0.seq, attempt: $0.attempt, record: $0.record) })))]
     }
 
     /// The worker holds `count` more jobs; one that held none starts its lease clock now.

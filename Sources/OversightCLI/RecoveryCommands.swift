@@ -10,7 +10,7 @@ struct DeadLettersCommand: ParsableCommand {
         commandName: "deadletters",
         abstract: "List jobs given up after their last attempt, with their error and attempt history.",
         discussion: """
-            A job is dead-lettered when its scoring failed, or its worker died holding it, as many times as the coordinator allows (--max-attempts, default 3). Queue them again with `oversight retry BATCH`.
+            A job is dead-lettered when its scoring failed, or its worker died holding it alone, as many times as the coordinator allows (--max-attempts, default 3). Queue them again with `oversight retry BATCH`.
 
             Example:
               oversight deadletters --database postgresql://localhost/oversight

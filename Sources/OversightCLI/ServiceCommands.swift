@@ -34,8 +34,8 @@ struct CoordinatorCommand: ParsableCommand {
     @Option(help: "Heartbeat interval in milliseconds.") var heartbeatInterval: Int64 = 1_000
     @Option(help: "Missed heartbeat intervals before a worker is declared dead and its jobs are re-sent.") var liveness: Int64 = 3
     @Option(help: "Attempts before a job that keeps failing is given up.") var maxAttempts = 3
-    @Option(help: "Most jobs one worker may hold at once, whatever credit it asks for (a worker that vanishes costs at most this many jobs an attempt).") var maxCredit = 1_024
-    @Option(help: "Seconds a worker may hold jobs without reporting any of them done before its jobs go to other workers (each at the cost of an attempt); heartbeats alone do not extend it.") var leaseTimeout = 600
+    @Option(help: "Most jobs one worker may hold at once, whatever credit it asks for (a worker that vanishes sends at most this many jobs back).") var maxCredit = 1_024
+    @Option(help: "Seconds a worker may hold jobs without reporting any of them done before its jobs go to other workers, as a dead worker's do; heartbeats alone do not extend it.") var leaseTimeout = 600
     @Option(help: "Largest record accepted, in bytes (larger ones are rejected by line).") var maxRecordBytes = 1024 * 1024
     @Option(help: "Longest text accepted in any one field, in bytes.") var maxFieldBytes = 64 * 1024
     @Option(help: "Most records in one batch.") var maxBatchRecords: Int64 = 10_000_000

@@ -1,6 +1,7 @@
 import Identifiers
 import Testing
 @testable import Coordinator
+import TestSupport
 import Wire
 
 /// The dispatch state machine, driven with no sockets and no database.
@@ -76,13 +77,14 @@ import Wire
         #expect(first.flatMap(\.bundle.jobs).count == 8)
         _ = d.received(from: w2, .ready(name: "w2", credit: 8), now: 2_000)
         _ = d.received(from: w2, .heartbeat, now: 3_000)
-        // w1 silent for more than 3 intervals: its jobs are re-sent, with attempt 1.
+        // w1 silent for more than 3 intervals: its jobs are re-sent, charged nothing (it held
+        // eight: nothing says one of them killed it).
         var moved = bundles(d.tick(now: 3_500))
         #expect(d.workers[w1] == nil)
         var seqs: [Int64] = []
         while let next = moved.first {
             #expect(next.worker == w2)
-            #expect(next.bundle.jobs.allSatisfy { $0.attempt == 1 })
+            #expect(next.bundle.jobs.allSatisfy { $0.attempt == 0 })
             seqs += next.bundle.jobs.map(\.seq)
             moved = bundles(d.received(from: w2, .done(batchID: batch, committed: next.bundle.jobs.map(\.seq), failed: []), now: 3_600))
         }
@@ -125,16 +127,30 @@ import Wire
         let first = bundles(d.received(from: w1, .ready(name: "w1", credit: 10), now: 0))
         #expect(first.first?.worker == w1)
         _ = d.received(from: w2, .ready(name: "w2", credit: 10), now: 0)
-        // w1 vanished (its connection is gone): its jobs go to w2 one at a time, attempt counted.
-        var resent = bundles(d.sendFailed(to: w1, now: 1))
-        var seqs: [Int64] = []
+        // w1 vanished (its connection is gone) holding three jobs: nothing says which, if any,
+        // killed it, so none is charged; they go to w2 in groups of at most half as many.
+        let lost = d.sendFailed(to: w1, now: 1)
+        #expect(!lost.contains { if case .recordFailure = $0 { true } else { false } })
+        #expect(lost.contains(.setAside(count: 3)))
+        var resent = bundles(lost)
+        var groups: [[Int64]] = []
         while let next = resent.first {
             #expect(next.worker == w2)
-            #expect(next.bundle.jobs.count == 1 && next.bundle.jobs[0].attempt == 1)
-            seqs.append(next.bundle.jobs[0].seq)
-            resent = bundles(d.received(from: w2, .done(batchID: batch, committed: [next.bundle.jobs[0].seq], failed: []), now: 2))
+            #expect(next.bundle.jobs.allSatisfy { $0.attempt == 0 })
+            groups.append(next.bundle.jobs.map(\.seq))
+            resent = bundles(d.received(from: w2, .done(batchID: batch, committed: next.bundle.jobs.map(\.seq), failed: []), now: 2))
         }
-        #expect(seqs == [1, 2, 3])
+        #expect(groups == [[1, 2], [3]])
+    }
+
+    @Test func aJobWhoseSendFailedIsNotChargedEvenAlone() {
+        var d = machine()
+        _ = d.chunkStored(batch, jobs: jobs(1...1), rejected: 0, now: 0)
+        guard let sent = bundles(d.received(from: w1, .ready(name: "w1", credit: 10), now: 0)).first else { Issue.record("nothing sent"); return }
+        // The JOBS to w1 could not be sent (it is gone): the job never reached it.
+        let lost = d.sendFailed(to: w1, undelivered: sent.bundle, now: 1)
+        #expect(!lost.contains { if case .recordFailure = $0 { true } else { false } })
+        #expect(bundles(d.received(from: w2, .ready(name: "w2", credit: 10), now: 2)).first?.bundle.jobs.map(\.attempt) == [0])
     }
 
     @Test func memoryStaysWithinTheWindowAndTheRestIsLoadedInOrder() {
@@ -246,8 +262,7 @@ import Wire
         let claimed = d.received(from: w2, .ready(name: "w2", credit: 5, held: held(1...20)), now: 0)
         #expect(claimed.contains(.violation(kind: "held_beyond_credit", count: 5)))
         #expect(d.workers[w1]?.inFlight == 10 && d.workers[w2]?.inFlight == 5)
-        let lost = d.workerLost(w1)
-        #expect(charged(lost) == Array(1...10), "w1's leases were never w2's")
+        #expect(d.workerLost(w1).contains(.setAside(count: 10)), "w1's leases were never w2's")
     }
 
     @Test func aWorkerThatHeartbeatsButNeverAnswersLosesItsLeasesAfterTheDeadline() {
@@ -266,9 +281,9 @@ import Wire
             _ = d.received(from: w2, .heartbeat, now: t)
             expired += d.tick(now: t)
         }
-        #expect(charged(expired) == Array(1...10), "the stalled worker's jobs cost an attempt and go elsewhere")
+        #expect(expired.contains(.setAside(count: 10)), "the stalled worker's jobs go elsewhere, to be tested in isolation")
         #expect(expired.contains(.send(worker: w1, .disconnect)) && expired.contains(.violation(kind: "leases_expired", count: 10)))
-        #expect(!charged(expired).contains(11) && d.workers[w1] == nil && d.workers[w2] != nil)
+        #expect(charged(expired).isEmpty && d.workers[w1] == nil && d.workers[w2] != nil)
     }
 
     @Test func creditIsBoundedByTheCoordinator() {
@@ -280,8 +295,9 @@ import Wire
         #expect(sent(greedy, to: w1).count == 40 && d.workers[w1]?.credit == 40)
         let more = d.received(from: w1, .credit(UInt32.max - 1), now: 1)
         #expect(more.contains(.violation(kind: "credit_above_maximum", count: 1)) && sent(more, to: w1).isEmpty)
-        // When it vanishes, at most 40 healthy jobs are charged an attempt.
-        #expect(charged(d.workerLost(w1)).count == 40)
+        // When it vanishes, at most 40 healthy jobs go back, and none is charged an attempt.
+        let lost = d.workerLost(w1)
+        #expect(lost.contains(.setAside(count: 40)) && charged(lost).isEmpty)
     }
 }
 
@@ -329,14 +345,14 @@ import Wire
 
     @Test func aJobGivenUpButAssessedAfterAllCountsDone() {
         var d = machine(maxAttempts: 1)
-        _ = d.received(from: w1, .ready(name: "w1", credit: 20), now: 0)
-        // w1 is presumed dead holding all 20 jobs: their only attempt is spent, all given up.
+        _ = d.received(from: w1, .ready(name: "w1", credit: 1), now: 0)
+        // w1 is presumed dead holding job 1 alone: its only attempt is spent, it is given up.
         let lost = d.tick(now: 10_000)
-        #expect(lost.filter { if case .deadLetter = $0 { true } else { false } }.count == 20)
-        #expect(d.progress(batch)?.failed == 20)
-        // It had committed one of them after all.
-        _ = d.givenUpButAssessed(batch, seq: 3)
-        #expect(d.progress(batch)?.failed == 19 && d.progress(batch)?.done == 1)
+        #expect(lost.filter { if case .deadLetter = $0 { true } else { false } }.count == 1)
+        #expect(d.progress(batch)?.failed == 1)
+        // It had committed it after all.
+        _ = d.givenUpButAssessed(batch, seq: 1)
+        #expect(d.progress(batch)?.failed == 0 && d.progress(batch)?.done == 1)
     }
 
     @Test func aBatchFoundIncompleteAtTheSealSendsItsMissingJobsAgainAndGivesUpOnALiar() {
@@ -379,43 +395,120 @@ import Wire
         actions.compactMap { if case .send(_, .jobs(let b)) = $0 { return b } else { return nil } }
     }
 
-    @Test func aJobWhoseWorkerDiesEveryTimeIsDeadLetteredAndIsolated() {
-        var d = Dispatcher(configuration: .init(bundleSize: 10, pendingWindow: 100, heartbeatInterval: 100, liveness: 3, maxAttempts: 3))
+    @Test func aJobWhoseWorkerDiesEveryTimeIsFoundByHalvingThenDeadLettered() {
+        var d = Dispatcher(configuration: .init(bundleSize: 16, pendingWindow: 100, heartbeatInterval: 100, liveness: 3, maxAttempts: 3))
         _ = d.batchOpened(batch, criteriaSHA256: [], accepted: 0, rejected: 0, done: 0, intakeClosed: false)
-        _ = d.chunkStored(batch, jobs: (1...5).map { ($0, []) }, rejected: 0, now: 0)
+        _ = d.chunkStored(batch, jobs: (1...16).map { ($0, []) }, rejected: 0, now: 0)
         _ = d.intakeClosed(batch)
-        #expect(bundles(d.received(from: w1, .ready(name: "w1", credit: 10), now: 0)).map(\.jobs.count) == [5])
-        // w1 dies holding all five: each attempt is recorded, and the jobs come back one by one.
-        var now: Int64 = 1_000
-        let died = d.tick(now: now)
-        #expect(died.filter { if case .recordFailure = $0 { return true } else { return false } }.count == 5)
-        // They come back one at a time; w2 commits 1-4; job 5 kills it twice more.
-        var single = bundles(d.received(from: w2, .ready(name: "w2", credit: 10), now: now))
-        while let next = single.first, next.jobs[0].seq != 5 {
-            #expect(next.jobs.count == 1 && next.jobs[0].attempt == 1)
-            single = bundles(d.received(from: w2, .done(batchID: batch, committed: [next.jobs[0].seq], failed: []), now: now))
+        // Job 13 kills every worker that is sent it; the others are healthy.
+        var actions = d.received(from: w1, .ready(name: "w1", credit: 16), now: 0)
+        var now: Int64 = 0
+        var workersStarted = 1
+        var poisonCompany: [Int] = []
+        var charges: [Int64] = []
+        var deadLetters: [(seq: Int64, attempts: Int)] = []
+        for _ in 0..<100 {
+            guard let (worker, bundle) = actions.compactMap({ if case .send(let w, .jobs(let b)) = $0 { (w, b) } else { nil } }).first else { break }
+            if bundle.jobs.contains(where: { $0.seq == 13 }) {
+                poisonCompany.append(bundle.jobs.count)
+                now += 1_000
+                actions = d.tick(now: now)  // it died: silent past its liveness
+                workersStarted += 1
+                actions += d.received(from: Array("w\(workersStarted)".utf8), .ready(name: "w\(workersStarted)", credit: 16), now: now)
+            } else {
+                actions = d.received(from: worker, .done(batchID: batch, committed: bundle.jobs.map(\.seq), failed: []), now: now)
+            }
+            for action in actions {
+                if case .recordFailure(_, let seq, _, _, _) = action { charges.append(seq) }
+                if case .deadLetter(_, let seq, let attempts, _) = action { deadLetters.append((seq, attempts)) }
+            }
+            if actions.contains(.markCompleted(batch)) { break }
         }
-        #expect(single.first?.jobs.map(\.seq) == [5])
-        now += 1_000
-        _ = d.tick(now: now)  // w2 dies holding job 5 (attempt 2)
-        var deadLetters: [Dispatcher.Action] = []
-        for round in 0..<1 {
-            now += 1_000
-            let worker = Array("w\(3 + round)".utf8)
-            _ = d.received(from: worker, .ready(name: "w", credit: 10), now: now - 500)
-            now += 1_000
-            deadLetters += d.tick(now: now).filter { if case .deadLetter = $0 { return true } else { return false } }
-        }
-        #expect(deadLetters.count == 1)
-        if case .deadLetter(_, let seq, let attempts, let reason)? = deadLetters.first {
-            #expect(seq == 5)
-            #expect(attempts == 3)
-            #expect(reason.contains("lost while holding"))
-        }
-        #expect(d.progress(batch)?.done == 4)
+        // Lost with 16, then with 8, 4, 2 (none charged), then alone three times (charged).
+        #expect(poisonCompany == [16, 8, 4, 2, 1, 1, 1])
+        #expect(charges == [13, 13, 13], "only the job that was alone when its worker died pays")
+        #expect(deadLetters.count == 1 && deadLetters.first?.seq == 13 && deadLetters.first?.attempts == 3)
+        #expect(d.progress(batch)?.done == 15)
         #expect(d.progress(batch)?.failed == 1)
         d.completionRecorded(batch)
         #expect(d.progress(batch)?.state == .completed)
+    }
+
+    @Test func theIsolatingWorkerHoldsNothingElse() {
+        let w3 = Array("w3".utf8)
+        var d = Dispatcher(configuration: .init(bundleSize: 4, pendingWindow: 100, heartbeatInterval: 100, liveness: 3))
+        _ = d.batchOpened(batch, criteriaSHA256: [], accepted: 0, rejected: 0, done: 0, intakeClosed: false)
+        _ = d.chunkStored(batch, jobs: (1...40).map { ($0, []) }, rejected: 0, now: 0)
+        _ = d.received(from: w1, .ready(name: "w1", credit: 8), now: 0)   // 1...8
+        _ = d.received(from: w2, .ready(name: "w2", credit: 8), now: 0)   // 9...16
+        _ = d.received(from: w3, .ready(name: "w3", credit: 8), now: 0)   // 17...24
+        // w1 dies holding 8: they are set aside; w2 (holding least, the first of equals) is
+        // chosen to test them and is sent nothing until it has drained.
+        let lost = d.workerLost(w1) + d.dispatch(now: 1)
+        #expect(lost.contains(.setAside(count: 8)))
+        #expect(d.isolator == w2)
+        let drained = d.received(from: w2, .done(batchID: batch, committed: Array(9...12), failed: []), now: 2)
+        #expect(bundles(drained).isEmpty, "still holds 13...16: nothing more until it holds nothing")
+        let fresh = bundles(d.received(from: w3, .done(batchID: batch, committed: Array(17...20), failed: []), now: 3))
+        #expect(fresh.map(\.jobs.count) == [4] && fresh.allSatisfy { !$0.jobs.contains { $0.seq <= 8 } }, "w3 gets fresh work only")
+        let group = bundles(d.received(from: w2, .done(batchID: batch, committed: Array(13...16), failed: []), now: 4))
+        #expect(group.map { $0.jobs.map(\.seq) } == [[1, 2, 3, 4]], "a group of at most half of the 8")
+        #expect(d.workers[w2]?.inFlight == 4 && d.workers[w2]?.isolating == true)
+        // While it tests them, fresh work goes to the others only.
+        let more = d.received(from: w3, .done(batchID: batch, committed: Array(21...24), failed: []), now: 5)
+        #expect(more.allSatisfy { if case .send(let w, .jobs) = $0 { w != w2 } else { true } })
+        let next = bundles(d.received(from: w2, .done(batchID: batch, committed: [1, 2, 3, 4], failed: []), now: 6))
+        #expect(next.map { $0.jobs.map(\.seq) } == [[5, 6, 7, 8]])
+        // The last group done, it takes fresh work again.
+        let after = d.received(from: w2, .done(batchID: batch, committed: [5, 6, 7, 8], failed: []), now: 7)
+        #expect(d.isolator == nil && !bundles(after).isEmpty)
+    }
+
+    /// Workers killed at random, over and over, while they hold jobs: no healthy job is ever
+    /// given up, and every job is done exactly once.
+    @Test func workersKilledAtRandomNeverCostAHealthyJobItsAttempts() {
+        var rng = SplitMix64(seed: 7)
+        var d = Dispatcher(configuration: .init(bundleSize: 32, pendingWindow: 20_000, heartbeatInterval: 100, liveness: 3, maxAttempts: 3))
+        _ = d.batchOpened(batch, criteriaSHA256: [], accepted: 0, rejected: 0, done: 0, intakeClosed: false)
+        _ = d.chunkStored(batch, jobs: (1...10_000).map { ($0, []) }, rejected: 0, now: 0)
+        _ = d.intakeClosed(batch)
+        var outstanding: [[UInt8]: [JobBundle]] = [:]
+        var started = 0
+        func take(_ actions: [Dispatcher.Action]) -> Bool {
+            var completed = false
+            for action in actions {
+                if case .send(let w, .jobs(let b)) = action { outstanding[w, default: []].append(b) }
+                if case .deadLetter = action { Issue.record("a healthy job was given up: \(action)") }
+                if case .markCompleted = action { completed = true }
+            }
+            return completed
+        }
+        var now: Int64 = 0
+        var done = false
+        for _ in 0..<3 { started += 1; done = take(d.received(from: Array("w\(started)".utf8), .ready(name: "w\(started)", credit: 128), now: now)) || done }
+        var steps = 0
+        var kills = 0
+        while !done && steps < 200_000 {
+            steps += 1
+            now += 1
+            let live = outstanding.keys.filter { d.workers[$0] != nil }.sorted { $0.lexicographicallyPrecedes($1) }
+            guard let worker = live.randomElement(using: &rng) else { break }
+            if rng.next() % 6 == 0 {
+                // Killed, whatever it holds; a new worker takes its place.
+                outstanding[worker] = nil
+                kills += 1
+                done = take(d.workerLost(worker) + d.dispatch(now: now)) || done
+                started += 1
+                done = take(d.received(from: Array("w\(started)".utf8), .ready(name: "w\(started)", credit: 128), now: now)) || done
+            } else if var queue = outstanding[worker], !queue.isEmpty {
+                let bundle = queue.removeFirst()
+                outstanding[worker] = queue
+                done = take(d.received(from: worker, .done(batchID: batch, committed: bundle.jobs.map(\.seq), failed: []), now: now)) || done
+            }
+        }
+        #expect(done, "the batch completes")
+        #expect(kills > 50, "workers were killed holding jobs (\(kills) times)")
+        #expect(d.progress(batch)?.done == 10_000 && d.progress(batch)?.failed == 0)
     }
 
     @Test func aGracefulDisconnectDoesNotCostAnAttempt() {
@@ -438,3 +531,4 @@ import Wire
         #expect(after.contains(.markCompleted(batch)))
     }
 }
+

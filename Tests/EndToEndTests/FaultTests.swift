@@ -105,8 +105,8 @@ final class FaultySystem: @unchecked Sendable {
         #expect(rows.string(0, 5) == "{" + expected.map(String.init).joined(separator: ",") + "}", "dead letters exactly where expected")
     }
 
-    /// Failed attempts recorded for the batch: each one cost a redelivery.
-    func redeliveries(batch: String) throws -> Int {
+    /// Failed attempts recorded for the batch (jobs lost with others are re-sent uncharged).
+    func chargedAttempts(batch: String) throws -> Int {
         try PGConnection(conninfo).query("SELECT count(*) FROM oversight.job_failures WHERE batch_id = \(batch)::uuid").int(0, 0) ?? -1
     }
 
@@ -208,7 +208,7 @@ func batchID(fromSubmitLog log: String) -> String? {
         #expect(kills >= 2, "the batch outlived at least two kills")
         let batch = try #require(batchID(fromSubmitLog: submit.log))
         try system.expectExactlyOnce(batch: batch, accepted: 100_000)
-        print("fault test 1: \(kills) worker kills, \(try system.redeliveries(batch: batch)) redeliveries; \(submit.log.split(separator: "\n").last ?? "")")
+        print("fault test 1: \(kills) worker kills, \(try system.chargedAttempts(batch: batch)) charged attempts; \(submit.log.split(separator: "\n").last ?? "")")
         system.stopAll()
     }
 
@@ -228,7 +228,7 @@ func batchID(fromSubmitLog log: String) -> String? {
         #expect(submit.stop(grace: 1) == 0, "\(submit.log)\n\(system.logs)")
         let batch = try #require(batchID(fromSubmitLog: submit.log))
         try system.expectExactlyOnce(batch: batch, accepted: 30_000)
-        print("fault test 2: \(try system.redeliveries(batch: batch)) recorded redeliveries; \(submit.log.split(separator: "\n").last ?? "")")
+        print("fault test 2: \(try system.chargedAttempts(batch: batch)) charged attempts; \(submit.log.split(separator: "\n").last ?? "")")
         system.stopAll()
     }
 }
@@ -390,7 +390,7 @@ extension FaultTests {
         #expect(standby.log.contains("taking over"))
         let batch = try #require(batchID(fromSubmitLog: submit.log))
         try active.expectExactlyOnce(batch: batch, accepted: 30_000)
-        print("fault test 5: \(try active.redeliveries(batch: batch)) recorded redeliveries; \(submit.log.split(separator: "\n").last ?? "")")
+        print("fault test 5: \(try active.chargedAttempts(batch: batch)) charged attempts; \(submit.log.split(separator: "\n").last ?? "")")
     }
 }
 
@@ -428,7 +428,7 @@ extension FaultTests {
         #expect(system.workers.allSatisfy { $0?.process.isRunning == true }, "no worker crashed")
         let batch = try #require(batchID(fromSubmitLog: submit.log))
         try system.expectExactlyOnce(batch: batch, accepted: 30_000)
-        print("fault test 3: \(try system.redeliveries(batch: batch)) recorded redeliveries; \(submit.log.split(separator: "\n").last ?? "")")
+        print("fault test 3: \(try system.chargedAttempts(batch: batch)) charged attempts; \(submit.log.split(separator: "\n").last ?? "")")
         system.stopAll()
     }
 }
