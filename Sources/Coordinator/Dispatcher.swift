@@ -65,7 +65,7 @@ struct Dispatcher {
         /// When it last made progress (a DONE), or was given work while it held none: its leases
         /// expire `leaseTimeout` after this.
         var progressAt: Int64 = 0
-        /// It holds a group of suspects and nothing else (see `dispatch`).
+        /// It holds a group of suspects and nothing else (see `isolate`).
         var isolating = false
     }
 
@@ -149,7 +149,7 @@ struct Dispatcher {
     private var batchOrder: [BatchID] = []
     private var nextBatchIndex = 0
     /// The worker chosen to test suspects: it is sent nothing else, and a group of suspects
-    /// once it holds nothing (see `dispatch`).
+    /// once it holds nothing (see `isolate`).
     private(set) var isolator: [UInt8]?
 
     init(configuration: Configuration = .init()) { self.configuration = configuration }
