@@ -143,6 +143,9 @@ public final class CoordinatorService: @unchecked Sendable {
         /// Requests of each client still at the store thread: a reply from memory waits for
         /// them, so that every client hears its replies in the order of its requests.
         var outstanding: [[UInt8]: Int] = [:]
+        /// This process's instance, answered to clients' HEARTBEATs: drawn at start, so that a
+        /// client tells a restarted coordinator (or a standby that took over) from the one it spoke to.
+        let instance = UInt64.random(in: 1...UInt64.max)
         var logger: Logger { service.logger }
 
         init(service: CoordinatorService, workers: ZMQSocket, clients: ZMQSocket, monitors: (ConnectionMonitor, ConnectionMonitor)) {
@@ -297,11 +300,14 @@ public final class CoordinatorService: @unchecked Sendable {
                 } else {
                     reply(client, .counters(counterValues))
                 }
+            case .heartbeat(let nonce):
+                // Not a request: answered at once, ahead of replies still at the store thread.
+                reply(client, .heartbeat(nonce: nonce, instance: instance))
             }
         }
 
         /// A STATUS (or COUNTERS, for `BatchID.none`) answered from what the loop holds.
-        func answerFromMemory(_ client: [UInt8], organisation: String, batchID: BatchID) {
+        mutating func answerFromMemory(_ client: [UInt8], organisation: String, batchID: BatchID) {
             if batchID == BatchID.none { reply(client, .counters(counterValues)); return }
             if owners[batchID] == organisation, let progress = dispatcher.progress(batchID) {
                 reply(client, .status(progress))
@@ -420,9 +426,11 @@ public final class CoordinatorService: @unchecked Sendable {
             }
         }
 
-        func reply(_ client: [UInt8], _ message: ClientReply) {
+        /// Sends a reply; one to a client that went away (or never reads) is dropped and counted,
+        /// and logged as `count` rate-limits it, so that vanished sockets cannot flood the log.
+        mutating func reply(_ client: [UInt8], _ message: ClientReply) {
             do { try clients.send([client] + message.encode(), dontWait: true) } catch {
-                logger.info("client went away before its reply", metadata: ["error": "\(error)"])
+                count("client_replies_dropped", "dropped a reply: its client went away or does not read its replies", error)
             }
         }
     }

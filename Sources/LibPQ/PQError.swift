@@ -56,5 +56,7 @@ public struct PQError: Error, Hashable, Sendable, CustomStringConvertible {
         if kind == .connection { return true }
         guard let sqlState else { return false }
         return sqlState.hasPrefix("08") || sqlState.hasPrefix("57P") || sqlState == "40001" || sqlState == "40P01" || sqlState == "53300"
+            // A server that is (or became) a standby: after a failover, reconnect to the primary.
+            || sqlState == "25006"
     }
 }

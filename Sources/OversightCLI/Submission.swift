@@ -46,18 +46,35 @@ struct Submission {
         var silentSince: Date?
         var resumes = 0
         var resuming = false
+        var outage = OutageLine()
         while true {
             do {
                 return try sendOnce(showProgress: showProgress)
-            } catch let error where opened && (error is CoordinatorClient.Unreachable || (error as? CoordinatorClient.Refused)?.retryable == true) {
+            } catch let error as CoordinatorClient.Unreachable where opened || error.replaced {
                 // Silence after OPEN was answered is a restart to wait out (a coordinator that never
-                // answered is a wrong address); ERROR 4 is its database away. Nothing is lost: wait, resume.
+                // answered is a wrong address); a replaced coordinator lost what was in flight.
+                // Nothing is lost: wait, resume.
                 resuming = true
+                if error.replaced {
+                    // Another coordinator answers already: resume at once.
+                    silentSince = nil
+                    outage.say("the coordinator restarted or a standby took over; resuming with it")
+                } else {
+                    let since = silentSince ?? Date()
+                    silentSince = since
+                    if Date().timeIntervalSince(since) > patience { throw error }
+                    outage.say("\(error); resuming when it is back")
+                    Thread.sleep(forTimeInterval: 0.5)
+                }
+                file = try BatchFile(path: file.path, format: file.format, evidence: file.evidence, evidencePack: file.evidencePack)
+            } catch let error as CoordinatorClient.Refused where error.retryable {
+                // ERROR 4: the coordinator is there but its database is away (restarting, failing
+                // over). Wait it out, whether or not the batch was opened yet.
+                resuming = opened
                 let since = silentSince ?? Date()
                 silentSince = since
                 if Date().timeIntervalSince(since) > patience { throw error }
-                printError(error is CoordinatorClient.Unreachable ? "no answer from the coordinator while sending; resuming when it is back"
-                           : "the coordinator's database is unavailable; resuming when it is back")
+                outage.say("the coordinator's database is unavailable; waiting for it (nothing is lost)")
                 Thread.sleep(forTimeInterval: 1)
                 file = try BatchFile(path: file.path, format: file.format, evidence: file.evidence, evidencePack: file.evidencePack)
             } catch let error as CoordinatorClient.Refused where error.closed && resuming {
@@ -80,9 +97,7 @@ struct Submission {
 
     private mutating func sendOnce(showProgress: Bool) throws -> Outcome {
         try client.send(.open(batchID: batchID, name: name, packs: packs, source: (file.path as NSString).lastPathComponent, options: options))
-        var reply = try client.receive()
-        // After a resume, acknowledgements of chunks sent before may still arrive: skip them.
-        while case .acknowledged = reply { reply = try client.receive() }
+        var reply = try nextReplyToOpen()
         guard case .opened(_, let acknowledged, let window, let stored) = reply else {
             throw CoordinatorClient.Refused(message: "unexpected reply to OPEN: \(reply)")
         }
@@ -125,6 +140,8 @@ struct Submission {
             }
             guard inFlight > 0 else { break }
             let reply = try client.receive()
+            // A late answer to an OPEN of an earlier attempt (sent before a failover) is stale.
+            if case .opened = reply { continue }
             guard case .acknowledged(_, let acknowledgedNumber, let accepted, let rejections) = reply else {
                 throw CoordinatorClient.Refused(message: "unexpected reply to CHUNK: \(reply)")
             }
@@ -159,6 +176,35 @@ struct Submission {
             outcome.rejected = progress.rejected
         }
         return outcome
+    }
+
+    /// The reply to this attempt's OPEN. After a resume, answers to what an earlier attempt sent
+    /// may arrive first: acknowledgements of its chunks, and a restarted coordinator's refusals
+    /// of chunks it never saw opened (ERROR 3). Both are stale; skip them.
+    private func nextReplyToOpen() throws -> ClientReply {
+        while true {
+            do {
+                let reply = try client.receive()
+                if case .acknowledged = reply { continue }
+                return reply
+            } catch let error as CoordinatorClient.Refused where error.resumable {
+                continue
+            }
+        }
+    }
+
+    /// Says once what a submission waits for, until the wait ends or the reason changes.
+    struct OutageLine {
+        private var last: String?
+        mutating func say(_ line: String) {
+            guard line != last else { return }
+            last = line
+            printError(line)
+        }
+        mutating func over() {
+            if last != nil { printError("the coordinator answers again") }
+            last = nil
+        }
     }
 
     /// Record ids seen in a submission, and the line each was first seen on.
@@ -221,17 +267,25 @@ struct Submission {
         var display = ProgressDisplay(label: "assessing")
         var first = true
         var lastAnswer = Date()
+        var outage = OutageLine()
         while true {
             let reply: ClientReply
             do {
-                reply = try client.request(.status(batchID: batchID), timeoutSeconds: 5)
+                reply = try client.request(.status(batchID: batchID))
                 lastAnswer = Date()
+                outage.over()
             } catch let error as CoordinatorClient.Unreachable {
                 if Date().timeIntervalSince(lastAnswer) > patience { throw error }
-                printError("no answer from the coordinator; retrying (it may be restarting)")
+                if error.replaced {
+                    outage.say("the coordinator restarted or a standby took over; asking it")
+                } else {
+                    outage.say("\(error); waiting for it (it may be restarting)")
+                    Thread.sleep(forTimeInterval: 0.5)
+                }
                 continue
             } catch let error as CoordinatorClient.Refused where error.retryable {
                 if Date().timeIntervalSince(lastAnswer) > patience { throw error }
+                outage.say("the coordinator's database is unavailable; waiting for it (nothing is lost)")
                 Thread.sleep(forTimeInterval: 1)
                 continue
             }

@@ -73,8 +73,13 @@ public enum ClientRequest: Hashable, Sendable {
     case cancel(batchID: BatchID)
     /// The coordinator's counters (protocol violations by kind, dropped messages, …).
     case counters
+    /// Not a request: answered at once (out of the order of replies) with the coordinator's
+    /// HEARTBEAT, echoing `nonce`, so that a client notices a dead or replaced coordinator.
+    case heartbeat(nonce: UInt64)
 
-    public enum Command: UInt8, Sendable { case open = 0x20, chunk = 0x22, close = 0x24, status = 0x26, retry = 0x28, cancel = 0x2A, counters = 0x2C }
+    public enum Command: UInt8, Sendable {
+        case open = 0x20, chunk = 0x22, close = 0x24, status = 0x26, retry = 0x28, cancel = 0x2A, counters = 0x2C, heartbeat = 0x30
+    }
 
     public func encode() -> [[UInt8]] {
         var w = ByteWriter()
@@ -110,6 +115,7 @@ public enum ClientRequest: Hashable, Sendable {
         case .retry(let id): command = .retry; w.batchID(id)
         case .cancel(let id): command = .cancel; w.batchID(id)
         case .counters: return Envelope.frames(Command.counters.rawValue)
+        case .heartbeat(let nonce): command = .heartbeat; w.u64(nonce)
         }
         return Envelope.frames(command.rawValue, w.bytes)
     }
@@ -175,6 +181,7 @@ public enum ClientRequest: Hashable, Sendable {
         case .retry: message = .retry(batchID: try r.batchID())
         case .cancel: message = .cancel(batchID: try r.batchID())
         case .counters: message = .counters
+        case .heartbeat: message = .heartbeat(nonce: try r.u64("nonce"))
         }
         try r.finish("client request")
         return message
@@ -230,8 +237,15 @@ public enum ClientReply: Hashable, Sendable {
     case error(code: UInt16, batchID: BatchID?, chunk: UInt64?, message: String)
     /// The coordinator's counters, by name.
     case counters([Counter])
+    /// The answer to a client's HEARTBEAT: its `nonce`, and the `instance` of the coordinator
+    /// process that answered (random, drawn when it starts): another instance than the one that
+    /// answered before means the coordinator restarted or a standby took over, and requests
+    /// sent before are lost.
+    case heartbeat(nonce: UInt64, instance: UInt64)
 
-    public enum Command: UInt8, Sendable { case opened = 0x21, acknowledged = 0x23, closed = 0x25, status = 0x27, counters = 0x2D, error = 0x2F }
+    public enum Command: UInt8, Sendable {
+        case opened = 0x21, acknowledged = 0x23, closed = 0x25, status = 0x27, counters = 0x2D, error = 0x2F, heartbeat = 0x31
+    }
 
     public enum ErrorCode: UInt16, Sendable {
         case unknownBatch = 1, unknownPack = 2, outOfOrder = 3, storeUnavailable = 4, badRequest = 5, closed = 6
@@ -254,6 +268,7 @@ public enum ClientReply: Hashable, Sendable {
         case .counters(let counters):
             command = .counters; w.u32(UInt32(counters.count))
             for c in counters { w.string(c.name); w.u64(c.value) }
+        case .heartbeat(let nonce, let instance): command = .heartbeat; w.u64(nonce); w.u64(instance)
         }
         return Envelope.frames(command.rawValue, w.bytes)
     }
@@ -301,6 +316,7 @@ public enum ClientReply: Hashable, Sendable {
             var counters: [Counter] = []
             for _ in 0..<n { counters.append(Counter(name: try r.string("counter name"), value: try r.u64("counter value"))) }
             message = .counters(counters)
+        case .heartbeat: message = .heartbeat(nonce: try r.u64("nonce"), instance: try r.u64("instance"))
         }
         try r.finish("client reply")
         return message

@@ -234,14 +234,16 @@ func batchID(fromSubmitLog log: String) -> String? {
 }
 
 extension FaultTests {
-    /// 2b. SIGKILL the coordinator while the batch is still being sent: `submit` opens the batch
-    /// again and resumes after the last chunk the store kept; nothing lost, nothing twice.
+    /// 2b. SIGKILL the coordinator while the batch is still being sent: `submit` notices within
+    /// seconds (its heartbeats go unanswered), says so, and when a coordinator is back opens the
+    /// batch again and resumes after the last chunk the store kept; nothing lost, nothing twice.
+    /// `--timeout 60`: without heartbeats the silence would last a minute, not seconds.
     @Test func coordinatorKilledDuringIntake() throws {
         let system = try FaultySystem(label: "killintake", workers: 2)
         try system.startWorkers()
         let file = system.directory + "/batch.jsonl"
         try writeRecords(60_000, seed: 29, to: file)
-        let submit = try system.submitInBackground(file, ["--timeout", "3"])
+        let submit = try system.submitInBackground(file, ["--timeout", "60"])
         let db = try PGConnection(system.conninfo)
         let deadline = Date().addingTimeInterval(300)
         try waitUntil("three chunks stored", poll: 0.005) {
@@ -250,13 +252,50 @@ extension FaultTests {
         kill(system.coordinator.process.processIdentifier, SIGKILL)
         system.coordinator.process.waitUntilExit()
         let storedAtKill = try db.query("SELECT max(acknowledged_chunks) FROM oversight.batches").int64(0, 0) ?? 0
+        if storedAtKill < 60 {
+            // The client's liveness is 5 s; the deadline leaves a loaded machine room, and is far
+            // below the 60 s a reply deadline alone would take.
+            try waitUntil("submit says its coordinator stopped answering", within: 20) { submit.log.contains("stopped answering") }
+        }
         try system.startCoordinator()
+        try system.coordinator.waitForLog("coordinator listening")
+        if storedAtKill < 60 {
+            try waitUntil("submit resumes with the new coordinator", within: 20) { submit.log.contains("resuming batch") }
+        }
         try waitForSubmit(submit, within: max(1, deadline.timeIntervalSinceNow))
         #expect(submit.stop(grace: 1) == 0, "\(submit.log)\n\(system.logs)")
         #expect(storedAtKill < 60, "killed during intake (\(storedAtKill) of 60 chunks stored)")
         #expect(submit.log.contains("resuming"), "\(submit.log)")
         let batch = try #require(batchID(fromSubmitLog: submit.log))
         try system.expectExactlyOnce(batch: batch, accepted: 60_000)
+        system.stopAll()
+    }
+
+    /// A coordinator killed and started again at once, while `submit --wait` waits for the batch:
+    /// the new process answers the client's heartbeat with another instance, and the client
+    /// asks it again at once instead of waiting out a reply deadline.
+    @Test func aReplacedCoordinatorIsNoticedAtOnce() throws {
+        let system = try FaultySystem(label: "replaced", workers: 1)
+        let file = system.directory + "/batch.jsonl"
+        try writeRecords(200, seed: 37, to: file)
+        // No worker: the batch stays running, and submit waits in STATUS polls.
+        let submit = try system.submitInBackground(file, ["--timeout", "60"])
+        let db = try PGConnection(system.conninfo)
+        try waitUntil("intake closed", within: 60) {
+            (try db.query("SELECT count(*) FROM oversight.batches WHERE intake_closed_at IS NOT NULL").int64(0, 0) ?? 0) == 1
+        }
+        kill(system.coordinator.process.processIdentifier, SIGKILL)
+        system.coordinator.process.waitUntilExit()
+        try system.startCoordinator()
+        try system.coordinator.waitForLog("coordinator listening")
+        try waitUntil("submit notices the new coordinator", within: 20) {
+            submit.log.contains("restarted or a standby took over") || submit.log.contains("stopped answering")
+        }
+        try system.startWorker(0)
+        try waitForSubmit(submit, within: 120)
+        #expect(submit.stop(grace: 1) == 0, "\(submit.log)\n\(system.logs)")
+        let batch = try #require(batchID(fromSubmitLog: submit.log))
+        try system.expectExactlyOnce(batch: batch, accepted: 200)
         system.stopAll()
     }
 }

@@ -138,10 +138,21 @@ final class RawPeer {
         let record = { (n: Int64) in SubmittedRecord(line: n, body: .json(Array(#"{"id":"r\#(n)","system":{"type":"alpr"}}"#.utf8))) }
         try client.send(ClientRequest.open(batchID: batch, name: "b", packs: [.builtIn("privacy-baseline")], source: "raw").encode())
         for n in 1...3 { try client.send(ClientRequest.chunk(batchID: batch, number: UInt64(n), records: [record(Int64(n))]).encode()) }
+        try client.send(ClientRequest.heartbeat(nonce: 42).encode())
         try client.send(ClientRequest.status(batchID: batch).encode())
         try client.send(ClientRequest.close(batchID: batch, chunks: 2).encode())
-        var replies: [ClientReply] = []
-        for _ in 0..<6 { replies.append(try client.reply()) }
+        var all: [ClientReply] = []
+        for _ in 0..<7 { all.append(try client.reply()) }
+        // HEARTBEAT is not a request: answered once, at once, ahead of the STATUS behind it,
+        // and the requests' replies keep their order around it.
+        let beats = all.indices.filter { if case .heartbeat = all[$0] { true } else { false } }
+        #expect(beats.count == 1, "\(all)")
+        if let beat = beats.first {
+            guard case .heartbeat(42, let instance) = all[beat] else { Issue.record("\(all[beat])"); return }
+            #expect(instance != 0)
+            #expect(!all[..<beat].contains { if case .status = $0 { true } else { false } }, "the heartbeat waited for STATUS: \(all)")
+        }
+        let replies = all.filter { if case .heartbeat = $0 { false } else { true } }
         guard case .opened = replies[0] else { Issue.record("\(replies)"); return }
         #expect(replies[1...3].map { if case .acknowledged(_, let n, _, _) = $0 { n } else { 0 } } == [UInt64(1), 2, 3], "\(replies)")
         guard case .status(let progress) = replies[4] else { Issue.record("STATUS out of order: \(replies)"); return }

@@ -37,6 +37,8 @@ import TestSupport
         .retry(batchID: batch),
         .cancel(batchID: batch),
         .counters,
+        .heartbeat(nonce: 0),
+        .heartbeat(nonce: UInt64.max),
     ]
 
     static let clientReplies: [ClientReply] = [
@@ -47,6 +49,7 @@ import TestSupport
         .error(code: 2, batchID: nil, chunk: nil, message: "unknown pack"),
         .error(code: 6, batchID: batch, chunk: 7, message: "batch closed"),
         .counters([Counter(name: "done_without_assessment", value: 3), Counter(name: "worker_disconnects", value: 0)]),
+        .heartbeat(nonce: 1, instance: 0x8000_0000_0000_0001),
     ]
 
     @Test(arguments: workerMessages) func workerMessage(_ m: WorkerMessage) throws {
@@ -81,6 +84,18 @@ import TestSupport
             #expect(frames[0] == Array("OVS2".utf8))
             #expect(frames[1].count == 1)
         }
+    }
+
+    /// HEARTBEAT's bytes as `Schemas/protocol.md` lays them out: an outsider's client builds them
+    /// from the table, not from this codec.
+    @Test func clientHeartbeatsAreLaidOutAsSpecified() throws {
+        let request = ClientRequest.heartbeat(nonce: 0x0102_0304_0506_0708).encode()
+        #expect(request == [Array("OVS2".utf8), [0x30], [8, 7, 6, 5, 4, 3, 2, 1]])
+        let reply = ClientReply.heartbeat(nonce: 9, instance: 0xA0A1_A2A3_A4A5_A6A7).encode()
+        #expect(reply == [Array("OVS2".utf8), [0x31], [9, 0, 0, 0, 0, 0, 0, 0, 0xA7, 0xA6, 0xA5, 0xA4, 0xA3, 0xA2, 0xA1, 0xA0]])
+        // A nonce short of 8 bytes, or with bytes after it, is refused.
+        #expect(throws: WireError.self) { _ = try ClientRequest.decode([Array("OVS2".utf8), [0x30], [1, 2, 3]][...]) }
+        #expect(throws: WireError.self) { _ = try ClientRequest.decode([Array("OVS2".utf8), [0x30], Array(repeating: 0, count: 9)][...]) }
     }
 
     /// A peer of the previous version is told which version it needs, in a reply it can read.
