@@ -8,7 +8,16 @@ extension AuditStore {
 
     /// Takes the leadership lock for this connection's session if no other session holds it.
     /// True if this session holds it now (taking it again is harmless).
+    ///
+    /// The session is first told to watch its link (`tcp_keepalives_*`, `tcp_user_timeout`: the
+    /// server's side of what libpq's defaults do on ours): a coordinator cut off from PostgreSQL
+    /// loses its session, and the lock, within about 20 s, instead of keeping a standby out for
+    /// the kernel's TCP timeouts (hours for an idle link). On a Unix socket they do nothing.
     public func tryTakeLeadership() throws -> Bool {
-        try connection.query("SELECT pg_try_advisory_lock(\(Self.leadershipKey))").bool(0, 0) ?? false
+        try connection.query("""
+            SELECT pg_try_advisory_lock(\(Self.leadershipKey))
+            FROM (SELECT set_config('tcp_keepalives_idle', '10', false), set_config('tcp_keepalives_interval', '3', false),
+                         set_config('tcp_keepalives_count', '3', false), set_config('tcp_user_timeout', '15000', false)) AS link
+            """).bool(0, 0) ?? false
     }
 }

@@ -340,9 +340,9 @@ public final class CoordinatorService: @unchecked Sendable {
             case .chunkStored(let client, let batchID, let number, let jobs, let rejections, let fresh):
                 if fresh { perform(dispatcher.chunkStored(batchID, jobs: jobs, rejected: rejections.count, now: now)) }
                 self.reply(client, .acknowledged(batchID: batchID, number: number, accepted: UInt32(jobs.count), rejections: rejections))
-            case .closed(let client, let batchID):
+            case .closed(let client, let batchID, let ended):
                 perform(dispatcher.intakeClosed(batchID))
-                let progress = dispatcher.progress(batchID) ?? BatchProgress(batchID: batchID, state: .unknown, accepted: 0, rejected: 0, done: 0, failed: 0)
+                let progress = dispatcher.progress(batchID) ?? ended ?? BatchProgress(batchID: batchID, state: .unknown, accepted: 0, rejected: 0, done: 0, failed: 0)
                 logger.info("batch intake closed", metadata: ["batch": "\(batchID)", "accepted": "\(progress.accepted)", "rejected": "\(progress.rejected)"])
                 self.reply(client, .closed(progress))
             case .status(let client, let progress):

@@ -89,6 +89,10 @@ struct Dispatcher {
         /// The store may hold unassessed jobs after `loadedThrough`.
         var storeHasMore: Bool
         var loadInFlight = false
+        /// The load in flight was asked before the batch was read again from the start (a
+        /// retry, a reconciliation, a refused seal): its answer is dropped, so that no job is
+        /// held twice.
+        var staleLoad = false
         var reconcileInFlight = false
         /// Reconciliations since the last DONE: bounded, so a batch whose counts cannot be
         /// explained waits for news instead of querying in a loop.
@@ -117,6 +121,18 @@ struct Dispatcher {
         var suspects: [Suspect] = []
 
         var pendingCount: Int { pending.count - pendingHead + retries.count + suspects.count }
+
+        /// Everything not leased, retried or suspected is read back from the store from the
+        /// start: what waited in memory is dropped (the store holds it, unassessed), and a load
+        /// already asked for is answered too early to count.
+        mutating func readAgain() {
+            pending = []
+            pendingHead = 0
+            doneWhilePending = []
+            storeHasMore = true
+            loadedThrough = 0
+            if loadInFlight { staleLoad = true }
+        }
         /// Nothing waits to be sent (jobs done while they waited do not count).
         var nothingWaiting: Bool {
             retries.isEmpty && suspects.isEmpty && pending[pendingHead...].allSatisfy { doneWhilePending.contains($0.seq) }
@@ -200,8 +216,17 @@ struct Dispatcher {
     mutating func jobsLoaded(_ id: BatchID, jobs: [(seq: Int64, record: [UInt8])], exhausted: Bool, through: Int64, now: Int64) -> [Action] {
         guard var batch = batches.removeValue(forKey: id) else { return [] }
         batch.loadInFlight = false
+        if batch.staleLoad || batch.cancelled {
+            batch.staleLoad = false
+            batches[id] = batch
+            return refill(id) + checkCompleted(id)
+        }
+        // Jobs waiting to be sent again are in memory already (the store holds them unassessed).
+        let queued = batch.retries.isEmpty && batch.suspects.isEmpty ? Set<Int64>()
+            : Set(batch.retries.map(\.seq) + batch.suspects.map(\.seq))
         for job in jobs where job.seq > batch.loadedThrough {
             if job.seq <= batch.highestLeased && batch.leases[job.seq] != nil { continue }
+            if !queued.isEmpty && queued.contains(job.seq) { continue }
             let attempt = batch.attempts.isEmpty ? 0 : batch.attempts[job.seq] ?? 0
             if !batch.announced.isEmpty, let holder = batch.announced.removeValue(forKey: job.seq), workers[holder] != nil {
                 // Its worker holds it already (it said so in READY): it stays that worker's.
@@ -227,8 +252,7 @@ struct Dispatcher {
         batch.failed = max(0, batch.failed - Int64(count))
         batch.completed = false
         batch.completionRecorded = false
-        batch.storeHasMore = true
-        batch.loadedThrough = 0
+        batch.readAgain()
         batch.reconcileRounds = 0
         batches[id] = batch
         return refill(id) + dispatch(now: now)
@@ -403,9 +427,7 @@ struct Dispatcher {
         batch.done = assessed
         batch.failed = deadLetters
         batch.reconcileRounds = 0
-        batch.pending = []
-        batch.pendingHead = 0
-        batch.doneWhilePending = []
+        batch.readAgain()
         let reason = "reported done, but no assessment was stored"
         for seq in missing where batch.leases[seq] == nil {
             let attempt = max(batch.attempts[seq] ?? 0, batch.missingAtSeal[seq] ?? 0) + 1
@@ -419,8 +441,6 @@ struct Dispatcher {
                 batch.attempts[seq] = attempt
             }
         }
-        batch.storeHasMore = true
-        batch.loadedThrough = 0
         batches[batchID] = batch
         return actions + refill(batchID) + checkCompleted(batchID) + dispatch(now: now)
     }
@@ -530,6 +550,8 @@ struct Dispatcher {
         var suspected = 0
         for (key, lease) in held {
             batches[key.batch]!.leases[key.seq] = nil
+            // A cancelled batch sends nothing more: what its lost worker held is dropped.
+            if batches[key.batch]!.cancelled { continue }
             if !counted || undelivered.contains(key) {
                 if worker.isolating {
                     // A group under test that was not attempted is tested again as it was.
@@ -567,8 +589,9 @@ struct Dispatcher {
         return actions
     }
 
-    /// Time passed: send heartbeats, bury silent workers.
+    /// Time passed: send heartbeats, bury silent workers, forget batches that have ended.
     mutating func tick(now: Int64) -> [Action] {
+        forgetFinished()
         var actions: [Action] = []
         let deadline = configuration.heartbeatInterval * configuration.liveness
         for (id, worker) in workers {
@@ -713,6 +736,18 @@ struct Dispatcher {
         workers[worker]!.inFlight += count
     }
 
+    /// Batches whose completion is recorded, or that were cancelled, and that no worker holds a
+    /// job of, are dropped: the coordinator's memory is bounded by the batches running, not by
+    /// every batch it has seen. Their STATUS is answered from the store; a RETRY opens them again.
+    mutating func forgetFinished() {
+        let finished = batchOrder.filter { id in batches[id].map { ($0.completionRecorded || $0.cancelled) && $0.leases.isEmpty } ?? true }
+        guard !finished.isEmpty else { return }
+        let gone = Set(finished)
+        for id in gone { batches[id] = nil }
+        batchOrder.removeAll { gone.contains($0) }
+        nextBatchIndex = batchOrder.isEmpty ? 0 : nextBatchIndex % batchOrder.count
+    }
+
     private mutating func nextBatchWithWork() -> BatchID? {
         guard !batchOrder.isEmpty else { return nil }
         for offset in 0..<batchOrder.count {
@@ -750,8 +785,7 @@ struct Dispatcher {
         batch.failed = max(batch.failed, deadLetters)
         if batch.done + batch.failed < batch.accepted {
             // Some jobs are neither assessed, given up, pending nor leased: read the batch again.
-            batch.storeHasMore = true
-            batch.loadedThrough = 0
+            batch.readAgain()
         }
         batches[id] = batch
         return refill(id) + checkCompleted(id) + dispatch(now: now)

@@ -53,7 +53,9 @@ extension StoreRequest {
 enum StoreReply: Sendable {
     case opened(client: [UInt8], BatchRecord)
     case chunkStored(client: [UInt8], batchID: BatchID, number: UInt64, jobs: [(seq: Int64, record: [UInt8])], rejections: [Rejection], fresh: Bool)
-    case closed(client: [UInt8], batchID: BatchID)
+    /// `ended`: the batch's progress from the store, when it had already completed or been
+    /// cancelled (a CLOSE repeated after the coordinator forgot the batch).
+    case closed(client: [UInt8], batchID: BatchID, ended: BatchProgress?)
     case status(client: [UInt8], BatchProgress?)
     case loaded(batchID: BatchID, jobs: [(seq: Int64, record: [UInt8])], exhausted: Bool, through: Int64)
     case loadFailed(batchID: BatchID)
@@ -73,7 +75,7 @@ enum StoreReply: Sendable {
     /// The client this reply answers, if it answers one.
     var client: [UInt8]? {
         switch self {
-        case .opened(let c, _), .chunkStored(let c, _, _, _, _, _), .closed(let c, _), .status(let c, _), .retried(let c, _, _),
+        case .opened(let c, _), .chunkStored(let c, _, _, _, _, _), .closed(let c, _, _), .status(let c, _), .retried(let c, _, _),
              .cancelled(let c, _), .failed(let c, _, _, _, _), .inOrder(let c, _, _, _):
             return c
         case .loaded, .loadFailed, .reconciled, .completed, .sealRefused, .doneVerified, .givenUpButAssessed, .unfinished:
@@ -108,11 +110,23 @@ final class StoreThread: @unchecked Sendable {
 
     /// Waits until this coordinator holds the leadership lock (a standby waits here while another
     /// coordinator is active), or until `shouldStop` says to give up. Returns false if it gave up.
+    ///
+    /// A standby rides through database outages and failovers while it waits: its session (on
+    /// the old primary) ends with them, and it connects again, to whichever server the conninfo
+    /// finds writable, and goes on asking there, where the lock is free until a coordinator
+    /// reconnects and takes it.
     func becomeActive(shouldStop: () -> Bool) throws -> Bool {
-        let store = try AuditStore(conninfo: conninfo, applicationName: "oversight-coordinator")
+        var store = try AuditStore(conninfo: conninfo, applicationName: "oversight-coordinator")
         var announced = false
         while true {
-            let held = try store.tryTakeLeadership()
+            let held: Bool
+            do { held = try store.tryTakeLeadership() } catch {
+                guard announced, AuditStore.isTransient(error) else { throw error }
+                logger.warning("standby: PostgreSQL unavailable, reconnecting", metadata: ["error": "\(error)"])
+                guard let fresh = standbyReconnect(shouldStop: shouldStop) else { return false }
+                store = fresh
+                continue
+            }
             if held { break }
             if !announced {
                 logger.notice("standby: another coordinator is active on this database; waiting to take over")
@@ -124,6 +138,17 @@ final class StoreThread: @unchecked Sendable {
         if announced { logger.notice("the active coordinator is gone: taking over") }
         self.store = store
         return true
+    }
+
+    /// A new session for a waiting standby, with backoff; nil if told to stop first.
+    private func standbyReconnect(shouldStop: () -> Bool) -> AuditStore? {
+        var delay = 0.25
+        while !shouldStop() {
+            Thread.sleep(forTimeInterval: delay * Double.random(in: 0.5...1.5))
+            delay = min(delay * 2, 5)
+            if let fresh = try? AuditStore(conninfo: conninfo, applicationName: "oversight-coordinator") { return fresh }
+        }
+        return nil
     }
 
     /// Migrates, registers the built-in packs and reports unfinished batches.
@@ -393,15 +418,21 @@ final class StoreThread: @unchecked Sendable {
                                       rejections: fresh ? rejected.map { Rejection(line: $0.line, field: $0.field, message: $0.message) } : [],
                                       fresh: fresh))
         case .close(let client, let organisation, let batchID, let chunks):
-            guard try owned(batchID, by: organisation, store) != nil else {
+            guard let batch = try owned(batchID, by: organisation, store) else {
                 replies.post(.failed(client: client, code: .unknownBatch, batchID: batchID, chunk: nil, message: "no batch \(batchID)")); return
             }
             try store.closeIntake(batchID: batchID, chunks: Int64(chunks))
+            var ended: BatchProgress?
+            if batch.completed || batch.cancelled {
+                ended = BatchProgress(batchID: batchID, state: batch.cancelled ? .cancelled : .completed, accepted: batch.accepted,
+                                      rejected: batch.rejected, done: try store.assessedCount(batchID: batchID),
+                                      failed: try store.activeDeadLetterCount(batchID: batchID))
+            }
             // OVERSIGHT_FAULT_DIE_AFTER_CLOSE: fault injection for the test suite only — the
             // coordinator dies with the CLOSE committed and unanswered.
             if Self.dieAfterClose { kill(getpid(), SIGKILL) }
             batchSeqs[batchID] = nil
-            replies.post(.closed(client: client, batchID: batchID))
+            replies.post(.closed(client: client, batchID: batchID, ended: ended))
         case .status(let client, let organisation, let batchID):
             guard let batch = try owned(batchID, by: organisation, store) else {
                 replies.post(.status(client: client, nil)); return
