@@ -20,4 +20,14 @@ extension AuditStore {
                          set_config('tcp_keepalives_count', '3', false), set_config('tcp_user_timeout', '15000', false)) AS link
             """).bool(0, 0) ?? false
     }
+
+    /// Whether this session still holds the leadership lock. A session keeps it for as long as
+    /// it lives; asking is how the active coordinator finds out that its session ended (the
+    /// server restarted or failed over) while it had nothing else to ask the database.
+    public func holdsLeadership() throws -> Bool {
+        try connection.query("""
+            SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted
+                           AND objsubid = 1 AND ((classid::bigint << 32) | objid::bigint) = \(Self.leadershipKey))
+            """).bool(0, 0) ?? false
+    }
 }

@@ -143,6 +143,8 @@ public final class CoordinatorService: @unchecked Sendable {
         /// Requests of each client still at the store thread: a reply from memory waits for
         /// them, so that every client hears its replies in the order of its requests.
         var outstanding: [[UInt8]: Int] = [:]
+        var nextLeadershipCheck: Int64 = 0
+        var leadershipCheckPending = false
         /// This process's instance, answered to clients' HEARTBEATs: drawn at start, so that a
         /// client tells a restarted coordinator (or a standby that took over) from the one it spoke to.
         let instance = UInt64.random(in: 1...UInt64.max)
@@ -189,6 +191,13 @@ public final class CoordinatorService: @unchecked Sendable {
                         handleClient(message.frames, userID: message.userID)
                     }
                 }
+                if now >= nextLeadershipCheck && !leadershipCheckPending {
+                    // A leader with nothing to store would not learn that its session ended
+                    // (a failover) and another coordinator took over.
+                    leadershipCheckPending = true
+                    service.store.requests.post(.confirmLeadership)
+                    nextLeadershipCheck = now + Self.leadershipCheckInterval
+                }
                 if now >= nextTick {
                     monitors.workers.collect(into: &workerConnections)
                     monitors.clients.collect(into: &clientConnections)
@@ -201,6 +210,8 @@ public final class CoordinatorService: @unchecked Sendable {
         }
 
         var dispatcherTick: Int64 { max(50, service.configuration.heartbeatIntervalMilliseconds / 4) }
+        /// Milliseconds between checks that this coordinator still leads.
+        static let leadershipCheckInterval: Int64 = 2_000
 
         mutating func handleWorker(_ frames: [[UInt8]]) {
             guard frames.count >= 2 else { return }
@@ -353,6 +364,8 @@ public final class CoordinatorService: @unchecked Sendable {
                 perform(dispatcher.jobsLoaded(batchID, jobs: jobs, exhausted: exhausted, through: through, now: now))
             case .completed(let batchID):
                 dispatcher.completionRecorded(batchID)
+            case .leadershipConfirmed:
+                leadershipCheckPending = false
             case .retried(let client, let batch, let count):
                 let id = batch.batchID
                 owners[id] = batch.organisation

@@ -26,6 +26,10 @@ enum StoreRequest: Sendable {
     /// Answer this client's STATUS from memory once its earlier requests are answered, so
     /// that replies keep the order of requests.
     case inOrder(client: [UInt8], organisation: String, batchID: BatchID, error: String?)
+    /// Check that this coordinator's session still holds the leadership lock: a new session
+    /// (after an outage or a failover) takes it again or steps down. Asked every few seconds,
+    /// so that a leader with nothing to store still learns that another took over.
+    case confirmLeadership
 }
 
 extension StoreRequest {
@@ -35,7 +39,7 @@ extension StoreRequest {
         case .open(let c, _, _, _, _, _, _), .chunk(let c, _, _, _, _), .close(let c, _, _, _), .status(let c, _, _),
              .retry(let c, _, _), .cancel(let c, _, _), .inOrder(let c, _, _, _):
             return c
-        case .load, .recordFailure, .deadLetter, .reconcile, .verifyDone:
+        case .load, .recordFailure, .deadLetter, .reconcile, .verifyDone, .confirmLeadership:
             return nil
         }
     }
@@ -46,6 +50,8 @@ extension StoreRequest {
              .cancel(_, _, let b), .inOrder(_, _, let b, _), .load(let b, _, _), .recordFailure(let b, _, _, _, _),
              .deadLetter(let b, _, _, _), .reconcile(let b), .verifyDone(let b, _, _):
             return b
+        case .confirmLeadership:
+            return BatchID.none
         }
     }
 }
@@ -70,6 +76,8 @@ enum StoreReply: Sendable {
     case retried(client: [UInt8], BatchRecord, count: Int)
     case cancelled(client: [UInt8], BatchID)
     case unfinished([BatchRecord], done: [BatchID: Int64], dead: [BatchID: Int64])
+    /// This coordinator's session holds the leadership lock (the answer to `confirmLeadership`).
+    case leadershipConfirmed
     case failed(client: [UInt8], code: ClientReply.ErrorCode, batchID: BatchID?, chunk: UInt64?, message: String)
 
     /// The client this reply answers, if it answers one.
@@ -78,7 +86,7 @@ enum StoreReply: Sendable {
         case .opened(let c, _), .chunkStored(let c, _, _, _, _, _), .closed(let c, _, _), .status(let c, _), .retried(let c, _, _),
              .cancelled(let c, _), .failed(let c, _, _, _, _), .inOrder(let c, _, _, _):
             return c
-        case .loaded, .loadFailed, .reconciled, .completed, .sealRefused, .doneVerified, .givenUpButAssessed, .unfinished:
+        case .loaded, .loadFailed, .reconciled, .completed, .sealRefused, .doneVerified, .givenUpButAssessed, .unfinished, .leadershipConfirmed:
             return nil
         }
     }
@@ -262,6 +270,10 @@ final class StoreThread: @unchecked Sendable {
             logger.error("could not write to the database, retrying", metadata: ["error": "\(error)"])
             Thread.sleep(forTimeInterval: 0.5)
             requests.post(request)
+        case .confirmLeadership:
+            // Asked again at the loop's next interval.
+            logger.error("could not confirm leadership", metadata: ["error": "\(error)"])
+            replies.post(.leadershipConfirmed)
         }
     }
 
@@ -442,6 +454,14 @@ final class StoreThread: @unchecked Sendable {
             let state: BatchProgress.State = batch.cancelled ? .cancelled : batch.completed ? .completed : batch.intakeClosed ? .running : .receiving
             replies.post(.status(client: client, BatchProgress(batchID: batchID, state: state, accepted: batch.accepted,
                                                                rejected: batch.rejected, done: done, failed: failed)))
+        case .confirmLeadership:
+            // `connected()` took the lock again on a new session, or stepped down; a session
+            // that lives on holds it, unless something released it behind this thread's back.
+            guard try store.holdsLeadership() else {
+                logger.critical("this coordinator's database session no longer holds the leadership lock; stepping down (restart this one to make it a standby)")
+                exit(75)
+            }
+            replies.post(.leadershipConfirmed)
         case .inOrder(let client, let organisation, let batchID, let error):
             replies.post(.inOrder(client: client, organisation: organisation, batchID: batchID, error: error))
         case .retry(let client, let organisation, let batchID):
