@@ -256,6 +256,33 @@ public final class CoordinatorService: @unchecked Sendable {
             return all.sorted { $0.key < $1.key }.map { Counter(name: $0.key, value: UInt64($0.value)) }
         }
 
+        /// Most requests of one client waiting at the store thread before more are refused (in
+        /// order, ERROR 5), and before more are dropped unanswered: one client that floods
+        /// requests (or never reads its replies) cannot queue unbounded work ahead of everyone
+        /// else's chunks. A client that keeps to OPENED's window never comes near either.
+        static let maxQueuedPerClient = 64
+        static let maxUnansweredPerClient = 1_024
+
+        /// A client's request for the store thread, unless that client has too many waiting.
+        mutating func admit(_ request: StoreRequest) {
+            guard let client = request.client else { return toStore(request) }
+            let waiting = outstanding[client, default: 0]
+            if waiting >= Self.maxUnansweredPerClient {
+                count("client_requests_dropped", "dropped a request: its client has too many unanswered",
+                      StoreError(message: "\(waiting) requests of one client unanswered"))
+                return
+            }
+            var answeredFromMemory = false
+            if case .inOrder = request { answeredFromMemory = true }
+            if waiting >= Self.maxQueuedPerClient && !answeredFromMemory {
+                count("client_requests_refused_busy", "refused a request: its client has too many waiting",
+                      StoreError(message: "\(waiting) requests of one client waiting"))
+                return toStore(.inOrder(client: client, organisation: "", batchID: request.batchID,
+                                        error: "too many requests waiting: at most \(Self.maxQueuedPerClient) unanswered requests per client; read the replies before sending more"))
+            }
+            toStore(request)
+        }
+
         /// Posts a client's request to the store thread, counting it as outstanding.
         mutating func toStore(_ request: StoreRequest) {
             if let client = request.client { outstanding[client, default: 0] += 1 }
@@ -278,7 +305,7 @@ public final class CoordinatorService: @unchecked Sendable {
                 count("bad_client_messages", "dropped a bad message from a client", error)
                 // In order: the client's earlier requests are answered first.
                 if outstanding[client] != nil {
-                    toStore(.inOrder(client: client, organisation: organisation, batchID: BatchID.none, error: "bad request: \(error)"))
+                    admit(.inOrder(client: client, organisation: organisation, batchID: BatchID.none, error: "bad request: \(error)"))
                 } else {
                     reply(client, .error(code: ClientReply.ErrorCode.badRequest.rawValue, batchID: nil, chunk: nil, message: "bad request: \(error)"))
                 }
@@ -286,28 +313,28 @@ public final class CoordinatorService: @unchecked Sendable {
             }
             switch request {
             case .open(let batchID, let name, let packs, let source, let options):
-                toStore(.open(client: client, organisation: organisation, batchID: batchID, name: name, packs: packs, source: source, options: options))
+                admit(.open(client: client, organisation: organisation, batchID: batchID, name: name, packs: packs, source: source, options: options))
             case .chunk(let batchID, let number, let records):
-                toStore(.chunk(client: client, organisation: organisation, batchID: batchID, number: number, records: records))
+                admit(.chunk(client: client, organisation: organisation, batchID: batchID, number: number, records: records))
             case .close(let batchID, let chunks):
-                toStore(.close(client: client, organisation: organisation, batchID: batchID, chunks: chunks))
+                admit(.close(client: client, organisation: organisation, batchID: batchID, chunks: chunks))
             case .retry(let batchID):
-                toStore(.retry(client: client, organisation: organisation, batchID: batchID))
+                admit(.retry(client: client, organisation: organisation, batchID: batchID))
             case .cancel(let batchID):
-                toStore(.cancel(client: client, organisation: organisation, batchID: batchID))
+                admit(.cancel(client: client, organisation: organisation, batchID: batchID))
             case .status(let batchID):
                 if owners[batchID] == organisation, dispatcher.progress(batchID) != nil {
                     if outstanding[client] != nil {
-                        toStore(.inOrder(client: client, organisation: organisation, batchID: batchID, error: nil))
+                        admit(.inOrder(client: client, organisation: organisation, batchID: batchID, error: nil))
                     } else {
                         answerFromMemory(client, organisation: organisation, batchID: batchID)
                     }
                 } else {
-                    toStore(.status(client: client, organisation: organisation, batchID: batchID))
+                    admit(.status(client: client, organisation: organisation, batchID: batchID))
                 }
             case .counters:
                 if outstanding[client] != nil {
-                    toStore(.inOrder(client: client, organisation: organisation, batchID: BatchID.none, error: nil))
+                    admit(.inOrder(client: client, organisation: organisation, batchID: BatchID.none, error: nil))
                 } else {
                     reply(client, .counters(counterValues))
                 }

@@ -84,6 +84,36 @@ final class RawPeer {
         #expect(system.coordinator.log.contains("dropped a bad message from a client"))
     }
 
+    /// One client floods STATUS of batches the coordinator must look up in the database, and
+    /// never reads a reply; another submits meanwhile. The flood is bounded (64 waiting, then
+    /// refused in order; 1,024 unanswered, then dropped), so the submit's chunks do not queue
+    /// behind tens of thousands of lookups; the flood is counted, and logged a bounded number
+    /// of times.
+    @Test func aFloodingClientDoesNotHoldUpAnother() throws {
+        let system = try RunningSystem(workers: 1, label: "flood")
+        defer { _ = system.stop() }
+        let flood = try RawPeer(system.clientEndpoint)
+        let unknown = ClientRequest.status(batchID: BatchID()).encode()
+        for _ in 0..<30_000 { try flood.send(unknown) }
+        let file = system.directory + "/meanwhile.jsonl"
+        try writeRecords(2_000, seed: 43, to: file)
+        let started = Date()
+        let result = try system.submit(file)
+        #expect(result.status == 0, "\(result.stderr)\n\(system.logs)")
+        #expect(result.stderr.contains("completed: 2000 assessed"), "\(result.stderr)")
+        print("a 2,000-record submit beside a 30,000-request flood: \(String(format: "%.1f", Date().timeIntervalSince(started))) s")
+        let counters = try RawPeer(system.clientEndpoint)
+        let counted = try eventually("the flood counted", {
+            try counters.send(ClientRequest.counters.encode())
+            guard case .counters(let list) = try counters.reply() else { return [String: UInt64]() }
+            return Dictionary(uniqueKeysWithValues: list.map { ($0.name, $0.value) })
+        }, until: { ($0["client_requests_dropped"] ?? 0) + ($0["client_requests_refused_busy"] ?? 0) >= 20_000 })
+        #expect((counted["client_requests_dropped"] ?? 0) > 0, "\(counted)")
+        // Rate-limited: the first ten and then each power of two, not one line per request.
+        let lines = system.coordinator.log.split(separator: "\n").filter { $0.contains("dropped a request") || $0.contains("refused a request") }
+        #expect(lines.count < 60, "\(lines.count) log lines about one flooding client")
+    }
+
     /// A worker that claims jobs it was never leased, and a peer that never said READY, count for
     /// nothing; a job it was leased and claimed without writing is found missing before the
     /// seal and sent again. The batch completes with every assessment, and its seal verifies.
