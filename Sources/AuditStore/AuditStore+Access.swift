@@ -15,6 +15,22 @@ extension AuditStore {
         try connection.query("SELECT oversight.grant_service(\(role), \(service), \(verifier))")
     }
 
+    /// The program's group roles: cluster-wide, NOLOGIN; logins are made members of them.
+    public static let groupRoles = ["oversight_coordinator", "oversight_worker", "oversight_reader"]
+
+    /// Creates the group roles that do not exist yet; returns those it created. A dump of one
+    /// database (`pg_dump`) carries no roles, and its policies and grants name these: restoring
+    /// it into a fresh cluster needs them first (`oversight migrate --roles-only`).
+    public func createGroupRoles() throws -> [String] {
+        var created: [String] = []
+        for role in Self.groupRoles where try connection.query("SELECT 1 FROM pg_roles WHERE rolname = \(role)").rowCount == 0 {
+            // An identifier cannot be a bound parameter; these are the constants above.
+            try connection.runScript("CREATE ROLE \(role) NOLOGIN")
+            created.append(role)
+        }
+        return created
+    }
+
     /// Creates the database `oversight` on the server that `adminConninfo` reaches (connected to
     /// its maintenance database), dropping an existing one first when `recreate` is set, and
     /// leaving an existing one alone otherwise.

@@ -143,6 +143,8 @@ public final class CoordinatorService: @unchecked Sendable {
         /// Requests of each client still at the store thread: a reply from memory waits for
         /// them, so that every client hears its replies in the order of its requests.
         var outstanding: [[UInt8]: Int] = [:]
+        /// READYs seen per worker name, to rate-limit their log lines.
+        var readies: [String: Int] = [:]
         var nextLeadershipCheck: Int64 = 0
         var leadershipCheckPending = false
         /// This process's instance, answered to clients' HEARTBEATs: drawn at start, so that a
@@ -219,8 +221,15 @@ public final class CoordinatorService: @unchecked Sendable {
             do {
                 let message = try WorkerMessage.decode(frames[1...])
                 if case .ready(let name, let credit, let held) = message {
-                    logger.info("worker ready", metadata: ["worker": "\(name)", "credit": "\(credit)",
-                                                          "held": "\(held.reduce(0) { $0 + $1.jobs.count })"])
+                    // Per name, the first three and then every power of two: a worker that
+                    // reconnects in a loop cannot flood the log.
+                    let n = (readies[name] ?? 0) + 1
+                    if readies.count > 10_000 { readies = [:] }
+                    readies[name] = n
+                    if n <= 3 || n & (n - 1) == 0 {
+                        logger.info("worker ready", metadata: ["worker": "\(name)", "credit": "\(credit)",
+                                                              "held": "\(held.reduce(0) { $0 + $1.jobs.count })", "readies": "\(n)"])
+                    }
                 }
                 perform(dispatcher.received(from: id, message, now: now))
             } catch {

@@ -194,14 +194,26 @@ struct MigrateCommand: ParsableCommand {
         discussion: """
             Applies the SQL files of Schemas/sql in order, each once, and records them in oversight.schema_migrations. Safe to run again; the coordinator also runs it at start.
 
-            Example:
+            With --roles-only it creates only the cluster-wide group roles (oversight_coordinator, oversight_worker, oversight_reader) where they are missing: run it on a fresh cluster before `pg_restore` of an Oversight dump, whose policies and grants name them (a dump of one database carries no roles).
+
+            Examples:
               oversight migrate --database postgresql://postgres@localhost/oversight
+              oversight migrate --roles-only --database postgresql://postgres@newhost/oversight
+              pg_restore --exit-on-error -d postgresql://postgres@newhost/oversight oversight.dump
             """)
 
+    @Flag(help: "Create only the cluster-wide roles an Oversight database needs (before pg_restore into a fresh cluster).")
+    var rolesOnly = false
     @OptionGroup var database: DatabaseOptions
 
     func run() throws {
         try runOrExit {
+            if rolesOnly {
+                let created = try database.store(applicationName: "oversight-migrate").createGroupRoles()
+                print(created.isEmpty ? "the roles exist already: \(AuditStore.groupRoles.joined(separator: ", "))"
+                                      : "created \(created.joined(separator: ", ")); restore the dump now (pg_restore), then re-create logins with grant-reader and grant-service")
+                return
+            }
             let report = try database.store(applicationName: "oversight-migrate").migrate()
             if report.applied.isEmpty {
                 print("schema is up to date (version \(report.current))")

@@ -17,6 +17,8 @@ final class FaultySystem: @unchecked Sendable {
     var coordinator: RunningProcess!
     var workers: [RunningProcess?] = []
     var workerEnvironment: [String: String] = [:]
+    /// What workers are given as `--coordinator` (an active and a standby: both endpoints).
+    var workerCoordinators: String
     private var restarts = 0
     private let lock = NSLock()
 
@@ -24,10 +26,11 @@ final class FaultySystem: @unchecked Sendable {
     var coordinatorEnvironment: [String: String]
 
     init(label: String, conninfo: String? = nil, workers: Int, coordinatorOptions: [String] = [],
-         coordinatorEnvironment: [String: String] = [:]) throws {
+         coordinatorEnvironment: [String: String] = [:], waitUntilListening: Bool = true) throws {
         self.coordinatorEnvironment = coordinatorEnvironment
         self.conninfo = try conninfo ?? TestDatabase.create(label)
         workerEndpoint = "tcp://127.0.0.1:\(freeLoopbackPort())"
+        workerCoordinators = workerEndpoint
         clientEndpoint = "tcp://127.0.0.1:\(freeLoopbackPort())"
         directory = NSTemporaryDirectory() + "oversight-fault-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -35,7 +38,7 @@ final class FaultySystem: @unchecked Sendable {
                                 "--client-endpoint", clientEndpoint, "--heartbeat-interval", "200"] + coordinatorOptions
         try startCoordinator()
         self.workers = Array(repeating: nil, count: workers)
-        try coordinator.waitForLog("coordinator listening")
+        if waitUntilListening { try coordinator.waitForLog("coordinator listening") }
     }
 
     func startCoordinator() throws {
@@ -48,7 +51,7 @@ final class FaultySystem: @unchecked Sendable {
     func startWorker(_ n: Int) throws {
         lock.lock(); defer { lock.unlock() }
         restarts += 1
-        workers[n] = try RunningProcess(["worker", "--coordinator", workerEndpoint, "--database", conninfo,
+        workers[n] = try RunningProcess(["worker", "--coordinator", workerCoordinators, "--database", conninfo,
                                          "--name", "fault-\(n)-\(restarts)", "--heartbeat-interval", "200"],
                                         logPath: directory + "/worker-\(n)-\(restarts).log", environment: workerEnvironment)
     }
@@ -501,3 +504,77 @@ extension FaultTests {
         system.stopAll()
     }
 }
+
+extension FaultTests {
+    /// Every fault at once, as production has them: a worker SIGKILLed every 2 s, the active
+    /// coordinator every 10 s (a standby takes over; the killed one comes back as a standby),
+    /// PostgreSQL restarted every 15 s, and every process that exits started again as systemd
+    /// would. The batch completes with one assessment per record, no dead letter (every record
+    /// is healthy), sealed, and `audit verify` passes. (100,000 records here; the closing note of
+    /// issue 15 gives the full storm at 1,000,000.)
+    @Test func aStormOfOverlappingFaults() throws {
+        let records = Int(ProcessInfo.processInfo.environment["OVERSIGHT_STORM_RECORDS"] ?? "") ?? 100_000
+        let dataDir = NSTemporaryDirectory() + "oversight-storm-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        defer {
+            _ = try? OversightBinary.runSplit(["local-db", "stop", "--data-dir", dataDir])
+            try? FileManager.default.removeItem(atPath: dataDir)
+        }
+        let started = try OversightBinary.runSplit(["local-db", "start", "--data-dir", dataDir, "--unsafe-fast"], timeout: 120)
+        #expect(started.status == 0, "\(started.stderr)")
+        let conninfo = started.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let active = try FaultySystem(label: "storm", conninfo: conninfo, workers: 3)
+        let standby = try FaultySystem(label: "storm", conninfo: conninfo, workers: 0, waitUntilListening: false)
+        defer { active.stopAll(); standby.stopAll() }
+        active.workerCoordinators = "\(active.workerEndpoint),\(standby.workerEndpoint)"
+        try active.startWorkers()
+        let file = active.directory + "/batch.jsonl"
+        try writeRecords(records, seed: 53, to: file)
+        let submit = try RunningProcess(["submit", file, "--coordinator", "\(active.clientEndpoint),\(standby.clientEndpoint)", "--wait"],
+                                        logPath: active.directory + "/submit.log")
+        defer { submit.stop() }
+        let begin = Date()
+        var next = (worker: begin.addingTimeInterval(2), coordinator: begin.addingTimeInterval(10), database: begin.addingTimeInterval(15))
+        var faults = (workers: 0, coordinators: 0, database: 0)
+        var generator = SplitMix64(seed: 53)
+        try waitForSubmit(submit, within: 900) {
+            let now = Date()
+            if now >= next.worker {
+                next.worker = now.addingTimeInterval(2)
+                let running = active.workers.compactMap { $0 }.filter { $0.process.isRunning }
+                if let victim = running.randomElement(using: &generator) {
+                    kill(victim.process.processIdentifier, SIGKILL)
+                    victim.process.waitUntilExit()
+                    faults.workers += 1
+                }
+            }
+            if now >= next.coordinator {
+                next.coordinator = now.addingTimeInterval(10)
+                // The active one is the one whose current run has bound its endpoints.
+                if let leader = [active, standby].first(where: { $0.coordinator.process.isRunning && $0.coordinator.log.contains("coordinator listening") }) {
+                    kill(leader.coordinator.process.processIdentifier, SIGKILL)
+                    leader.coordinator.process.waitUntilExit()
+                    faults.coordinators += 1
+                }
+            }
+            if now >= next.database {
+                next.database = now.addingTimeInterval(15)
+                _ = try OversightBinary.runSplit(["local-db", "stop", "--data-dir", dataDir], timeout: 60)
+                _ = try OversightBinary.runSplit(["local-db", "start", "--data-dir", dataDir, "--unsafe-fast"], timeout: 120)
+                faults.database += 1
+            }
+            // systemd: whatever exited is started again.
+            try active.reviveWorkers()
+            for system in [active, standby] where !system.coordinator.process.isRunning { try system.startCoordinator() }
+        }
+        let seconds = Date().timeIntervalSince(begin)
+        let logs = "\(submit.log.split(separator: "\n").suffix(30).joined(separator: "\n"))\n\(active.logs)\n\(standby.logs)"
+        #expect(submit.stop(grace: 1) == 0, "\(logs)")
+        let batch = try #require(batchID(fromSubmitLog: submit.log), "\(logs)")
+        try active.expectExactlyOnce(batch: batch, accepted: records, "\(logs)")
+        let verify = try OversightBinary.runSplit(["audit", "verify", batch, "--database", conninfo])
+        #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")
+        print("storm: \(records) records in \(String(format: "%.0f", seconds)) s; \(faults.workers) workers, \(faults.coordinators) coordinators killed, PostgreSQL restarted \(faults.database) times; \(try active.chargedAttempts(batch: batch)) charged attempts")
+    }
+}
+
