@@ -96,6 +96,8 @@ struct Submission {
     }
 
     private mutating func sendOnce(showProgress: Bool) throws -> Outcome {
+        // The file is read again from its start: so are its record ids (a resume is not a repeat).
+        duplicates = DuplicateIDs()
         try client.send(.open(batchID: batchID, name: name, packs: packs, source: (file.path as NSString).lastPathComponent, options: options))
         var reply = try nextReplyToOpen()
         guard case .opened(_, let acknowledged, let window, let stored) = reply else {
@@ -179,14 +181,18 @@ struct Submission {
     }
 
     /// The reply to this attempt's OPEN. After a resume, answers to what an earlier attempt sent
-    /// may arrive first: acknowledgements of its chunks, and a restarted coordinator's refusals
-    /// of chunks it never saw opened (ERROR 3). Both are stale; skip them.
+    /// may arrive first: acknowledgements of its chunks, its CLOSE's answer (a coordinator that
+    /// was slow, not gone), and a restarted coordinator's refusals of chunks it never saw opened
+    /// (ERROR 3). All are stale; skip them (OPEN of a closed batch is answered ERROR 6).
     private func nextReplyToOpen() throws -> ClientReply {
         while true {
             do {
                 let reply = try client.receive()
-                if case .acknowledged = reply { continue }
-                return reply
+                switch reply {
+                // Late answers to an earlier attempt's chunks, CLOSE or STATUS.
+                case .acknowledged, .closed, .status: continue
+                default: return reply
+                }
             } catch let error as CoordinatorClient.Refused where error.resumable {
                 continue
             }
