@@ -96,8 +96,6 @@ struct Submission {
     }
 
     private mutating func sendOnce(showProgress: Bool) throws -> Outcome {
-        // The file is read again from its start: so are its record ids (a resume is not a repeat).
-        duplicates = DuplicateIDs()
         try client.send(.open(batchID: batchID, name: name, packs: packs, source: (file.path as NSString).lastPathComponent, options: options))
         var reply = try nextReplyToOpen()
         guard case .opened(_, let acknowledged, let window, let stored) = reply else {
@@ -219,12 +217,27 @@ struct Submission {
         private(set) var reported = 0
         private(set) var lastID = ""
 
+        /// Lines checked so far: a resumed submission reads the file again from its start, and
+        /// those lines are neither parsed again (on a million-line file that was most of each
+        /// resume) nor counted as repeats of themselves.
+        private(set) var checkedThrough: Int64 = 0
+        /// Lines whose id repeated an earlier line's, with that line and the id.
+        private var repeats: [Int64: (first: Int64, id: String)] = [:]
+
         /// The line that used this record's id first, if another did.
         mutating func check(_ record: SubmittedRecord) -> Int64? {
+            guard record.line > checkedThrough else {
+                // Checked before: the same answer (a resend must be rejected as the first send was).
+                guard let repeat_ = repeats[record.line] else { return nil }
+                lastID = repeat_.id
+                return repeat_.first
+            }
+            checkedThrough = record.line
             guard case .json(let bytes) = record.body, let id = (try? JSONParser.parse(bytes))?["id"]?.stringValue else { return nil }
             if let first = firstLine[id] {
                 reported += 1
                 lastID = id
+                repeats[record.line] = (first, id)
                 return first
             }
             firstLine[id] = record.line
