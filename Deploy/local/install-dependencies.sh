@@ -20,7 +20,19 @@ command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 # The console's TLS test makes a certificate of its own.
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 
+# The independent check of an audit export (Deploy/audit/verify_export.py) is Python with one
+# Ed25519 implementation from PyPI.
+command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-pip)
+
+install_python_tools() {
+    if command -v python3 >/dev/null 2>&1 && ! python3 -c "import cryptography" >/dev/null 2>&1; then
+        echo "oversight: installing the Python package cryptography (pip)" >&2
+        python3 -m pip install --quiet cryptography || python3 -m pip install --quiet --break-system-packages cryptography
+    fi
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
+    install_python_tools
     exit 0
 fi
 
@@ -39,3 +51,4 @@ echo "oversight: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+install_python_tools

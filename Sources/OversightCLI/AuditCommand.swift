@@ -10,8 +10,8 @@ import ZeroMQ
 struct AuditCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "audit",
-        abstract: "Check that a batch's audit trail is what the coordinator sealed.",
-        subcommands: [VerifyAudit.self])
+        abstract: "Check that a batch's audit trail is what the coordinator sealed, or export it for a check without Oversight.",
+        subcommands: [VerifyAudit.self, ExportAudit.self])
 }
 
 struct VerifyAudit: ParsableCommand {
