@@ -7,7 +7,7 @@ sealed. Exit 1: something does not check (each problem is printed). Exit 2: bad 
 
     python3 verify_export.py DIR --trust SHA256:<32 hex digits> [--trust ...]
 """
-import argparse, hashlib, re, struct, sys
+import argparse, hashlib, itertools, re, struct, sys
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -36,6 +36,17 @@ def lines(path):
     if any(line == b"" for line in out):
         raise Failed(f"{path}: holds an empty line")
     return out
+
+
+def stream(path):
+    """The same lines as lines(), read one at a time (a million-record export is gigabytes)."""
+    with open(path, "rb") as f:
+        for line in f:
+            if not line.endswith(b"\n"):
+                raise Failed(f"{path}: does not end with a line feed")
+            if line == b"\n":
+                raise Failed(f"{path}: holds an empty line")
+            yield line[:-1]
 
 
 def hex32(text, what):
@@ -82,11 +93,13 @@ def verify(directory, trusted):
     if criteria != (packs[0] if len(packs) == 1 else sha256(b"".join(packs))):
         raise Failed("batch.txt: criteria_sha256 is not the hash of the packs' hashes")
 
-    records, results, rows = lines(d + "records.jsonl"), lines(d + "results.jsonl"), lines(d + "assessments.tsv")
-    if not len(records) == len(results) == len(rows):
-        raise Failed(f"records.jsonl, results.jsonl and assessments.tsv hold {len(records)}, {len(results)} and {len(rows)} lines")
+    missing = object()
+    streams = itertools.zip_longest(stream(d + "records.jsonl"), stream(d + "results.jsonl"), stream(d + "assessments.tsv"),
+                                    fillvalue=missing)
     assessed, previous = [], 0
-    for n, (record, result, row) in enumerate(zip(records, results, rows), 1):
+    for n, (record, result, row) in enumerate(streams, 1):
+        if missing in (record, result, row):
+            raise Failed(f"line {n}: records.jsonl, results.jsonl and assessments.tsv do not hold as many lines")
         fields = row.decode("ascii").split("\t")
         if len(fields) != 3 or not SEQ.match(fields[0]) or int(fields[0]) <= previous:
             raise Failed(f"assessments.tsv line {n}: not 'seq input_sha256 row_sha256' in ascending seq order")
