@@ -166,6 +166,9 @@ func batchID(fromSubmitLog log: String) -> String? {
         let letter = try db.query("SELECT attempts, last_error FROM oversight.dead_letters WHERE batch_id = \(batch)::uuid")
         #expect(letter.int(0, 0) == 3)
         #expect(letter.string(0, 1)?.contains("lost while holding the job") == true)
+        // Checked without Oversight: the seal accounts for the dead letter.
+        let first = try exportAndCheck(batch: batch, conninfo: system.conninfo, into: system.directory + "/export-1")
+        #expect(first.status == 0 && first.output.contains("verified: 2000 assessments; 1 seal(s)"), "\(first.output)")
 
         // `deadletters` lists it; with the fault gone, `retry` assesses it and clears the list.
         let listed = try OversightBinary.runSplit(["deadletters", batch, "--json", "--database", system.conninfo])
@@ -185,6 +188,9 @@ func batchID(fromSubmitLog log: String) -> String? {
         try system.expectExactlyOnce(batch: batch, accepted: 2_001)
         let empty = try OversightBinary.runSplit(["deadletters", batch, "--database", system.conninfo])
         #expect(empty.stdout == "no dead letters\n")
+        // Two seals now, the first covering 2,000 rows and a dead letter, the second all 2,001.
+        let second = try exportAndCheck(batch: batch, conninfo: system.conninfo, into: system.directory + "/export-2")
+        #expect(second.status == 0 && second.output.contains("verified: 2001 assessments; 2 seal(s)"), "\(second.output)")
         system.stopAll()
     }
 
