@@ -106,9 +106,14 @@ final class CoordinatorClient {
 
     func send(_ request: ClientRequest) throws {
         // A heartbeat goes with the first request, so that the instance answering it is known
-        // before any reply is awaited.
-        if instance == nil { heartbeat(force: true) }
-        do { try socket.send(request.encode()) } catch where error.code == .wouldBlock {
+        // before any reply is awaited. It waits for the connection as the request does: sent
+        // without waiting, it was dropped while the connection was still being made, and a
+        // coordinator that died in the first second after OPEN was then waited for as long as
+        // --timeout, unnoticed (a flaky fault test on a loaded machine).
+        do {
+            if instance == nil { try heartbeat(force: true, waiting: true) }
+            try socket.send(request.encode())
+        } catch where error.code == .wouldBlock {
             // No connection completed: say why, if the handshake says.
             if let failure = monitor?.failures().first { throw Refused(message: Self.explain(failure)) }
             if answered { instance = nil; throw Unreachable(endpoint: endpoint, seconds: Int(liveness.rounded(.up)), kind: .silent) }
@@ -118,13 +123,18 @@ final class CoordinatorClient {
 
     /// Sends a HEARTBEAT if the last one is `heartbeatInterval` old (or `force`). Never blocks:
     /// one that cannot be queued (no connection, a full pipe) is not sent, and the silence counts.
-    private func heartbeat(force: Bool = false) {
+    /// `waiting`: as long as a request would (the send timeout), throwing if it cannot be queued.
+    private func heartbeat(force: Bool = false, waiting: Bool = false) throws(ZMQError) {
         let now = Date()
         guard force || now.timeIntervalSince(lastHeartbeat) >= heartbeatInterval else { return }
         lastHeartbeat = now
         nonce &+= 1
         if unansweredSince == nil { unansweredSince = now }
-        try? socket.send(ClientRequest.heartbeat(nonce: nonce).encode(), dontWait: true)
+        if waiting {
+            try socket.send(ClientRequest.heartbeat(nonce: nonce).encode())
+        } else {
+            try? socket.send(ClientRequest.heartbeat(nonce: nonce).encode(), dontWait: true)
+        }
     }
 
     /// The next reply, or `Unreachable`: after `timeoutSeconds` (or the client's timeout), or
@@ -137,7 +147,7 @@ final class CoordinatorClient {
         let deadline = Date().addingTimeInterval(Double(seconds))
         while Date() < deadline {
             if let failure = monitor?.failures().first { throw Refused(message: Self.explain(failure)) }
-            heartbeat()
+            try heartbeat()
             let ready = try poller.poll(timeout: 100)
             guard ready[0], let frames = try socket.receive(dontWait: true) else {
                 // Silence is judged only with nothing left to read.

@@ -264,7 +264,12 @@ extension FaultTests {
         if storedAtKill < 60 {
             // The client's liveness is 5 s; the deadline leaves a loaded machine room, and is far
             // below the 60 s a reply deadline alone would take.
-            try waitUntil("submit says its coordinator stopped answering", within: 20) { submit.log.contains("stopped answering") }
+            do {
+                try waitUntil("submit says its coordinator stopped answering", within: 20) { submit.log.contains("stopped answering") }
+            } catch {
+                Issue.record("submit said:\n\(submit.log)")
+                throw error
+            }
         }
         try system.startCoordinator()
         try system.coordinator.waitForLog("coordinator listening")
