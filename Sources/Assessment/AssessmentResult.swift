@@ -268,6 +268,8 @@ public struct PackResult: Sendable, Hashable {
         return !settling.isEmpty && settling.allSatisfy { !$0.fields.intersection(inferredFields).isEmpty }
     }
     public var packID: String { pack.id }
+    /// The ids of the rules that fired, in pack order (what the stored findings name).
+    public var firedRuleIDs: [String] { fired.map { pack.rules[Int($0.rule)].id } }
     public var packVersion: String { pack.version }
     public var packSHA256: [UInt8] { pack.sha256 }
     /// The rules not yet in force on the date the assessment was made as of.

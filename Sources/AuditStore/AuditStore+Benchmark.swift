@@ -13,6 +13,7 @@ extension AuditStore {
             CREATE TABLE oversight_bench_ceiling.jobs (LIKE oversight.jobs INCLUDING ALL);
             CREATE TABLE oversight_bench_ceiling.assessments (LIKE oversight.assessments INCLUDING ALL)
                 WITH (toast_tuple_target = 8160);
+            CREATE TABLE oversight_bench_ceiling.pending_facets (LIKE oversight.pending_facets INCLUDING ALL);
             """)
     }
 
@@ -34,8 +35,8 @@ extension AuditStore {
         }
     }
 
-    /// COPYs one bundle of result rows (seq `s + 1` takes `pool[s % pool.count]`), in one
-    /// transaction, as a worker does.
+    /// COPYs one bundle of result rows with their facets (seq `s + 1` takes
+    /// `pool[s % pool.count]`), in one transaction, as a worker does.
     public func copyCeilingAssessments(batchID: BatchID, seqs: Range<Int>, pool: [AssessmentRow], criteriaSHA256: [UInt8], worker: String) throws {
         let id = Array(batchID.description.utf8), workerBytes = Array(worker.utf8)
         try connection.transaction {
@@ -45,6 +46,9 @@ extension AuditStore {
                 for s in seqs {
                     try pool[s % pool.count].write(into: &w, seq: Int64(s + 1), batchID: id, criteriaSHA256: criteriaSHA256, worker: workerBytes)
                 }
+            }
+            _ = try connection.copyIn("COPY oversight_bench_ceiling.pending_facets (\(unescaped: AssessmentRow.facetColumns)) FROM STDIN") { w in
+                for s in seqs { try pool[s % pool.count].writeFacets(into: &w, seq: Int64(s + 1), batchID: id) }
             }
         }
     }

@@ -341,6 +341,18 @@ extension AuditStore {
         if changed == 0 {
             throw BatchRefusal("batch \(batchID) is completed and sealed; a completed batch is final and cannot be cancelled")
         }
+        // A cancelled batch is never summarised: the facets its workers wrote are dropped (and
+        // those of bundles committed after this, when the coordinator next starts).
+        try connection.query("DELETE FROM oversight.pending_facets WHERE batch_id = \(batchID)::uuid")
+    }
+
+    /// Drops the facets workers wrote for cancelled batches (never summarised); returns how many.
+    @discardableResult
+    public func discardPendingFacetsOfCancelledBatches() throws -> Int {
+        try connection.query("""
+            DELETE FROM oversight.pending_facets p USING oversight.batches b
+            WHERE b.batch_id = p.batch_id AND b.cancelled_at IS NOT NULL
+            """).affectedRows
     }
 }
 

@@ -351,7 +351,9 @@ extension AuditStore {
     /// The batch's records matching `filter`, in seq order, a page at a time.
     /// `after`: only records after this seq (keyset paging, for reading a whole batch).
     public func records(batchID: BatchID, filter: RecordFilter = RecordFilter(), limit: Int = 50, offset: Int = 0, after: Int64? = nil) throws -> [RecordIndexRow] {
-        let pattern = filter.text.map { "%" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_") + "%" }
+        // Lower-cased here as the writers lower-case the text searched (and again by the
+        // server, which changes nothing then), whatever the database's locale.
+        let pattern = filter.text.map { "%" + $0.lowercased().replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_") + "%" }
         let summarised = try isSummarised(batchID: batchID)
         // A rule's records are read from its own index, in seq order (a rare rule's last page
         // scanned the whole batch when the facets led); otherwise the facets' indexes lead.
@@ -367,7 +369,7 @@ extension AuditStore {
                   \(Int32(clamping: offset)))))
             ORDER BY seq
             """) : summarised && filter.rule != nil ? try connection.query("""
-            SELECT i.seq, i.record_id, i.verdict, i.worst_case, i.determined, i.applies, i.rests_on, i.system, i.vendor, i.operator,
+            SELECT DISTINCT ON (f.seq) i.seq, i.record_id, i.verdict, i.worst_case, i.determined, i.applies, i.rests_on, i.system, i.vendor, i.operator,
                    i.country, i.region, i.first_question
             FROM oversight.record_rules f JOIN oversight.record_facets i ON i.batch_id = f.batch_id AND i.seq = f.seq
             WHERE f.batch_id = \(batchID)::uuid AND f.rule = \(filter.rule) AND (\(after)::bigint IS NULL OR f.seq > \(after))

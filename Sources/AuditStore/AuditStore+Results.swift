@@ -17,8 +17,11 @@ public struct AssessmentRow: Sendable {
     public let result: [UInt8]
     public let engine: String
     public let attempt: Int
+    /// What the record lists filter on and the batch's counts add up, written with the result.
+    public let facets: RecordFacetRow
 
-    public init(batchID: BatchID, seq: Int64, recordID: String?, result: AssessmentResult, criteriaSHA256: [UInt8], inputSHA256: [UInt8], attempt: Int) {
+    public init(batchID: BatchID, seq: Int64, record: JSONValue, result: AssessmentResult, criteriaSHA256: [UInt8], inputSHA256: [UInt8], attempt: Int) {
+        let recordID = record["id"]?.stringValue
         self.seq = seq
         self.recordID = recordID
         self.verdict = result.verdict
@@ -32,6 +35,66 @@ public struct AssessmentRow: Sendable {
         self.engine = result.engine
         self.rowSHA256 = AuditHash.row(batchID: batchID.description, seq: seq, inputSHA256: inputSHA256, criteriaSHA256: criteriaSHA256, result: canonical)
         self.attempt = attempt
+        self.facets = RecordFacetRow(record: record, result: result)
+    }
+}
+
+/// One row of `oversight.pending_facets` (which the summary after a seal moves into
+/// `oversight.record_facets` and `oversight.record_rules`): read by the worker from the record
+/// and result it has in hand, so that nothing has to parse a
+/// stored result's JSON again to list, filter or count a batch (a million-record batch's
+/// summary took minutes doing so). The same values `oversight.summarise_batch` derives from
+/// the stored JSON for results written without them.
+public struct RecordFacetRow: Sendable, Equatable {
+    public let restsOnInferred: Bool
+    public let inferredFacts: Int
+    public let system: String?
+    public let vendor: String?
+    public let operatorName: String?
+    public let country: String?
+    public let region: String?
+    /// The words of the first open question (the schema field's question).
+    public let firstQuestion: String?
+    /// The field path of every open question, in rank order.
+    public let questions: [String]
+    /// Lower-case free text: record id, operator, system, vendor and the record's summary,
+    /// separated by U+001F (the text a record list's search reads).
+    public let search: String
+    /// The rules that fired: the pack's place in the criteria set (from 1) and the rule id,
+    /// once each.
+    public let fired: [(pack: Int, rule: String)]
+
+    public init(record: JSONValue, result: AssessmentResult) {
+        // A free-text field may hold NUL, which a text column cannot: shown as U+FFFD.
+        func text(_ value: JSONValue?) -> String? {
+            guard let s = value?.stringValue else { return nil }
+            return s.utf8.contains(0) ? s.replacingOccurrences(of: "\u{0}", with: "\u{FFFD}") : s
+        }
+        restsOnInferred = result.restsOnInferred
+        inferredFacts = result.inferred.count
+        let system = record["system"]
+        self.system = text(system?["type"]) ?? text(system?["name"])
+        vendor = text(system?["vendor"])
+        let op = record["operator"]
+        operatorName = text(op?["name"])
+        country = text(op?["country"])
+        region = text(op?["region"])
+        firstQuestion = result.questions.first?.text
+        questions = result.questions.map(\.path)
+        search = [text(record["id"]), operatorName, self.system, vendor, text(record["summary"])]
+            .compactMap { $0 }.joined(separator: "\u{1F}").lowercased()
+        var fired: [(pack: Int, rule: String)] = []
+        for (p, pack) in result.packs.enumerated() {
+            var seen = Set<String>()
+            for rule in pack.firedRuleIDs where seen.insert(rule).inserted { fired.append((p + 1, rule)) }
+        }
+        self.fired = fired
+    }
+
+    public static func == (a: Self, b: Self) -> Bool {
+        a.restsOnInferred == b.restsOnInferred && a.inferredFacts == b.inferredFacts && a.system == b.system && a.vendor == b.vendor
+            && a.operatorName == b.operatorName && a.country == b.country && a.region == b.region && a.firstQuestion == b.firstQuestion
+            && a.questions == b.questions && a.search == b.search && a.fired.map(\.pack) == b.fired.map(\.pack) && a.fired.map(\.rule) == b.fired.map(\.rule)
     }
 }
 
@@ -50,6 +113,38 @@ extension AssessmentRow {
         w.add(bytea: rowSHA256); w.add(utf8: result); w.add(engine); w.add(utf8: worker); w.add(attempt)
         try w.endRow()
     }
+
+    /// The columns `writeFacets(into:)` fills, in order (those of `oversight.pending_facets`).
+    static let facetColumns: StaticString = """
+        batch_id, seq, record_id, verdict, worst_case, determined, applies, rests_on, inferred_facts, system, vendor, operator,
+        country, region, first_question, search, questions, fired
+        """
+
+    func writeFacets(into w: inout PGCopyWriter, seq: Int64, batchID: [UInt8]) throws(PQError) {
+        w.add(utf8: batchID); w.add(seq); w.add(recordID); w.add(verdict.rawValue); w.add(worstCase.rawValue)
+        w.add(determined); w.add(applies.rawValue); w.add(facets.restsOnInferred ? "inferred" : "declared"); w.add(facets.inferredFacts)
+        w.add(facets.system); w.add(facets.vendor); w.add(facets.operatorName); w.add(facets.country); w.add(facets.region)
+        w.add(facets.firstQuestion); w.add(facets.search); w.add(utf8: Self.arrayLiteral(facets.questions))
+        w.add(utf8: Self.arrayLiteral(facets.fired.map { "\($0.pack) \($0.rule)" }))
+        try w.endRow()
+    }
+
+    /// A text[] literal: every element quoted, its backslashes and quotes escaped (COPY's own
+    /// escaping is the writer's).
+    static func arrayLiteral(_ items: [String]) -> [UInt8] {
+        var out: [UInt8] = [UInt8(ascii: "{")]
+        for (i, item) in items.enumerated() {
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            out.append(UInt8(ascii: "\""))
+            for byte in item.utf8 where byte != 0 {
+                if byte == UInt8(ascii: "\\") || byte == UInt8(ascii: "\"") { out.append(UInt8(ascii: "\\")) }
+                out.append(byte)
+            }
+            out.append(UInt8(ascii: "\""))
+        }
+        out.append(UInt8(ascii: "}"))
+        return out
+    }
 }
 
 extension AuditStore {
@@ -66,6 +161,7 @@ extension AuditStore {
             do {
                 return try connection.transaction {
                     try copyRows(into: "oversight.assessments", batchID: batchID, criteriaSHA256: criteriaSHA256, worker: worker, rows: rows)
+                    try copyFacets(into: "oversight.pending_facets", batchID: batchID, rows: rows)
                     return rows.count
                 }
             } catch let error as PQError where error.sqlState == "23505" || error.sqlState == "0A000" {
@@ -75,11 +171,28 @@ extension AuditStore {
         try ensureStaging()
         return try connection.transaction {
             try copyRows(into: "assessments_staging", batchID: batchID, criteriaSHA256: criteriaSHA256, worker: worker, rows: rows)
+            try copyFacets(into: "facets_staging", batchID: batchID, rows: rows)
+            // Facets only for the rows this wrote: a redelivered job's are there already
+            // (written with its result), and the summary counts one facet row per assessment.
             return try connection.query("""
+                WITH written AS (
                     INSERT INTO oversight.assessments (\(unescaped: AssessmentRow.copyColumns))
                     SELECT \(unescaped: AssessmentRow.copyColumns) FROM assessments_staging
                     ON CONFLICT (batch_id, seq) DO NOTHING
-                    """).affectedRows
+                    RETURNING seq),
+                facets AS (
+                    INSERT INTO oversight.pending_facets (\(unescaped: AssessmentRow.facetColumns))
+                    SELECT \(unescaped: AssessmentRow.facetColumns) FROM facets_staging WHERE seq IN (SELECT seq FROM written))
+                SELECT count(*) FROM written
+                """).int(0, 0) ?? 0
+        }
+    }
+
+    /// The facets and fired rules of `rows`, by COPY into the table named.
+    private func copyFacets(into table: StaticString, batchID: BatchID, rows: [AssessmentRow]) throws {
+        let id = Array(batchID.description.utf8)
+        try connection.copyIn("COPY \(unescaped: table) (\(unescaped: AssessmentRow.facetColumns)) FROM STDIN") { w in
+            for r in rows { try r.writeFacets(into: &w, seq: r.seq, batchID: id) }
         }
     }
 
@@ -102,6 +215,13 @@ extension AuditStore {
                 batch_id uuid, seq bigint, record_id text, verdict text, worst_case text, determined boolean, score smallint, applies text,
                 criteria_sha256 bytea, input_sha256 bytea, row_sha256 bytea, result text, engine text,
                 worker text, attempt smallint
+            ) ON COMMIT DELETE ROWS
+            """)
+        try connection.query("""
+            CREATE TEMP TABLE IF NOT EXISTS facets_staging (
+                batch_id uuid, seq bigint, record_id text, verdict text, worst_case text, determined boolean, applies text, rests_on text,
+                inferred_facts integer, system text, vendor text, operator text, country text, region text, first_question text,
+                search text, questions text[], fired text[]
             ) ON COMMIT DELETE ROWS
             """)
         stagingReady = true

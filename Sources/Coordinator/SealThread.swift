@@ -111,6 +111,7 @@ final class SealThread: @unchecked Sendable {
         summaries.async { [self] in
             do {
                 let store = try AuditStore(conninfo: conninfo, applicationName: "oversight-coordinator-summary")
+                try store.discardPendingFacetsOfCancelledBatches()
                 let stale = try store.batchesToSummarise()
                 if !stale.isEmpty { logger.info("summarising completed batches that have no summary of their newest seal", metadata: ["batches": "\(stale.count)"]) }
                 for batchID in stale { summarise(batchID) }

@@ -34,7 +34,7 @@ public struct BundleScorer {
                 let record = parsed
                 if let crashOnRecordID, record["id"]?.stringValue == crashOnRecordID { kill(getpid(), SIGKILL) }
                 let result = criteria.assess(record, asOf: asOf)
-                rows.append(AssessmentRow(batchID: batchID, seq: job.seq, recordID: record["id"]?.stringValue, result: result,
+                rows.append(AssessmentRow(batchID: batchID, seq: job.seq, record: record, result: result,
                                           criteriaSHA256: criteria.sha256,
                                           // A record stored in canonical form (as `submit` sends generated and
                                           // converted records) is hashed as it is, not written out again.

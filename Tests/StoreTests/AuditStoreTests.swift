@@ -20,7 +20,7 @@ import TestSupport
         let id = BatchID("6b0d1c6e-1f7a-4b8e-9d2c-3a4b5c6d7e8f")!
         _ = try store.openBatch(id: id, name: "b", source: "s", organisation: "local", criteriaSHA256: pack.sha256, asOf: testDate)
         let record = try JSONParser.parse(#"{"system":{"type":"alpr"}}"#)
-        let row = AssessmentRow(batchID: id, seq: 1, recordID: "r", result: pack.assess(record, asOf: testDate), criteriaSHA256: pack.sha256,
+        let row = AssessmentRow(batchID: id, seq: 1, record: record, result: pack.assess(record, asOf: testDate), criteriaSHA256: pack.sha256,
                                 inputSHA256: AuditHash.input(record), attempt: 1)
         try store.writeAssessments(batchID: id, criteriaSHA256: pack.sha256, worker: "w", rows: [row])
         for statement: PGQuery in ["UPDATE oversight.assessments SET score = 0", "DELETE FROM oversight.assessments",
@@ -40,7 +40,7 @@ import TestSupport
         let id = BatchID("0a0d1c6e-1f7a-4b8e-9d2c-3a4b5c6d7e8f")!
         _ = try store.openBatch(id: id, name: "b", source: "s", organisation: "local", criteriaSHA256: pack.sha256, asOf: testDate)
         let rows = SyntheticDeployments(count: 100).enumerated().map { i, record in
-            AssessmentRow(batchID: id, seq: Int64(i + 1), recordID: nil, result: pack.assess(record, asOf: testDate), criteriaSHA256: pack.sha256,
+            AssessmentRow(batchID: id, seq: Int64(i + 1), record: record, result: pack.assess(record, asOf: testDate), criteriaSHA256: pack.sha256,
                           inputSHA256: AuditHash.input(record), attempt: 1)
         }
         #expect(try store.writeAssessments(batchID: id, criteriaSHA256: pack.sha256, worker: "w1", rows: Array(rows[0..<60])) == 60)
@@ -79,7 +79,7 @@ import TestSupport
         let accepted = records.enumerated().map { AcceptedRecord(seq: Int64($0 + 1), line: Int64($0 + 1), record: $1.canonicalBytes) }
         _ = try store.storeChunk(batchID: id, number: 1, accepted: accepted, rejected: [])
         let rows = assessed.map { i in
-            AssessmentRow(batchID: id, seq: Int64(i + 1), recordID: nil, result: pack.assess(records[i], asOf: testDate), criteriaSHA256: pack.sha256,
+            AssessmentRow(batchID: id, seq: Int64(i + 1), record: records[i], result: pack.assess(records[i], asOf: testDate), criteriaSHA256: pack.sha256,
                           inputSHA256: AuditHash.input(records[i]), attempt: 1)
         }
         try store.writeAssessments(batchID: id, criteriaSHA256: pack.sha256, worker: "w", rows: rows)

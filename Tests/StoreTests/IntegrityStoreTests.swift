@@ -21,7 +21,7 @@ import TestSupport
         _ = try store.storeChunk(batchID: id, number: 1, accepted: accepted, rejected: [])
         try store.closeIntake(batchID: id, chunks: 1)
         let rows = records.enumerated().filter { assessed.contains(Int64($0.offset + 1)) }.map { i, record in
-            AssessmentRow(batchID: id, seq: Int64(i + 1), recordID: record["id"]?.stringValue, result: set.assess(record, asOf: testDate),
+            AssessmentRow(batchID: id, seq: Int64(i + 1), record: record, result: set.assess(record, asOf: testDate),
                           criteriaSHA256: set.sha256, inputSHA256: AuditHash.input(record), attempt: 1)
         }
         try store.writeAssessments(batchID: id, criteriaSHA256: set.sha256, worker: "w", rows: rows)
@@ -96,7 +96,7 @@ import TestSupport
         #expect(try store.seal(batchID: id, key: key) == .incomplete(assessed: 9, deadLettered: 0, missing: [10], intakeClosed: true))
         let record = Array(SyntheticDeployments(count: 10, seed: 5))[9]
         try store.writeAssessments(batchID: id, criteriaSHA256: set.sha256, worker: "w", rows: [
-            AssessmentRow(batchID: id, seq: 10, recordID: record["id"]?.stringValue, result: set.assess(record, asOf: testDate),
+            AssessmentRow(batchID: id, seq: 10, record: record, result: set.assess(record, asOf: testDate),
                           criteriaSHA256: set.sha256, inputSHA256: AuditHash.input(record), attempt: 4)])
         #expect(try store.seal(batchID: id, key: key) == .sealed(2))
         let report = try #require(try store.verify(batchID: id, trustedKey: key.publicKey))

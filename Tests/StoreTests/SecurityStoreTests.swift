@@ -19,7 +19,7 @@ import TestSupport
         let accepted = records.enumerated().map { AcceptedRecord(seq: Int64($0 + 1), line: Int64($0 + 1), record: $1.canonicalBytes) }
         _ = try store.storeChunk(batchID: id, number: 1, accepted: accepted, rejected: [])
         let rows = records.enumerated().map { i, record in
-            AssessmentRow(batchID: id, seq: Int64(i + 1), recordID: record["id"]?.stringValue, result: set.assess(record, asOf: testDate),
+            AssessmentRow(batchID: id, seq: Int64(i + 1), record: record, result: set.assess(record, asOf: testDate),
                           criteriaSHA256: set.sha256, inputSHA256: AuditHash.input(record), attempt: 1)
         }
         try store.writeAssessments(batchID: id, criteriaSHA256: set.sha256, worker: "w", rows: rows)
@@ -137,7 +137,7 @@ import TestSupport
         #expect(try store.storeChunk(batchID: id, number: 1, accepted: [AcceptedRecord(seq: 1, line: 1, record: record.canonicalBytes)], rejected: []))
         try store.connection.runScript("SET ROLE oversight_worker")
         #expect(try store.criteriaSet(sha256: set.sha256) != nil)
-        let row = AssessmentRow(batchID: id, seq: 1, recordID: nil, result: set.assess(record, asOf: testDate), criteriaSHA256: set.sha256,
+        let row = AssessmentRow(batchID: id, seq: 1, record: record, result: set.assess(record, asOf: testDate), criteriaSHA256: set.sha256,
                                 inputSHA256: AuditHash.input(record), attempt: 1)
         #expect(try store.writeAssessments(batchID: id, criteriaSHA256: set.sha256, worker: "w", rows: [row]) == 1)
         // A worker reads no results, no records, no batches.

@@ -47,7 +47,7 @@ struct Ceiling {
         // Results: real result rows of the same records (a pool, reused), written in bundles.
         let criteria = CriteriaSet.builtIn
         let pool = Array(SyntheticDeployments(count: min(records, 1_000), seed: seed)).enumerated().map { i, record in
-            AssessmentRow(batchID: batch, seq: Int64(i + 1), recordID: record["id"]?.stringValue, result: criteria.assess(record, asOf: .today),
+            AssessmentRow(batchID: batch, seq: Int64(i + 1), record: record, result: criteria.assess(record, asOf: .today),
                           criteriaSHA256: criteria.sha256, inputSHA256: AuditHash.input(record), attempt: 1)
         }
         let start = ContinuousClock.now
