@@ -155,32 +155,56 @@ extension AuditStore {
         return store
     }
 
-    /// Writes the batch's facets after its newest seal (`oversight.summarise_batch`), replacing
-    /// an earlier summary; returns the records summarised.
+    /// Summarises the batch after its newest seal, both steps: `summariseCounts`, then
+    /// `listRecords`. Returns the records summarised.
     @discardableResult
     public func summarise(batchID: BatchID) throws -> Int64 {
+        let records = try summariseCounts(batchID: batchID)
+        try listRecords(batchID: batchID)
+        return records
+    }
+
+    /// Step 1 (`oversight.summarise_batch`): the counts a batch page and a report read, from
+    /// the facets the workers wrote, replacing an earlier summary; returns the records counted.
+    @discardableResult
+    public func summariseCounts(batchID: BatchID) throws -> Int64 {
         try connection.transaction {
             try connection.query("SELECT oversight.summarise_batch(\(batchID)::uuid)").int64(0, 0) ?? 0
         }
     }
 
-    /// Completed batches whose newest seal has no summary (the coordinator died while making it,
-    /// or a migration dropped summaries of an older shape), oldest first.
+    /// Step 2 (`oversight.list_batch`): the batch's pending facets into the indexed tables
+    /// record lists read, and the summary marked listed; returns the facets moved.
+    @discardableResult
+    public func listRecords(batchID: BatchID) throws -> Int64 {
+        try connection.transaction {
+            try connection.query("SELECT oversight.list_batch(\(batchID)::uuid)").int64(0, 0) ?? 0
+        }
+    }
+
+    /// Completed batches whose newest seal has no summary, or one not yet listed (the
+    /// coordinator died while making it, or a migration dropped summaries of an older shape),
+    /// oldest first.
     public func batchesToSummarise() throws -> [BatchID] {
         let rows = try connection.query("""
             SELECT b.batch_id::text FROM oversight.batches b
             WHERE b.completed_at IS NOT NULL AND b.cancelled_at IS NULL
               AND EXISTS (SELECT 1 FROM oversight.batch_seals z WHERE z.batch_id = b.batch_id)
-              AND NOT EXISTS (SELECT 1 FROM oversight.batch_summaries s WHERE s.batch_id = b.batch_id
+              AND NOT EXISTS (SELECT 1 FROM oversight.batch_summaries s WHERE s.batch_id = b.batch_id AND s.listed
                               AND s.seal = (SELECT max(z.seal) FROM oversight.batch_seals z WHERE z.batch_id = b.batch_id))
             ORDER BY b.completed_at
             """)
         return (0..<rows.rowCount).compactMap { rows.batchID($0, 0) }
     }
 
-    /// Whether the batch has a summary made after its newest seal (then pages read it).
+    /// Whether the batch has a summary made after its newest seal (then pages read its counts).
     public func isSummarised(batchID: BatchID) throws -> Bool {
         try connection.query("SELECT EXISTS (SELECT 1 FROM oversight.current_summaries WHERE batch_id = \(batchID)::uuid)").bool(0, 0) ?? false
+    }
+
+    /// Whether that summary is listed too (then record lists read its facets).
+    public func isListed(batchID: BatchID) throws -> Bool {
+        try connection.query("SELECT EXISTS (SELECT 1 FROM oversight.current_summaries WHERE batch_id = \(batchID)::uuid AND listed)").bool(0, 0) ?? false
     }
 
     private static let iso = #"YYYY-MM-DD"T"HH24:MI:SS"Z""#
@@ -354,7 +378,7 @@ extension AuditStore {
         // Lower-cased here as the writers lower-case the text searched (and again by the
         // server, which changes nothing then), whatever the database's locale.
         let pattern = filter.text.map { "%" + $0.lowercased().replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_") + "%" }
-        let summarised = try isSummarised(batchID: batchID)
+        let summarised = try isListed(batchID: batchID)
         // A rule's records are read from its own index, in seq order (a rare rule's last page
         // scanned the whole batch when the facets led); otherwise the facets' indexes lead.
         // A reader's free text goes through oversight.search_records, which may use the trigram

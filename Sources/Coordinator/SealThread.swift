@@ -85,6 +85,9 @@ final class SealThread: @unchecked Sendable {
     /// Summaries run one at a time on a connection of their own, off the seal thread: a
     /// million-record batch takes minutes to summarise, and the next seal must not wait.
     private let summaries = DispatchQueue(label: "oversight.coordinator.summaries")
+    /// The second step, listing (a minute for a million records), on a queue of its own, so
+    /// that the counts of a batch completed meanwhile do not wait for it.
+    private let listings = DispatchQueue(label: "oversight.coordinator.listings")
 
     /// The batch's facets for pages and lists, once per seal. A failure costs speed only (the
     /// readers fall back to the live views), so it is logged, not retried.
@@ -94,9 +97,21 @@ final class SealThread: @unchecked Sendable {
             let started = Date()
             do {
                 let store = try AuditStore(conninfo: conninfo, applicationName: "oversight-coordinator-summary")
-                let rows = try store.summarise(batchID: batchID)
+                let rows = try store.summariseCounts(batchID: batchID)
                 logger.info("batch summarised", metadata: ["batch": "\(batchID)", "records": "\(rows)",
                                                            "seconds": "\(String(format: "%.2f", Date().timeIntervalSince(started)))"])
+                self.listings.async {
+                    let listing = Date()
+                    do {
+                        let store = try AuditStore(conninfo: conninfo, applicationName: "oversight-coordinator-listing")
+                        let moved = try store.listRecords(batchID: batchID)
+                        logger.info("batch records listed", metadata: ["batch": "\(batchID)", "facets_moved": "\(moved)",
+                                                                       "seconds": "\(String(format: "%.2f", Date().timeIntervalSince(listing)))"])
+                    } catch {
+                        logger.warning("could not list the batch's records; its record lists are read from the live views",
+                                       metadata: ["batch": "\(batchID)", "error": "\(error)"])
+                    }
+                }
             } catch {
                 logger.warning("could not summarise the batch; its pages are read from the live views", metadata: ["batch": "\(batchID)", "error": "\(error)"])
             }

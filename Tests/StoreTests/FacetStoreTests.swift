@@ -78,9 +78,21 @@ import TestSupport
         #expect(try store.connection.query("SELECT count(*) FROM oversight.pending_facets WHERE batch_id = \(id)::uuid").int(0, 0) == 300,
                 "written with the results, before any summary")
         #expect(try store.connection.query("SELECT count(*) FROM oversight.record_facets WHERE batch_id = \(id)::uuid").int(0, 0) == 0)
-        #expect(try store.summarise(batchID: id) == 300)
+        // Step 1: the counts, from the pending facets; the record lists still read the live
+        // views, and give the same page as they will from the facets.
+        let live = try store.records(batchID: id, filter: RecordFilter(verdict: "high_risk"), limit: 20)
+        #expect(try store.summariseCounts(batchID: id) == 300)
+        #expect(try store.isSummarised(batchID: id) && !store.isListed(batchID: id))
+        let counted = try store.verdictCounts(batchID: id)
+        #expect(counted.reduce(0) { $0 + $1.records } == 300)
+        // Step 2: the facets move into the indexed tables.
+        #expect(try store.listRecords(batchID: id) == 300)
+        #expect(try store.isListed(batchID: id))
         #expect(try store.connection.query("SELECT count(*) FROM oversight.pending_facets WHERE batch_id = \(id)::uuid").int(0, 0) == 0,
                 "moved by the summary")
+        #expect(try store.verdictCounts(batchID: id) == counted)
+        let listed = try store.records(batchID: id, filter: RecordFilter(verdict: "high_risk"), limit: 20)
+        #expect(!listed.isEmpty && listed.map(\.seq) == live.map(\.seq) && listed.map(\.operatorName) == live.map(\.operatorName))
         let written = try summaryRows(store, id)
         // What the records hold shows up: inferred facts, regions, several packs' rules, the
         // text's escapes, questions.
