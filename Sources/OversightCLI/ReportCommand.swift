@@ -29,12 +29,16 @@ struct ReportCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Where to write the report.", valueName: "file")) var out: String
     @Option(help: "html (default) or pdf (printed with headless Chromium).") var format = "html"
     @Option(name: .customLong("full-index"), help: "The most records the report lists and explains itself.") var fullIndex = 1_000
+    @Option(name: .customLong("wait-for-summary"),
+            help: ArgumentHelp("How long to wait, at most, for the coordinator to summarise and list a large completed batch (its record lists are slow until then; a minute or two after a million records complete). 0: do not wait.", valueName: "seconds"))
+    var waitForSummary = 600
     @OptionGroup var database: DatabaseOptions
 
     func validate() throws {
         guard BatchID(batch) != nil else { throw ValidationError("batch id must be a UUID, got \"\(batch)\"") }
         guard ["html", "pdf"].contains(format) else { throw ValidationError("unknown --format \"\(format)\"; use html or pdf") }
         guard fullIndex > 0 else { throw ValidationError("--full-index must be at least 1") }
+        guard waitForSummary >= 0 else { throw ValidationError("--wait-for-summary must be 0 or more seconds") }
     }
 
     func run() throws {
@@ -50,7 +54,8 @@ struct ReportCommand: ParsableCommand {
             let store = try database.store(applicationName: "oversight-report", reading: true)
             let started = Date()
             let csvStore = try database.store(applicationName: "oversight-report-csv", reading: true)
-            let made = try Self.collect(store, batchID: id, fullIndex: fullIndex, csvPath: out + ".records.csv", csvStore: csvStore) { step in
+            let made = try Self.collect(store, batchID: id, fullIndex: fullIndex, csvPath: out + ".records.csv", csvStore: csvStore,
+                                        waitForSummary: TimeInterval(waitForSummary)) { step in
                 printError(String(format: "report: %@ (%.1f s)", step, Date().timeIntervalSince(started)))
             }
             let html = made.report.html
@@ -114,16 +119,34 @@ struct ReportCommand: ParsableCommand {
     /// `progress` hears each step as it starts (long batches take a while to verify).
     /// `csvStore`: a second connection, on which the records file of a large batch is written
     /// while `audit verify` runs on the first (each took a core's worth of time on its own).
+    /// `waitForSummary`: how long to wait, at most, for the coordinator to summarise and list
+    /// a completed batch larger than `fullIndex` (until then its lists read every stored
+    /// result's JSON, minutes for a million records); `audit verify` runs meanwhile.
     static func collect(_ store: AuditStore, batchID: BatchID, fullIndex: Int, csvPath: String?, csvStore: AuditStore? = nil,
-                        progress: ((String) -> Void)? = nil) throws -> Made {
+                        waitForSummary: TimeInterval = 0, progress: ((String) -> Void)? = nil) throws -> Made {
         guard let summary = try store.batchSummaries(batchID: batchID).first, let criteria = try store.criteriaSet(batchID: batchID) else {
             throw CommandFailure("no batch \(batchID) in this database (or not visible to this login)")
         }
+        let large = summary.assessed > Int64(fullIndex)
+        let awaitListing = try large && summary.state == "completed" && waitForSummary > 0 && !store.isListed(batchID: batchID)
         var csvWriter: BackgroundCSV?
-        if summary.assessed > Int64(fullIndex), let csvPath, let csvStore {
+        func startCSV() {
+            guard large, let csvPath, let csvStore else { return }
             progress?("writing every record to \((csvPath as NSString).lastPathComponent), beside the rest")
             csvWriter = BackgroundCSV(store: csvStore, batchID: batchID, path: csvPath)
         }
+        func verify() throws -> BatchReport.Seal? {
+            progress?("running audit verify over \(plural(summary.assessed, "assessment"))")
+            return try sealCheck(store, batchID: batchID) { done, total in
+                if done % 200_000 == 0 { progress?("audit verify: \(done) of \(total) rows checked") }
+            }
+        }
+        var seal: BatchReport.Seal?
+        if awaitListing {
+            seal = try verify()
+            try waitForListing(store, batchID: batchID, seconds: waitForSummary, progress: progress)
+        }
+        startCSV()
         let batch = BatchReport.Batch(id: summary.batchID.description, organisation: summary.organisation, name: summary.name, source: summary.source,
                                       state: summary.state, accepted: summary.accepted, rejected: summary.rejected, assessed: summary.assessed,
                                       deadLetters: summary.deadLetters, createdAt: summary.createdAt, completedAt: summary.completedAt,
@@ -143,10 +166,7 @@ struct ReportCommand: ParsableCommand {
         report.moves = moves.filter(\.moved).map { .init(recordID: $0.recordID, previousBatch: $0.previousBatch, movement: $0.movement, answers: $0.answers.summary) }
         report.rejections = try store.rejectionGroups(batchID: batchID).map { .init(field: $0.field, records: $0.records, firstLine: $0.firstLine, message: $0.message) }
         report.deadLetters = try store.deadLetters(batchID: batchID).map { .init(seq: $0.seq, line: $0.line, attempts: $0.attempts, lastError: $0.lastError, open: $0.open) }
-        progress?("running audit verify over \(plural(summary.assessed, "assessment"))")
-        report.seal = try sealCheck(store, batchID: batchID) { done, total in
-            if done % 200_000 == 0 { progress?("audit verify: \(done) of \(total) rows checked") }
-        }
+        report.seal = awaitListing ? seal : try verify()
         progress?("listing and explaining the records of the index")
 
         // The index: every record of a batch that fits, else those that are or could be
@@ -187,6 +207,27 @@ struct ReportCommand: ParsableCommand {
                                       firstQuestion: row.firstQuestion, explanation: text))
         }
         return Made(report: report, wroteCSV: wroteCSV)
+    }
+
+    /// Waits until the batch's summary is listed, at most `seconds`; says so when it gives up
+    /// (the report is then made from the live views, only slower).
+    static func waitForListing(_ store: AuditStore, batchID: BatchID, seconds: TimeInterval, progress: ((String) -> Void)?) throws {
+        guard try !store.isListed(batchID: batchID) else { return }
+        progress?("waiting for the coordinator to summarise and list the batch's records (a minute or two after a million records complete; at most \(Int(seconds)) s, --wait-for-summary)")
+        let deadline = Date().addingTimeInterval(seconds)
+        var nextLine = Date().addingTimeInterval(30)
+        while try !store.isListed(batchID: batchID) {
+            if Date() >= deadline {
+                progress?("the batch's records are not listed after \(Int(seconds)) s (is its coordinator running?); reading the live views, which is slower")
+                return
+            }
+            if Date() >= nextLine {
+                progress?(try store.isSummarised(batchID: batchID) ? "still waiting: the batch is summarised, its records are being listed"
+                                                                   : "still waiting: the batch is not summarised yet")
+                nextLine = Date().addingTimeInterval(30)
+            }
+            Thread.sleep(forTimeInterval: 0.5)
+        }
     }
 
     /// The newest seal and whether `audit verify` passes now, as the login the report uses.

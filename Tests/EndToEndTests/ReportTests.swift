@@ -106,9 +106,21 @@ final class ReportPage: NSObject, XMLParserDelegate {
         let csv = try String(contentsOfFile: out + ".records.csv", encoding: .utf8).split(separator: "\n")
         #expect(csv.count == 653 && csv[0].hasPrefix("seq,record_id,operator"))
 
+        // Summarised but not listed (the coordinator's second step still running): the report
+        // waits for the listing, at most --wait-for-summary, and says so; then reads the live
+        // views for the lists.
+        try db.query("UPDATE oversight.batch_summaries SET listed = false WHERE batch_id = \(batch)::uuid")
+        let waited = try OversightBinary.runSplit(["report", batch, "--out", out + ".waited.html", "--full-index", "100", "--wait-for-summary", "1",
+                                                   "--database", system.conninfo])
+        #expect(waited.status == 0, "\(waited.stderr)")
+        #expect(waited.stderr.contains("waiting for the coordinator to summarise and list the batch's records")
+                && waited.stderr.contains("not listed after 1 s"), "\(waited.stderr)")
+        #expect(try ReportPage.parse(out + ".waited.html").bars == page.bars)
+
         // Without the summary the same numbers come from the live views.
         try db.query("DELETE FROM oversight.batch_summaries WHERE batch_id = \(batch)::uuid")
-        let live = try OversightBinary.runSplit(["report", batch, "--out", out + ".live.html", "--full-index", "100", "--database", system.conninfo])
+        let live = try OversightBinary.runSplit(["report", batch, "--out", out + ".live.html", "--full-index", "100", "--wait-for-summary", "0",
+                                                 "--database", system.conninfo])
         #expect(live.status == 0, "\(live.stderr)")
         let livePage = try ReportPage.parse(out + ".live.html")
         for chart in ["chart-settled", "chart-worst", "chart-applies", "chart-systems", "chart-regions"] {
