@@ -6,18 +6,31 @@ import LibPQ
 extension AuditStore {
     static let leadershipKey: Int64 = 0x6F76_732D_6C65_6164
 
+    /// How the server watches a session's link (`tcp_keepalives_*`, `tcp_user_timeout`).
+    public struct SessionLink: Sendable {
+        public var keepalivesIdle: Int, keepalivesInterval: Int, keepalivesCount: Int, userTimeoutMilliseconds: Int
+        public init(keepalivesIdle: Int, keepalivesInterval: Int, keepalivesCount: Int, userTimeoutMilliseconds: Int) {
+            self.keepalivesIdle = keepalivesIdle
+            self.keepalivesInterval = keepalivesInterval
+            self.keepalivesCount = keepalivesCount
+            self.userTimeoutMilliseconds = userTimeoutMilliseconds
+        }
+    }
+
     /// Takes the leadership lock for this connection's session if no other session holds it.
     /// True if this session holds it now (taking it again is harmless).
     ///
-    /// The session is first told to watch its link (`tcp_keepalives_*`, `tcp_user_timeout`: the
-    /// server's side of what libpq's defaults do on ours): a coordinator cut off from PostgreSQL
-    /// loses its session, and the lock, within about 20 s, instead of keeping a standby out for
-    /// the kernel's TCP timeouts (hours for an idle link). On a Unix socket they do nothing.
-    public func tryTakeLeadership() throws -> Bool {
+    /// The session is first told to watch its link (`link`: the server's side of what libpq
+    /// does on ours): a coordinator cut off from PostgreSQL loses its session, and the lock,
+    /// within seconds, instead of keeping a standby out for the kernel's TCP timeouts (hours
+    /// for an idle link). On a Unix socket they do nothing.
+    public func tryTakeLeadership(link: SessionLink) throws -> Bool {
         try connection.query("""
             SELECT pg_try_advisory_lock(\(Self.leadershipKey))
-            FROM (SELECT set_config('tcp_keepalives_idle', '10', false), set_config('tcp_keepalives_interval', '3', false),
-                         set_config('tcp_keepalives_count', '3', false), set_config('tcp_user_timeout', '15000', false)) AS link
+            FROM (SELECT set_config('tcp_keepalives_idle', \(String(link.keepalivesIdle)), false),
+                         set_config('tcp_keepalives_interval', \(String(link.keepalivesInterval)), false),
+                         set_config('tcp_keepalives_count', \(String(link.keepalivesCount)), false),
+                         set_config('tcp_user_timeout', \(String(link.userTimeoutMilliseconds)), false)) AS link
             """).bool(0, 0) ?? false
     }
 

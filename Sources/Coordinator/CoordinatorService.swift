@@ -55,6 +55,7 @@ public final class CoordinatorService: @unchecked Sendable {
     private let replies: Mailbox<StoreReply>
     private let store: StoreThread
     private let sealer: SealThread
+    private let leadership: LeadershipThread
 
     public init(configuration: CoordinatorConfiguration, logger: Logger) {
         self.configuration = configuration
@@ -62,6 +63,7 @@ public final class CoordinatorService: @unchecked Sendable {
         replies = Mailbox(wakeup: wakeup)
         store = StoreThread(conninfo: configuration.conninfo, limits: configuration.limits, replies: replies, logger: logger)
         sealer = SealThread(conninfo: configuration.conninfo, sealKey: configuration.sealKey, replies: replies, logger: logger)
+        leadership = LeadershipThread(conninfo: configuration.conninfo, replies: replies, logger: logger)
     }
 
     /// Asks `run()` to return; safe from any thread or a signal handler's queue.
@@ -71,10 +73,14 @@ public final class CoordinatorService: @unchecked Sendable {
     }
 
     public func run() throws {
-        guard try store.becomeActive(shouldStop: { stopping.count > 0 }) else {
+        guard try leadership.becomeActive(shouldStop: { stopping.count > 0 }) else {
             logger.info("standby stopped before taking over")
             return
         }
+        // Confirmed every second on its own session; the loop stops dispatching without it.
+        _ = OwnerThread("oversight-leader", mayEnd: { [leadership] in leadership.stopping.isClosed },
+                        report: { [logger] in logger.critical("\($0)") }) { [leadership] in leadership.run() }
+        defer { leadership.stop() }
         try store.prepare()
         sealer.summariseStale()
         let logger = self.logger
@@ -145,8 +151,13 @@ public final class CoordinatorService: @unchecked Sendable {
         var outstanding: [[UInt8]: Int] = [:]
         /// READYs seen per worker name, to rate-limit their log lines.
         var readies: [String: Int] = [:]
-        var nextLeadershipCheck: Int64 = 0
-        var leadershipCheckPending = false
+        /// When the leadership session last confirmed the lock. Past `LeadershipThread.Deadlines.hold`
+        /// without one, the loop is `held`: it dispatches nothing and its endpoints are unbound.
+        var leadershipConfirmedAt: Int64 = 0
+        var held = false
+        /// The endpoints as bound (a wildcard port resolved), to unbind and bind again.
+        let boundWorkerEndpoint: String
+        let boundClientEndpoint: String
         /// This process's instance, answered to clients' HEARTBEATs: drawn at start, so that a
         /// client tells a restarted coordinator (or a standby that took over) from the one it spoke to.
         let instance = UInt64.random(in: 1...UInt64.max)
@@ -157,6 +168,8 @@ public final class CoordinatorService: @unchecked Sendable {
             self.workers = workers
             self.clients = clients
             self.monitors = (monitors.0, monitors.1)
+            boundWorkerEndpoint = workers.lastEndpoint
+            boundClientEndpoint = clients.lastEndpoint
             let c = service.configuration
             dispatcher = Dispatcher(configuration: .init(bundleSize: c.bundleSize, pendingWindow: c.pendingWindow,
                                                          heartbeatInterval: c.heartbeatIntervalMilliseconds,
@@ -193,14 +206,10 @@ public final class CoordinatorService: @unchecked Sendable {
                         handleClient(message.frames, userID: message.userID)
                     }
                 }
-                if now >= nextLeadershipCheck && !leadershipCheckPending {
-                    // A leader with nothing to store would not learn that its session ended
-                    // (a failover) and another coordinator took over.
-                    leadershipCheckPending = true
-                    service.store.requests.post(.confirmLeadership)
-                    nextLeadershipCheck = now + Self.leadershipCheckInterval
+                if !held && now - leadershipConfirmedAt > LeadershipThread.Deadlines.hold * 1000 {
+                    hold()
                 }
-                if now >= nextTick {
+                if now >= nextTick && !held {
                     monitors.workers.collect(into: &workerConnections)
                     monitors.clients.collect(into: &clientConnections)
                     perform(dispatcher.tick(now: now))
@@ -212,8 +221,37 @@ public final class CoordinatorService: @unchecked Sendable {
         }
 
         var dispatcherTick: Int64 { max(50, service.configuration.heartbeatIntervalMilliseconds / 4) }
-        /// Milliseconds between checks that this coordinator still leads.
-        static let leadershipCheckInterval: Int64 = 2_000
+
+        /// The leadership session has not confirmed the lock for `Deadlines.hold` seconds: it may
+        /// be cut off from PostgreSQL, which frees the lock for a standby `Deadlines.serverRelease`
+        /// seconds after it last heard from it. Before that, this coordinator stops dispatching and
+        /// unbinds both endpoints: to workers and clients it is gone, and they move to whichever
+        /// coordinator answers. Jobs leased stay leased until the lock is confirmed again.
+        mutating func hold() {
+            held = true
+            logger.critical("cannot confirm leadership with PostgreSQL; stopping dispatch and closing the endpoints until it is confirmed (another coordinator may take over)",
+                            metadata: ["silent_s": "\((now - leadershipConfirmedAt) / 1000)"])
+            try? workers.unbind(boundWorkerEndpoint)
+            try? clients.unbind(boundClientEndpoint)
+        }
+
+        /// Leadership confirmed after a hold: the workers it knew have reconnected on new
+        /// connections, or will (a READY names what each holds, and takes those leases again);
+        /// what the old connections held goes back to the queue, first in line, uncharged: the
+        /// coordinator was away, not they.
+        mutating func resume() {
+            held = false
+            for id in Array(dispatcher.workers.keys) { perform(dispatcher.workerLost(id, counted: false)) }
+            do {
+                try workers.bind(boundWorkerEndpoint)
+                try clients.bind(boundClientEndpoint)
+                logger.notice("leadership confirmed again; dispatching")
+            } catch {
+                // Another process took the port meanwhile: nothing this coordinator can serve.
+                logger.critical("cannot listen again after a hold; exiting (restart this one)", metadata: ["error": "\(error)"])
+                exit(75)
+            }
+        }
 
         mutating func handleWorker(_ frames: [[UInt8]]) {
             guard frames.count >= 2 else { return }
@@ -401,7 +439,8 @@ public final class CoordinatorService: @unchecked Sendable {
             case .completed(let batchID):
                 dispatcher.completionRecorded(batchID)
             case .leadershipConfirmed:
-                leadershipCheckPending = false
+                leadershipConfirmedAt = now
+                if held { resume() }
             case .retried(let client, let batch, let count):
                 let id = batch.batchID
                 owners[id] = batch.organisation

@@ -26,10 +26,6 @@ enum StoreRequest: Sendable {
     /// Answer this client's STATUS from memory once its earlier requests are answered, so
     /// that replies keep the order of requests.
     case inOrder(client: [UInt8], organisation: String, batchID: BatchID, error: String?)
-    /// Check that this coordinator's session still holds the leadership lock: a new session
-    /// (after an outage or a failover) takes it again or steps down. Asked every few seconds,
-    /// so that a leader with nothing to store still learns that another took over.
-    case confirmLeadership
 }
 
 extension StoreRequest {
@@ -39,7 +35,7 @@ extension StoreRequest {
         case .open(let c, _, _, _, _, _, _), .chunk(let c, _, _, _, _), .close(let c, _, _, _), .status(let c, _, _),
              .retry(let c, _, _), .cancel(let c, _, _), .inOrder(let c, _, _, _):
             return c
-        case .load, .recordFailure, .deadLetter, .reconcile, .verifyDone, .confirmLeadership:
+        case .load, .recordFailure, .deadLetter, .reconcile, .verifyDone:
             return nil
         }
     }
@@ -50,8 +46,6 @@ extension StoreRequest {
              .cancel(_, _, let b), .inOrder(_, _, let b, _), .load(let b, _, _), .recordFailure(let b, _, _, _, _),
              .deadLetter(let b, _, _, _), .reconcile(let b), .verifyDone(let b, _, _):
             return b
-        case .confirmLeadership:
-            return BatchID.none
         }
     }
 }
@@ -76,7 +70,7 @@ enum StoreReply: Sendable {
     case retried(client: [UInt8], BatchRecord, count: Int)
     case cancelled(client: [UInt8], BatchID)
     case unfinished([BatchRecord], done: [BatchID: Int64], dead: [BatchID: Int64])
-    /// This coordinator's session holds the leadership lock (the answer to `confirmLeadership`).
+    /// This coordinator's leadership session holds the lock (posted by `LeadershipThread`).
     case leadershipConfirmed
     case failed(client: [UInt8], code: ClientReply.ErrorCode, batchID: BatchID?, chunk: UInt64?, message: String)
 
@@ -116,52 +110,9 @@ final class StoreThread: @unchecked Sendable {
         self.logger = logger
     }
 
-    /// Waits until this coordinator holds the leadership lock (a standby waits here while another
-    /// coordinator is active), or until `shouldStop` says to give up. Returns false if it gave up.
-    ///
-    /// A standby rides through database outages and failovers while it waits: its session (on
-    /// the old primary) ends with them, and it connects again, to whichever server the conninfo
-    /// finds writable, and goes on asking there, where the lock is free until a coordinator
-    /// reconnects and takes it.
-    func becomeActive(shouldStop: () -> Bool) throws -> Bool {
-        var store = try AuditStore(conninfo: conninfo, applicationName: "oversight-coordinator")
-        var announced = false
-        while true {
-            let held: Bool
-            do { held = try store.tryTakeLeadership() } catch {
-                guard announced, AuditStore.isTransient(error) else { throw error }
-                logger.warning("standby: PostgreSQL unavailable, reconnecting", metadata: ["error": "\(error)"])
-                guard let fresh = standbyReconnect(shouldStop: shouldStop) else { return false }
-                store = fresh
-                continue
-            }
-            if held { break }
-            if !announced {
-                logger.notice("standby: another coordinator is active on this database; waiting to take over")
-                announced = true
-            }
-            if shouldStop() { return false }
-            Thread.sleep(forTimeInterval: 0.25)
-        }
-        if announced { logger.notice("the active coordinator is gone: taking over") }
-        self.store = store
-        return true
-    }
-
-    /// A new session for a waiting standby, with backoff; nil if told to stop first.
-    private func standbyReconnect(shouldStop: () -> Bool) -> AuditStore? {
-        var delay = 0.25
-        while !shouldStop() {
-            Thread.sleep(forTimeInterval: delay * Double.random(in: 0.5...1.5))
-            delay = min(delay * 2, 5)
-            if let fresh = try? AuditStore(conninfo: conninfo, applicationName: "oversight-coordinator") { return fresh }
-        }
-        return nil
-    }
-
     /// Migrates, registers the built-in packs and reports unfinished batches.
     func prepare() throws {
-        guard let store else { throw StoreError(message: "prepare() before becomeActive()") }
+        let store = try connected()
         try store.migrate()
         try store.register(CriteriaSet.builtIn)
         let unfinished = try store.unfinishedBatches()
@@ -192,13 +143,8 @@ final class StoreThread: @unchecked Sendable {
         var delay = 0.1
         while true {
             do {
+                // The leadership lock is on a session of its own (`LeadershipThread`).
                 let fresh = try AuditStore(conninfo: conninfo, applicationName: "oversight-coordinator")
-                // The leadership lock went with the old session: take it again, or step down.
-                let held = try fresh.tryTakeLeadership()
-                guard held else {
-                    logger.critical("another coordinator became active while the database was unreachable; stepping down (restart this one to make it a standby)")
-                    exit(75)
-                }
                 store = fresh
                 logger.info("reconnected to PostgreSQL")
                 return fresh
@@ -270,10 +216,6 @@ final class StoreThread: @unchecked Sendable {
             logger.error("could not write to the database, retrying", metadata: ["error": "\(error)"])
             Thread.sleep(forTimeInterval: 0.5)
             requests.post(request)
-        case .confirmLeadership:
-            // Asked again at the loop's next interval.
-            logger.error("could not confirm leadership", metadata: ["error": "\(error)"])
-            replies.post(.leadershipConfirmed)
         }
     }
 
@@ -454,14 +396,6 @@ final class StoreThread: @unchecked Sendable {
             let state: BatchProgress.State = batch.cancelled ? .cancelled : batch.completed ? .completed : batch.intakeClosed ? .running : .receiving
             replies.post(.status(client: client, BatchProgress(batchID: batchID, state: state, accepted: batch.accepted,
                                                                rejected: batch.rejected, done: done, failed: failed)))
-        case .confirmLeadership:
-            // `connected()` took the lock again on a new session, or stepped down; a session
-            // that lives on holds it, unless something released it behind this thread's back.
-            guard try store.holdsLeadership() else {
-                logger.critical("this coordinator's database session no longer holds the leadership lock; stepping down (restart this one to make it a standby)")
-                exit(75)
-            }
-            replies.post(.leadershipConfirmed)
         case .inOrder(let client, let organisation, let batchID, let error):
             replies.post(.inOrder(client: client, organisation: organisation, batchID: batchID, error: error))
         case .retry(let client, let organisation, let batchID):

@@ -46,6 +46,12 @@ public final class ZMQSocket {
         _ = try check("zmq_bind(\(endpoint))") { zmq_bind(handle, endpoint) }
     }
 
+    /// Stops listening on `endpoint` (as bound: `lastEndpoint` after a wildcard port), and
+    /// ends the connections accepted through it.
+    public func unbind(_ endpoint: String) throws(ZMQError) {
+        _ = try check("zmq_unbind(\(endpoint))") { zmq_unbind(handle, endpoint) }
+    }
+
     public func connect(_ endpoint: String) throws(ZMQError) {
         _ = try check("zmq_connect(\(endpoint))") { zmq_connect(handle, endpoint) }
     }
