@@ -136,7 +136,7 @@ public final class DelayingRelay: @unchecked Sendable {
             if wait > 0 { Thread.sleep(forTimeInterval: wait) }
             var sent = 0
             while sent < chunk.bytes.count {
-                let m = chunk.bytes[sent...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+                let m = chunk.bytes[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
                 if m <= 0 { return }
                 sent += m
             }

@@ -84,14 +84,14 @@ public final class TestHosts: @unchecked Sendable {
     /// Drops every packet between `a` and `b`, both ways (rules on `a`: its input and output),
     /// until `heal(a)`. Established connections stall; nothing tells either side.
     public func cut(_ a: Host, from b: Host) throws {
-        try nft(a, ["add", "rule", "inet", "oversight_test", "output", "ip", "daddr", b.address, "drop"])
-        try nft(a, ["add", "rule", "inet", "oversight_test", "input", "ip", "saddr", b.address, "drop"])
+        try nft(a, ["add", "rule", "inet", "oversight_test", "output", "ip", "daddr", b.address, "counter", "drop"])
+        try nft(a, ["add", "rule", "inet", "oversight_test", "input", "ip", "saddr", b.address, "counter", "drop"])
     }
 
     /// Drops `percent` of `host`'s packets, each way, at random.
     public func lose(_ host: Host, percent: Int) throws {
         for chain in ["output", "input"] {
-            try nft(host, ["add", "rule", "inet", "oversight_test", chain, "numgen", "random", "mod", "100", "<", String(percent), "drop"])
+            try nft(host, ["add", "rule", "inet", "oversight_test", chain, "numgen", "random", "mod", "100", "<", String(percent), "counter", "drop"])
         }
     }
 
