@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system packages Oversight needs, only those that are missing:
 # libzmq (ZeroMQ), libpq (PostgreSQL client library), the PostgreSQL server (for the demo and
-# the tests), pkg-config, iproute2 (the tests' own network namespaces), Chromium (headless: `report
+# the tests), pkg-config, iproute2 and nftables (the tests' own network namespaces, and faults between them), Chromium (headless: `report
 # --format pdf`, and the tests that render the report and the console). Debian/Ubuntu (apt-get); runs apt-get through sudo when not root.
 set -euo pipefail
 
@@ -15,6 +15,8 @@ fi
 command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
 # The network tests make hosts of their own (network namespaces, veth pairs).
 [ -x /usr/sbin/ip ] || command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+# ... and cut, and lose packets between them, with packet filters of their own.
+[ -x /usr/sbin/nft ] || command -v nft >/dev/null 2>&1 || missing+=(nftables)
 # Headless Chromium prints reports to PDF and renders the web console in the tests.
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 # The console's TLS test makes a certificate of its own.
