@@ -11,7 +11,7 @@ struct CoordinatorCommand: ParsableCommand {
         commandName: "coordinator",
         abstract: "Run the coordinator: take batches from clients and dispatch jobs to workers.",
         discussion: """
-            Applies the database schema (like `oversight migrate`), resumes unfinished batches, and serves until SIGTERM or SIGINT. Start a second coordinator on the same database as a hot standby: it waits (PostgreSQL advisory lock) and takes over when the active one dies; give workers and clients both endpoints, comma-separated.
+            Applies the database schema (like `oversight migrate`), resumes unfinished batches, and serves until SIGTERM or SIGINT. Start a second coordinator on the same database as a hot standby: it waits (PostgreSQL advisory lock) and takes over when the active one dies; give workers and clients both endpoints, comma-separated. An active coordinator that cannot confirm its lock for 5 s (PostgreSQL away or cut off) stops dispatching and closes its endpoints until it can, before PostgreSQL frees the lock for a standby (about 10 s); one that finds the lock taken when it reconnects exits with status 75, for systemd to start it again as a standby.
 
             Security: with --key, both sockets use CurveZMQ (encrypted, authenticated) and only the public keys in --worker-keys and --client-keys get in; each client key names the organisation its batches belong to. SIGHUP reloads both directories. Without keys the coordinator listens on loopback only, unless --insecure. Every completed batch is sealed: the Merkle root of its assessments, signed with the key's Ed25519 half (see `oversight audit verify`).
 
