@@ -284,8 +284,15 @@ public final class WorkerService: @unchecked Sendable {
                     let current = try store ?? AuditStore(conninfo: configuration.conninfo, applicationName: "oversight-worker")
                     store = current
                     // Failures are reported in DONE; the coordinator writes them to job_failures.
-                    try current.writeAssessments(batchID: work.bundle.batchID, criteriaSHA256: work.criteriaSHA256,
-                                                 worker: configuration.name, rows: work.rows)
+                    let written = try current.writeAssessments(batchID: work.bundle.batchID, criteriaSHA256: work.criteriaSHA256,
+                                                               worker: configuration.name, rows: work.rows)
+                    if written < work.rows.count {
+                        // Stored already: a job sent again after a coordinator or worker was lost,
+                        // or this bundle's own commit retried after its answer was lost. The
+                        // stored result stands (it is what the seal covers).
+                        logger.info("results already stored kept", metadata: ["batch": "\(work.bundle.batchID)",
+                                                                               "already_stored": "\(work.rows.count - written)"])
+                    }
                     outbox.post(.done(batchID: work.bundle.batchID, committed: work.rows.map(\.seq),
                                       failed: work.failures.map { JobFailure(seq: $0.seq, reason: $0.reason) }))
                     break
