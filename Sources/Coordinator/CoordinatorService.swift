@@ -221,6 +221,9 @@ public final class CoordinatorService: @unchecked Sendable {
         }
 
         var dispatcherTick: Int64 { max(50, service.configuration.heartbeatIntervalMilliseconds / 4) }
+        /// Milliseconds a worker has, after a hold, to reconnect: its backoff (at most 8 s) and
+        /// ZeroMQ's reconnect interval (at most 2 s).
+        static let resumeGrace: Int64 = 10_000
 
         /// The leadership session has not confirmed the lock for `Deadlines.hold` seconds: it may
         /// be cut off from PostgreSQL, which frees the lock for a standby `Deadlines.serverRelease`
@@ -235,13 +238,13 @@ public final class CoordinatorService: @unchecked Sendable {
             try? clients.unbind(boundClientEndpoint)
         }
 
-        /// Leadership confirmed after a hold: the workers it knew have reconnected on new
-        /// connections, or will (a READY names what each holds, and takes those leases again);
-        /// what the old connections held goes back to the queue, first in line, uncharged: the
-        /// coordinator was away, not they.
+        /// Leadership confirmed after a hold: the workers it knew will announce themselves on new
+        /// connections (a READY names what each holds, and takes those leases back); what a
+        /// worker that does not come back within `resumeGrace` held goes back to the queue,
+        /// uncharged: the coordinator was away, not it.
         mutating func resume() {
             held = false
-            for id in Array(dispatcher.workers.keys) { perform(dispatcher.workerLost(id, counted: false)) }
+            dispatcher.resumed(now: now, grace: Self.resumeGrace)
             do {
                 try workers.bind(boundWorkerEndpoint)
                 try clients.bind(boundClientEndpoint)

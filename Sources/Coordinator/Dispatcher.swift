@@ -67,6 +67,9 @@ struct Dispatcher {
         var progressAt: Int64 = 0
         /// It holds a group of suspects and nothing else (see `isolate`).
         var isolating = false
+        /// A connection from before the coordinator held (`resumed`): ended, kept only so that
+        /// the worker, announcing itself on a new one, takes its leases back. Sent nothing.
+        var absent = false
     }
 
     struct Batch {
@@ -595,7 +598,10 @@ struct Dispatcher {
         var actions: [Action] = []
         let deadline = configuration.heartbeatInterval * configuration.liveness
         for (id, worker) in workers {
-            if now - worker.lastReceived > deadline {
+            if worker.absent {
+                // Not back in time: what it held goes back uncharged (the coordinator was away).
+                if now - worker.lastReceived > deadline { actions += workerLost(id, counted: false) }
+            } else if now - worker.lastReceived > deadline {
                 actions += workerLost(id)
             } else if worker.inFlight > 0 && now - worker.progressAt > configuration.leaseTimeout {
                 // Alive but stalled: its jobs go to others (each costs an attempt, as a lost
@@ -609,6 +615,19 @@ struct Dispatcher {
             }
         }
         return actions + dispatch(now: now)
+    }
+
+    /// The coordinator held (it could not confirm its leadership, and closed its endpoints) and
+    /// listens again: every connection it knew has ended. Each is kept with its leases for
+    /// `grace` milliseconds more than a live one's liveness, for its worker to announce itself
+    /// on a new connection, whose READY takes those leases back (`reclaim`), so that no job is
+    /// sent to a second worker meanwhile. One that does not come back is lost uncharged.
+    mutating func resumed(now: Int64, grace: Int64) {
+        for id in Array(workers.keys) {
+            workers[id]!.absent = true
+            workers[id]!.lastReceived = now + grace
+        }
+        if let id = isolator, workers[id]?.absent == true { isolator = nil }
     }
 
     /// A send to this worker failed (ROUTER_MANDATORY: it is no longer connected). It vanished
@@ -627,7 +646,7 @@ struct Dispatcher {
     /// spend the attempts of the jobs around it.
     mutating func dispatch(now: Int64) -> [Action] {
         var actions = isolate(now: now)
-        let ids = workers.keys.filter { $0 != isolator }.sorted { workers[$0]!.inFlight < workers[$1]!.inFlight }
+        let ids = workers.keys.filter { $0 != isolator && !workers[$0]!.absent }.sorted { workers[$0]!.inFlight < workers[$1]!.inFlight }
         for workerID in ids {
             guard let worker = workers[workerID], worker.retriedHeld.isEmpty, worker.credit > worker.inFlight,
                   let batchID = batchOrder.first(where: { batches[$0].map { !$0.retries.isEmpty && !$0.completed } ?? false })
@@ -704,10 +723,11 @@ struct Dispatcher {
             let fewest: (Worker, Worker) -> Bool = {
                 $0.inFlight < $1.inFlight || ($0.inFlight == $1.inFlight && $0.id.lexicographicallyPrecedes($1.id))
             }
-            if let idle = workers.values.filter({ $0.inFlight == 0 }).min(by: fewest) {
+            let present = workers.values.filter { !$0.absent }
+            if let idle = present.filter({ $0.inFlight == 0 }).min(by: fewest) {
                 isolator = idle.id
             } else if isolator.flatMap({ workers[$0] }) == nil {
-                isolator = workers.values.min(by: fewest)?.id
+                isolator = present.min(by: fewest)?.id
             }
         }
         guard let id = isolator, let worker = workers[id], worker.inFlight == 0 else { return [] }

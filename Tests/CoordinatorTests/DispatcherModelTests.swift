@@ -99,6 +99,7 @@ struct DispatcherModel {
         case 59..<70: passTime()
         case 70..<95: answerStore()
         case 95..<97: cancel()
+        case 97: holdAndResume()
         default: retry()
         }
         check()
@@ -188,9 +189,14 @@ struct DispatcherModel {
     /// The same process on a new connection (its socket reconnected): READY names what it holds.
     mutating func reconnectAs() {
         guard let old = pick(liveWorkers.filter { !workers[$0]!.held.isEmpty }), let worker = workers[old] else { return }
+        workers[old] = nil
+        announce(worker)
+    }
+
+    /// `worker` on a new connection: its READY names what it holds.
+    mutating func announce(_ worker: ModelWorker) {
         nextWorker += 1
         let id = Array("w\(nextWorker)".utf8)
-        workers[old] = nil
         workers[id] = worker
         var groups: [BatchID: [(Int64, UInt16)]] = [:]
         for key in worker.held { groups[key.batch, default: []].append((key.seq, 0)) }
@@ -198,6 +204,19 @@ struct DispatcherModel {
         // Credit for what it holds at least: a worker holding more than its credit breaks the protocol.
         let credit = max(credit(), UInt32(worker.held.count))
         apply(d.received(from: id, .ready(name: worker.name, credit: credit, held: held), now: now), to: id)
+    }
+
+    /// The coordinator could not confirm its leadership, closed its endpoints and resumed (what
+    /// `Loop.resume` does): every connection has ended; each worker that lived on announces on a
+    /// new connection what it holds, and one may have died meanwhile (its leases go back,
+    /// uncharged, once its grace is over).
+    mutating func holdAndResume() {
+        let ids = liveWorkers
+        d.resumed(now: now, grace: 10_000)
+        for old in ids {
+            guard let worker = workers.removeValue(forKey: old), chance(0.8) else { continue }
+            announce(worker)
+        }
     }
 
     /// A registered worker claims jobs it never held (and never wrote).
@@ -272,6 +291,9 @@ struct DispatcherModel {
 
     mutating func apply(_ actions: [Dispatcher.Action], to sender: [UInt8]? = nil) {
         for action in actions {
+            if case .send(let id, _) = action, d.workers[id]?.absent == true {
+                fail("a message sent to \(String(decoding: id, as: UTF8.self)), a connection that ended with a hold")
+            }
             switch action {
             case .send(let id, .jobs(let bundle)):
                 guard d.workers[id] != nil else { fail("JOBS sent to \(String(decoding: id, as: UTF8.self)), which is not registered"); continue }

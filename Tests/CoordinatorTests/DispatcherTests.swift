@@ -253,6 +253,35 @@ import Wire
         #expect(charged(d.tick(now: 2_500)).isEmpty, "nothing costs an attempt")
     }
 
+    /// After a hold (the coordinator closed its endpoints: every connection ended), a worker
+    /// that announces itself again takes back what it holds, nothing is sent to the ended
+    /// connections meanwhile, and what a worker that never comes back held returns uncharged
+    /// once the grace is over.
+    @Test func afterAHoldWorkersTakeBackWhatTheyHoldAndTheMissingAreNotCharged() {
+        var d = Dispatcher(configuration: .init(bundleSize: 10, pendingWindow: 100, heartbeatInterval: 1000, liveness: 3))
+        _ = d.batchOpened(batch, criteriaSHA256: sha, accepted: 0, rejected: 0, done: 0, intakeClosed: false)
+        _ = d.chunkStored(batch, jobs: jobs(1...40), rejected: 0, now: 0)
+        #expect(sent(d.received(from: w1, .ready(name: "w1", credit: 10), now: 0), to: w1) == Array(1...10))
+        #expect(sent(d.received(from: w2, .ready(name: "w2", credit: 10), now: 0), to: w2) == Array(11...20))
+        d.resumed(now: 6_000, grace: 10_000)
+        // Nothing goes to the ended connections, not even a heartbeat, and nothing is charged.
+        let quiet = d.tick(now: 7_000)
+        #expect(quiet.allSatisfy { if case .send = $0 { return false } else { return true } })
+        // w1 is back on a new connection: it takes its ten back and gets nothing of w2's.
+        let back = d.received(from: w1again, .ready(name: "w1", credit: 20, held: held(1...10)), now: 8_000)
+        #expect(charged(back).isEmpty && d.workers[w1] == nil)
+        #expect(sent(back, to: w1again) == Array(21...30))
+        #expect(d.workers[w1again]?.inFlight == 20)
+        // w2 never comes back: after the grace and its liveness, 11...20 return, uncharged.
+        // (w1 heartbeats meanwhile.)
+        for t in stride(from: Int64(9_000), through: 19_000, by: 1_000) { _ = d.received(from: w1again, .heartbeat, now: t) }
+        #expect(d.workers[w2] != nil && charged(d.tick(now: 6_000 + 10_000 + 2_000)).isEmpty)
+        let lost = d.tick(now: 6_000 + 10_000 + 3_001)
+        #expect(charged(lost).isEmpty && d.workers[w2] == nil)
+        let done = d.received(from: w1again, .done(batchID: batch, committed: Array(1...10), failed: []), now: 20_000)
+        #expect(sent(lost + done, to: w1again).sorted() == Array(11...20), "first in line again")
+    }
+
     @Test func aWorkerCannotClaimAnotherWorkersJobsOrMoreThanItsCredit() {
         var d = Dispatcher(configuration: .init(bundleSize: 10, pendingWindow: 100, heartbeatInterval: 1000, liveness: 3))
         _ = d.batchOpened(batch, criteriaSHA256: sha, accepted: 0, rejected: 0, done: 0, intakeClosed: false)
