@@ -159,8 +159,10 @@ public final class CoordinatorService: @unchecked Sendable {
         let boundWorkerEndpoint: String
         let boundClientEndpoint: String
         /// This process's instance, answered to clients' HEARTBEATs: drawn at start, so that a
-        /// client tells a restarted coordinator (or a standby that took over) from the one it spoke to.
-        let instance = UInt64.random(in: 1...UInt64.max)
+        /// client tells a restarted coordinator (or a standby that took over) from the one it
+        /// spoke to; drawn again when it listens after a hold, whose ended connections lost the
+        /// replies of requests in flight (a client then sends them again at once).
+        var instance = UInt64.random(in: 1...UInt64.max)
         var logger: Logger { service.logger }
 
         init(service: CoordinatorService, workers: ZMQSocket, clients: ZMQSocket, monitors: (ConnectionMonitor, ConnectionMonitor)) {
@@ -244,6 +246,7 @@ public final class CoordinatorService: @unchecked Sendable {
         /// uncharged: the coordinator was away, not it.
         mutating func resume() {
             held = false
+            instance = UInt64.random(in: 1...UInt64.max)
             dispatcher.resumed(now: now, grace: Self.resumeGrace)
             do {
                 try workers.bind(boundWorkerEndpoint)

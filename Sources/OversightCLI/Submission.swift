@@ -58,7 +58,7 @@ struct Submission {
                 if error.replaced {
                     // Another coordinator answers already: resume at once.
                     silentSince = nil
-                    outage.say("the coordinator restarted or a standby took over; resuming with it")
+                    outage.say("the coordinator restarted or a standby took over (or it listens again after losing its database); resuming with it")
                 } else {
                     let since = silentSince ?? Date()
                     silentSince = since
@@ -296,7 +296,7 @@ struct Submission {
             } catch let error as CoordinatorClient.Unreachable {
                 if Date().timeIntervalSince(lastAnswer) > patience { throw error }
                 if error.replaced {
-                    outage.say("the coordinator restarted or a standby took over; asking it")
+                    outage.say("the coordinator restarted or a standby took over (or it listens again after losing its database); asking it")
                 } else {
                     outage.say("\(error); waiting for it (it may be restarting)")
                     Thread.sleep(forTimeInterval: 0.5)

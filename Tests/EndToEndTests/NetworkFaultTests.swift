@@ -250,6 +250,43 @@ final class NetworkedDatabase: @unchecked Sendable {
         print("network: leader cut off from PostgreSQL held after \(String(format: "%.1f", held)) s, standby took over after \(String(format: "%.1f", tookOver)) s, old leader stepped down \(String(format: "%.1f", steppedDown)) s after the heal; \(submit.log.split(separator: "\n").last ?? "")")
     }
 
+    /// A lone coordinator cut off from PostgreSQL for longer than the hold deadline, healed
+    /// before anything could take its lock: it holds, then confirms its lock again, listens
+    /// again, and its workers take back what they hold; nothing is charged an attempt.
+    @Test func aLoneCoordinatorCutOffFromPostgresHoldsAndResumes() throws {
+        let net = try Net(["coord", "w1", "w2"])
+        defer { net.stop() }
+        let coordinator = try net.coordinator(on: "coord", label: "coordinator")
+        defer { coordinator.stop() }
+        try coordinator.waitForLog("coordinator listening")
+        let workers = try ["w1", "w2"].map { try net.worker(on: $0, coordinators: net.endpoint("coord", 5555)) }
+        defer { workers.forEach { $0.stop() } }
+        let file = net.directory + "/batch.jsonl"
+        try writeRecords(20_000, seed: 64, to: file)
+        let submit = try net.submit(file, coordinators: net.endpoint("coord", 5556))
+        defer { submit.stop() }
+        let deadline = Date().addingTimeInterval(400)
+        try waitUntilUnderWay(net.database.conninfo, until: deadline)
+        let cutAt = Date()
+        try net.hosts.cut(net.hosts["coord"], from: net.hosts["pg"])
+        let held = try Self.seconds("the coordinator holds", since: cutAt, within: 30) { coordinator.log.contains("stopping dispatch") }
+        // Healed before PostgreSQL frees the lock (about 10 s after it last heard from it).
+        try net.hosts.heal(net.hosts["coord"])
+        let healedAt = Date()
+        let resumed = try Self.seconds("the coordinator resumes", since: healedAt, within: 60) { coordinator.log.contains("leadership confirmed again") }
+        try waitForSubmit(submit, within: max(1, deadline.timeIntervalSinceNow))
+        let logs = net.logs([submit, coordinator] + workers)
+        #expect(submit.stop(grace: 1) == 0, "\(logs)")
+        #expect(coordinator.process.isRunning, "the coordinator rode through the cut\n\(logs)")
+        #expect(held < 5 + 1 + 3, "held \(held) s after the cut\n\(logs)")
+        #expect(resumed < 20, "resumed \(resumed) s after the heal (libpq tcp_user_timeout 15 s)\n\(logs)")
+        let batch = try #require(batchID(fromSubmitLog: submit.log))
+        try net.expectExactlyOnce(batch: batch, accepted: 20_000, "\(logs)")
+        let charged = try PGConnection(net.database.conninfo).query("SELECT count(*) FROM oversight.job_failures WHERE batch_id = \(batch)::uuid").int(0, 0)
+        #expect(charged == 0, "no job was charged an attempt for the coordinator's absence\n\(logs)")
+        print("network: lone coordinator cut off from PostgreSQL held after \(String(format: "%.1f", held)) s, resumed \(String(format: "%.1f", resumed)) s after the heal; \(submit.log.split(separator: "\n").last ?? "")")
+    }
+
     /// A client on a link that drops a tenth of its packets each way, and workers that reach
     /// their coordinator through a relay adding 20–80 ms to every chunk (reordering what
     /// crosses different connections): the batch completes exactly once.
