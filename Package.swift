@@ -68,6 +68,8 @@ let package = Package(
         // Child processes without Foundation's Process, whose exit detection never fires when a
         // grandchild (the postmaster that pg_ctl leaves running) inherits its descriptor.
         .target(name: "ChildProcess", swiftSettings: strict),
+        // What operators watch a fleet through: JSON logs.
+        .target(name: "Observability", dependencies: [.product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         // Pure rendering of what analysts read (request drafts), from query results.
         .target(name: "Reporting", dependencies: ["Assessment"], swiftSettings: strict),
 
@@ -85,7 +87,7 @@ let package = Package(
 
         // The one command users run.
         .executableTarget(name: "OversightCLI",
-                          dependencies: ["Coordinator", "Worker", "AuditStore", "Assessment", "Reporting", "Console", "Wire", "Identifiers", "ZeroMQ", "ChildProcess",
+                          dependencies: ["Coordinator", "Worker", "AuditStore", "Assessment", "Reporting", "Console", "Wire", "Identifiers", "ZeroMQ", "ChildProcess", "Observability",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                          .product(name: "Logging", package: "swift-log")],
                           swiftSettings: strict),
@@ -101,6 +103,7 @@ let package = Package(
         .testTarget(name: "ReportingTests", dependencies: ["Reporting", "Assessment"], swiftSettings: strict),
         .testTarget(name: "WireTests", dependencies: ["Wire", "Identifiers", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"], swiftSettings: strict),
+        .testTarget(name: "ObservabilityTests", dependencies: ["Observability", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator", "Wire", "Identifiers", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "StoreTests", dependencies: ["LibPQ", "AuditStore", "Assessment", "Identifiers", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "EndToEndTests", dependencies: ["LibPQ", "Assessment", "TestSupport", "ZeroMQ", "Wire", "Identifiers"], swiftSettings: strict),

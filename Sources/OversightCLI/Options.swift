@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Observability
 import AuditStore
 
 /// Where the audit store is. Follows libpq: a URI or `key=value` string; without one,
@@ -52,14 +53,21 @@ struct LogOptions: ParsableArguments {
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
+    @Option(name: .long, help: "Log format: text (one readable line per event) or json (one JSON object per line, for a log store: timestamp, level, message, service, and each field such as batch or worker as a key of its own).")
+    var logFormat: String = "text"
+
     func validate() throws {
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("unknown --log-level \"\(logLevel)\"; use trace, debug, info, notice, warning, error or critical")
         }
+        guard ["text", "json"].contains(logFormat) else {
+            throw ValidationError("unknown --log-format \"\(logFormat)\"; use text or json")
+        }
     }
 
     func logger(_ label: String) -> Logger {
-        var logger = Logger(label: label) { StreamLogHandler.standardError(label: $0) }
+        let json = logFormat == "json"
+        var logger = Logger(label: label) { json ? JSONLogHandler(label: $0) as any LogHandler : StreamLogHandler.standardError(label: $0) }
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         return logger
     }

@@ -13,7 +13,8 @@ final class RunningSystem {
     var coordinator: RunningProcess!
     var workers: [RunningProcess] = []
 
-    init(workers count: Int, label: String) throws {
+    /// `extra`: options given to the coordinator and every worker (`--log-format json`, say).
+    init(workers count: Int, label: String, extra: [String] = []) throws {
         conninfo = try TestDatabase.create(label)
         let wp = freeLoopbackPort(), cp = freeLoopbackPort()
         workerEndpoint = "tcp://127.0.0.1:\(wp)"
@@ -21,12 +22,12 @@ final class RunningSystem {
         directory = NSTemporaryDirectory() + "oversight-e2e-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         coordinator = try RunningProcess(["coordinator", "--database", conninfo, "--worker-endpoint", workerEndpoint,
-                                          "--client-endpoint", clientEndpoint, "--heartbeat-interval", "200"],
+                                          "--client-endpoint", clientEndpoint, "--heartbeat-interval", "200"] + extra,
                                          logPath: directory + "/coordinator.log")
         try coordinator.waitForLog("coordinator listening")
         for n in 1...count {
             workers.append(try RunningProcess(["worker", "--coordinator", workerEndpoint, "--database", conninfo,
-                                               "--name", "e2e-\(n)", "--heartbeat-interval", "200"],
+                                               "--name", "e2e-\(n)", "--heartbeat-interval", "200"] + extra,
                                               logPath: directory + "/worker-\(n).log"))
         }
     }

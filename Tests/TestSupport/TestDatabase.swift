@@ -59,6 +59,12 @@ public enum TestDatabase {
         return parts.string ?? conninfo
     }
 
+    /// The password file a connection string names, if it names one.
+    public static func passfile(of conninfo: String) -> String? {
+        if conninfo.hasPrefix("postgres") { return URLComponents(string: conninfo)?.queryItems?.first { $0.name == "passfile" }?.value }
+        return conninfo.split(separator: " ").last { $0.hasPrefix("passfile=") }.map { String($0.dropFirst(9)) }
+    }
+
     /// The server's TCP port in a connection string.
     public static func port(of conninfo: String) -> Int? {
         if conninfo.hasPrefix("postgres") { return URLComponents(string: conninfo)?.port }
