@@ -57,18 +57,18 @@ let package = Package(
 
         // Services.
         .target(name: "Coordinator",
-                dependencies: ["ZeroMQ", "Wire", "Identifiers", "AuditStore", "Assessment",
+                dependencies: ["ZeroMQ", "Wire", "Identifiers", "AuditStore", "Assessment", "Observability",
                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
         .target(name: "Worker",
-                dependencies: ["ZeroMQ", "Wire", "Identifiers", "AuditStore", "Assessment",
+                dependencies: ["ZeroMQ", "Wire", "Identifiers", "AuditStore", "Assessment", "Observability",
                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
 
         // Child processes without Foundation's Process, whose exit detection never fires when a
         // grandchild (the postmaster that pg_ctl leaves running) inherits its descriptor.
         .target(name: "ChildProcess", swiftSettings: strict),
-        // What operators watch a fleet through: JSON logs.
+        // What operators and their supervisors watch a fleet through: JSON logs, systemd's readiness.
         .target(name: "Observability", dependencies: [.product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         // Pure rendering of what analysts read (request drafts), from query results.
         .target(name: "Reporting", dependencies: ["Assessment"], swiftSettings: strict),

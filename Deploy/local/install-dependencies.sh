@@ -17,6 +17,8 @@ command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
 [ -x /usr/sbin/ip ] || command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 # ... and cut, and lose packets between them, with packet filters of their own.
 [ -x /usr/sbin/nft ] || command -v nft >/dev/null 2>&1 || missing+=(nftables)
+# The systemd units are checked with systemd-analyze verify.
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 # Headless Chromium prints reports to PDF and renders the web console in the tests.
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 # The console's TLS test makes a certificate of its own.

@@ -5,6 +5,7 @@ import Identifiers
 import AuditStore
 import Wire
 import Foundation
+import Observability
 
 /// How a coordinator runs.
 public struct CoordinatorConfiguration: Sendable {
@@ -68,6 +69,7 @@ public final class CoordinatorService: @unchecked Sendable {
 
     /// Asks `run()` to return; safe from any thread or a signal handler's queue.
     public func stop() {
+        SystemdNotify.stopping(status: "stopping: writing what is queued")
         stopping.post(true)
         wakeup.signal()
     }
@@ -119,6 +121,7 @@ public final class CoordinatorService: @unchecked Sendable {
             "workers": "\(workers.lastEndpoint)", "clients": "\(clients.lastEndpoint)",
             "security": "\(configuration.curve == nil ? "none (plain TCP)" : "CURVE")",
             "seal_key": "\(keyFingerprint(configuration.sealKey.publicKey))"])
+        SystemdNotify.ready(status: "active: workers at \(workers.lastEndpoint), clients at \(clients.lastEndpoint)")
 
         let workerConnections = try ConnectionMonitor(workers, context: context)
         let clientConnections = try ConnectionMonitor(clients, context: context)

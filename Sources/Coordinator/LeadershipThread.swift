@@ -4,6 +4,7 @@ import ZeroMQ
 import Foundation
 #if canImport(Glibc)
 import Glibc
+import Observability
 #endif
 
 /// The thread that holds this coordinator's leadership: a PostgreSQL session of its own that
@@ -67,6 +68,8 @@ final class LeadershipThread: @unchecked Sendable {
             if held { break }
             if !announced {
                 logger.notice("standby: another coordinator is active on this database; waiting to take over")
+                // Up, as a standby: ready for systemd (leadership is not readiness).
+                SystemdNotify.ready(status: "standby: waiting for the active coordinator's lock")
                 announced = true
             }
             if shouldStop() { return false }

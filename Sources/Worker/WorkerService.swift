@@ -5,6 +5,7 @@ import AuditStore
 import Assessment
 import Wire
 import Foundation
+import Observability
 
 /// How a worker runs.
 public struct WorkerConfiguration: Sendable {
@@ -58,6 +59,7 @@ public final class WorkerService: @unchecked Sendable {
     }
 
     public func stop() {
+        SystemdNotify.stopping(status: "stopping: finishing the jobs this worker holds")
         stopping.post(true)
         wakeup.signal()
     }
@@ -76,6 +78,7 @@ public final class WorkerService: @unchecked Sendable {
         defer { context.shutdown() }
         var socket = try connect(context)
         var poller = Self.poller(socket, wakeup)
+        SystemdNotify.ready(status: "connecting to \(configuration.coordinatorEndpoint)")
         // With CURVE, a refused key must be said, not look like a coordinator that is down.
         var monitor = configuration.curve == nil ? nil : try HandshakeMonitor(socket, context: context)
         var refusalsLogged = 0
