@@ -28,6 +28,10 @@ let package = Package(
         // hummingbird already depends on both.
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        // Metrics for operators (`--metrics`): the shared metrics API, and its Prometheus backend
+        // (which needs only swift-atomics besides); served over the HTTP server above.
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // C shims: pkg-config finds the system libraries.
@@ -58,18 +62,23 @@ let package = Package(
         // Services.
         .target(name: "Coordinator",
                 dependencies: ["ZeroMQ", "Wire", "Identifiers", "AuditStore", "Assessment", "Observability",
-                               .product(name: "Logging", package: "swift-log")],
+                               .product(name: "Logging", package: "swift-log"), .product(name: "Metrics", package: "swift-metrics")],
                 swiftSettings: strict),
         .target(name: "Worker",
                 dependencies: ["ZeroMQ", "Wire", "Identifiers", "AuditStore", "Assessment", "Observability",
-                               .product(name: "Logging", package: "swift-log")],
+                               .product(name: "Logging", package: "swift-log"), .product(name: "Metrics", package: "swift-metrics")],
                 swiftSettings: strict),
 
         // Child processes without Foundation's Process, whose exit detection never fires when a
         // grandchild (the postmaster that pg_ctl leaves running) inherits its descriptor.
         .target(name: "ChildProcess", swiftSettings: strict),
-        // What operators and their supervisors watch a fleet through: JSON logs, systemd's readiness.
-        .target(name: "Observability", dependencies: [.product(name: "Logging", package: "swift-log")], swiftSettings: strict),
+        // What operators and their supervisors watch a fleet through: JSON logs, systemd's
+        // readiness, Prometheus metrics and health endpoints.
+        .target(name: "Observability", dependencies: [.product(name: "Logging", package: "swift-log"),
+                                                      .product(name: "Metrics", package: "swift-metrics"),
+                                                      .product(name: "Prometheus", package: "swift-prometheus"),
+                                                      .product(name: "Hummingbird", package: "hummingbird")],
+                swiftSettings: strict),
         // Pure rendering of what analysts read (request drafts), from query results.
         .target(name: "Reporting", dependencies: ["Assessment"], swiftSettings: strict),
 
@@ -89,7 +98,7 @@ let package = Package(
         .executableTarget(name: "OversightCLI",
                           dependencies: ["Coordinator", "Worker", "AuditStore", "Assessment", "Reporting", "Console", "Wire", "Identifiers", "ZeroMQ", "ChildProcess", "Observability",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                                         .product(name: "Logging", package: "swift-log")],
+                                         .product(name: "Logging", package: "swift-log"), .product(name: "Prometheus", package: "swift-prometheus")],
                           swiftSettings: strict),
 
         // Build step: embeds Schemas/ (SQL migrations, JSON Schemas, built-in packs) into the
@@ -103,7 +112,8 @@ let package = Package(
         .testTarget(name: "ReportingTests", dependencies: ["Reporting", "Assessment"], swiftSettings: strict),
         .testTarget(name: "WireTests", dependencies: ["Wire", "Identifiers", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"], swiftSettings: strict),
-        .testTarget(name: "ObservabilityTests", dependencies: ["Observability", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
+        .testTarget(name: "ObservabilityTests", dependencies: ["Observability", .product(name: "Logging", package: "swift-log"),
+                                                              .product(name: "Metrics", package: "swift-metrics")], swiftSettings: strict),
         .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator", "Wire", "Identifiers", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "StoreTests", dependencies: ["LibPQ", "AuditStore", "Assessment", "Identifiers", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "EndToEndTests", dependencies: ["LibPQ", "Assessment", "TestSupport", "ZeroMQ", "Wire", "Identifiers"], swiftSettings: strict),

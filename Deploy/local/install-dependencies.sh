@@ -17,6 +17,10 @@ command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
 [ -x /usr/sbin/ip ] || command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 # ... and cut, and lose packets between them, with packet filters of their own.
 [ -x /usr/sbin/nft ] || command -v nft >/dev/null 2>&1 || missing+=(nftables)
+# A real Prometheus server scrapes the services in the tests, and promtool lints what they expose;
+# curl reads their metrics and health endpoints.
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
 # The systemd units are checked with systemd-analyze verify.
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 # Headless Chromium prints reports to PDF and renders the web console in the tests.

@@ -57,6 +57,10 @@ public final class CoordinatorService: @unchecked Sendable {
     private let store: StoreThread
     private let sealer: SealThread
     private let leadership: LeadershipThread
+    /// Snapshot requests from the metrics listener, answered by the loop (never by reading its
+    /// state from another thread).
+    private let snapshots: Mailbox<SnapshotRequest>
+    private let beat = Beat()
 
     public init(configuration: CoordinatorConfiguration, logger: Logger) {
         self.configuration = configuration
@@ -65,6 +69,26 @@ public final class CoordinatorService: @unchecked Sendable {
         store = StoreThread(conninfo: configuration.conninfo, limits: configuration.limits, replies: replies, logger: logger)
         sealer = SealThread(conninfo: configuration.conninfo, sealKey: configuration.sealKey, replies: replies, logger: logger)
         leadership = LeadershipThread(conninfo: configuration.conninfo, replies: replies, logger: logger)
+        snapshots = Mailbox(wakeup: wakeup)
+    }
+
+    /// What the metrics listener shows, asked of the loop; a standby (no loop yet) answers
+    /// that it does not lead. Nil if the loop did not answer within `timeout` seconds.
+    public func snapshot(timeout: Double = 2) -> CoordinatorSnapshot? {
+        guard beat.active else { return CoordinatorSnapshot() }
+        let request = SnapshotRequest()
+        snapshots.post(request)
+        return request.wait(timeout: timeout)
+    }
+
+    /// `/healthz`: the loop (or, for a standby, the leadership thread) ran within 10 s.
+    public var isAlive: Bool { beat.secondsSince() < 10 }
+
+    /// `/readyz`: nil when its owner threads run and PostgreSQL answered within 10 s.
+    public var notReady: String? {
+        if !isAlive { return "the coordinator's loop has not run for \(Int(beat.secondsSince())) s" }
+        let silent = leadership.secondsSinceContact
+        return silent < 10 ? nil : "PostgreSQL has not answered for \(Int(silent)) s"
     }
 
     /// Asks `run()` to return; safe from any thread or a signal handler's queue.
@@ -75,7 +99,8 @@ public final class CoordinatorService: @unchecked Sendable {
     }
 
     public func run() throws {
-        guard try leadership.becomeActive(shouldStop: { stopping.count > 0 }) else {
+        beat.now()
+        guard try leadership.becomeActive(shouldStop: { beat.now(); return stopping.count > 0 }) else {
             logger.info("standby stopped before taking over")
             return
         }
@@ -127,6 +152,7 @@ public final class CoordinatorService: @unchecked Sendable {
         let clientConnections = try ConnectionMonitor(clients, context: context)
         var loop = Loop(service: self, workers: workers, clients: clients,
                         monitors: (workerConnections, clientConnections))
+        beat.active = true
         try loop.run()
         workerConnections.close()
         clientConnections.close()
@@ -144,6 +170,8 @@ public final class CoordinatorService: @unchecked Sendable {
         let start = ContinuousClock.now
         /// Protocol violations and dropped messages, by kind (answered to COUNTERS).
         var counters: [String: Int] = [:]
+        /// Jobs by outcome since this process began leading (for metrics).
+        var jobs = CoordinatorSnapshot.Jobs()
         let monitors: (workers: ConnectionMonitor, clients: ConnectionMonitor)
         var workerConnections = ConnectionMonitor.Counts()
         var clientConnections = ConnectionMonitor.Counts()
@@ -194,10 +222,12 @@ public final class CoordinatorService: @unchecked Sendable {
             poller.add(fileDescriptor: service.wakeup.fileDescriptor)
             var nextTick = now + dispatcherTick
             while service.stopping.count == 0 {
+                service.beat.now()
                 let ready = try poller.poll(timeout: Int(max(0, nextTick - now)))
                 if ready[2] {
                     service.wakeup.drain()
                     for reply in service.replies.drain() { handle(reply) }
+                    for request in service.snapshots.drain() { request.answer(snapshot) }
                 }
                 if ready[0] {
                     for _ in 0..<1000 {
@@ -223,6 +253,26 @@ public final class CoordinatorService: @unchecked Sendable {
             }
             // Tell connected workers to go back to waiting for a coordinator.
             for id in dispatcher.workers.keys { try? workers.send([id] + CoordinatorMessage.disconnect.encode(), dontWait: true) }
+        }
+
+        /// The loop's numbers for the metrics listener.
+        var snapshot: CoordinatorSnapshot {
+            var s = CoordinatorSnapshot()
+            s.leader = !held
+            s.jobs = jobs
+            s.jobs.committed = dispatcher.jobsDone
+            for batch in dispatcher.batches.values where !batch.completed && !batch.cancelled {
+                let leased = batch.leases.count
+                s.leased += leased
+                s.pending += max(0, Int(batch.accepted - batch.done - batch.failed) - leased)
+                s.batches[batch.intakeClosed ? "running" : "receiving", default: 0] += 1
+            }
+            for worker in dispatcher.workers.values where !worker.absent {
+                s.workers += 1
+                s.credit += worker.credit
+            }
+            s.violations = counters
+            return s
         }
 
         var dispatcherTick: Int64 { max(50, service.configuration.heartbeatIntervalMilliseconds / 4) }
@@ -491,6 +541,10 @@ public final class CoordinatorService: @unchecked Sendable {
             while let action = queue.popFirst() {
                 switch action {
                 case .send(let worker, let message):
+                    if case .jobs(let bundle) = message {
+                        jobs.dispatched += Int64(bundle.jobs.count)
+                        jobs.retried += Int64(bundle.jobs.count { $0.attempt > 0 })
+                    }
                     do {
                         try workers.send([worker] + message.encode(), dontWait: true)
                     } catch {
@@ -506,6 +560,7 @@ public final class CoordinatorService: @unchecked Sendable {
                 case .markCompleted(let batch):
                     service.sealer.requests.post(batch)
                 case .recordFailure(let batch, let seq, let attempt, let worker, let reason):
+                    jobs.failed += 1
                     service.store.requests.post(.recordFailure(batch, seq: seq, attempt: attempt, worker: worker, reason: reason))
                 case .reconcile(let batch):
                     service.store.requests.post(.reconcile(batch))
@@ -517,6 +572,7 @@ public final class CoordinatorService: @unchecked Sendable {
                     count("jobs_set_aside_untried", "a worker was lost holding several jobs: they are tested again in isolation, without an attempt",
                           StoreError(message: "lost with their worker"), by: n)
                 case .deadLetter(let batch, let seq, let attempts, let reason):
+                    jobs.deadLettered += 1
                     logger.warning("job given up", metadata: ["batch": "\(batch)", "seq": "\(seq)", "attempts": "\(attempts)", "error": "\(reason)"])
                     service.store.requests.post(.deadLetter(batch, seq: seq, attempts: attempts, reason: reason))
                 }
@@ -530,5 +586,54 @@ public final class CoordinatorService: @unchecked Sendable {
                 count("client_replies_dropped", "dropped a reply: its client went away or does not read its replies", error)
             }
         }
+    }
+}
+
+/// What a coordinator's loop reports to its metrics listener.
+public struct CoordinatorSnapshot: Sendable {
+    public struct Jobs: Sendable {
+        public var dispatched: Int64 = 0, committed: Int64 = 0, failed: Int64 = 0, retried: Int64 = 0, deadLettered: Int64 = 0
+    }
+    /// It holds the leadership lock and dispatches (a standby, or a leader that holds, does not).
+    public var leader = false
+    public var jobs = Jobs()
+    /// Jobs of unfinished batches not yet done and not leased, and those leased to workers.
+    public var pending = 0, leased = 0
+    /// Workers connected, and the credit they were granted in all.
+    public var workers = 0, credit = 0
+    /// Unfinished batches by state (`receiving`, `running`).
+    public var batches: [String: Int] = [:]
+    /// Protocol violations and dropped messages, by kind (as `oversight status --counters`).
+    public var violations: [String: Int] = [:]
+}
+
+/// One snapshot asked of the loop, and its answer.
+final class SnapshotRequest: @unchecked Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private let lock = NSLock()
+    private var value: CoordinatorSnapshot?
+    func answer(_ snapshot: CoordinatorSnapshot) {
+        lock.withLock { value = snapshot }
+        done.signal()
+    }
+    func wait(timeout: Double) -> CoordinatorSnapshot? {
+        guard done.wait(timeout: .now() + timeout) == .success else { return nil }
+        return lock.withLock { value }
+    }
+}
+
+/// When the loop (or a waiting standby) last ran: a timestamp, for `/healthz`.
+final class Beat: @unchecked Sendable {
+    private let lock = NSLock()
+    private var last = ContinuousClock.now
+    private var isActive = false
+    func now() { lock.withLock { last = ContinuousClock.now } }
+    func secondsSince() -> Double {
+        let d = ContinuousClock.now - lock.withLock { last }
+        return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+    }
+    var active: Bool {
+        get { lock.withLock { isActive } }
+        set { lock.withLock { isActive = newValue } }
     }
 }

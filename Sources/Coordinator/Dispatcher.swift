@@ -170,6 +170,8 @@ struct Dispatcher {
     /// The worker chosen to test suspects: it is sent nothing else, and a group of suspects
     /// once it holds nothing (see `isolate`).
     private(set) var isolator: [UInt8]?
+    /// Jobs counted done since this dispatcher began (each once): `oversight_jobs_total{outcome="committed"}`.
+    private(set) var jobsDone: Int64 = 0
 
     init(configuration: Configuration = .init()) { self.configuration = configuration }
 
@@ -344,7 +346,7 @@ struct Dispatcher {
                 releasedByReporter += 1
                 if reporterHoldsRetried { workers[worker]?.retriedHeld.remove(JobKey(batch: batchID, seq: seq)) }
                 if !batch.attempts.isEmpty { batch.attempts[seq] = nil }
-                batch.done += 1
+                batch.done += 1; jobsDone += 1
             } else {
                 unleased.append(seq)
             }
@@ -389,18 +391,18 @@ struct Dispatcher {
                 workers[lease.worker]?.inFlight -= 1
                 workers[lease.worker]?.retriedHeld.remove(JobKey(batch: batchID, seq: seq))
                 if !batch.attempts.isEmpty { batch.attempts[seq] = nil }
-                batch.done += 1
+                batch.done += 1; jobsDone += 1
             } else if let i = batch.retries.firstIndex(where: { $0.seq == seq }) {
                 batch.retries.remove(at: i)
                 batch.attempts[seq] = nil
-                batch.done += 1
+                batch.done += 1; jobsDone += 1
             } else if let i = batch.suspects.firstIndex(where: { $0.seq == seq }) {
                 batch.suspects.remove(at: i)
                 batch.attempts[seq] = nil
-                batch.done += 1
+                batch.done += 1; jobsDone += 1
             } else if batch.pending[batch.pendingHead...].contains(where: { $0.seq == seq }),
                       batch.doneWhilePending.insert(seq).inserted {
-                batch.done += 1
+                batch.done += 1; jobsDone += 1
             }
         }
         batches[batchID] = batch
@@ -412,7 +414,7 @@ struct Dispatcher {
     mutating func givenUpButAssessed(_ batchID: BatchID, seq: Int64) -> [Action] {
         guard var batch = batches[batchID], batch.failed > 0 else { return [] }
         batch.failed -= 1
-        batch.done += 1
+        batch.done += 1; jobsDone += 1
         batches[batchID] = batch
         return checkCompleted(batchID)
     }

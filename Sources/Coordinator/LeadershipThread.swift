@@ -39,6 +39,16 @@ final class LeadershipThread: @unchecked Sendable {
     private var store: AuditStore?
     /// Closed to end `run()`.
     let stopping = Mailbox<Bool>()
+    private let contactLock = NSLock()
+    private var lastContact = ContinuousClock.now
+
+    /// Seconds since PostgreSQL last answered this thread (a standby asks 4 times a second,
+    /// a leader once): what `/readyz` reads, leader or not.
+    var secondsSinceContact: Double {
+        let d = ContinuousClock.now - contactLock.withLock { lastContact }
+        return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+    }
+    private func answered() { contactLock.withLock { lastContact = ContinuousClock.now } }
 
     init(conninfo: String, replies: Mailbox<StoreReply>, logger: Logger) {
         self.conninfo = conninfo
@@ -58,7 +68,7 @@ final class LeadershipThread: @unchecked Sendable {
         var announced = false
         while true {
             let held: Bool
-            do { held = try store.tryTakeLeadership(link: Self.serverLink) } catch {
+            do { held = try store.tryTakeLeadership(link: Self.serverLink); answered() } catch {
                 guard announced, AuditStore.isTransient(error) else { throw error }
                 logger.warning("standby: PostgreSQL unavailable, reconnecting", metadata: ["error": "\(error)"])
                 guard let fresh = reconnect(shouldStop: shouldStop) else { return false }
@@ -94,6 +104,7 @@ final class LeadershipThread: @unchecked Sendable {
                     logger.critical("this coordinator's database session no longer holds the leadership lock; stepping down (restart this one to make it a standby)")
                     exit(75)
                 }
+                answered()
                 replies.post(.leadershipConfirmed)
             } catch {
                 logger.warning("cannot confirm leadership; reconnecting to PostgreSQL", metadata: ["error": "\(error)"])
@@ -109,6 +120,7 @@ final class LeadershipThread: @unchecked Sendable {
                     exit(75)
                 }
                 store = fresh
+                answered()
                 logger.info("leadership lock taken again on a new database session")
                 replies.post(.leadershipConfirmed)
             }

@@ -13,6 +13,7 @@ struct Oversight: ParsableCommand {
                           oversight submit deployments.jsonl \\
                               --coordinator tcp://HOST:5556 --wait
             """,
+        version: OversightVersion.string,
         subcommands: [
             CoordinatorCommand.self, WorkerCommand.self, SubmitCommand.self, StatusCommand.self,
             ResultsCommand.self, ExplainCommand.self, CriteriaCommand.self, ImportCommand.self, MigrateCommand.self,

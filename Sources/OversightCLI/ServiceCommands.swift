@@ -1,3 +1,4 @@
+import Observability
 import ArgumentParser
 import Glibc
 import Wire
@@ -40,6 +41,7 @@ struct CoordinatorCommand: ParsableCommand {
     @Option(help: "Longest text accepted in any one field, in bytes.") var maxFieldBytes = 64 * 1024
     @Option(help: "Most records in one batch.") var maxBatchRecords: Int64 = 10_000_000
     @OptionGroup var log: LogOptions
+    @OptionGroup var metrics: MetricsOptions
 
     func validate() throws {
         guard (1...10_000).contains(bundleSize) else { throw ValidationError("--bundle-size must be between 1 and 10000") }
@@ -76,6 +78,9 @@ struct CoordinatorCommand: ParsableCommand {
             configuration.curve = settings.curve
             configuration.sealKey = settings.sealKey
             let service = CoordinatorService(configuration: configuration, logger: logger)
+            let exporter = CoordinatorMetrics()
+            try metrics.start(health: ServiceHealth(alive: { service.isAlive }, notReady: { service.notReady },
+                                                    refresh: { exporter.refresh(service) }), logger: logger)
             let trap = SignalTrap { _ in service.stop() }
             let reload = SignalTrap([SIGHUP]) { _ in
                 do { try settings.curve?.authenticator.reload() } catch {
@@ -109,6 +114,7 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: "Missed heartbeat intervals before the coordinator is presumed gone and the worker reconnects.") var liveness: Int64 = 3
     @OptionGroup var security: PeerSecurityOptions
     @OptionGroup var log: LogOptions
+    @OptionGroup var metrics: MetricsOptions
 
     func validate() throws {
         guard credit >= 1 else { throw ValidationError("--credit must be at least 1") }
@@ -126,7 +132,9 @@ struct WorkerCommand: ParsableCommand {
             configuration.heartbeatIntervalMilliseconds = heartbeatInterval
             configuration.liveness = liveness
             configuration.curve = try security.curve(for: coordinator)
-            let service = WorkerService(configuration: configuration, logger: log.logger("oversight.worker"))
+            let logger = log.logger("oversight.worker")
+            let service = WorkerService(configuration: configuration, logger: logger)
+            try metrics.start(health: ServiceHealth(alive: { service.isAlive }, notReady: { service.notReady }), logger: logger)
             let trap = SignalTrap { _ in service.stop() }
             try service.run()
             _ = trap

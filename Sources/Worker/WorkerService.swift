@@ -6,6 +6,7 @@ import Assessment
 import Wire
 import Foundation
 import Observability
+import Metrics
 
 /// How a worker runs.
 public struct WorkerConfiguration: Sendable {
@@ -39,6 +40,7 @@ public final class WorkerService: @unchecked Sendable {
     private let bundles = Mailbox<JobBundle>()
     private let outbox: Mailbox<WorkerMessage>
     private let stopping = Mailbox<Bool>()
+    private let health = WorkerHealth()
     private let scoringFinished = Mailbox<Bool>()
     /// Scored bundles waiting to be written, in order.
     private let scored = Mailbox<ScoredBundle>()
@@ -56,6 +58,18 @@ public final class WorkerService: @unchecked Sendable {
         self.configuration = configuration
         self.logger = logger
         outbox = Mailbox(wakeup: wakeup)
+    }
+
+    /// `/healthz`: the loop that owns the socket ran within 10 s.
+    public var isAlive: Bool { health.secondsSince(\.loop) < 10 }
+
+    /// `/readyz`: nil when it hears from a coordinator and PostgreSQL takes its writes.
+    public var notReady: String? {
+        if !isAlive { return "the worker's socket loop has not run for \(Int(health.secondsSince(\.loop))) s" }
+        let silence = Double(configuration.heartbeatIntervalMilliseconds * configuration.liveness) / 1000
+        if health.secondsSince(\.coordinator) > silence { return "no coordinator has answered for \(Int(health.secondsSince(\.coordinator))) s" }
+        if let failing = health.databaseFailingFor { return "PostgreSQL has refused or not answered this worker's writes for \(Int(failing)) s" }
+        return nil
     }
 
     public func stop() {
@@ -76,6 +90,9 @@ public final class WorkerService: @unchecked Sendable {
 
         let context = ZMQContext()
         defer { context.shutdown() }
+        // Metrics are made here, once `--metrics` has set the backend up (a no-op without it).
+        let reconnects = Counter(label: "oversight_worker_reconnects_total")
+        let unacknowledged = Gauge(label: "oversight_worker_unacknowledged_results")
         var socket = try connect(context)
         var poller = Self.poller(socket, wakeup)
         SystemdNotify.ready(status: "connecting to \(configuration.coordinatorEndpoint)")
@@ -116,6 +133,8 @@ public final class WorkerService: @unchecked Sendable {
         var draining = false
         var drainDeadline: Int64 = 0
         while true {
+            health.beat(\.loop)
+            unacknowledged.record(held.values.reduce(0) { $0 + $1.count })
             if !draining && stopping.count > 0 {
                 // Graceful stop: take no new job, finish and acknowledge the ones held.
                 draining = true
@@ -146,6 +165,7 @@ public final class WorkerService: @unchecked Sendable {
             if ready[0] {
                 while let frames = try socket.receive(dontWait: true) {
                     lastReceived = now()
+                    health.beat(\.coordinator)
                     backoff = 250
                     do {
                         switch try CoordinatorMessage.decode(frames[...]) {
@@ -169,6 +189,7 @@ public final class WorkerService: @unchecked Sendable {
             if t - lastReceived > configuration.heartbeatIntervalMilliseconds * configuration.liveness {
                 // Paranoid Pirate: the coordinator is silent; reconnect and announce again.
                 logger.warning("coordinator silent, reconnecting", metadata: ["backoff_ms": "\(backoff)"])
+                reconnects.increment()
                 monitor?.close()
                 socket.close()
                 Thread.sleep(forTimeInterval: Double(backoff) / 1000)
@@ -225,6 +246,9 @@ public final class WorkerService: @unchecked Sendable {
 
     private func scoreLoop() {
         defer { scored.close() }
+        let bundlesScored = Counter(label: "oversight_worker_bundles_total")
+        let recordsScored = Counter(label: "oversight_worker_records_scored_total")
+        let scoring = Metrics.Timer(label: "oversight_worker_scoring_seconds")
         var store: AuditStore?
         var sets: [[UInt8]: CriteriaSet] = [:]
         // The day each batch is assessed as of, fixed when it was opened.
@@ -255,7 +279,11 @@ public final class WorkerService: @unchecked Sendable {
                         dates[bundle.batchID] = loaded
                         asOf = loaded
                     }
+                    let started = ContinuousClock.now
                     let (rows, failures) = scorer.score(bundle, with: criteria, asOf: asOf)
+                    scoring.record(duration: ContinuousClock.now - started)
+                    bundlesScored.increment()
+                    recordsScored.increment(by: bundle.jobs.count)
                     scored.post(ScoredBundle(bundle: bundle, criteriaSHA256: criteria.sha256, rows: rows, failures: failures))
                     break
                 } catch where AuditStore.isTransient(error) {
@@ -280,6 +308,7 @@ public final class WorkerService: @unchecked Sendable {
     private func writeLoop() {
         defer { scoringFinished.post(true); wakeup.signal() }
         var store: AuditStore?
+        let commit = Metrics.Timer(label: "oversight_worker_commit_seconds")
         scored.forEach(idleSeconds: IdlePeriod.seconds, idle: { logIdle("writing") }) { work in
             var delay = 0.1
             while true {
@@ -287,8 +316,11 @@ public final class WorkerService: @unchecked Sendable {
                     let current = try store ?? AuditStore(conninfo: configuration.conninfo, applicationName: "oversight-worker")
                     store = current
                     // Failures are reported in DONE; the coordinator writes them to job_failures.
+                    let started = ContinuousClock.now
                     let written = try current.writeAssessments(batchID: work.bundle.batchID, criteriaSHA256: work.criteriaSHA256,
                                                                worker: configuration.name, rows: work.rows)
+                    commit.record(duration: ContinuousClock.now - started)
+                    health.databaseAnswered()
                     if written < work.rows.count {
                         // Stored already: a job sent again after a coordinator or worker was lost,
                         // or this bundle's own commit retried after its answer was lost. The
@@ -309,6 +341,7 @@ public final class WorkerService: @unchecked Sendable {
                     }
                     // Keep the results; they are acknowledged only after a commit.
                     store = nil
+                    health.databaseFailed()
                     logger.warning("could not store results, retrying", metadata: ["error": "\(error)", "retry_in_s": "\(delay)"])
                     Thread.sleep(forTimeInterval: delay * Double.random(in: 0.5...1.5))
                     delay = min(delay * 2, 10)
@@ -317,4 +350,21 @@ public final class WorkerService: @unchecked Sendable {
             }
         }
     }
+}
+
+/// When a worker's threads last did what `/healthz` and `/readyz` ask about: timestamps only.
+final class WorkerHealth: @unchecked Sendable {
+    struct Marks { var loop = ContinuousClock.now, coordinator = ContinuousClock.now }
+    private let lock = NSLock()
+    private var marks = Marks()
+    private var failingSince: ContinuousClock.Instant?
+
+    func beat(_ mark: WritableKeyPath<Marks, ContinuousClock.Instant>) { lock.withLock { marks[keyPath: mark] = ContinuousClock.now } }
+    func secondsSince(_ mark: KeyPath<Marks, ContinuousClock.Instant>) -> Double {
+        Self.seconds(ContinuousClock.now - lock.withLock { marks[keyPath: mark] })
+    }
+    func databaseAnswered() { lock.withLock { failingSince = nil } }
+    func databaseFailed() { lock.withLock { if failingSince == nil { failingSince = ContinuousClock.now } } }
+    var databaseFailingFor: Double? { lock.withLock { failingSince }.map { Self.seconds(ContinuousClock.now - $0) } }
+    static func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
 }

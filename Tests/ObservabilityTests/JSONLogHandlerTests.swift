@@ -69,3 +69,14 @@ extension ISO8601DateFormatter {
         return f
     }
 }
+
+@Suite struct MetricsEndpointTests {
+    @Test func listenAddressesAreHostAndPort() {
+        #expect(MetricsEndpoint.parse("127.0.0.1:9464")! == ("127.0.0.1", 9464))
+        #expect(MetricsEndpoint.parse("[::1]:9464")! == ("::1", 9464))
+        #expect(MetricsEndpoint.parse("0.0.0.0:0")! == ("0.0.0.0", 0))
+        for bad in ["9464", ":9464", "host:", "host:99999", "host:port", ""] {
+            #expect(MetricsEndpoint.parse(bad) == nil, "\(bad)")
+        }
+    }
+}

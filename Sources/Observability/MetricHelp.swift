@@ -1,0 +1,12 @@
+/// The help text of every metric made through swift-metrics (`# HELP` in the exposition). The
+/// coordinator's, exported from its loop's snapshots, carry theirs where they are made.
+public enum MetricHelp {
+    public static let texts: [String: String] = [
+        "oversight_worker_bundles_total": "Bundles of jobs this worker scored.",
+        "oversight_worker_records_scored_total": "Records this worker scored (each job of a bundle, failed or not).",
+        "oversight_worker_scoring_seconds": "Seconds this worker spent scoring one bundle.",
+        "oversight_worker_commit_seconds": "Seconds one bundle's results took to commit to PostgreSQL.",
+        "oversight_worker_unacknowledged_results": "Jobs this worker holds that its coordinator has not yet heard done (received, scoring, or committed and not yet reported).",
+        "oversight_worker_reconnects_total": "Times this worker found its coordinator silent and connected again.",
+    ]
+}
