@@ -102,6 +102,19 @@ final class NetworkedDatabase: @unchecked Sendable {
             try RunningProcess(["submit", file, "--coordinator", coordinators, "--wait", "--insecure"], logPath: directory + "/submit.log",
                                launcher: host.map { hosts.launcher(hosts[$0]) } ?? [])
         }
+        /// A coordinator on `coord`, workers on `w1` and `w2`, and `submit --wait` of `records`
+        /// from the observer, returned once intake is done and the batch is under way.
+        func underWay(records: Int, seed: UInt64) throws -> (coordinator: RunningProcess, workers: [RunningProcess], submit: RunningProcess, deadline: Date) {
+            let coordinator = try coordinator(on: "coord", label: "coordinator")
+            try coordinator.waitForLog("coordinator listening")
+            let workers = try ["w1", "w2"].map { try worker(on: $0, coordinators: endpoint("coord", 5555)) }
+            let file = directory + "/batch.jsonl"
+            try writeRecords(records, seed: seed, to: file)
+            let submit = try submit(file, coordinators: endpoint("coord", 5556))
+            let deadline = Date().addingTimeInterval(400)
+            try waitUntilUnderWay(database.conninfo, until: deadline)
+            return (coordinator, workers, submit, deadline)
+        }
         func logs(_ processes: [RunningProcess]) -> String {
             processes.map { "--- \($0.logPath)\n" + $0.log.split(separator: "\n").suffix(20).joined(separator: "\n") }.joined(separator: "\n")
         }
@@ -143,17 +156,8 @@ final class NetworkedDatabase: @unchecked Sendable {
     @Test func aWorkerCutOffFromTheCoordinatorButNotFromPostgres() throws {
         let net = try Net(["coord", "w1", "w2"])
         defer { net.stop() }
-        let coordinator = try net.coordinator(on: "coord", label: "coordinator")
-        defer { coordinator.stop() }
-        try coordinator.waitForLog("coordinator listening")
-        let workers = try ["w1", "w2"].map { try net.worker(on: $0, coordinators: net.endpoint("coord", 5555)) }
-        defer { workers.forEach { $0.stop() } }
-        let file = net.directory + "/batch.jsonl"
-        try writeRecords(20_000, seed: 61, to: file)
-        let submit = try net.submit(file, coordinators: net.endpoint("coord", 5556))
-        defer { submit.stop() }
-        let deadline = Date().addingTimeInterval(400)
-        try waitUntilUnderWay(net.database.conninfo, until: deadline)
+        let (coordinator, workers, submit, deadline) = try net.underWay(records: 20_000, seed: 61)
+        defer { submit.stop(); workers.forEach { $0.stop() }; coordinator.stop() }
         let db = try PGConnection(net.database.conninfo)
         func byW1() throws -> Int { try db.query("SELECT count(*) FROM oversight.assessments WHERE worker = 'net-w1'").int(0, 0) ?? 0 }
 
@@ -256,17 +260,8 @@ final class NetworkedDatabase: @unchecked Sendable {
     @Test func aLoneCoordinatorCutOffFromPostgresHoldsAndResumes() throws {
         let net = try Net(["coord", "w1", "w2"])
         defer { net.stop() }
-        let coordinator = try net.coordinator(on: "coord", label: "coordinator")
-        defer { coordinator.stop() }
-        try coordinator.waitForLog("coordinator listening")
-        let workers = try ["w1", "w2"].map { try net.worker(on: $0, coordinators: net.endpoint("coord", 5555)) }
-        defer { workers.forEach { $0.stop() } }
-        let file = net.directory + "/batch.jsonl"
-        try writeRecords(20_000, seed: 64, to: file)
-        let submit = try net.submit(file, coordinators: net.endpoint("coord", 5556))
-        defer { submit.stop() }
-        let deadline = Date().addingTimeInterval(400)
-        try waitUntilUnderWay(net.database.conninfo, until: deadline)
+        let (coordinator, workers, submit, deadline) = try net.underWay(records: 20_000, seed: 64)
+        defer { submit.stop(); workers.forEach { $0.stop() }; coordinator.stop() }
         let cutAt = Date()
         try net.hosts.cut(net.hosts["coord"], from: net.hosts["pg"])
         let held = try Self.seconds("the coordinator holds", since: cutAt, within: 30) { coordinator.log.contains("stopping dispatch") }

@@ -25,16 +25,7 @@ public final class DelayingRelay: @unchecked Sendable {
         base = baseMilliseconds
         jitter = jitterMilliseconds
         random = SplitMix64(seed: seed)
-        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        self.listener = listener
-        var one: Int32 = 1
-        setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        var address = TCPRelay.address(host, 0)
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) } }
-        guard bound == 0, listen(listener, 64) == 0 else { throw RelayError(description: "relay cannot listen on \(host): \(String(cString: strerror(errno)))") }
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) } }
-        port = Int(UInt16(bigEndian: address.sin_port))
+        (listener, port) = try TCPRelay.listen(on: host)
         let thread = Thread { [self] in acceptLoop(target: target, targetPort: targetPort) }
         thread.start()
     }

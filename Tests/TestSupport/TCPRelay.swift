@@ -14,16 +14,7 @@ public final class TCPRelay: @unchecked Sendable {
 
     /// Listens on `host` (an IPv4 address) and forwards each connection to `target`:`targetPort`.
     public init(host: String, target: String, targetPort: Int) throws {
-        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        self.listener = listener
-        var one: Int32 = 1
-        setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        var address = Self.address(host, 0)
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) } }
-        guard bound == 0, listen(listener, 16) == 0 else { throw RelayError(description: "relay cannot listen on \(host): \(String(cString: strerror(errno)))") }
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) } }
-        port = Int(UInt16(bigEndian: address.sin_port))
+        (listener, port) = try Self.listen(on: host)
         let thread = Thread { [self] in acceptLoop(target: target, targetPort: targetPort) }
         thread.start()
     }
@@ -81,6 +72,22 @@ public final class TCPRelay: @unchecked Sendable {
                 }
             }
         }
+    }
+
+    /// A TCP socket listening on `host` (IPv4) at a port the kernel picks, and that port.
+    static func listen(on host: String) throws -> (fd: Int32, port: Int) {
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var one: Int32 = 1
+        setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var address = Self.address(host, 0)
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) } }
+        guard bound == 0, Glibc.listen(listener, 64) == 0 else {
+            close(listener)
+            throw RelayError(description: "relay cannot listen on \(host): \(String(cString: strerror(errno)))")
+        }
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) } }
+        return (listener, Int(UInt16(bigEndian: address.sin_port)))
     }
 
     static func address(_ host: String, _ port: Int) -> sockaddr_in {
