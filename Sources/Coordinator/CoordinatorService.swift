@@ -172,6 +172,8 @@ public final class CoordinatorService: @unchecked Sendable {
         var counters: [String: Int] = [:]
         /// Jobs by outcome since this process began leading (for metrics).
         var jobs = CoordinatorSnapshot.Jobs()
+        /// Records taken in by chunks stored since this process began leading.
+        var intake = CoordinatorSnapshot.Intake()
         let monitors: (workers: ConnectionMonitor, clients: ConnectionMonitor)
         var workerConnections = ConnectionMonitor.Counts()
         var clientConnections = ConnectionMonitor.Counts()
@@ -261,6 +263,7 @@ public final class CoordinatorService: @unchecked Sendable {
             s.leader = !held
             s.jobs = jobs
             s.jobs.committed = dispatcher.jobsDone
+            s.intake = intake
             for batch in dispatcher.batches.values where !batch.completed && !batch.cancelled {
                 let leased = batch.leases.count
                 s.leased += leased
@@ -482,7 +485,11 @@ public final class CoordinatorService: @unchecked Sendable {
                 self.reply(client, .opened(batchID: id, acknowledgedChunks: UInt64(batch.acknowledgedChunks), window: service.configuration.clientWindow,
                                            input: StoredInput(lastLine: batch.input.lastLine, sha256: batch.input.sha256)))
             case .chunkStored(let client, let batchID, let number, let jobs, let rejections, let fresh):
-                if fresh { perform(dispatcher.chunkStored(batchID, jobs: jobs, rejected: rejections.count, now: now)) }
+                if fresh {
+                    intake.accepted += Int64(jobs.count)
+                    intake.rejected += Int64(rejections.count)
+                    perform(dispatcher.chunkStored(batchID, jobs: jobs, rejected: rejections.count, now: now))
+                }
                 self.reply(client, .acknowledged(batchID: batchID, number: number, accepted: UInt32(jobs.count), rejections: rejections))
             case .closed(let client, let batchID, let ended):
                 perform(dispatcher.intakeClosed(batchID))
@@ -597,6 +604,9 @@ public struct CoordinatorSnapshot: Sendable {
     /// It holds the leadership lock and dispatches (a standby, or a leader that holds, does not).
     public var leader = false
     public var jobs = Jobs()
+    public struct Intake: Sendable { public var accepted: Int64 = 0, rejected: Int64 = 0 }
+    /// Records accepted as jobs and rejected, from the chunks stored.
+    public var intake = Intake()
     /// Jobs of unfinished batches not yet done and not leased, and those leased to workers.
     public var pending = 0, leased = 0
     /// Workers connected, and the credit they were granted in all.

@@ -2,6 +2,7 @@ import Identifiers
 import AuditStore
 import Assessment
 import Logging
+import Metrics
 import Wire
 import ZeroMQ
 import Foundation
@@ -50,8 +51,12 @@ final class SealThread: @unchecked Sendable {
             do {
                 let store = try connected()
                 if let sealDelay = Self.sealDelay { Thread.sleep(forTimeInterval: sealDelay) }
+                let started = ContinuousClock.now
                 switch try store.seal(batchID: batchID, key: sealKey) {
-                case .sealed(let seal): logger.info("batch sealed", metadata: ["batch": "\(batchID)", "seal": "\(seal)"])
+                case .sealed(let seal):
+                    Metrics.Timer(label: "oversight_seal_seconds").record(duration: ContinuousClock.now - started)
+                    Gauge(label: "oversight_last_seal_timestamp_seconds").record(Date().timeIntervalSince1970)
+                    logger.info("batch sealed", metadata: ["batch": "\(batchID)", "seal": "\(seal)"])
                 case .unchanged: break
                 case .incomplete(let assessed, let dead, let missing, let intakeClosed):
                     // Never seal what is not all there: the dispatcher hears the store's counts

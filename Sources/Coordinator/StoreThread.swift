@@ -2,6 +2,7 @@ import Identifiers
 import AuditStore
 import Assessment
 import Logging
+import Metrics
 import Wire
 import ZeroMQ
 import Foundation
@@ -95,6 +96,7 @@ final class StoreThread: @unchecked Sendable {
     private let conninfo: String
     private let logger: Logger
     private var store: AuditStore?
+    private var everConnected = false
     private let limits: IntakeLimits
     private var batchSeqs: [BatchID: Int64] = [:]
     /// The organisation of every batch this thread has seen, so that no client reaches another's.
@@ -145,6 +147,8 @@ final class StoreThread: @unchecked Sendable {
             do {
                 // The leadership lock is on a session of its own (`LeadershipThread`).
                 let fresh = try AuditStore(conninfo: conninfo, applicationName: "oversight-coordinator")
+                if everConnected { Counter(label: "oversight_store_reconnects_total").increment() }
+                everConnected = true
                 store = fresh
                 logger.info("reconnected to PostgreSQL")
                 return fresh

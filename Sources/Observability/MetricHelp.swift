@@ -8,5 +8,8 @@ public enum MetricHelp {
         "oversight_worker_commit_seconds": "Seconds one bundle's results took to commit to PostgreSQL.",
         "oversight_worker_unacknowledged_results": "Jobs this worker holds that its coordinator has not yet heard done (received, scoring, or committed and not yet reported).",
         "oversight_worker_reconnects_total": "Times this worker found its coordinator silent and connected again.",
+        "oversight_seal_seconds": "Seconds one batch's seal took (the Merkle root of its assessments, signed).",
+        "oversight_last_seal_timestamp_seconds": "When this coordinator last sealed a batch (Unix time).",
+        "oversight_store_reconnects_total": "Times the coordinator's store thread connected to PostgreSQL again after losing its connection.",
     ]
 }

@@ -56,6 +56,9 @@ final class CoordinatorMetrics: @unchecked Sendable {
             for (outcome, total) in outcomes {
                 counter("oversight_jobs_total", [("outcome", outcome)], "Jobs by outcome since this coordinator began leading: sent to workers (dispatched; retried: sent again after a failure), counted done (committed), failed attempts (failed), given up (dead_lettered).", total)
             }
+            for (outcome, total) in [("accepted", snapshot.intake.accepted), ("rejected", snapshot.intake.rejected)] {
+                counter("oversight_intake_records_total", [("outcome", outcome)], "Submitted records taken in as jobs (accepted) or refused with a reason (rejected), since this coordinator began leading.", total)
+            }
             gauge("oversight_jobs_pending", "Jobs of unfinished batches neither done nor leased to a worker.", Double(snapshot.pending))
             gauge("oversight_jobs_leased", "Jobs leased to workers and not yet reported done.", Double(snapshot.leased))
             gauge("oversight_workers_connected", "Workers connected to this coordinator.", Double(snapshot.workers))

@@ -103,6 +103,10 @@ import TestSupport
         }
         #expect(try query("sum(oversight_worker_commit_seconds_count)") ?? 0 >= 1)
         #expect(try query("count(oversight_build_info)") == 4)
+        #expect(try query(#"sum(oversight_intake_records_total{outcome="accepted"})"#) == Double(assessed))
+        #expect(try query(#"sum(oversight_intake_records_total{outcome="rejected"})"#) == 0)
+        try waitUntil("the seal is counted", within: 30) { try query("sum(oversight_seal_seconds_count)") == 1 }
+        #expect(try query("max(oversight_last_seal_timestamp_seconds)") ?? 0 > Date().timeIntervalSince1970 - 600)
 
         // The exposition itself passes promtool's lint, and every process is alive and ready.
         for port in ports {
