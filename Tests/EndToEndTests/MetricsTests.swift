@@ -20,6 +20,17 @@ import TestSupport
         exposition.split(separator: "\n").first { $0.hasPrefix(series + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") }
     }
 
+    /// Deploy/observability/alerts.yml: valid rules, and each alert fires (and stays quiet) where
+    /// its unit test in alerts_test.yml says.
+    @Test func theAlertRulesCheckAndPassTheirUnitTests() throws {
+        let directory = FileManager.default.currentDirectoryPath + "/Deploy/observability"
+        let check = try ChildProcess.run(["/usr/bin/promtool", "check", "rules", directory + "/alerts.yml"])
+        #expect(check.0 == 0, "\(check.1)")
+        #expect(check.1.contains("SUCCESS: 4 rules found"), "\(check.1)")
+        let test = try ChildProcess.run(["/bin/sh", "-c", "cd '\(directory)' && /usr/bin/promtool test rules alerts_test.yml"])
+        #expect(test.0 == 0, "\(test.1)")
+    }
+
     @Test func prometheusScrapesTheFleetAndItsCountsAreWhatPostgresHas() throws {
         let conninfo = try TestDatabase.create("metrics")
         let directory = NSTemporaryDirectory() + "oversight-metrics-\(UUID().uuidString)"
