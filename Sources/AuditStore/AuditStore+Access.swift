@@ -16,7 +16,7 @@ extension AuditStore {
     }
 
     /// The program's group roles: cluster-wide, NOLOGIN; logins are made members of them.
-    public static let groupRoles = ["oversight_coordinator", "oversight_worker", "oversight_reader"]
+    public static let groupRoles = ["oversight_coordinator", "oversight_worker", "oversight_reader", "oversight_scaler"]
 
     /// Creates the group roles that do not exist yet; returns those it created. A dump of one
     /// database (`pg_dump`) carries no roles, and its policies and grants name these: restoring

@@ -37,7 +37,7 @@ func validateRoleName(_ role: String) throws {
           !role.hasPrefix("pg_") else {
         throw ValidationError("--role \"\(role)\" must be 1–63 lower-case letters, digits or '_', start with a letter or '_', and not begin with pg_")
     }
-    guard !["oversight_coordinator", "oversight_worker", "oversight_reader"].contains(role) else {
+    guard !AuditStore.groupRoles.contains(role) else {
         throw ValidationError("--role \"\(role)\" is one of the group roles the schema creates; name the login itself (e.g. \(role)_1)")
     }
 }
@@ -97,21 +97,21 @@ struct GrantServiceCommand: ParsableCommand {
         commandName: "grant-service",
         abstract: "Create (or update) a PostgreSQL login for a coordinator or for workers, with only what it needs.",
         discussion: """
-            coordinator: intake (batches, jobs, rejections), dispatch bookkeeping, seals; reads assessments to count and seal them. worker: reads criteria packs and appends assessments and failure reports; it cannot read other results or change anything. Neither may UPDATE, DELETE or TRUNCATE an assessment. Apply the schema first (`oversight migrate` as the owner); the services then start without DDL rights.
+            coordinator: intake (batches, jobs, rejections), dispatch bookkeeping, seals; reads assessments to count and seal them. worker: reads criteria packs and appends assessments and failure reports; it cannot read other results or change anything. Neither may UPDATE, DELETE or TRUNCATE an assessment. scaler: may only call oversight.pending_jobs(), the number of jobs waiting (for KEDA's PostgreSQL trigger); it reads no table. Apply the schema first (`oversight migrate` as the owner); the services then start without DDL rights.
 
             Example:
               oversight grant-service worker --role oversight_worker_eu1 \\
                   --database postgresql://admin@db/oversight
             """)
 
-    @Argument(help: "coordinator or worker.") var service: String
+    @Argument(help: "coordinator, worker or scaler.") var service: String
     @Option(help: "Name of the PostgreSQL login to create or update.") var role: String
     @OptionGroup var passwordOptions: PasswordOptions
     @OptionGroup var database: DatabaseOptions
 
     func validate() throws {
-        guard service == "coordinator" || service == "worker" else {
-            throw ValidationError("service must be coordinator or worker, got \"\(service)\"")
+        guard ["coordinator", "worker", "scaler"].contains(service) else {
+            throw ValidationError("service must be coordinator, worker or scaler, got \"\(service)\"")
         }
         try validateRoleName(role)
     }

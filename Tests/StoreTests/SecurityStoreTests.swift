@@ -152,6 +152,32 @@ import TestSupport
         try store.connection.runScript("RESET ROLE")
     }
 
+    /// The autoscaler's role reads the number of jobs waiting, across organisations, and
+    /// nothing else: no table, no view, no record.
+    @Test func theScalerReadsThePendingCountAndNothingElse() throws {
+        let store = try migratedStore("scaler")
+        let done = try assessedBatch(store, organisation: "amnesty", count: 30)
+        #expect(try store.connection.query("SELECT state FROM oversight.batch_progress WHERE batch_id = \(done)::uuid").string(0, 0) == "completed")
+        // A second batch: 40 stored, 25 assessed, 5 given up and one of those assessed after all.
+        let id = BatchID()
+        _ = try store.openBatch(id: id, name: "b", source: "s", organisation: "privacy-intl", criteriaSHA256: set.sha256, asOf: testDate)
+        let records = Array(SyntheticDeployments(count: 40, seed: 9))
+        _ = try store.storeChunk(batchID: id, number: 1, accepted: records.enumerated().map { AcceptedRecord(seq: Int64($0 + 1), line: Int64($0 + 1), record: $1.canonicalBytes) }, rejected: [])
+        let rows = records.prefix(25).enumerated().map { i, record in
+            AssessmentRow(batchID: id, seq: Int64(i + 1), record: record, result: set.assess(record, asOf: testDate),
+                          criteriaSHA256: set.sha256, inputSHA256: AuditHash.input(record), attempt: 1)
+        }
+        try store.writeAssessments(batchID: id, criteriaSHA256: set.sha256, worker: "w", rows: rows)
+        for seq in 25...29 { _ = try store.deadLetter(DeadLetter(batchID: id, seq: Int64(seq), attempts: 3, lastError: "test")) }
+        try store.connection.runScript("SET ROLE oversight_scaler")
+        #expect(try store.connection.query("SELECT oversight.pending_jobs()").int(0, 0) == 40 - 25 - 4)
+        for statement in ["SELECT count(*) FROM oversight.jobs", "SELECT count(*) FROM oversight.batches", "SELECT count(*) FROM oversight.assessments",
+                          "SELECT count(*) FROM oversight.batch_progress", "SELECT count(*) FROM oversight.dead_letters"] {
+            #expect(throws: PQError.self, "\(statement)") { try store.connection.runScript(statement) }
+        }
+        try store.connection.runScript("RESET ROLE")
+    }
+
     /// An organisation's reader sees its own batches through the views and, under row-level
     /// security, even through tables someone granted it; nothing of another organisation.
     @Test func readersSeeOnlyTheirOrganisation() throws {
