@@ -72,6 +72,15 @@ public final class CoordinatorService: @unchecked Sendable {
         snapshots = Mailbox(wakeup: wakeup)
     }
 
+    /// The kinds of protocol violations and dropped messages the loop counts (each exported from
+    /// the first scrape, at 0 until it happens).
+    public static let countedKinds = [
+        "bad_client_messages", "bad_worker_messages", "batches_found_incomplete_at_seal", "client_replies_dropped",
+        "client_requests_dropped", "client_requests_refused_busy", "jobs_set_aside_untried", "old_protocol_client_messages",
+        "old_protocol_worker_messages", "sends_to_unreachable_workers", "credit_above_maximum", "done_for_unknown_batch",
+        "done_without_assessment", "held_beyond_credit", "leases_expired",
+    ]
+
     /// What the metrics listener shows, asked of the loop; a standby (no loop yet) answers
     /// that it does not lead. Nil if the loop did not answer within `timeout` seconds.
     public func snapshot(timeout: Double = 2) -> CoordinatorSnapshot? {
@@ -172,6 +181,9 @@ public final class CoordinatorService: @unchecked Sendable {
         var counters: [String: Int] = [:]
         /// Jobs by outcome since this process began leading (for metrics).
         var jobs = CoordinatorSnapshot.Jobs()
+        /// When this coordinator took each batch up (opened, resumed, or retried), for the age of
+        /// the oldest pending job.
+        var takenUp: [BatchID: Int64] = [:]
         /// Records taken in by chunks stored since this process began leading.
         var intake = CoordinatorSnapshot.Intake()
         let monitors: (workers: ConnectionMonitor, clients: ConnectionMonitor)
@@ -229,7 +241,12 @@ public final class CoordinatorService: @unchecked Sendable {
                 if ready[2] {
                     service.wakeup.drain()
                     for reply in service.replies.drain() { handle(reply) }
-                    for request in service.snapshots.drain() { request.answer(snapshot) }
+                    let requests = service.snapshots.drain()
+                    if !requests.isEmpty {
+                        takenUp = takenUp.filter { dispatcher.batches[$0.key] != nil }
+                        let answer = snapshot
+                        for request in requests { request.answer(answer) }
+                    }
                 }
                 if ready[0] {
                     for _ in 0..<1000 {
@@ -266,8 +283,10 @@ public final class CoordinatorService: @unchecked Sendable {
             s.intake = intake
             for batch in dispatcher.batches.values where !batch.completed && !batch.cancelled {
                 let leased = batch.leases.count
+                let pending = max(0, Int(batch.accepted - batch.done - batch.failed) - leased)
                 s.leased += leased
-                s.pending += max(0, Int(batch.accepted - batch.done - batch.failed) - leased)
+                s.pending += pending
+                if pending > 0, let since = takenUp[batch.id] { s.oldestPendingAgeSeconds = max(s.oldestPendingAgeSeconds, Double(now - since) / 1000) }
                 s.batches[batch.intakeClosed ? "running" : "receiving", default: 0] += 1
             }
             for worker in dispatcher.workers.values where !worker.absent {
@@ -472,6 +491,7 @@ public final class CoordinatorService: @unchecked Sendable {
                 for b in batches {
                     let id = b.batchID
                     owners[id] = b.organisation
+                    takenUp[id] = takenUp[id] ?? now
                     logger.info("resuming unfinished batch", metadata: ["batch": "\(id)", "accepted": "\(b.accepted)", "assessed": "\(done[b.batchID] ?? 0)"])
                     perform(dispatcher.batchOpened(id, criteriaSHA256: b.criteriaSHA256, accepted: b.accepted, rejected: b.rejected,
                                                    done: done[b.batchID] ?? 0, failed: dead[b.batchID] ?? 0, intakeClosed: b.intakeClosed))
@@ -479,6 +499,7 @@ public final class CoordinatorService: @unchecked Sendable {
             case .opened(let client, let batch):
                 let id = batch.batchID
                 owners[id] = batch.organisation
+                takenUp[id] = takenUp[id] ?? now
                 perform(dispatcher.batchOpened(id, criteriaSHA256: batch.criteriaSHA256, accepted: batch.accepted, rejected: batch.rejected,
                                                done: 0, intakeClosed: batch.intakeClosed))
                 logger.info("batch open", metadata: ["batch": "\(id)", "name": "\(batch.name)", "resumed_after_chunk": "\(batch.acknowledgedChunks)"])
@@ -510,6 +531,7 @@ public final class CoordinatorService: @unchecked Sendable {
             case .retried(let client, let batch, let count):
                 let id = batch.batchID
                 owners[id] = batch.organisation
+                takenUp[id] = now
                 // A batch this coordinator no longer holds (completed before it started) is loaded.
                 perform(dispatcher.batchOpened(id, criteriaSHA256: batch.criteriaSHA256, accepted: batch.accepted, rejected: batch.rejected,
                                                done: 0, intakeClosed: batch.intakeClosed))
@@ -609,6 +631,9 @@ public struct CoordinatorSnapshot: Sendable {
     public var intake = Intake()
     /// Jobs of unfinished batches not yet done and not leased, and those leased to workers.
     public var pending = 0, leased = 0
+    /// Seconds since the oldest batch with jobs pending was taken up (opened, resumed or retried):
+    /// jobs go out in order, so no pending job is older; 0 with none pending.
+    public var oldestPendingAgeSeconds = 0.0
     /// Workers connected, and the credit they were granted in all.
     public var workers = 0, credit = 0
     /// Unfinished batches by state (`receiving`, `running`).

@@ -136,6 +136,8 @@ final class StoreThread: @unchecked Sendable {
             if case .message(let first) = requests.take(until: 3600) { handle(first) }
             return
         }
+        // Exported at 0 from the start (metrics are set up by now, if asked for).
+        _ = Counter(label: "oversight_store_reconnects_total")
         requests.forEach(idleSeconds: IdlePeriod.seconds, idle: { logIdle("store", logger) }) { handle($0) }
     }
 

@@ -60,6 +60,8 @@ final class CoordinatorMetrics: @unchecked Sendable {
                 counter("oversight_intake_records_total", [("outcome", outcome)], "Submitted records taken in as jobs (accepted) or refused with a reason (rejected), since this coordinator began leading.", total)
             }
             gauge("oversight_jobs_pending", "Jobs of unfinished batches neither done nor leased to a worker.", Double(snapshot.pending))
+            gauge("oversight_oldest_pending_job_age_seconds", "Seconds since the batch of the oldest pending job was taken up by this coordinator (opened, resumed or retried): no pending job is older. 0 with none pending.",
+                  snapshot.oldestPendingAgeSeconds)
             gauge("oversight_jobs_leased", "Jobs leased to workers and not yet reported done.", Double(snapshot.leased))
             gauge("oversight_workers_connected", "Workers connected to this coordinator.", Double(snapshot.workers))
             gauge("oversight_worker_credit", "Jobs the connected workers may hold in all (their credit, as granted).", Double(snapshot.credit))
@@ -67,6 +69,9 @@ final class CoordinatorMetrics: @unchecked Sendable {
             for state in batchStates.sorted() {
                 registry.makeGauge(name: "oversight_batches", labels: [("state", state)], help: "Unfinished batches by state.")
                     .set(to: Double(snapshot.batches[state] ?? 0))
+            }
+            for kind in CoordinatorService.countedKinds where snapshot.violations[kind] == nil {
+                counter("oversight_protocol_violations_total", [("kind", kind)], "Protocol violations and dropped messages, by kind (as `oversight status --counters`).", 0)
             }
             for (kind, total) in snapshot.violations {
                 counter("oversight_protocol_violations_total", [("kind", kind)], "Protocol violations and dropped messages, by kind (as `oversight status --counters`).", Int64(total))

@@ -26,7 +26,7 @@ import TestSupport
         let directory = FileManager.default.currentDirectoryPath + "/Deploy/observability"
         let check = try ChildProcess.run(["/usr/bin/promtool", "check", "rules", directory + "/alerts.yml"])
         #expect(check.0 == 0, "\(check.1)")
-        #expect(check.1.contains("SUCCESS: 4 rules found"), "\(check.1)")
+        #expect(check.1.contains("SUCCESS: 5 rules found"), "\(check.1)")
         let test = try ChildProcess.run(["/bin/sh", "-c", "cd '\(directory)' && /usr/bin/promtool test rules alerts_test.yml"])
         #expect(test.0 == 0, "\(test.1)")
     }
@@ -118,6 +118,32 @@ import TestSupport
         #expect(try query(#"sum(oversight_intake_records_total{outcome="rejected"})"#) == 0)
         try waitUntil("the seal is counted", within: 30) { try query("sum(oversight_seal_seconds_count)") == 1 }
         #expect(try query("max(oversight_last_seal_timestamp_seconds)") ?? 0 > Date().timeIntervalSince1970 - 600)
+
+        // The dashboard's and the alerts' expressions name only series the fleet exposes, and
+        // each of the dashboard's queries runs on this Prometheus.
+        var exposed: Set<String> = []
+        for port in ports {
+            for line in try Self.get("http://127.0.0.1:\(port)/metrics").body.split(separator: "\n") where !line.hasPrefix("#") {
+                exposed.insert(String(line.prefix { $0 != "{" && $0 != " " }))
+            }
+        }
+        let observability = FileManager.default.currentDirectoryPath + "/Deploy/observability"
+        let dashboard = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: observability + "/grafana-dashboard.json"))) as? [String: Any])
+        let expressions = ((dashboard["panels"] as? [[String: Any]]) ?? []).flatMap { ($0["targets"] as? [[String: Any]]) ?? [] }.compactMap { $0["expr"] as? String }
+        #expect(expressions.count >= 10)
+        let alerts = try String(contentsOfFile: observability + "/alerts.yml", encoding: .utf8)
+        let named = try Regex("oversight_[a-z_]+")
+        for text in expressions + [alerts] {
+            for match in text.matches(of: named) {
+                let name = String(text[match.range])
+                #expect(exposed.contains(name) || exposed.contains(name + "_bucket"), "\(name) is not exposed by the fleet: \(exposed.sorted())")
+            }
+        }
+        for expression in expressions {
+            let encoded = expression.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? expression
+            let answer = try Self.get(api + "/query?query=" + encoded).body
+            #expect(answer.contains("\"status\":\"success\""), "\(expression): \(answer)")
+        }
 
         // The exposition itself passes promtool's lint, and every process is alive and ready.
         for port in ports {
