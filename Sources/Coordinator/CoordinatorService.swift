@@ -6,6 +6,7 @@ import AuditStore
 import Wire
 import Foundation
 import Observability
+import Metrics
 
 /// How a coordinator runs.
 public struct CoordinatorConfiguration: Sendable {
@@ -78,7 +79,7 @@ public final class CoordinatorService: @unchecked Sendable {
         "bad_client_messages", "bad_worker_messages", "batches_found_incomplete_at_seal", "client_replies_dropped",
         "client_requests_dropped", "client_requests_refused_busy", "jobs_set_aside_untried", "old_protocol_client_messages",
         "old_protocol_worker_messages", "sends_to_unreachable_workers", "credit_above_maximum", "done_for_unknown_batch",
-        "done_without_assessment", "held_beyond_credit", "leases_expired",
+        "done_without_assessment", "held_beyond_credit", "leases_expired", "failure_from_unregistered_worker", "failure_for_job_not_leased",
     ]
 
     /// What the metrics listener shows, asked of the loop; a standby (no loop yet) answers
@@ -181,6 +182,9 @@ public final class CoordinatorService: @unchecked Sendable {
         var counters: [String: Int] = [:]
         /// Jobs by outcome since this process began leading (for metrics).
         var jobs = CoordinatorSnapshot.Jobs()
+        /// Made once the loop runs (after `--metrics` set the backend up; no-ops without it).
+        let jobDuration = Metrics.Timer(label: "oversight_job_seconds")
+        let bundleDuration = Metrics.Timer(label: "oversight_bundle_seconds")
         /// When this coordinator took each batch up (opened, resumed, or retried), for the age of
         /// the oldest pending job.
         var takenUp: [BatchID: Int64] = [:]
@@ -373,7 +377,7 @@ public final class CoordinatorService: @unchecked Sendable {
         }
 
         /// Everything counted, for COUNTERS (and `oversight status --coordinator`).
-        var counterValues: [Counter] {
+        var counterValues: [Wire.Counter] {
             var all = counters
             all["worker_connections_accepted"] = workerConnections.accepted
             all["worker_disconnects"] = workerConnections.disconnected
@@ -381,7 +385,7 @@ public final class CoordinatorService: @unchecked Sendable {
             all["client_connections_accepted"] = clientConnections.accepted
             all["client_disconnects"] = clientConnections.disconnected
             all["client_handshake_failures"] = clientConnections.handshakeFailed
-            return all.sorted { $0.key < $1.key }.map { Counter(name: $0.key, value: UInt64($0.value)) }
+            return all.sorted { $0.key < $1.key }.map { Wire.Counter(name: $0.key, value: UInt64($0.value)) }
         }
 
         /// Most requests of one client waiting at the store thread before more are refused (in
@@ -597,6 +601,10 @@ public final class CoordinatorService: @unchecked Sendable {
                     service.store.requests.post(.verifyDone(batch, seqs: seqs, worker: worker))
                 case .violation(let kind, let n):
                     count(kind, "a worker broke the protocol; ignored", StoreError(message: kind), by: n)
+                case .committedAfter(let milliseconds):
+                    // From lease to DONE: each job's, and the bundle's (its slowest job).
+                    for ms in milliseconds { jobDuration.recordMilliseconds(ms) }
+                    if let slowest = milliseconds.max() { bundleDuration.recordMilliseconds(slowest) }
                 case .setAside(let n):
                     count("jobs_set_aside_untried", "a worker was lost holding several jobs: they are tested again in isolation, without an attempt",
                           StoreError(message: "lost with their worker"), by: n)

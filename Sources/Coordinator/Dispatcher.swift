@@ -50,6 +50,9 @@ struct Dispatcher {
         /// Jobs lost with a worker that held others were set aside to be tested in isolation,
         /// without an attempt: count them.
         case setAside(count: Int)
+        /// A DONE reported these of the sender's own leases committed, each this many
+        /// milliseconds after it was leased (for the job and bundle duration histograms).
+        case committedAfter(milliseconds: [Int64])
     }
 
     struct Worker {
@@ -151,6 +154,8 @@ struct Dispatcher {
         var worker: [UInt8]
         var attempt: UInt16
         var record: [UInt8]
+        /// When it was leased (sent, or taken back by a READY): what a job's duration counts from.
+        var since: Int64 = 0
     }
 
     /// A job lost with its worker, waiting to be tested in isolation.
@@ -235,7 +240,7 @@ struct Dispatcher {
             let attempt = batch.attempts.isEmpty ? 0 : batch.attempts[job.seq] ?? 0
             if !batch.announced.isEmpty, let holder = batch.announced.removeValue(forKey: job.seq), workers[holder] != nil {
                 // Its worker holds it already (it said so in READY): it stays that worker's.
-                batch.leases[job.seq] = Lease(worker: holder, attempt: attempt, record: job.record)
+                batch.leases[job.seq] = Lease(worker: holder, attempt: attempt, record: job.record, since: now)
                 batch.highestLeased = max(batch.highestLeased, job.seq)
                 holding(holder, 1, now: now)
                 continue
@@ -303,7 +308,7 @@ struct Dispatcher {
             // then ask the worker to announce itself again.
             var actions: [Action] = []
             if case .done(let batchID, let committed, let failed) = message {
-                actions += completeJobs(batchID, committed, failed, from: nil)
+                actions += completeJobs(batchID, committed, failed, from: nil, now: now)
             }
             if message != .disconnect { actions.append(.send(worker: worker, .disconnect)) }
             return actions + dispatch(now: now)
@@ -318,7 +323,7 @@ struct Dispatcher {
             return (wanted > configuration.maxCredit ? [.violation(kind: "credit_above_maximum", count: 1)] : []) + dispatch(now: now)
         case .done(let batchID, let committed, let failed):
             workers[worker]!.progressAt = now
-            return completeJobs(batchID, committed, failed, from: worker) + dispatch(now: now)
+            return completeJobs(batchID, committed, failed, from: worker, now: now) + dispatch(now: now)
         case .disconnect:
             return workerLost(worker, counted: false) + dispatch(now: now)
         }
@@ -328,7 +333,7 @@ struct Dispatcher {
     /// are checked against the store before the batch is sealed). Seqs it was not leased are
     /// counted once the store shows their assessment; failures count only for the peer's own
     /// leases. Everything else is a protocol violation, counted and ignored.
-    private mutating func completeJobs(_ batchID: BatchID, _ committed: [Int64], _ failed: [JobFailure], from worker: [UInt8]?) -> [Action] {
+    private mutating func completeJobs(_ batchID: BatchID, _ committed: [Int64], _ failed: [JobFailure], from worker: [UInt8]?, now: Int64) -> [Action] {
         let name = worker.flatMap { workers[$0]?.name } ?? "an unregistered worker"
         // Taken out of the dictionary while it changes (no copy, one lookup per message).
         guard var batch = batches.removeValue(forKey: batchID) else {
@@ -339,11 +344,13 @@ struct Dispatcher {
         var actions: [Action] = []
         var unleased: [Int64] = []
         var releasedByReporter = 0
+        var durations: [Int64] = []
         let reporterHoldsRetried = worker.map { workers[$0]?.retriedHeld.isEmpty == false } ?? false
         for seq in committed {
             if let worker, let lease = batch.leases[seq], lease.worker == worker {
                 batch.leases[seq] = nil
                 releasedByReporter += 1
+                durations.append(now - lease.since)
                 if reporterHoldsRetried { workers[worker]?.retriedHeld.remove(JobKey(batch: batchID, seq: seq)) }
                 if !batch.attempts.isEmpty { batch.attempts[seq] = nil }
                 batch.done += 1; jobsDone += 1
@@ -375,6 +382,7 @@ struct Dispatcher {
             actions.append(.violation(kind: worker == nil ? "failure_from_unregistered_worker" : "failure_for_job_not_leased", count: foreignFailures))
         }
         if !unleased.isEmpty { actions.append(.verifyDone(batch: batchID, seqs: unleased, worker: name)) }
+        if !durations.isEmpty { actions.append(.committedAfter(milliseconds: durations)) }
         actions += refill(batchID) + checkCompleted(batchID)
         return actions
     }
@@ -492,7 +500,7 @@ struct Dispatcher {
                 }
                 if let i = waiting![job.seq], !batch.doneWhilePending.contains(job.seq), !taken.contains(job.seq) {
                     let entry = batch.pending[i]
-                    batch.leases[job.seq] = Lease(worker: worker, attempt: entry.attempt, record: entry.record)
+                    batch.leases[job.seq] = Lease(worker: worker, attempt: entry.attempt, record: entry.record, since: now)
                     batch.highestLeased = max(batch.highestLeased, job.seq)
                     taken.insert(job.seq)
                     holding(worker, 1, now: now)
@@ -501,7 +509,7 @@ struct Dispatcher {
                 } else if let i = suspectIndex?[job.seq], !taken.contains(job.seq) {
                     // Set aside when an earlier connection was declared dead; this process has it.
                     let suspect = batch.suspects[i]
-                    batch.leases[job.seq] = Lease(worker: worker, attempt: suspect.attempt, record: suspect.record)
+                    batch.leases[job.seq] = Lease(worker: worker, attempt: suspect.attempt, record: suspect.record, since: now)
                     batch.highestLeased = max(batch.highestLeased, job.seq)
                     taken.insert(job.seq)
                     takenSuspects = true
@@ -654,7 +662,7 @@ struct Dispatcher {
                   let batchID = batchOrder.first(where: { batches[$0].map { !$0.retries.isEmpty && !$0.completed } ?? false })
             else { continue }
             let job = batches[batchID]!.retries.removeFirst()
-            batches[batchID]!.leases[job.seq] = Lease(worker: workerID, attempt: job.attempt, record: job.record)
+            batches[batchID]!.leases[job.seq] = Lease(worker: workerID, attempt: job.attempt, record: job.record, since: now)
             batches[batchID]!.highestLeased = max(batches[batchID]!.highestLeased, job.seq)
             holding(workerID, 1, now: now)
             workers[workerID]!.retriedHeld.insert(JobKey(batch: batchID, seq: job.seq))
@@ -691,7 +699,7 @@ struct Dispatcher {
                     batch.pendingHead = 0
                 }
                 for job in jobs {
-                    batch.leases[job.seq] = Lease(worker: workerID, attempt: job.attempt, record: job.record)
+                    batch.leases[job.seq] = Lease(worker: workerID, attempt: job.attempt, record: job.record, since: now)
                     batch.highestLeased = max(batch.highestLeased, job.seq)
                 }
                 batches[batchID] = batch
@@ -741,7 +749,7 @@ struct Dispatcher {
         let group = Array(batch.suspects[..<count])
         batch.suspects.removeFirst(count)
         for job in group {
-            batch.leases[job.seq] = Lease(worker: id, attempt: job.attempt, record: job.record)
+            batch.leases[job.seq] = Lease(worker: id, attempt: job.attempt, record: job.record, since: now)
             batch.highestLeased = max(batch.highestLeased, job.seq)
         }
         batches[batchID] = batch

@@ -10,6 +10,8 @@ public enum MetricHelp {
         "oversight_worker_reconnects_total": "Times this worker found its coordinator silent and connected again.",
         "oversight_seal_seconds": "Seconds one batch's seal took (the Merkle root of its assessments, signed).",
         "oversight_last_seal_timestamp_seconds": "When this coordinator last sealed a batch (Unix time).",
+        "oversight_job_seconds": "Seconds from a job's lease (sent to a worker) to the DONE that reported it committed, as the coordinator saw them.",
+        "oversight_bundle_seconds": "Seconds from the lease of a DONE's slowest job to that DONE: a bundle's time at its worker, as the coordinator saw it.",
         "oversight_store_reconnects_total": "Times the coordinator's store thread connected to PostgreSQL again after losing its connection.",
     ]
 }

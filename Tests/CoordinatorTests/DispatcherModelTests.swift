@@ -334,6 +334,8 @@ struct DispatcherModel {
                 batches[id]!.dead.insert(seq)
             case .reconcile(let id): reconciles.append(id)
             case .verifyDone(let id, let seqs, _): verifies.append((id, seqs))
+            case .committedAfter(let milliseconds):
+                if milliseconds.contains(where: { $0 < 0 }) { fail("a job committed before it was leased: \(milliseconds)") }
             case .violation, .setAside: break
             }
         }

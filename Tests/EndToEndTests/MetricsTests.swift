@@ -113,6 +113,9 @@ import TestSupport
             try query(#"oversight_workers_connected{instance="127.0.0.1:\#(ports[0])"}"#) == 2
         }
         #expect(try query("sum(oversight_worker_commit_seconds_count)") ?? 0 >= 1)
+        // Every job went out once and came back from the worker it was leased to.
+        #expect(try query("sum(oversight_job_seconds_count)") == Double(assessed))
+        #expect(try query("sum(oversight_bundle_seconds_count)") ?? 0 >= Double(assessed) / 256)
         #expect(try query("count(oversight_build_info)") == 4)
         #expect(try query(#"sum(oversight_intake_records_total{outcome="accepted"})"#) == Double(assessed))
         #expect(try query(#"sum(oversight_intake_records_total{outcome="rejected"})"#) == 0)
