@@ -114,7 +114,7 @@ let package = Package(
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"], swiftSettings: strict),
         .testTarget(name: "ObservabilityTests", dependencies: ["Observability", .product(name: "Logging", package: "swift-log"),
                                                               .product(name: "Metrics", package: "swift-metrics")], swiftSettings: strict),
-        .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator", "Wire", "Identifiers", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator", "Worker", "Wire", "Identifiers", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "StoreTests", dependencies: ["LibPQ", "AuditStore", "Assessment", "Identifiers", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "EndToEndTests", dependencies: ["LibPQ", "Assessment", "TestSupport", "ZeroMQ", "Wire", "Identifiers"], swiftSettings: strict),
     ]

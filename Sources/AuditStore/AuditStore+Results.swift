@@ -106,13 +106,15 @@ extension AssessmentRow {
         """
 
     /// One COPY row of this assessment under `seq` (the bench reuses rows under other seqs).
-    func write(into w: inout PGCopyWriter, seq: Int64, batchID: [UInt8], criteriaSHA256: [UInt8], worker: [UInt8]) throws(PQError) {
-        w.add(utf8: batchID); w.add(seq); w.add(recordID); w.add(verdict.rawValue); w.add(worstCase.rawValue)
-        w.add(determined); w.add(score)
-        w.add(applies.rawValue); w.add(bytea: criteriaSHA256); w.add(bytea: inputSHA256)
-        w.add(bytea: rowSHA256); w.add(utf8: result); w.add(engine); w.add(utf8: worker); w.add(attempt)
+    /// In COPY's binary format: every field in its column's type (`copyColumns`, in order).
+    func write(into w: inout PGBinaryCopyWriter, seq: Int64, batchID: [UInt8], criteriaSHA256: [UInt8], worker: [UInt8]) throws(PQError) {
+        w.add(uuid: batchID); w.add(int8: seq); w.add(text: recordID); w.add(text: verdict.rawValue); w.add(text: worstCase.rawValue)
+        w.add(bool: determined); w.add(int2: Int16(score))
+        w.add(text: applies.rawValue); w.add(bytea: criteriaSHA256); w.add(bytea: inputSHA256)
+        w.add(bytea: rowSHA256); w.add(text: result); w.add(text: engine); w.add(text: worker); w.add(int2: Int16(clamping: attempt))
         try w.endRow()
     }
+    static let copyFieldCount = 15
 
     /// The columns `writeFacets(into:)` fills, in order (those of `oversight.pending_facets`).
     static let facetColumns: StaticString = """
@@ -120,31 +122,16 @@ extension AssessmentRow {
         country, region, first_question, search, questions, fired
         """
 
-    func writeFacets(into w: inout PGCopyWriter, seq: Int64, batchID: [UInt8]) throws(PQError) {
-        w.add(utf8: batchID); w.add(seq); w.add(recordID); w.add(verdict.rawValue); w.add(worstCase.rawValue)
-        w.add(determined); w.add(applies.rawValue); w.add(facets.restsOnInferred ? "inferred" : "declared"); w.add(facets.inferredFacts)
-        w.add(facets.system); w.add(facets.vendor); w.add(facets.operatorName); w.add(facets.country); w.add(facets.region)
-        w.add(facets.firstQuestion); w.add(facets.search); w.add(utf8: Self.arrayLiteral(facets.questions))
-        w.add(utf8: Self.arrayLiteral(facets.fired.map { "\($0.pack) \($0.rule)" }))
+    func writeFacets(into w: inout PGBinaryCopyWriter, seq: Int64, batchID: [UInt8]) throws(PQError) {
+        w.add(uuid: batchID); w.add(int8: seq); w.add(text: recordID); w.add(text: verdict.rawValue); w.add(text: worstCase.rawValue)
+        w.add(bool: determined); w.add(text: applies.rawValue); w.add(text: facets.restsOnInferred ? "inferred" : "declared")
+        w.add(int4: Int32(clamping: facets.inferredFacts))
+        w.add(text: facets.system); w.add(text: facets.vendor); w.add(text: facets.operatorName); w.add(text: facets.country); w.add(text: facets.region)
+        w.add(text: facets.firstQuestion); w.add(text: facets.search); w.add(textArray: facets.questions)
+        w.add(textArray: facets.fired.map { "\($0.pack) \($0.rule)" })
         try w.endRow()
     }
-
-    /// A text[] literal: every element quoted, its backslashes and quotes escaped (COPY's own
-    /// escaping is the writer's).
-    static func arrayLiteral(_ items: [String]) -> [UInt8] {
-        var out: [UInt8] = [UInt8(ascii: "{")]
-        for (i, item) in items.enumerated() {
-            if i > 0 { out.append(UInt8(ascii: ",")) }
-            out.append(UInt8(ascii: "\""))
-            for byte in item.utf8 where byte != 0 {
-                if byte == UInt8(ascii: "\\") || byte == UInt8(ascii: "\"") { out.append(UInt8(ascii: "\\")) }
-                out.append(byte)
-            }
-            out.append(UInt8(ascii: "\""))
-        }
-        out.append(UInt8(ascii: "}"))
-        return out
-    }
+    static let facetFieldCount = 18
 }
 
 extension AuditStore {
@@ -191,7 +178,8 @@ extension AuditStore {
     /// The facets and fired rules of `rows`, by COPY into the table named.
     private func copyFacets(into table: StaticString, batchID: BatchID, rows: [AssessmentRow]) throws {
         let id = Array(batchID.description.utf8)
-        try connection.copyIn("COPY \(unescaped: table) (\(unescaped: AssessmentRow.facetColumns)) FROM STDIN") { w in
+        try connection.copyInBinary("COPY \(unescaped: table) (\(unescaped: AssessmentRow.facetColumns)) FROM STDIN (FORMAT binary)",
+                                    fields: AssessmentRow.facetFieldCount) { w in
             for r in rows { try r.writeFacets(into: &w, seq: r.seq, batchID: id) }
         }
     }
@@ -199,9 +187,9 @@ extension AuditStore {
     private func copyRows(into table: StaticString, batchID: BatchID, criteriaSHA256: [UInt8], worker: String, rows: [AssessmentRow]) throws {
         let id = Array(batchID.description.utf8)
         let workerBytes = Array(worker.utf8)
-        try connection.copyIn("""
-            COPY \(unescaped: table) (\(unescaped: AssessmentRow.copyColumns)) FROM STDIN
-            """) { w in
+        try connection.copyInBinary("""
+            COPY \(unescaped: table) (\(unescaped: AssessmentRow.copyColumns)) FROM STDIN (FORMAT binary)
+            """, fields: AssessmentRow.copyFieldCount) { w in
             for r in rows { try r.write(into: &w, seq: r.seq, batchID: id, criteriaSHA256: criteriaSHA256, worker: workerBytes) }
         }
     }

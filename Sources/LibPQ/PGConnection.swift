@@ -86,6 +86,35 @@ public final class PGConnection {
     /// Streams rows into `COPY … FROM STDIN` (text format); returns the number of rows copied.
     @discardableResult
     public func copyIn(_ statement: PGQuery, _ body: (inout PGCopyWriter) throws -> Void) throws -> Int {
+        try startCopy(statement)
+        var writer = PGCopyWriter(connection: self)
+        do {
+            try body(&writer)
+            try writer.flush()
+        } catch {
+            abortCopy()
+            throw error
+        }
+        return try endCopy(statement)
+    }
+
+    @discardableResult
+    /// COPY in binary format: `statement` ends in `FROM STDIN (FORMAT binary)` and names
+    /// `fields` columns, which every row fills in order.
+    public func copyInBinary(_ statement: PGQuery, fields: Int, _ body: (inout PGBinaryCopyWriter) throws -> Void) throws -> Int {
+        try startCopy(statement)
+        var writer = PGBinaryCopyWriter(connection: self, fields: fields)
+        do {
+            try body(&writer)
+            try writer.finish()
+        } catch {
+            abortCopy()
+            throw error
+        }
+        return try endCopy(statement)
+    }
+
+    private func startCopy(_ statement: PGQuery) throws {
         precondition(statement.binds.isEmpty, "COPY statements take no parameters")
         let start = PQexec(handle, statement.sql)
         guard let start, PQresultStatus(start) == PGRES_COPY_IN else {
@@ -93,15 +122,14 @@ public final class PGConnection {
             throw PQError(kind: .protocolFailure, operation: "COPY", message: "server did not enter COPY IN mode")
         }
         PQclear(start)
-        var writer = PGCopyWriter(connection: self)
-        do {
-            try body(&writer)
-            try writer.flush()
-        } catch {
-            PQputCopyEnd(handle, "aborted by client")
-            while let r = PQgetResult(handle) { PQclear(r) }
-            throw error
-        }
+    }
+
+    private func abortCopy() {
+        PQputCopyEnd(handle, "aborted by client")
+        while let r = PQgetResult(handle) { PQclear(r) }
+    }
+
+    private func endCopy(_ statement: PGQuery) throws -> Int {
         guard PQputCopyEnd(handle, nil) == 1 else { throw connectionError("COPY end") }
         var rows = 0
         var failure: PQError?

@@ -255,7 +255,7 @@ public final class WorkerService: @unchecked Sendable {
         var dates: [BatchID: CalendarDate] = [:]
         // OVERSIGHT_FAULT_CRASH_ON_ID: fault injection for the test suite only (see BundleScorer).
         let scorer = BundleScorer(crashOnRecordID: ProcessInfo.processInfo.environment["OVERSIGHT_FAULT_CRASH_ON_ID"])
-        bundles.forEach(idleSeconds: IdlePeriod.seconds, idle: { logIdle("scoring") }) { bundle in
+        bundles.forEach(idleSeconds: IdlePeriod.seconds, idle: { logIdle("scoring") }, choosing: { Self.fairest($0.map { ($0.batchID, $0.jobs.count) }) }) { bundle in
             var delay = 0.1
             while true {
                 do {
@@ -305,11 +305,25 @@ public final class WorkerService: @unchecked Sendable {
         }
     }
 
+    /// Which waiting bundle to score or write next (given oldest first as batch and job count):
+    /// the oldest of the batch with the fewest jobs waiting here. A 10-record batch dealt to a
+    /// worker that holds a big batch's bundles goes first instead of behind a thousand jobs,
+    /// and two big batches alternate; the coordinator's credit bounds what waits, so nothing
+    /// waits for ever.
+    static func fairest(_ waiting: [(batch: BatchID, jobs: Int)]) -> Int {
+        var jobs: [BatchID: Int] = [:]
+        for bundle in waiting { jobs[bundle.batch, default: 0] += bundle.jobs }
+        var best = 0
+        for (place, bundle) in waiting.enumerated() where jobs[bundle.batch]! < jobs[waiting[best].batch]! { best = place }
+        return best
+    }
+
     private func writeLoop() {
         defer { scoringFinished.post(true); wakeup.signal() }
         var store: AuditStore?
         let commit = Metrics.Timer(label: "oversight_worker_commit_seconds")
-        scored.forEach(idleSeconds: IdlePeriod.seconds, idle: { logIdle("writing") }) { work in
+        scored.forEach(idleSeconds: IdlePeriod.seconds, idle: { logIdle("writing") },
+                       choosing: { Self.fairest($0.map { ($0.bundle.batchID, $0.bundle.jobs.count) }) }) { work in
             var delay = 0.1
             while true {
                 do {

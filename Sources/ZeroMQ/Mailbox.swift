@@ -41,7 +41,12 @@ public final class Mailbox<Message: Sendable>: @unchecked Sendable {
 
     /// The next message, waiting up to `timeout` seconds; says whether it timed out or the
     /// mailbox is closed (and empty), which are different things to a thread that owns a loop.
-    public func take(until timeout: Double) -> Taken {
+    public func take(until timeout: Double) -> Taken { take(until: timeout, choosing: nil) }
+
+    /// The message `choose` picks from those waiting (given oldest first, it returns the place
+    /// of the one to take), waiting up to `timeout` seconds for there to be one. The others
+    /// keep their order.
+    public func take(until timeout: Double, choosing choose: (([Message]) -> Int)?) -> Taken {
         condition.lock()
         defer { condition.unlock() }
         let deadline = Date(timeIntervalSinceNow: timeout)
@@ -50,6 +55,12 @@ public final class Mailbox<Message: Sendable>: @unchecked Sendable {
             if !condition.wait(until: deadline) {
                 if head < queue.count { break }
                 return closed ? .closed : .timedOut
+            }
+        }
+        if let choose, queue.count - head > 1 {
+            let place = choose(queue[head...].map { $0! })
+            if place > 0 && head + place < queue.count {
+                return .message(queue.remove(at: head + place)!)
             }
         }
         let message = queue[head].take()!
@@ -66,9 +77,11 @@ public final class Mailbox<Message: Sendable>: @unchecked Sendable {
 
     /// Every message until the mailbox is closed and empty, waiting as long as it takes:
     /// an idle period never ends the loop. `idle` runs each time `idleSeconds` pass quietly.
-    public func forEach(idleSeconds: Double = 3600, idle: () -> Void = {}, _ body: (Message) -> Void) {
+    /// `choosing` picks each message among those waiting, as in `take(until:choosing:)`.
+    public func forEach(idleSeconds: Double = 3600, idle: () -> Void = {}, choosing: (([Message]) -> Int)? = nil,
+                        _ body: (Message) -> Void) {
         while true {
-            switch take(until: idleSeconds) {
+            switch take(until: idleSeconds, choosing: choosing) {
             case .message(let message): body(message)
             case .timedOut: idle()
             case .closed: return

@@ -50,6 +50,46 @@ import TestSupport
         }
     }
 
+    /// Binary COPY (the workers' result rows): every type it writes, hostile text, NULLs, the
+    /// integers' limits, and arrays with what a text-format literal would have to quote; more
+    /// than one 256 KiB chunk, so rows span chunks.
+    @Test func binaryCopyRoundTripsEveryTypeItWrites() throws {
+        let db = try PGConnection(try TestDatabase.create("binarycopy"))
+        try db.query("CREATE TABLE c (u uuid, n bigint, i integer, s smallint, t text, b bytea, f boolean, a text[])")
+        let uuid = "0b7f2c4e-8d1a-4c3b-9e5F-2a6d8c1b4e70"
+        let arrays: [[String]] = [[], ["one"], ["a,b", "{c}", "\"q\"", "back\\slash", "NULL", "", "ünï 🚨", "nul\u{0}gone"]]
+        let count = try db.copyInBinary("COPY c (u, n, i, s, t, b, f, a) FROM STDIN (FORMAT binary)", fields: 8) { w in
+            for k in 0..<3_000 {
+                w.add(uuid: Array(uuid.utf8))
+                w.add(int8: k == 0 ? Int64.min : k == 1 ? Int64.max : Int64(k))
+                w.add(int4: k == 0 ? Int32.min : Int32(k))
+                w.add(int2: k == 0 ? Int16.min : k == 1 ? Int16.max : Int16(k % 1000))
+                w.add(text: k % 7 == 6 ? nil : Self.hostile[k % Self.hostile.count])
+                w.add(bytea: [UInt8(k & 0xFF), 0x00, 0x5C])
+                w.add(bool: k % 3 == 0 ? nil : k % 3 == 1)
+                w.add(textArray: arrays[k % arrays.count])
+                try w.endRow()
+            }
+        }
+        #expect(count == 3_000)
+        let rows = try db.query("SELECT u::text, n, i, s, t, b, f, a::text, cardinality(a), a[8] FROM c ORDER BY n")
+        #expect(rows.rowCount == 3_000)
+        #expect(rows.string(0, 0) == uuid.lowercased())
+        #expect(rows.int64(0, 1) == Int64.min && rows.int64(2_999, 1) == Int64.max)
+        #expect(rows.int64(0, 2) == Int64(Int32.min) && rows.int(0, 3) == Int(Int16.min))
+        for r in 1..<2_999 {
+            let k = r + 1  // row 0 is k = 0 (Int64.min), the last is k = 1 (Int64.max)
+            #expect(rows.int64(r, 1) == Int64(k))
+            #expect(rows.string(r, 4) == (k % 7 == 6 ? nil : Self.hostile[k % Self.hostile.count]))
+            #expect(rows.bytes(r, 5) == [UInt8(k & 0xFF), 0x00, 0x5C])
+            #expect(rows.bool(r, 6) == (k % 3 == 0 ? nil : k % 3 == 1))
+            #expect(rows.int(r, 8) == arrays[k % arrays.count].count)
+        }
+        let withQuotes = try db.query("SELECT a FROM c WHERE cardinality(a) = 8 LIMIT 1")
+        #expect(withQuotes.string(0, 0) == #"{"a,b","{c}","\"q\"","back\\slash","NULL","","ünï 🚨",nulgone}"#)
+        #expect(try db.query("SELECT count(*) FROM c WHERE a = '{}'").int(0, 0) == 1_000)
+    }
+
     @Test func integersAndByteaAreReadExactly() throws {
         let db = try PGConnection(try TestDatabase.create("numbers"))
         let row = try db.query("""

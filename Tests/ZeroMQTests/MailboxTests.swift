@@ -28,6 +28,32 @@ import Testing
         #expect(order == Array(0..<3_000), "FIFO across compactions")
     }
 
+    /// A chooser takes any waiting message; the rest keep their order, and one message alone
+    /// is taken without asking.
+    @Test func aChooserTakesAnyWaitingMessageAndTheRestKeepTheirOrder() {
+        let mailbox = Mailbox<Int>()
+        var asked: [[Int]] = []
+        mailbox.post(1)
+        guard case .message(1) = mailbox.take(until: 0, choosing: { asked.append($0); return 0 }) else { Issue.record("expected 1"); return }
+        #expect(asked.isEmpty, "one waiting message needs no choice")
+        for i in 2...6 { mailbox.post(i) }
+        guard case .message(5) = mailbox.take(until: 0, choosing: { asked.append($0); return $0.firstIndex(of: 5)! }) else {
+            Issue.record("expected the chosen 5"); return
+        }
+        #expect(asked == [[2, 3, 4, 5, 6]])
+        guard case .message(2) = mailbox.take(until: 0, choosing: { _ in 99 }) else { Issue.record("a place out of range takes the oldest"); return }
+        #expect(mailbox.drain() == [3, 4, 6])
+        // Across compactions, as the worker's queues run for hours.
+        let long = Mailbox<Int>()
+        var taken: [Int] = []
+        for i in 0..<3_000 {
+            long.post(i)
+            if i % 3 == 2, case .message(let n) = long.take(until: 0, choosing: { $0.count - 1 }) { taken.append(n) }
+        }
+        #expect(taken == stride(from: 2, to: 3_000, by: 3).map { $0 })
+        #expect(long.drain() == (0..<3_000).filter { $0 % 3 != 2 })
+    }
+
     /// Waiting says what happened: a message, a time-out, or a mailbox closed for good. A
     /// thread that took a time-out for the end once stopped after its first idle hour.
     @Test func aTimeOutIsNotTheEnd() {

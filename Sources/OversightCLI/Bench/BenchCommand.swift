@@ -8,7 +8,7 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Measure the whole system on this machine against its own ceiling, and the engine on one core.",
         discussion: """
-            In one run: starts a private PostgreSQL cluster (in --data-dir; or uses --database), a coordinator and --workers workers as separate processes; generates --records seeded records (the Atlas of Surveillance's mix of system types) and submits them with the built-in packs. It reports, end to end from the first chunk sent to the last assessment committed (the batch's seal, which follows, is timed apart): assessments per second; p50 and p99 latency from a chunk's acknowledgement to each of its assessments' commit; peak RSS of the coordinator and of each worker; CPU seconds per 1,000 assessments (coordinator and workers, and with PostgreSQL). Then a 10-record batch, five times: milliseconds until all its results are visible.
+            In one run: starts a private PostgreSQL cluster (in --data-dir; or uses --database), a coordinator and --workers workers as separate processes; generates --records seeded records (the Atlas of Surveillance's mix of system types) and submits them with the built-in packs. It reports, end to end from the first chunk sent to the last assessment committed (the batch's seal, which follows, is timed apart): assessments per second; p50 and p99 latency from a chunk's acknowledgement to each of its assessments' commit; peak RSS of the coordinator and of each worker; CPU seconds per 1,000 assessments (coordinator and workers, and with PostgreSQL). While the batch runs, at a quarter, a half and three quarters of it, a 10-record batch: milliseconds until all its results are visible (the slowest of the three is small_batch_under_load_visible_ms). After the last commit: seconds until the batch is sealed (seal_seconds), then `audit verify` of it timed (verify_seconds); once the coordinator has summarised it and listed its records, the WAL the whole batch made (pg_current_wal_insert_lsn before the first chunk and after the listing) and the oversight tables' size with indexes and TOAST, each per assessment. Then a 10-record batch on the idle fleet, five times: milliseconds until all its results are visible. A private cluster's run first checks that its disk has room (about 12 kB a record).
 
             The ceiling: the same records COPY'd into a copy of `jobs` (1,000 per transaction, one connection) and as many result rows COPY'd into a copy of `assessments` (256 per transaction, one connection per worker), with no ZeroMQ and no scoring; the ratio is end to end / ceiling. Micro-benchmarks on one core: scoring, scoring with canonical output, record decoding (parse and schema check into a tree), intake validation (what the coordinator does with each submitted record), wire codec.
 
@@ -85,6 +85,7 @@ struct BenchCommand: ParsableCommand {
         defer { try? cluster?.stop() }
         let admin = try AuditStore(conninfo: conninfo, applicationName: "oversight-bench")
         try admin.migrate()
+        if cluster != nil { try checkFreeSpace(directory) }
         // Both phases start from a checkpoint, so that neither pays for the other's WAL.
         func checkpoint() { admin.checkpoint() }
         checkpoint()
@@ -99,6 +100,9 @@ struct BenchCommand: ParsableCommand {
         let ceilingPerSecond = Double(records) / (ceiling.jobs + ceiling.assessments)
         let perThousand = 1000 / Double(records)
         let small = e2e.smallBatchMilliseconds.sorted()
+        let underLoad = e2e.smallBatchUnderLoadMilliseconds.sorted()
+        let perRecord = 1 / Double(records)
+        let tableBytes = e2e.tableBytes.reduce(0) { $0 + $1.bytes }
         return [
             ("records", Double(records)),
             ("workers", Double(workers)),
@@ -119,7 +123,35 @@ struct BenchCommand: ParsableCommand {
             ("cpu_seconds_per_1000_with_postgres", (e2e.oversightCPUSeconds + e2e.postgresCPUSeconds) * perThousand),
             ("small_batch_visible_ms_median", small[small.count / 2]),
             ("small_batch_visible_ms_max", small.last ?? 0),
-        ] + e2e.workerPeakRSSMiB.enumerated().map { ("worker_\($0.offset + 1)_peak_rss_mib", $0.element) }
+            ("small_batch_under_load_visible_ms", underLoad.last ?? 0),
+            ("small_batch_under_load_visible_ms_median", underLoad.isEmpty ? 0 : underLoad[underLoad.count / 2]),
+            ("seal_seconds", e2e.sealSeconds),
+            ("verify_seconds", e2e.verifySeconds),
+            ("listed_seconds", e2e.listedSeconds),
+            ("wal_bytes_per_assessment", Double(e2e.walBytes) * perRecord),
+            ("wal_full_page_images_per_1000", Double(e2e.fullPageImages) * perThousand),
+            ("table_bytes_per_assessment", Double(tableBytes) * perRecord),
+        ] + e2e.tableBytes.prefix(6).map { ("table_bytes_per_assessment_\($0.table)", Double($0.bytes) * perRecord) } + e2e.workerPeakRSSMiB.enumerated().map { ("worker_\($0.offset + 1)_peak_rss_mib", $0.element) }
+    }
+
+    /// Disk a run needs per record, measured: the generated input, the batch's rows and
+    /// indexes, its WAL until checkpoints recycle it, and the ceiling's copies.
+    static let bytesPerRecord: Int64 = 12_000
+
+    /// Refuses a run the disk cannot hold, before anything is written.
+    private func checkFreeSpace(_ directory: String) throws {
+        var fs = statvfs()
+        guard statvfs(directory, &fs) == 0 else { return }
+        let free = Int64(fs.f_bavail) * Int64(fs.f_frsize)
+        let needed = Int64(records) * Self.bytesPerRecord
+        guard free >= needed else {
+            let gib = { (b: Int64) in String(format: "%.1f GiB", Double(b) / 1_073_741_824) }
+            throw CommandFailure("""
+                \(records) records need about \(gib(needed)) of disk in \(directory) (\(Self.bytesPerRecord) bytes a record: \
+                input, results, indexes, WAL and the ceiling's copies); it has \(gib(free)) free. Free some space, \
+                choose another --data-dir, or run fewer --records.
+                """)
+        }
     }
 
     private func printTable(_ figures: [(String, Double)]) {

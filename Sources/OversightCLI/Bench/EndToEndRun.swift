@@ -6,8 +6,9 @@ import Wire
 import AuditStore
 
 /// One batch through a coordinator and workers started as separate processes, timed from the
-/// first byte submitted to the last assessment committed; then a 10-record batch, timed until
-/// all its results are visible in PostgreSQL.
+/// first byte submitted to the last assessment committed, with 10-record batches submitted while
+/// it runs; its seal, `audit verify`, and the WAL and disk it took; then a 10-record batch on an
+/// idle fleet, timed until all its results are visible in PostgreSQL.
 struct EndToEndRun {
     let conninfo: String
     let records: Int
@@ -29,6 +30,17 @@ struct EndToEndRun {
         var coordinatorCPUSeconds = 0.0
         var postgresCPUSeconds = 0.0
         var smallBatchMilliseconds: [Double] = []
+        var smallBatchUnderLoadMilliseconds: [Double] = []
+        /// From the last commit until the batch is completed and sealed.
+        var sealSeconds = 0.0
+        var verifySeconds = 0.0
+        /// From the first chunk until the batch's facets are in the record lists.
+        var listedSeconds = 0.0
+        /// WAL from before the first chunk until the batch is listed.
+        var walBytes: Int64 = 0
+        var fullPageImages: Int64 = 0
+        /// The `oversight` schema's tables (with indexes and TOAST) when it is listed.
+        var tableBytes: [(table: String, bytes: Int64)] = []
     }
 
     func run() throws -> Result {
@@ -55,6 +67,8 @@ struct EndToEndRun {
         // Let every worker announce itself before the clock starts.
         try waitForWorkers(client)
 
+        let store = try AuditStore(conninfo: conninfo, applicationName: "oversight-bench")
+        let walBefore = try store.walPosition()
         let postgresBefore = ProcessStats.cpuSeconds(ofCommandsStartingWith: "postgres")
         var acknowledged: [UInt64: Double] = [:]
         let batch = BatchID()
@@ -68,9 +82,12 @@ struct EndToEndRun {
         }
         // The clock stops when the coordinator has heard of the last commit (it counts a job done
         // only after the worker's COMMIT); sealing the batch comes after and is timed apart.
+        // While it runs, a 10-record batch is submitted at a quarter, half and three quarters
+        // of the way: small batches must not wait behind a big one.
         var result = Result()
         var lastCommitted: Date?
         var display = ProgressDisplay(label: "assessing")
+        var underLoadAt = [1, 2, 3].map { Int64(records) * $0 / 4 }
         while true {
             guard case .status(let p) = try client.request(.status(batchID: batch), timeoutSeconds: 30) else {
                 throw CommandFailure("unexpected answer to STATUS from the bench coordinator")
@@ -84,10 +101,16 @@ struct EndToEndRun {
                 }
                 break
             }
+            if let next = underLoadAt.first, p.done >= next, p.state == .running {
+                underLoadAt.removeFirst()
+                result.smallBatchUnderLoadMilliseconds.append(try smallBatch(client, store))
+            }
             Thread.sleep(forTimeInterval: 0.01)
         }
-        result.seconds = (lastCommitted ?? Date()).timeIntervalSince(started)
-        result.sealedSeconds = Date().timeIntervalSince(started)
+        let sealed = Date()
+        result.seconds = (lastCommitted ?? sealed).timeIntervalSince(started)
+        result.sealedSeconds = sealed.timeIntervalSince(started)
+        result.sealSeconds = sealed.timeIntervalSince(lastCommitted ?? sealed)
         result.assessmentsPerSecond = Double(records) / result.seconds
 
         // Resources, read while everything still runs.
@@ -99,7 +122,28 @@ struct EndToEndRun {
         let postgresAfter = ProcessStats.cpuSeconds(ofCommandsStartingWith: "postgres")
         result.postgresCPUSeconds = postgresAfter.reduce(0) { $0 + $1.value - (postgresBefore[$1.key] ?? 0) }
 
-        let store = try AuditStore(conninfo: conninfo, applicationName: "oversight-bench")
+        // `oversight audit verify`, as a user runs it once the batch is sealed.
+        let verifyStarted = ContinuousClock.now
+        guard let report = try store.verify(batchID: batch, trustedKey: nil), report.problems.isEmpty else {
+            throw CommandFailure("the bench batch did not verify; see the logs in \(directory)")
+        }
+        result.verifySeconds = (ContinuousClock.now - verifyStarted).seconds
+
+        // Everything the batch writes, to the end: its summary and the move of its facets into
+        // the indexed record lists come after the seal.
+        let listDeadline = ContinuousClock.now + .seconds(max(600, records / 2_000))
+        while try !store.batchListed(batchID: batch) {
+            guard ContinuousClock.now < listDeadline else {
+                throw CommandFailure("the bench batch was not summarised and listed in time; see the logs in \(directory)")
+            }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        result.listedSeconds = Date().timeIntervalSince(started)
+        let walAfter = try store.walPosition()
+        result.walBytes = walAfter.bytes - walBefore.bytes
+        result.fullPageImages = walAfter.fullPageImages - walBefore.fullPageImages
+        result.tableBytes = try store.oversightTableBytes()
+
         let times = (1...UInt64(max(acknowledged.count, 1))).map { acknowledged[$0] ?? 0 }
         (result.p50Milliseconds, result.p99Milliseconds) = try store.commitLatencies(batchID: batch, acknowledgedAt: times,
                                                                                       chunkSize: submission.chunkSize)
