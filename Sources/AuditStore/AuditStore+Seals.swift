@@ -1,6 +1,7 @@
 public import Identifiers
 public import Assessment
 import LibPQ
+import Foundation
 
 /// A stored seal of a batch.
 public struct SealRecord: Sendable {
@@ -29,6 +30,24 @@ public struct SealRecord: Sendable {
             let seq = bytes[i..<i + 8].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
             return (Int64(bitPattern: seq), Array(bytes[i + 8..<i + 40]))
         }
+    }
+}
+
+/// The first seqs of a running batch, folded into its Merkle tree ahead of the seal by one seal
+/// thread (`folder`), which stored their leaves in `oversight.seal_folds`.
+public struct SealFold: Sendable {
+    /// Seqs folded at a time by default: a page of the seal's own walk.
+    public static let defaultPage: Int64 = 50_000
+    static let none = "00000000-0000-0000-0000-000000000000"
+    public let folder: String
+    public let page: Int64
+    /// The tree over seqs 1 to `through` (every one of them assessed).
+    public internal(set) var tree = MerkleTree.Builder()
+    public internal(set) var through: Int64 = 0
+
+    public init(page: Int64 = SealFold.defaultPage) {
+        folder = UUID().uuidString.lowercased()
+        self.page = max(1, page)
     }
 }
 
@@ -67,10 +86,13 @@ extension AuditStore {
     /// intake closed and every accepted job assessed or given up (an open dead letter); unless
     /// the newest seal already covers exactly them. One repeatable-read transaction, so nothing
     /// moves under it. The statement (version 2) signs the counts that prove completeness.
-    public func seal(batchID: BatchID, key: SealKey) throws -> SealOutcome {
+    /// With `fold`, the rows it folded while the batch ran are taken from it and from the
+    /// leaves it stored, and only the rest are read (unless its stored leaves are not all there:
+    /// then every row is read, as without it).
+    public func seal(batchID: BatchID, key: SealKey, fold: SealFold? = nil) throws -> SealOutcome {
         try connection.query("BEGIN ISOLATION LEVEL REPEATABLE READ")
         do {
-            let result = try sealInTransaction(batchID: batchID, key: key)
+            let result = try sealInTransaction(batchID: batchID, key: key, fold: fold)
             try connection.query("COMMIT")
             return result
         } catch {
@@ -82,7 +104,7 @@ extension AuditStore {
     /// How many uncovered seqs an incomplete seal names.
     static let missingListed = 10_000
 
-    private func sealInTransaction(batchID: BatchID, key: SealKey) throws -> SealOutcome {
+    private func sealInTransaction(batchID: BatchID, key: SealKey, fold: SealFold?) throws -> SealOutcome {
         let batch = try connection.query("""
             SELECT organisation, criteria_sha256, accepted, rejected, next_seq, intake_closed_at IS NOT NULL,
                    to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
@@ -106,11 +128,21 @@ extension AuditStore {
         // Streamed: the tree needs O(log n) memory, and the leaf list is built by the server
         // from the same snapshot, so a million rows cost this process a page at a time. The
         // walk also finds every accepted seq that has no assessment.
-        var tree = MerkleTree.Builder()
+        // What was folded ahead counts if every leaf it stored is there (its seqs are 1 to
+        // `through`, each assessed: no gap, so no dead letter and nothing missing among them).
+        var usable = SealFold(), folder = SealFold.none
+        if let fold, fold.through > 0 {
+            let stored = try connection.query("""
+                SELECT coalesce(sum(length(leaves)), 0)::bigint FROM oversight.seal_folds
+                WHERE batch_id = \(batchID)::uuid AND folder = \(fold.folder)::uuid
+                """).int64(0, 0)
+            if stored == fold.through * 40 { usable = fold; folder = fold.folder }
+        }
+        var tree = usable.tree
         var deadLettered: [Int64] = []
         var missing: [Int64] = []
         var missingCount: Int64 = 0
-        var expected: Int64 = 1
+        var expected: Int64 = usable.through + 1
         func gap(upTo seq: Int64) {
             while expected < seq {
                 if open.contains(expected) { deadLettered.append(expected) } else {
@@ -120,7 +152,7 @@ extension AuditStore {
                 expected += 1
             }
         }
-        for (low, high) in try seqRanges(batchID: batchID, step: 50_000) {
+        for (low, high) in try seqRanges(batchID: batchID, step: 50_000, after: usable.through) {
             let page = try connection.query("""
                 SELECT seq, row_sha256 FROM oversight.assessments
                 WHERE batch_id = \(batchID)::uuid AND seq > \(low) AND seq <= \(high) ORDER BY seq
@@ -144,7 +176,10 @@ extension AuditStore {
             WHERE batch_id = \(batchID)::uuid ORDER BY seal DESC LIMIT 1
             """)
         let number = newest.rowCount == 1 ? newest.int(0, 0)! + 1 : 1
+        // A sealed batch needs its folds no more (a later seal, after a retry, reads it all).
+        func dropFolds() throws { try connection.query("DELETE FROM oversight.seal_folds WHERE batch_id = \(batchID)::uuid") }
         if newest.rowCount == 1, newest.bytes(0, 1) == root, newest.int64(0, 2) == count, newest.bytes(0, 3) == deadList {
+            try dropFolds()
             return .unchanged
         }
         let completeness = SealStatement.Completeness(seal: number, sealedAt: sealedAt, accepted: accepted,
@@ -156,11 +191,14 @@ extension AuditStore {
             INSERT INTO oversight.batch_seals (batch_id, seal, assessments, merkle_root, leaves, signing_key, signature, algorithm,
                                                sealed_at, statement_version, accepted, dead_lettered, rejected, dead_letter_seqs)
             SELECT \(batchID)::uuid, \(number), \(count), \(root),
-                   (SELECT coalesce(string_agg(int8send(seq) || row_sha256, ''::bytea ORDER BY seq), ''::bytea)
-                    FROM oversight.assessments WHERE batch_id = \(batchID)::uuid),
+                   (SELECT coalesce(string_agg(leaves, ''::bytea ORDER BY first_seq), ''::bytea) FROM oversight.seal_folds
+                    WHERE batch_id = \(batchID)::uuid AND folder = \(folder)::uuid)
+                   || (SELECT coalesce(string_agg(int8send(seq) || row_sha256, ''::bytea ORDER BY seq), ''::bytea)
+                       FROM oversight.assessments WHERE batch_id = \(batchID)::uuid AND seq > \(usable.through)),
                    \(key.publicKey), \(key.sign(statement)), 'ed25519',
                    \(sealedAt)::timestamptz, 2, \(accepted), \(Int64(deadLettered.count)), \(rejected), \(deadList)
             """)
+        try dropFolds()
         return .sealed(number)
     }
 
@@ -236,11 +274,59 @@ extension AuditStore {
     /// Closed seq ranges of `step` covering a batch's assessments, lowest first: each page is a
     /// bounded index range, where `seq > last ORDER BY seq LIMIT n` let a planner with stale
     /// statistics read the rest of a million-row batch for every page.
-    func seqRanges(batchID: BatchID, step: Int64) throws -> [(Int64, Int64)] {
+    func seqRanges(batchID: BatchID, step: Int64, after: Int64 = 0) throws -> [(Int64, Int64)] {
         let bounds = try connection.query("""
-            SELECT min(seq), max(seq) FROM oversight.assessments WHERE batch_id = \(batchID)::uuid
+            SELECT min(seq), max(seq) FROM oversight.assessments WHERE batch_id = \(batchID)::uuid AND seq > \(after)
             """)
         guard let low = bounds.int64(0, 0), let high = bounds.int64(0, 1) else { return [] }
         return stride(from: low - 1, to: high, by: Int(step)).map { ($0, min($0 + step, high)) }
+    }
+
+    /// Drops what was folded ahead of batches that are completed or cancelled: left by a
+    /// coordinator that folded on after another took over and sealed them. Returns the rows dropped.
+    @discardableResult
+    public func discardSealFoldsOfFinishedBatches() throws -> Int {
+        try connection.query("""
+            DELETE FROM oversight.seal_folds f USING oversight.batches b
+            WHERE b.batch_id = f.batch_id AND (b.completed_at IS NOT NULL OR b.cancelled_at IS NOT NULL)
+            """).affectedRows
+    }
+
+    /// Folds the running batch's assessed seqs after `fold.through` into `fold`, a whole page
+    /// at a time, while every seq of the page is assessed; stores each page's leaves (see
+    /// `oversight.seal_folds`). Returns how many seqs it folded: none while the next page has
+    /// a gap (a job not yet committed, or given up). At most `pages` pages per call, so that a
+    /// seal waiting behind it waits little.
+    @discardableResult
+    public func fold(_ fold: inout SealFold, batchID: BatchID, pages: Int = 2) throws -> Int64 {
+        var folded: Int64 = 0
+        for _ in 0..<pages {
+            let low = fold.through, high = low + fold.page
+            let rows = try connection.query("""
+                SELECT seq, row_sha256 FROM oversight.assessments
+                WHERE batch_id = \(batchID)::uuid AND seq > \(low) AND seq <= \(high) ORDER BY seq
+                """)
+            // The key is unique: as many rows as seqs in the range is every one of them.
+            guard rows.rowCount == Int(fold.page) else { break }
+            var tree = fold.tree
+            var leaves: [UInt8] = []
+            leaves.reserveCapacity(rows.rowCount * 40)
+            for i in 0..<rows.rowCount {
+                guard let seq = rows.int64(i, 0), let hash = rows.bytes(i, 1), hash.count == 32 else {
+                    throw StoreError(message: "an assessment of batch \(batchID) has no row hash")
+                }
+                tree.append(leafHash: MerkleTree.leafHash(seq: seq, rowSHA256: hash))
+                withUnsafeBytes(of: UInt64(bitPattern: seq).bigEndian) { leaves.append(contentsOf: $0) }
+                leaves.append(contentsOf: hash)
+            }
+            try connection.query("""
+                INSERT INTO oversight.seal_folds (batch_id, folder, first_seq, leaves)
+                VALUES (\(batchID)::uuid, \(fold.folder)::uuid, \(low + 1), \(leaves))
+                """)
+            fold.tree = tree
+            fold.through = high
+            folded += fold.page
+        }
+        return folded
     }
 }

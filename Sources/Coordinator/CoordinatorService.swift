@@ -188,6 +188,8 @@ public final class CoordinatorService: @unchecked Sendable {
         /// When this coordinator took each batch up (opened, resumed, or retried), for the age of
         /// the oldest pending job.
         var takenUp: [BatchID: Int64] = [:]
+        /// Each running batch's committed count when the seal thread was last asked to fold it.
+        var foldHinted: [BatchID: Int64] = [:]
         /// Records taken in by chunks stored since this process began leading.
         var intake = CoordinatorSnapshot.Intake()
         let monitors: (workers: ConnectionMonitor, clients: ConnectionMonitor)
@@ -271,11 +273,23 @@ public final class CoordinatorService: @unchecked Sendable {
                     monitors.workers.collect(into: &workerConnections)
                     monitors.clients.collect(into: &clientConnections)
                     perform(dispatcher.tick(now: now))
+                    hintFolds()
                     nextTick = now + dispatcherTick
                 }
             }
             // Tell connected workers to go back to waiting for a coordinator.
             for id in dispatcher.workers.keys { try? workers.send([id] + CoordinatorMessage.disconnect.encode(), dontWait: true) }
+        }
+
+        /// Asks the seal thread to fold a running batch ahead of its seal each time another
+        /// `SealFold.defaultPage` of its jobs has been committed.
+        mutating func hintFolds() {
+            for batch in dispatcher.batches.values where !batch.completed && !batch.cancelled {
+                guard batch.done >= (foldHinted[batch.id] ?? 0) + SealFold.defaultPage else { continue }
+                foldHinted[batch.id] = batch.done
+                service.sealer.requests.post(.fold(batch.id))
+            }
+            if foldHinted.count > dispatcher.batches.count { foldHinted = foldHinted.filter { dispatcher.batches[$0.key] != nil } }
         }
 
         /// The loop's numbers for the metrics listener.
@@ -591,7 +605,7 @@ public final class CoordinatorService: @unchecked Sendable {
                 case .load(let batch, let afterSeq, let limit):
                     service.store.requests.post(.load(batchID: batch, afterSeq: afterSeq, limit: limit))
                 case .markCompleted(let batch):
-                    service.sealer.requests.post(batch)
+                    service.sealer.requests.post(.seal(batch))
                 case .recordFailure(let batch, let seq, let attempt, let worker, let reason):
                     jobs.failed += 1
                     service.store.requests.post(.recordFailure(batch, seq: seq, attempt: attempt, worker: worker, reason: reason))

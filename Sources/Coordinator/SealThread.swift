@@ -19,8 +19,21 @@ import Glibc
 /// same root). A batch is recorded completed only if the database agrees that every accepted
 /// job is assessed or given up: a `retry` that reached the store thread while the seal was being
 /// made keeps the batch running (it completes, and is sealed again, later).
+///
+/// While a batch runs, the loop asks this thread every `SealFold.defaultPage` commits to fold what is
+/// assessed of it into its Merkle tree ahead of time (`AuditStore.fold`), so that the seal at
+/// the end reads only the last of its rows: a million-row batch was sealed seconds after its
+/// last commit when the seal read every row twice.
 final class SealThread: @unchecked Sendable {
-    let requests = Mailbox<BatchID>()
+    enum Request: Sendable {
+        /// The dispatcher found the batch complete.
+        case seal(BatchID)
+        /// The batch has had another `SealFold.defaultPage` jobs committed.
+        case fold(BatchID)
+    }
+    let requests = Mailbox<Request>()
+    /// The batches folded ahead, by this thread only.
+    private var folds: [BatchID: SealFold] = [:]
     private let replies: Mailbox<StoreReply>
     private let conninfo: String
     private let sealKey: SealKey
@@ -41,7 +54,30 @@ final class SealThread: @unchecked Sendable {
     }
 
     func run() {
-        requests.forEach(idleSeconds: IdlePeriod.seconds, idle: { logIdle("seal", logger) }) { complete($0) }
+        // A seal goes before any fold waiting: the fold would only delay it.
+        requests.forEach(idleSeconds: IdlePeriod.seconds, idle: { logIdle("seal", logger) },
+                         choosing: { waiting in waiting.firstIndex { if case .seal = $0 { true } else { false } } ?? 0 }) { request in
+            switch request {
+            case .seal(let batchID): complete(batchID)
+            case .fold(let batchID): foldAhead(batchID)
+            }
+        }
+    }
+
+    /// Folds what is assessed of a running batch; a failure costs only speed (the seal reads
+    /// more), and the next fold starts afresh from the first seq under a new folder.
+    private func foldAhead(_ batchID: BatchID) {
+        var fold = folds[batchID] ?? SealFold()
+        do {
+            let store = try connected()
+            let folded = try store.fold(&fold, batchID: batchID)
+            folds[batchID] = fold
+            if folded > 0 { logger.debug("batch folded ahead of its seal", metadata: ["batch": "\(batchID)", "through": "\(fold.through)"]) }
+        } catch {
+            store = nil
+            folds[batchID] = nil
+            logger.warning("could not fold the batch ahead of its seal; it is sealed from all its rows", metadata: ["batch": "\(batchID)", "error": "\(error)"])
+        }
     }
 
     /// Retries until the database takes it: a completion must not be lost.
@@ -52,7 +88,7 @@ final class SealThread: @unchecked Sendable {
                 let store = try connected()
                 if let sealDelay = Self.sealDelay { Thread.sleep(forTimeInterval: sealDelay) }
                 let started = ContinuousClock.now
-                switch try store.seal(batchID: batchID, key: sealKey) {
+                switch try store.seal(batchID: batchID, key: sealKey, fold: folds[batchID]) {
                 case .sealed(let seal):
                     Metrics.Timer(label: "oversight_seal_seconds").record(duration: ContinuousClock.now - started)
                     Gauge(label: "oversight_last_seal_timestamp_seconds").record(Date().timeIntervalSince1970)
@@ -68,6 +104,7 @@ final class SealThread: @unchecked Sendable {
                     replies.post(.sealRefused(batchID, assessed: assessed, deadLetters: dead, missing: missing))
                     return
                 }
+                folds[batchID] = nil
                 if Self.dieAfterSeal { kill(getpid(), SIGKILL) }
                 if try store.markCompletedIfDone(batchID: batchID) {
                     replies.post(.completed(batchID))
@@ -132,6 +169,7 @@ final class SealThread: @unchecked Sendable {
             do {
                 let store = try AuditStore(conninfo: conninfo, applicationName: "oversight-coordinator-summary")
                 try store.discardPendingFacetsOfCancelledBatches()
+                try store.discardSealFoldsOfFinishedBatches()
                 let stale = try store.batchesToSummarise()
                 if !stale.isEmpty { logger.info("summarising completed batches that have no summary of their newest seal", metadata: ["batches": "\(stale.count)"]) }
                 for batchID in stale { summarise(batchID) }

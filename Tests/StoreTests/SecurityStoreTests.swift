@@ -94,6 +94,84 @@ import TestSupport
         #expect(other.problems.contains(.seal("signed by a key that is not the trusted one")))
     }
 
+    /// A batch folded ahead while it runs is sealed exactly as if it had been read whole: the
+    /// same root and leaves (verify recomputes both from the rows), with the folds gone after.
+    /// A fold stops at a gap (a job not yet committed) and goes on once it is filled; a fold
+    /// whose stored leaves are gone is not used.
+    @Test func aBatchFoldedAheadIsSealedAsIfReadWhole() throws {
+        let store = try migratedStore("fold")
+        func batch(_ count: Int, writing seqs: [ClosedRange<Int>]) throws -> (BatchID, [AssessmentRow]) {
+            let id = BatchID()
+            _ = try store.openBatch(id: id, name: "b", source: "s", organisation: "amnesty", criteriaSHA256: set.sha256, asOf: testDate)
+            let records = Array(SyntheticDeployments(count: count, seed: 4))
+            _ = try store.storeChunk(batchID: id, number: 1, accepted: records.enumerated().map {
+                AcceptedRecord(seq: Int64($0 + 1), line: Int64($0 + 1), record: $1.canonicalBytes) }, rejected: [])
+            try store.closeIntake(batchID: id, chunks: 1)
+            let rows = records.enumerated().map { i, record in
+                AssessmentRow(batchID: id, seq: Int64(i + 1), record: record, result: set.assess(record, asOf: testDate),
+                              criteriaSHA256: set.sha256, inputSHA256: AuditHash.input(record), attempt: 1)
+            }
+            for range in seqs { try store.writeAssessments(batchID: id, criteriaSHA256: set.sha256, worker: "w", rows: Array(rows[(range.lowerBound - 1)...(range.upperBound - 1)])) }
+            return (id, rows)
+        }
+        let key = SealKey()
+        // 1,000 jobs, 1–400 and 551–1,000 committed: the fold stops at the gap.
+        let (id, rows) = try batch(1_000, writing: [1...400, 551...1_000])
+        var fold = SealFold(page: 100)
+        #expect(try store.fold(&fold, batchID: id, pages: 10) == 400)
+        #expect(fold.through == 400)
+        #expect(try store.fold(&fold, batchID: id, pages: 10) == 0, "seqs 401–550 are not committed")
+        #expect(try store.seal(batchID: id, key: key, fold: fold) == .incomplete(assessed: 850, deadLettered: 0, missing: Array(401...550), intakeClosed: true))
+        try store.writeAssessments(batchID: id, criteriaSHA256: set.sha256, worker: "w", rows: Array(rows[400..<550]))
+        #expect(try store.fold(&fold, batchID: id, pages: 3) == 300, "at most the pages asked for")
+        #expect(fold.through == 700)
+        #expect(try store.connection.query("SELECT count(*) FROM oversight.seal_folds WHERE batch_id = \(id)::uuid").int(0, 0) == 7)
+        _ = try store.markCompletedIfDone(batchID: id)
+        #expect(try store.seal(batchID: id, key: key, fold: fold) == .sealed(1))
+        #expect(try store.connection.query("SELECT count(*) FROM oversight.seal_folds WHERE batch_id = \(id)::uuid").int(0, 0) == 0)
+        let report = try #require(try store.verify(batchID: id, trustedKey: key.publicKey))
+        #expect(report.ok && report.rows == 1_000)
+        // The same rows sealed whole give the same root and leaves.
+        let whole = try #require(try store.seals(batchID: id).last)
+        #expect(whole.leaves.map(\.seq) == Array(1...1_000))
+        #expect(whole.merkleRoot == MerkleTree.root(rows.map { MerkleTree.leafHash(seq: $0.seq, rowSHA256: $0.rowSHA256) }))
+        #expect(whole.leaves.map(\.rowSHA256) == rows.map(\.rowSHA256))
+
+        // A fold whose stored leaves were removed is not trusted: the seal reads every row.
+        let (other, otherRows) = try batch(300, writing: [1...300])
+        var lost = SealFold(page: 100)
+        #expect(try store.fold(&lost, batchID: other, pages: 2) == 200)
+        try store.connection.query("DELETE FROM oversight.seal_folds WHERE batch_id = \(other)::uuid AND first_seq = 101")
+        _ = try store.markCompletedIfDone(batchID: other)
+        #expect(try store.seal(batchID: other, key: key, fold: lost) == .sealed(1))
+        let sealed = try #require(try store.seals(batchID: other).last)
+        #expect(sealed.leaves.count == 300)
+        #expect(sealed.merkleRoot == MerkleTree.root(otherRows.map { MerkleTree.leafHash(seq: $0.seq, rowSHA256: $0.rowSHA256) }))
+        #expect(try store.verify(batchID: other, trustedKey: key.publicKey)?.ok == true)
+
+        // The folded leaves are what the seal takes: a row changed after it was folded is sealed
+        // as it was read, and verify names it.
+        let (third, thirdRows) = try batch(200, writing: [1...200])
+        var early = SealFold(page: 100)
+        #expect(try store.fold(&early, batchID: third, pages: 1) == 100)
+        try tamper(store, ["UPDATE oversight.assessments SET row_sha256 = \([UInt8](repeating: 7, count: 32)) WHERE batch_id = \(third)::uuid AND seq = 50"])
+        _ = try store.markCompletedIfDone(batchID: third)
+        #expect(try store.seal(batchID: third, key: key, fold: early) == .sealed(1))
+        let asRead = try #require(try store.seals(batchID: third).last)
+        #expect(asRead.leaves[49].rowSHA256 == thirdRows[49].rowSHA256)
+        let named = try #require(try store.verify(batchID: third, trustedKey: key.publicKey))
+        #expect(named.problems.contains { if case .altered(seq: 50, _, _) = $0 { true } else { false } })
+
+        // Folds a deposed coordinator left behind after the batch was sealed are dropped.
+        try store.connection.query("INSERT INTO oversight.seal_folds VALUES (\(third)::uuid, gen_random_uuid(), 1, ''::bytea)")
+        let (running, _) = try batch(100, writing: [1...100])
+        var kept = SealFold(page: 100)
+        #expect(try store.fold(&kept, batchID: running, pages: 1) == 100)
+        #expect(try store.discardSealFoldsOfFinishedBatches() == 1)
+        #expect(try store.connection.query("SELECT count(*) FROM oversight.seal_folds WHERE batch_id = \(running)::uuid").int(0, 0) == 1,
+                "a running batch's folds are kept")
+    }
+
     @Test func aResealAfterRetryCoversTheNewRowsAndTheSignatureCoversTheOrganisation() throws {
         let store = try migratedStore("reseal")
         let id = try assessedBatch(store, organisation: "amnesty", count: 5)
