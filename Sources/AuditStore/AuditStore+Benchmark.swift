@@ -17,6 +17,12 @@ extension AuditStore {
         // LIKE copies columns' storage and compression but not a table's options (its TOAST
         // threshold): they are copied here, so the ceiling stores rows exactly as the real tables do.
         for table in ["jobs", "assessments", "pending_facets"] {
+            // Unlogged as the real one is (pending facets are not written to the WAL).
+            if try connection.query("""
+                SELECT relpersistence = 'u' FROM pg_class WHERE oid = ('oversight.' || \(table))::regclass
+                """).bool(0, 0) == true {
+                try connection.runScript("ALTER TABLE oversight_bench_ceiling.\(table) SET UNLOGGED")
+            }
             let options = try connection.query("""
                 SELECT array_to_string(reloptions, ', ') FROM pg_class
                 WHERE oid = ('oversight.' || \(table))::regclass AND reloptions IS NOT NULL

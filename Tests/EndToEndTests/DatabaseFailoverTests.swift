@@ -164,6 +164,25 @@ final class ReplicatedDatabase: @unchecked Sendable {
         #expect(system.coordinator.process.isRunning || standby.process.isRunning, "\(logs)")
         let verify = try OversightBinary.runSplit(["audit", "verify", batch, "--database", database.conninfo])
         #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")
+
+        // Pending facets are unlogged: the promoted standby has none of those written before
+        // the failover. The summary derives them from the stored results, and the batch's record
+        // lists are whole and say what its results say.
+        #expect(try promoted.query("SELECT relpersistence FROM pg_class WHERE oid = 'oversight.pending_facets'::regclass").string(0, 0) == "u")
+        try waitUntil("the batch is summarised and listed", within: 300) {
+            (try? promoted.query("SELECT listed FROM oversight.batch_summaries WHERE batch_id = \(batch)::uuid").bool(0, 0)) == true
+        }
+        let facets = try promoted.query("""
+            SELECT count(*), count(*) FILTER (WHERE f.verdict = a.verdict AND f.worst_case IS NOT DISTINCT FROM a.worst_case
+                                                    AND f.record_id IS NOT DISTINCT FROM a.record_id)
+            FROM oversight.record_facets f JOIN oversight.assessments a ON a.batch_id = f.batch_id AND a.seq = f.seq
+            WHERE f.batch_id = \(batch)::uuid
+            """)
+        #expect(facets.int(0, 0) == 20_000 && facets.int(0, 1) == 20_000, "\(logs)")
+        let counted = try promoted.query("""
+            SELECT sum(records) FROM oversight.batch_counts WHERE batch_id = \(batch)::uuid AND grouping = 'verdict'
+            """).int(0, 0)
+        #expect(counted == 20_000)
         print("database failover: \(try system.chargedAttempts(batch: batch)) charged attempts; \(submit.log.split(separator: "\n").last ?? "")")
     }
 }
