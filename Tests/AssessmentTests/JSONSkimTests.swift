@@ -3,6 +3,24 @@ import Assessment
 
 /// The skimmer reads what the parser reads, and refuses what the parser refuses.
 @Suite struct JSONSkimTests {
+    /// Strings are read eight bytes at a time: a quote, a backslash, a control character or a
+    /// byte past ASCII at any place in a long string is still seen, as the parser sees it.
+    @Test func everyByteThatMattersIsSeenAtEveryOffset() throws {
+        for special: [UInt8] in [[0x22], [0x5C, 0x6E], [0x5C, 0x75, 0x30, 0x30, 0x34, 0x31], [0x0A], [0x00], [0x1F], [0xC3, 0xA9], [0xFF], [0x7F]] {
+            for offset in 0..<20 {
+                var text = Array(#"{"k":""#.utf8) + Array(repeating: UInt8(ascii: "a"), count: offset) + special
+                text += Array(repeating: UInt8(ascii: "b"), count: 20) + Array(#"","z":1}"#.utf8)
+                let parsed = try? JSONParser.parse(text)
+                let skimmed = JSONSkim(text).members()
+                #expect((parsed == nil) == (skimmed == nil), "\(special) at \(offset)")
+                if let parsed, let skimmed, case .object(let expected) = parsed {
+                    #expect(skimmed.count == expected.count, "\(special) at \(offset)")
+                    #expect(try JSONParser.parse(text[skimmed[0].value]) == expected[0].value, "\(special) at \(offset)")
+                }
+            }
+        }
+    }
+
     /// Every member of every result and record the engine makes, skimmed, is the parser's.
     @Test func membersAreTheParsersOnRealResultsAndRecords() throws {
         let set = CriteriaSet.builtIn
