@@ -123,6 +123,7 @@ struct BenchCommand: ParsableCommand {
             ("cpu_seconds_per_1000_with_postgres", (e2e.oversightCPUSeconds + e2e.postgresCPUSeconds) * perThousand),
             ("small_batch_visible_ms_median", small[small.count / 2]),
             ("small_batch_visible_ms_max", small.last ?? 0),
+            ("small_batches_under_load", Double(underLoad.count)),
             ("small_batch_under_load_visible_ms", underLoad.last ?? 0),
             ("small_batch_under_load_visible_ms_median", underLoad.isEmpty ? 0 : underLoad[underLoad.count / 2]),
             ("seal_seconds", e2e.sealSeconds),
