@@ -126,8 +126,8 @@ extension AuditStore {
         var open = Set<Int64>()
         for i in 0..<deadRows.rowCount { open.insert(deadRows.int64(i, 0)!) }
         // Streamed: the tree needs O(log n) memory, and the leaf list is built by the server
-        // from the same snapshot, so a million rows cost this process a page at a time. The
-        // walk also finds every accepted seq that has no assessment.
+        // (from the stored folds and, for the rest, this snapshot), so a million rows cost this
+        // process a page at a time. The walk also finds every accepted seq that has no assessment.
         // What was folded ahead counts if every leaf it stored is there (its seqs are 1 to
         // `through`, each assessed: no gap, so no dead letter and nothing missing among them).
         var usable = SealFold(), folder = SealFold.none

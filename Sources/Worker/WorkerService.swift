@@ -307,9 +307,9 @@ public final class WorkerService: @unchecked Sendable {
 
     /// Which waiting bundle to score or write next (given oldest first as batch and job count):
     /// the oldest of the batch with the fewest jobs waiting here. A 10-record batch dealt to a
-    /// worker that holds a big batch's bundles goes first instead of behind a thousand jobs,
-    /// and two big batches alternate; the coordinator's credit bounds what waits, so nothing
-    /// waits for ever.
+    /// worker that holds a big batch's bundles goes first instead of behind a thousand jobs.
+    /// The coordinator deals bundles round-robin between batches and its credit bounds what
+    /// waits here, so a bundle passed over is taken once the others are.
     static func fairest(_ waiting: [(batch: BatchID, jobs: Int)]) -> Int {
         var jobs: [BatchID: Int] = [:]
         for bundle in waiting { jobs[bundle.batch, default: 0] += bundle.jobs }
